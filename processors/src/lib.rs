@@ -1,0 +1,11 @@
+//! Stateless derivations from the raw GitHub log to normalized, versioned records.
+//!
+//! Each processor is a pure function from one raw record to [`Action`]s: publish the derived
+//! record, or dead-letter the input with the reason. Kafka is none of their business; the
+//! runtime's consumer loop carries the actions out. Because the output depends only on the
+//! input's bytes, replaying a topic yields the same derived records, byte for byte.
+//!
+//! [`Action`]: hudstream_runtime::worker::Action
+
+pub mod timestamp;
+pub mod workflow_job;

@@ -1,0 +1,373 @@
+//! All ClickHouse plumbing: an HTTP client, typed inserts and queries, client-side parameter
+//! binding, and the migration runner.
+//!
+//! We speak ClickHouse's HTTP interface with `JSONEachRow` both ways. It is the format every
+//! ClickHouse since 1.1 understands, so the same client works against the local 18.16 server
+//! and a modern cluster. Parameters are bound on the client (18.16 has no server-side
+//! parameters) with the `{name:Type}` placeholder syntax modern ClickHouse uses, so saved
+//! queries read the same in both worlds. An insert either fails with an error or succeeded:
+//! a non-2xx status or an exception in the body is an error, never silently dropped.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::{de::DeserializeOwned, Serialize};
+
+use hudstream_schemas::migrations::Migration;
+
+use crate::config::ClickHouseConfig;
+use crate::secret::Secret;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClickHouseError {
+    #[error("cannot reach ClickHouse at {url}: {source}")]
+    Unreachable {
+        url: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("ClickHouse rejected the statement ({status}): {message}\n  statement: {statement}")]
+    Rejected {
+        status: u16,
+        message: String,
+        statement: String,
+    },
+    #[error("cannot encode row {index} for {table} as JSON: {source}")]
+    Encode {
+        table: String,
+        index: usize,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("unexpected row from ClickHouse ({source}): {line}")]
+    Decode {
+        line: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("{0}")]
+    Bind(String),
+    #[error("migration {version} ({name}) was changed after it was applied (checksum {applied} then, {now} now); add a new migration instead")]
+    EditedMigration {
+        version: u32,
+        name: String,
+        applied: String,
+        now: String,
+    },
+}
+
+/// A ClickHouse server and the database hudstream uses on it.
+#[derive(Clone)]
+pub struct ClickHouse {
+    http: reqwest::Client,
+    url: String,
+    database: String,
+    user: String,
+    password: Secret,
+}
+
+impl ClickHouse {
+    pub fn new(config: &ClickHouseConfig) -> anyhow::Result<Self> {
+        if !is_identifier(&config.database) {
+            anyhow::bail!(
+                "clickhouse.database {:?} must be letters, digits and underscores",
+                config.database
+            );
+        }
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_millis(config.request_timeout_ms))
+            .build()?;
+        Ok(Self {
+            http,
+            url: config.url.trim_end_matches('/').to_string(),
+            database: config.database.clone(),
+            user: config.user.clone(),
+            password: config.password.clone(),
+        })
+    }
+
+    pub fn database(&self) -> &str {
+        &self.database
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    async fn post(&self, params: &[(&str, &str)], body: Vec<u8>, statement: &str) -> Result<String, ClickHouseError> {
+        let mut request = self.http.post(&self.url).query(params).body(body);
+        if !self.user.is_empty() {
+            request = request.basic_auth(&self.user, Some(self.password.expose()));
+        }
+        let response = request.send().await.map_err(|source| ClickHouseError::Unreachable {
+            url: self.url.clone(),
+            source,
+        })?;
+        let status = response.status();
+        let text = response.text().await.map_err(|source| ClickHouseError::Unreachable {
+            url: self.url.clone(),
+            source,
+        })?;
+        // A failure after the first bytes of a result still arrives with status 200; ClickHouse
+        // then ends the body with the exception text.
+        if !status.is_success() || text.contains("DB::Exception") {
+            return Err(ClickHouseError::Rejected {
+                status: status.as_u16(),
+                message: text.trim().chars().take(2000).collect(),
+                statement: statement.chars().take(500).collect(),
+            });
+        }
+        Ok(text)
+    }
+
+    /// Runs a statement that returns nothing of interest (DDL, ALTER, OPTIMIZE).
+    pub async fn execute(&self, sql: &str) -> Result<(), ClickHouseError> {
+        self.post(&[], sql.as_bytes().to_vec(), sql).await.map(|_| ())
+    }
+
+    /// Inserts rows into `table` (in the configured database) as one `JSONEachRow` block.
+    pub async fn insert<T: Serialize>(&self, table: &str, rows: &[T]) -> Result<(), ClickHouseError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let mut body = Vec::with_capacity(rows.len() * 512);
+        for (index, row) in rows.iter().enumerate() {
+            serde_json::to_writer(&mut body, row).map_err(|source| ClickHouseError::Encode {
+                table: table.to_string(),
+                index,
+                source,
+            })?;
+            body.push(b'\n');
+        }
+        let query = format!("INSERT INTO {}.{} FORMAT JSONEachRow", self.database, table);
+        self.post(&[("query", &query)], body, &query).await.map(|_| ())
+    }
+
+    /// Runs a query and decodes each result row. `sql` must not have a FORMAT clause.
+    pub async fn query<T: DeserializeOwned>(&self, sql: &str) -> Result<Vec<T>, ClickHouseError> {
+        let statement = format!("{sql}\nFORMAT JSONEachRow");
+        let text = self
+            .post(
+                &[("output_format_json_quote_64bit_integers", "0")],
+                statement.as_bytes().to_vec(),
+                &statement,
+            )
+            .await?;
+        text.lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|line| {
+                serde_json::from_str(line).map_err(|source| ClickHouseError::Decode {
+                    line: line.chars().take(500).collect(),
+                    source,
+                })
+            })
+            .collect()
+    }
+
+    /// Answers whether the server is up.
+    pub async fn ping(&self) -> Result<(), ClickHouseError> {
+        self.query::<serde_json::Value>("SELECT 1").await.map(|_| ())
+    }
+
+    /// Creates the database and applies every migration not applied yet, in order. Returns the
+    /// versions applied now.
+    pub async fn migrate(&self, migrations: &[Migration]) -> Result<Vec<u32>, ClickHouseError> {
+        self.execute(&format!("CREATE DATABASE IF NOT EXISTS {}", self.database)).await?;
+        self.execute(&format!(
+            "CREATE TABLE IF NOT EXISTS {}.schema_migrations (version UInt32, name String, checksum String, applied_at DateTime) ENGINE = MergeTree ORDER BY version",
+            self.database
+        ))
+        .await?;
+        #[derive(serde::Deserialize)]
+        struct Applied {
+            version: u32,
+            checksum: String,
+        }
+        let applied: BTreeMap<u32, String> = self
+            .query::<Applied>(&format!("SELECT version, checksum FROM {}.schema_migrations", self.database))
+            .await?
+            .into_iter()
+            .map(|a| (a.version, a.checksum))
+            .collect();
+        let mut done = Vec::new();
+        for migration in migrations {
+            if let Some(checksum) = applied.get(&migration.version) {
+                if *checksum != migration.checksum() {
+                    return Err(ClickHouseError::EditedMigration {
+                        version: migration.version,
+                        name: migration.name.to_string(),
+                        applied: checksum.clone(),
+                        now: migration.checksum(),
+                    });
+                }
+                continue;
+            }
+            for statement in migration.statements(&self.database) {
+                self.execute(&statement).await?;
+            }
+            #[derive(Serialize)]
+            struct Record<'a> {
+                version: u32,
+                name: &'a str,
+                checksum: String,
+                applied_at: String,
+            }
+            self.insert(
+                "schema_migrations",
+                &[Record {
+                    version: migration.version,
+                    name: migration.name,
+                    checksum: migration.checksum(),
+                    applied_at: chrono_like_now(),
+                }],
+            )
+            .await?;
+            tracing::info!(version = migration.version, name = migration.name, "migration applied");
+            done.push(migration.version);
+        }
+        Ok(done)
+    }
+}
+
+fn chrono_like_now() -> String {
+    format_datetime(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0),
+    )
+}
+
+/// Formats Unix seconds as ClickHouse's `DateTime` text, `YYYY-MM-DD hh:mm:ss` (UTC).
+pub fn format_datetime(unix_seconds: i64) -> String {
+    let days = unix_seconds.div_euclid(86_400);
+    let secs = unix_seconds.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
+        secs / 3600,
+        (secs % 3600) / 60,
+        secs % 60
+    )
+}
+
+// Howard Hinnant's days-to-civil algorithm: exact for the proleptic Gregorian calendar.
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+fn is_identifier(s: &str) -> bool {
+    !s.is_empty()
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !s.starts_with(|c: char| c.is_ascii_digit())
+}
+
+/// A value for a `{name:Type}` placeholder.
+#[derive(Debug, Clone)]
+pub enum Param {
+    Str(String),
+    Int(i64),
+    UInt(u64),
+    StrArray(Vec<String>),
+}
+
+/// Quotes a string as a ClickHouse string literal.
+pub fn quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('\'');
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\'' => out.push_str("\\'"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\0' => out.push_str("\\0"),
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+    out
+}
+
+/// Replaces `{database}` and every `{name:Type}` placeholder of a saved query with literals.
+/// The declared type must match the value given; unknown or unused placeholders are errors.
+pub fn bind(sql: &str, database: &str, params: &BTreeMap<&str, Param>) -> Result<String, ClickHouseError> {
+    let mut out = String::with_capacity(sql.len() + 64);
+    let mut rest = sql;
+    while let Some(start) = rest.find('{') {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 1..];
+        let end = after
+            .find('}')
+            .ok_or_else(|| ClickHouseError::Bind("unclosed '{' in query".into()))?;
+        let inner = &after[..end];
+        if inner == "database" {
+            out.push_str(database);
+        } else {
+            let (name, ty) = inner
+                .split_once(':')
+                .ok_or_else(|| ClickHouseError::Bind(format!("placeholder {{{inner}}} has no type")))?;
+            let value = params
+                .get(name.trim())
+                .ok_or_else(|| ClickHouseError::Bind(format!("no value for parameter {}", name.trim())))?;
+            let literal = match (ty.trim(), value) {
+                ("String", Param::Str(s)) => quote(s),
+                ("Int64", Param::Int(i)) => i.to_string(),
+                ("UInt64", Param::UInt(u)) => u.to_string(),
+                ("Array(String)", Param::StrArray(v)) => {
+                    format!("[{}]", v.iter().map(|s| quote(s)).collect::<Vec<_>>().join(", "))
+                }
+                (ty, value) => {
+                    return Err(ClickHouseError::Bind(format!(
+                        "parameter {} is declared {ty} but was given {value:?}",
+                        name.trim()
+                    )))
+                }
+            };
+            out.push_str(&literal);
+        }
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_datetimes_like_clickhouse() {
+        assert_eq!(format_datetime(0), "1970-01-01 00:00:00");
+        assert_eq!(format_datetime(1_628_160_256), "2021-08-05 10:44:16");
+        assert_eq!(format_datetime(951_782_400), "2000-02-29 00:00:00");
+    }
+
+    #[test]
+    fn binds_typed_placeholders_and_escapes_strings() {
+        let mut p = BTreeMap::new();
+        p.insert("repo", Param::Str("o'wner/re\\po".into()));
+        p.insert("id", Param::Int(-3));
+        let sql = bind("SELECT * FROM {database}.t WHERE r = {repo:String} AND id = {id:Int64}", "db", &p).unwrap();
+        assert_eq!(sql, "SELECT * FROM db.t WHERE r = 'o\\'wner/re\\\\po' AND id = -3");
+        assert!(bind("{id:String}", "db", &p).is_err());
+        assert!(bind("{missing:String}", "db", &p).is_err());
+    }
+
+    #[test]
+    fn rejects_database_names_that_are_not_identifiers() {
+        let mut c = ClickHouseConfig::default();
+        c.database = "x; DROP".into();
+        assert!(ClickHouse::new(&c).is_err());
+    }
+}

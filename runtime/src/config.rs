@@ -1,0 +1,244 @@
+//! Configuration: one file plus environment overrides, for every stage.
+//!
+//! Values come from, in increasing priority: the defaults below, the TOML file given with
+//! `--config` (or `HUDSTREAM_CONFIG`), and environment variables named
+//! `HUDSTREAM_<SECTION>__<KEY>` — e.g. `HUDSTREAM_KAFKA__BROKERS=10.0.0.1:9092` or
+//! `HUDSTREAM_GATEWAY__WEBHOOK_SECRETS='["new", "old"]'`. Every key is documented in
+//! `deploy/hudstream.example.toml`. Secrets are [`Secret`]s: they never reach a log.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+use crate::secret::Secret;
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub kafka: KafkaConfig,
+    pub clickhouse: ClickHouseConfig,
+    pub gateway: GatewayConfig,
+    pub api: ApiConfig,
+    pub pipeline: PipelineConfig,
+    pub telemetry: TelemetryConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KafkaConfig {
+    /// Bootstrap servers, comma separated. Use 127.0.0.1 rather than localhost with tansu.
+    pub brokers: String,
+    /// Prepended to every topic name, to share one cluster between deployments.
+    pub topic_prefix: String,
+    /// Consumer groups are named `<group_prefix>.<stage>`.
+    pub group_prefix: String,
+    /// Partitions of the topics `hudstream topics` creates.
+    pub partitions: i32,
+    /// Replication factor of the topics `hudstream topics` creates (3 in production).
+    pub replication_factor: i32,
+    /// Consumer session timeout. Kept low: tansu holds a group join for half of it.
+    pub session_timeout_ms: u32,
+    pub heartbeat_interval_ms: u32,
+    /// How long the gateway waits for the broker to acknowledge an append before answering 503.
+    pub append_timeout_ms: u64,
+    /// Extra librdkafka properties (e.g. `security.protocol`), applied to every client.
+    pub client: BTreeMap<String, String>,
+}
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        Self {
+            brokers: "127.0.0.1:9092".into(),
+            topic_prefix: String::new(),
+            group_prefix: "hudstream".into(),
+            partitions: 8,
+            replication_factor: 1,
+            session_timeout_ms: 6000,
+            heartbeat_interval_ms: 500,
+            append_timeout_ms: 5000,
+            client: BTreeMap::new(),
+        }
+    }
+}
+
+impl KafkaConfig {
+    /// The physical name of a catalogue topic.
+    pub fn topic(&self, logical: &str) -> String {
+        format!("{}{}", self.topic_prefix, logical)
+    }
+
+    /// The consumer group of a stage.
+    pub fn group(&self, stage: &str) -> String {
+        format!("{}.{}", self.group_prefix, stage)
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClickHouseConfig {
+    /// HTTP interface, e.g. `http://127.0.0.1:8123`.
+    pub url: String,
+    pub database: String,
+    pub user: String,
+    pub password: Secret,
+    pub request_timeout_ms: u64,
+}
+
+impl Default for ClickHouseConfig {
+    fn default() -> Self {
+        Self {
+            url: "http://127.0.0.1:8123".into(),
+            database: "hudstream".into(),
+            user: "default".into(),
+            password: Secret::default(),
+            request_timeout_ms: 30_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GatewayConfig {
+    pub listen: String,
+    /// Accepted webhook secrets; more than one during a rotation. At least one is required.
+    pub webhook_secrets: Vec<Secret>,
+    /// Largest body accepted; GitHub caps deliveries at 25 MB.
+    pub max_body_bytes: usize,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            webhook_secrets: Vec::new(),
+            max_body_bytes: 25 * 1024 * 1024,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApiConfig {
+    pub listen: String,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8081".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PipelineConfig {
+    /// Most records handled (processed, or inserted) per batch.
+    pub batch_max_records: usize,
+    /// How long a batch waits to fill up after its first record.
+    pub batch_linger_ms: u64,
+    /// Longest pause between retries of a failed batch.
+    pub retry_max_backoff_ms: u64,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        Self {
+            batch_max_records: 5000,
+            batch_linger_ms: 200,
+            retry_max_backoff_ms: 10_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TelemetryConfig {
+    /// Where `/metrics` (Prometheus) is served for stages without an HTTP port of their own;
+    /// empty to disable. The gateway and the API also serve `/metrics` on their own port.
+    pub metrics_listen: String,
+    /// `text` or `json`.
+    pub log_format: String,
+    /// A `tracing` filter, e.g. `info` or `hudstream=debug,rdkafka=warn`; `RUST_LOG` wins.
+    pub log_filter: String,
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        Self {
+            metrics_listen: "127.0.0.1:9464".into(),
+            log_format: "text".into(),
+            log_filter: "info".into(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration file {path} does not exist")]
+    MissingFile { path: String },
+    #[error("invalid configuration: {0}")]
+    Invalid(#[from] Box<figment::Error>),
+}
+
+impl Config {
+    /// Defaults, then `file` (if given), then `HUDSTREAM_*` environment variables.
+    pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = file {
+            if !path.exists() {
+                return Err(ConfigError::MissingFile {
+                    path: path.display().to_string(),
+                });
+            }
+            figment = figment.merge(Toml::file(path));
+        }
+        figment = figment.merge(Env::prefixed("HUDSTREAM_").split("__").ignore(&["config"]));
+        figment.extract().map_err(|e| ConfigError::Invalid(Box::new(e)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_then_environment_override_the_defaults() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "hud.toml",
+                r#"
+                [kafka]
+                brokers = "10.1.1.1:9092"
+                topic_prefix = "staging."
+                [gateway]
+                webhook_secrets = ["from-file"]
+                "#,
+            )?;
+            jail.set_env("HUDSTREAM_KAFKA__BROKERS", "127.0.0.1:19092");
+            jail.set_env("HUDSTREAM_CLICKHOUSE__PASSWORD", "12345");
+            let config = Config::load(Some(Path::new("hud.toml"))).expect("loads");
+            assert_eq!(config.kafka.brokers, "127.0.0.1:19092");
+            assert_eq!(config.kafka.topic("github.push"), "staging.github.push");
+            assert_eq!(config.gateway.webhook_secrets, vec![Secret::new("from-file")]);
+            assert_eq!(config.clickhouse.password.expose(), "12345");
+            assert_eq!(config.api.listen, "127.0.0.1:8081");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_keys_and_missing_files_are_errors() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("bad.toml", "[kafka]\nbrokerz = \"x\"\n")?;
+            let err = Config::load(Some(Path::new("bad.toml"))).unwrap_err();
+            assert!(err.to_string().contains("brokerz"), "{err}");
+            let err = Config::load(Some(Path::new("nope.toml"))).unwrap_err();
+            assert!(matches!(err, ConfigError::MissingFile { .. }));
+            Ok(())
+        });
+    }
+}

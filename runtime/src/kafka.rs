@@ -1,0 +1,353 @@
+//! All Kafka plumbing: client settings, the durable appender, topic creation, and the consumer
+//! loop with its commit policy.
+//!
+//! The appender is an idempotent producer with `acks=all`: an append returns only once every
+//! in-sync replica has the record, or fails — the gateway answers 2xx on nothing less.
+//!
+//! The consumer loop ([`run_stage`]) reads a batch, hands it to the stage, publishes the stage's
+//! outputs and dead letters, waits for all their acknowledgements, and only then commits the
+//! batch's offsets. A failure anywhere before the commit retries the same batch with backoff;
+//! the loop never moves past a batch it could not finish. Delivery is therefore at-least-once,
+//! and every sink downstream is idempotent (versioned records, ReplacingMergeTree).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use tokio_util::sync::CancellationToken;
+
+use hudstream_schemas::headers as h;
+use hudstream_schemas::topics::DEAD_LETTERS;
+
+use crate::config::{KafkaConfig, PipelineConfig};
+use crate::worker::{Action, BatchHandler, InRecord, OutRecord};
+
+fn base_config(kafka: &KafkaConfig) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config.set("bootstrap.servers", &kafka.brokers);
+    for (k, v) in &kafka.client {
+        config.set(k, v);
+    }
+    config
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppendError {
+    #[error("the broker did not acknowledge the append to {topic} within {timeout_ms} ms")]
+    Timeout { topic: String, timeout_ms: u64 },
+    #[error("the broker refused the append to {topic}: {source}")]
+    Refused {
+        topic: String,
+        #[source]
+        source: KafkaError,
+    },
+}
+
+/// Where an acknowledged record landed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Appended {
+    pub partition: i32,
+    pub offset: i64,
+}
+
+/// The one way hudstream writes to Kafka: idempotent, `acks=all`, bounded wait.
+#[derive(Clone)]
+pub struct Appender {
+    producer: FutureProducer,
+    prefix: String,
+    timeout: Duration,
+}
+
+impl Appender {
+    pub fn new(kafka: &KafkaConfig) -> Result<Self, KafkaError> {
+        let producer: FutureProducer = base_config(kafka)
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("linger.ms", "5")
+            // librdkafka gives up on (and reports) a record after this long; the gateway's
+            // answer deadline is the same figure, so a 503 means "not appended as far as we know".
+            .set("message.timeout.ms", kafka.append_timeout_ms.to_string())
+            .create()?;
+        Ok(Self {
+            producer,
+            prefix: kafka.topic_prefix.clone(),
+            timeout: Duration::from_millis(kafka.append_timeout_ms),
+        })
+    }
+
+    /// Appends one record and waits for the broker's acknowledgement.
+    pub async fn append(&self, record: &OutRecord) -> Result<Appended, AppendError> {
+        let topic = format!("{}{}", self.prefix, record.topic);
+        let mut headers = OwnedHeaders::new_with_capacity(record.headers.len());
+        for (name, value) in &record.headers {
+            headers = headers.insert(Header {
+                key: name,
+                value: Some(value.as_slice()),
+            });
+        }
+        let future = self.producer.send(
+            FutureRecord::to(&topic)
+                .key(&record.key)
+                .payload(&record.payload)
+                .headers(headers),
+            // Queue-full back-pressure counts against the same deadline.
+            self.timeout,
+        );
+        match tokio::time::timeout(self.timeout + Duration::from_millis(500), future).await {
+            Ok(Ok(delivery)) => Ok(Appended {
+                partition: delivery.partition,
+                offset: delivery.offset,
+            }),
+            Ok(Err((KafkaError::MessageProduction(RDKafkaErrorCode::MessageTimedOut), _))) | Err(_) => {
+                Err(AppendError::Timeout {
+                    topic: record.topic.clone(),
+                    timeout_ms: self.timeout.as_millis() as u64,
+                })
+            }
+            Ok(Err((source, _))) => Err(AppendError::Refused {
+                topic: record.topic.clone(),
+                source,
+            }),
+        }
+    }
+
+    /// Waits until every queued record has been acknowledged or failed.
+    pub fn flush(&self, timeout: Duration) -> Result<(), KafkaError> {
+        self.producer.flush(timeout)
+    }
+}
+
+/// Creates the given catalogue topics if they do not exist yet. Returns the names created.
+pub async fn ensure_topics(kafka: &KafkaConfig, logical: &[String]) -> anyhow::Result<Vec<String>> {
+    let admin: AdminClient<DefaultClientContext> = base_config(kafka).create()?;
+    let names: Vec<String> = logical.iter().map(|t| kafka.topic(t)).collect();
+    let new: Vec<NewTopic> = names
+        .iter()
+        .map(|n| NewTopic::new(n, kafka.partitions, TopicReplication::Fixed(kafka.replication_factor)))
+        .collect();
+    let results = admin
+        .create_topics(&new, &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))))
+        .await?;
+    let mut created = Vec::new();
+    for result in results {
+        match result {
+            Ok(name) => created.push(name),
+            Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((name, code)) => anyhow::bail!("cannot create topic {name}: {code}"),
+        }
+    }
+    Ok(created)
+}
+
+/// Logs rebalances and commit failures; counts them.
+struct StageContext {
+    stage: &'static str,
+}
+
+impl ClientContext for StageContext {}
+
+impl ConsumerContext for StageContext {
+    fn post_rebalance(&self, _base: &rdkafka::consumer::BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        match rebalance {
+            Rebalance::Assign(tpl) => {
+                tracing::info!(stage = self.stage, partitions = tpl.count(), "partitions assigned")
+            }
+            Rebalance::Revoke(tpl) => {
+                tracing::info!(stage = self.stage, partitions = tpl.count(), "partitions revoked")
+            }
+            Rebalance::Error(e) => tracing::warn!(stage = self.stage, error = %e, "rebalance error"),
+        }
+    }
+
+    fn commit_callback(&self, result: rdkafka::error::KafkaResult<()>, _offsets: &TopicPartitionList) {
+        if let Err(e) = result {
+            // The records will be redelivered and rewritten idempotently; worth a look, not fatal.
+            metrics::counter!("hudstream_commit_failures_total", "stage" => self.stage).increment(1);
+            tracing::warn!(stage = self.stage, error = %e, "offset commit failed");
+        }
+    }
+}
+
+fn consumer(kafka: &KafkaConfig, stage: &'static str, topic: &str) -> Result<StreamConsumer<StageContext>, KafkaError> {
+    let consumer: StreamConsumer<StageContext> = base_config(kafka)
+        .set("group.id", kafka.group(stage))
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("session.timeout.ms", kafka.session_timeout_ms.to_string())
+        .set("heartbeat.interval.ms", kafka.heartbeat_interval_ms.to_string())
+        .create_with_context(StageContext { stage })?;
+    consumer.subscribe(&[topic])?;
+    Ok(consumer)
+}
+
+fn to_in_record(prefix: &str, message: &rdkafka::message::BorrowedMessage<'_>) -> InRecord {
+    let topic = message.topic();
+    let headers = message
+        .headers()
+        .map(|hs| {
+            hs.iter()
+                .map(|h| (h.key.to_string(), h.value.map(|v| v.to_vec()).unwrap_or_default()))
+                .collect()
+        })
+        .unwrap_or_default();
+    InRecord {
+        topic: topic.strip_prefix(prefix).unwrap_or(topic).to_string(),
+        partition: message.partition(),
+        offset: message.offset(),
+        key: message.key().map(|k| k.to_vec()),
+        payload: message.payload().map(|p| p.to_vec()),
+        headers,
+        timestamp_ms: message.timestamp().to_millis(),
+    }
+}
+
+/// The dead letter for `record`: its key and value unchanged, its headers plus the reason.
+pub fn dead_letter(stage: &str, record: &InRecord, reason: &str) -> OutRecord {
+    let mut headers = record.headers.clone();
+    headers.push((h::DLQ_REASON.into(), reason.as_bytes().to_vec()));
+    headers.push((h::DLQ_STAGE.into(), stage.as_bytes().to_vec()));
+    headers.push((h::SOURCE.into(), record.source().into_bytes()));
+    OutRecord {
+        topic: DEAD_LETTERS.into(),
+        key: record.key.clone().unwrap_or_default(),
+        payload: record.payload.clone().unwrap_or_default(),
+        headers,
+    }
+}
+
+/// Runs a stage until `shutdown` is cancelled: read a batch, handle it, publish, commit.
+pub async fn run_stage<H: BatchHandler>(
+    kafka: &KafkaConfig,
+    pipeline: &PipelineConfig,
+    mut handler: H,
+    appender: Appender,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let stage = handler.stage();
+    let input = handler.input_topic();
+    let consumer = Arc::new(consumer(kafka, stage, &kafka.topic(input))?);
+    tracing::info!(stage, topic = %kafka.topic(input), group = %kafka.group(stage), "stage started");
+    let linger = Duration::from_millis(pipeline.batch_linger_ms);
+    let max_backoff = Duration::from_millis(pipeline.retry_max_backoff_ms.max(1));
+    let mut last_committed: Option<TopicPartitionList> = None;
+
+    'batches: loop {
+        // 1. Collect a batch: wait for the first record, then linger for more.
+        let first = tokio::select! {
+            _ = shutdown.cancelled() => break 'batches,
+            m = consumer.recv() => m,
+        };
+        let mut batch = Vec::new();
+        match first {
+            Ok(m) => batch.push(to_in_record(&kafka.topic_prefix, &m)),
+            Err(e) => {
+                tracing::warn!(stage, error = %e, "consumer error");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
+            }
+        }
+        let deadline = tokio::time::Instant::now() + linger;
+        while batch.len() < pipeline.batch_max_records {
+            match tokio::time::timeout_at(deadline, consumer.recv()).await {
+                Ok(Ok(m)) => batch.push(to_in_record(&kafka.topic_prefix, &m)),
+                Ok(Err(e)) => {
+                    tracing::warn!(stage, error = %e, "consumer error");
+                    break;
+                }
+                Err(_) => break,
+            }
+        }
+        let started = Instant::now();
+        metrics::counter!("hudstream_records_consumed_total", "stage" => stage).increment(batch.len() as u64);
+
+        // 2. Handle it; on failure retry the same batch, never skip it.
+        let mut backoff = Duration::from_millis(100);
+        let actions = loop {
+            match handler.handle(&batch).await {
+                Ok(actions) => break actions,
+                Err(e) => {
+                    metrics::counter!("hudstream_batch_retries_total", "stage" => stage).increment(1);
+                    tracing::warn!(stage, records = batch.len(), error = format!("{e:#}"), retry_in_ms = backoff.as_millis() as u64, "batch failed; retrying it");
+                    tokio::select! {
+                        // Shutting down mid-retry: the batch stays uncommitted and is redelivered.
+                        _ = shutdown.cancelled() => break 'batches,
+                        _ = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(max_backoff);
+                }
+            }
+        };
+
+        // 3. Publish outputs and dead letters; wait for every acknowledgement.
+        let outputs: Vec<OutRecord> = actions
+            .into_iter()
+            .filter_map(|(index, action)| match action {
+                Action::Publish(out) => Some(out),
+                Action::DeadLetter { reason } => {
+                    let record = batch.get(index)?;
+                    metrics::counter!("hudstream_dead_letters_total", "stage" => stage).increment(1);
+                    tracing::warn!(stage, source = %record.source(), %reason, "dead-lettered");
+                    Some(dead_letter(stage, record, &reason))
+                }
+            })
+            .collect();
+        let mut pending = outputs;
+        let mut backoff = Duration::from_millis(100);
+        while !pending.is_empty() {
+            let results = futures::future::join_all(pending.iter().map(|o| appender.append(o))).await;
+            let mut failed = Vec::new();
+            for (out, result) in pending.into_iter().zip(results) {
+                match result {
+                    Ok(_) => {
+                        metrics::counter!("hudstream_records_published_total", "stage" => stage, "topic" => out.topic.clone()).increment(1)
+                    }
+                    Err(e) => {
+                        tracing::warn!(stage, error = %e, "publish failed; retrying");
+                        failed.push(out);
+                    }
+                }
+            }
+            pending = failed;
+            if !pending.is_empty() {
+                tokio::select! {
+                    _ = shutdown.cancelled() => break 'batches,
+                    _ = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(max_backoff);
+            }
+        }
+
+        // 4. Only now commit: the next offset of every partition in the batch.
+        let mut next: BTreeMap<(String, i32), i64> = BTreeMap::new();
+        for r in &batch {
+            let e = next.entry((kafka.topic(&r.topic), r.partition)).or_insert(r.offset + 1);
+            *e = (*e).max(r.offset + 1);
+        }
+        let mut tpl = TopicPartitionList::new();
+        for ((topic, partition), offset) in next {
+            tpl.add_partition_offset(&topic, partition, Offset::Offset(offset))?;
+        }
+        if let Err(e) = consumer.commit(&tpl, CommitMode::Async) {
+            tracing::warn!(stage, error = %e, "offset commit failed; the batch will be redelivered");
+        }
+        last_committed = Some(tpl);
+        metrics::histogram!("hudstream_batch_seconds", "stage" => stage).record(started.elapsed().as_secs_f64());
+    }
+
+    // Make the last commit durable before leaving the group.
+    if let Some(tpl) = last_committed {
+        let consumer = consumer.clone();
+        let _ = tokio::task::spawn_blocking(move || consumer.commit(&tpl, CommitMode::Sync)).await;
+    }
+    tracing::info!(stage, "stage stopped");
+    Ok(())
+}

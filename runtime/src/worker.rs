@@ -1,0 +1,101 @@
+//! What a stage returns, and the two shapes of stage.
+//!
+//! A stage never talks to Kafka. It receives records and returns [`Action`]s — publish this,
+//! dead-letter that — and the consumer loop in [`crate::kafka`] carries them out: it publishes
+//! every output, waits for the broker's acknowledgements, and only then commits the input
+//! offsets. A stage that cannot finish a batch (ClickHouse down) returns an error and the loop
+//! retries the same batch; it never skips past it.
+
+use std::future::Future;
+
+/// A record read from a topic. `topic` is the catalogue (logical) name, without any prefix.
+#[derive(Debug, Clone)]
+pub struct InRecord {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    pub key: Option<Vec<u8>>,
+    pub payload: Option<Vec<u8>>,
+    pub headers: Vec<(String, Vec<u8>)>,
+    pub timestamp_ms: Option<i64>,
+}
+
+impl InRecord {
+    /// The first header with this name, if any.
+    pub fn header(&self, name: &str) -> Option<&[u8]> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_slice())
+    }
+
+    /// The first header with this name as text, if present and UTF-8.
+    pub fn header_str(&self, name: &str) -> Option<&str> {
+        self.header(name).and_then(|v| std::str::from_utf8(v).ok())
+    }
+
+    /// `topic/partition/offset`: where this record is, for provenance headers and logs.
+    pub fn source(&self) -> String {
+        format!("{}/{}/{}", self.topic, self.partition, self.offset)
+    }
+}
+
+/// A record to append. `topic` is the catalogue (logical) name; the prefix is added on send.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutRecord {
+    pub topic: String,
+    pub key: Vec<u8>,
+    pub payload: Vec<u8>,
+    pub headers: Vec<(String, Vec<u8>)>,
+}
+
+/// What to do about one input record.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Append this derived record.
+    Publish(OutRecord),
+    /// Set the input record aside on the dead-letter topic, unchanged, with this reason.
+    DeadLetter { reason: String },
+}
+
+/// A stateless derivation: a pure function from one input record to actions.
+pub trait Processor: Send + Sync + 'static {
+    /// The stage name, used for the consumer group, metrics and dead-letter headers.
+    fn stage(&self) -> &'static str;
+    /// The catalogue topic it reads.
+    fn input_topic(&self) -> &'static str;
+    fn process(&self, record: &InRecord) -> Vec<Action>;
+}
+
+/// A stage that handles a whole batch at once (a ClickHouse writer). It returns the actions
+/// for the records it could not handle, by index into the batch; an `Err` means "nothing was
+/// written, retry this batch".
+pub trait BatchHandler: Send + 'static {
+    fn stage(&self) -> &'static str;
+    fn input_topic(&self) -> &'static str;
+    fn handle(
+        &mut self,
+        batch: &[InRecord],
+    ) -> impl Future<Output = anyhow::Result<Vec<(usize, Action)>>> + Send;
+}
+
+/// Runs a [`Processor`] as a [`BatchHandler`].
+pub struct PerRecord<P>(pub P);
+
+impl<P: Processor> BatchHandler for PerRecord<P> {
+    fn stage(&self) -> &'static str {
+        self.0.stage()
+    }
+
+    fn input_topic(&self) -> &'static str {
+        self.0.input_topic()
+    }
+
+    async fn handle(&mut self, batch: &[InRecord]) -> anyhow::Result<Vec<(usize, Action)>> {
+        Ok(batch
+            .iter()
+            .enumerate()
+            .flat_map(|(i, record)| self.0.process(record).into_iter().map(move |a| (i, a)))
+            .collect())
+    }
+}

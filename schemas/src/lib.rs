@@ -1,0 +1,14 @@
+//! The contracts between hudstream's stages.
+//!
+//! Everything another stage — or another team's consumer — relies on lives here and nowhere
+//! else: the topic catalogue (which topics exist, what their keys and values are), the record
+//! headers, the Avro schemas of derived records with their wire format, and the ClickHouse
+//! migrations. Stages depend on this crate; this crate depends on no stage.
+
+pub mod headers;
+pub mod migrations;
+pub mod topics;
+pub mod wire;
+pub mod workflow_job;
+
+pub use wire::{DecodeError, EncodeError, RecordType};

@@ -1,0 +1,204 @@
+//! The wire format of derived records: Avro single-object encoding.
+//!
+//! Every derived record is `C3 01` + the 8-byte little-endian CRC-64-AVRO (Rabin) fingerprint of
+//! its writer schema's canonical form + the Avro binary datum
+//! (<https://avro.apache.org/docs/1.11.1/specification/#single-object-encoding>). A consumer in
+//! any language can decode it with nothing but the `.avsc` files in `schemas/avro/`: look the
+//! fingerprint up among the published versions, then resolve against the version it reads.
+//!
+//! Each record type lists every schema version it has ever published; the last one is the one
+//! we write. Decoding accepts any of them and resolves to the current one, which is how old
+//! topics stay readable after a schema change (the compatibility test in this module proves it
+//! for every pair of versions).
+
+use std::marker::PhantomData;
+
+use apache_avro::reader::datum::GenericDatumReader;
+use apache_avro::writer::datum::GenericDatumWriter;
+use apache_avro::{rabin::Rabin, Schema};
+use serde::{de::DeserializeOwned, Serialize};
+
+/// The two marker bytes that open every single-object-encoded Avro record.
+pub const MAGIC: [u8; 2] = [0xC3, 0x01];
+const HEADER_LEN: usize = 10;
+
+/// A derived record type with its published Avro schemas.
+pub trait RecordType: Serialize + DeserializeOwned {
+    /// The Avro full name, e.g. `hudstream.WorkflowJob`.
+    const NAME: &'static str;
+    /// Every published version of the schema (JSON), oldest first. Index + 1 is the version
+    /// number; the last one is the writer schema.
+    const SCHEMAS: &'static [&'static str];
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EncodeError {
+    #[error("could not encode a {name} record as Avro: {source}")]
+    Avro {
+        name: &'static str,
+        #[source]
+        source: Box<apache_avro::Error>,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error("record is {len} bytes, too short for the 10-byte Avro single-object header")]
+    TooShort { len: usize },
+    #[error("record does not start with the Avro single-object marker C3 01 (found {found:02X?})")]
+    BadMagic { found: [u8; 2] },
+    #[error("record was written with schema fingerprint {fingerprint}, which is not a published version of {name}")]
+    UnknownSchema { name: &'static str, fingerprint: String },
+    #[error("record is not a valid {name} datum: {source}")]
+    Avro {
+        name: &'static str,
+        #[source]
+        source: Box<apache_avro::Error>,
+    },
+    #[error("{trailing} bytes follow the {name} datum")]
+    TrailingBytes { name: &'static str, trailing: usize },
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("published schema version {version} of {name} is invalid: {source}")]
+pub struct SchemaError {
+    name: &'static str,
+    version: usize,
+    #[source]
+    source: Box<apache_avro::Error>,
+}
+
+struct Published {
+    fingerprint: [u8; 8],
+    schema: Schema,
+}
+
+/// Encoder and decoder of one record type. Build it once per stage; it is cheap to share.
+pub struct Codec<T: RecordType> {
+    versions: Vec<Published>,
+    _type: PhantomData<fn() -> T>,
+}
+
+impl<T: RecordType> Codec<T> {
+    /// Parses every published schema of `T`. Fails only if a published schema is broken, which
+    /// the unit tests of each record type rule out.
+    pub fn new() -> Result<Self, SchemaError> {
+        let mut versions = Vec::with_capacity(T::SCHEMAS.len());
+        for (index, json) in T::SCHEMAS.iter().enumerate() {
+            let schema = Schema::parse_str(json).map_err(|source| SchemaError {
+                name: T::NAME,
+                version: index + 1,
+                source: Box::new(source),
+            })?;
+            versions.push(Published {
+                fingerprint: fingerprint(&schema),
+                schema,
+            });
+        }
+        Ok(Self {
+            versions,
+            _type: PhantomData,
+        })
+    }
+
+    fn current(&self) -> &Published {
+        // `SCHEMAS` is never empty: enforced by the record types' unit tests.
+        &self.versions[self.versions.len() - 1]
+    }
+
+    /// The version number written into the `hudstream-schema` header, e.g. `hudstream.WorkflowJob/1`.
+    pub fn schema_header(&self) -> String {
+        format!("{}/{}", T::NAME, self.versions.len())
+    }
+
+    /// Encodes `value` with the current schema, in single-object encoding.
+    pub fn encode(&self, value: &T) -> Result<Vec<u8>, EncodeError> {
+        let current = self.current();
+        let datum = GenericDatumWriter::builder(&current.schema)
+            .build()
+            .and_then(|writer| writer.write_ser_to_vec(value))
+            .map_err(|source| EncodeError::Avro {
+                name: T::NAME,
+                source: Box::new(source),
+            })?;
+        let mut out = Vec::with_capacity(HEADER_LEN + datum.len());
+        out.extend_from_slice(&MAGIC);
+        out.extend_from_slice(&current.fingerprint);
+        out.extend_from_slice(&datum);
+        Ok(out)
+    }
+
+    /// Decodes a record written with any published version, resolved to the current one.
+    pub fn decode(&self, bytes: &[u8]) -> Result<T, DecodeError> {
+        if bytes.len() < HEADER_LEN {
+            return Err(DecodeError::TooShort { len: bytes.len() });
+        }
+        if bytes[..2] != MAGIC {
+            return Err(DecodeError::BadMagic {
+                found: [bytes[0], bytes[1]],
+            });
+        }
+        let fp = &bytes[2..HEADER_LEN];
+        let writer = self
+            .versions
+            .iter()
+            .find(|v| v.fingerprint == fp)
+            .ok_or_else(|| DecodeError::UnknownSchema {
+                name: T::NAME,
+                fingerprint: fp.iter().map(|b| format!("{b:02x}")).collect(),
+            })?;
+        let avro = |source| DecodeError::Avro {
+            name: T::NAME,
+            source: Box::new(source),
+        };
+        let mut datum = &bytes[HEADER_LEN..];
+        let current = self.current();
+        let reader = if std::ptr::eq(writer, current) {
+            GenericDatumReader::builder(&writer.schema).build()
+        } else {
+            GenericDatumReader::builder(&writer.schema)
+                .reader_schema(&current.schema)
+                .build()
+        }
+        .map_err(avro)?;
+        let value = reader.read_value(&mut datum).map_err(avro)?;
+        if !datum.is_empty() {
+            return Err(DecodeError::TrailingBytes {
+                name: T::NAME,
+                trailing: datum.len(),
+            });
+        }
+        apache_avro::from_value::<T>(&value).map_err(avro)
+    }
+}
+
+/// The CRC-64-AVRO fingerprint of a schema's parsing canonical form, little-endian.
+pub fn fingerprint(schema: &Schema) -> [u8; 8] {
+    let fp = schema.fingerprint::<Rabin>();
+    let mut out = [0u8; 8];
+    out.copy_from_slice(&fp.bytes[..8]);
+    out
+}
+
+/// Checks that data written with every published version of `T` can be read with every later
+/// one (and so with the current one). Used by each record type's compatibility test.
+pub fn check_backward_compatible<T: RecordType>() -> Result<(), String> {
+    let schemas: Vec<Schema> = T::SCHEMAS
+        .iter()
+        .map(|json| Schema::parse_str(json).map_err(|e| e.to_string()))
+        .collect::<Result<_, _>>()?;
+    for (w, writer) in schemas.iter().enumerate() {
+        for (r, reader) in schemas.iter().enumerate().skip(w) {
+            apache_avro::schema_compatibility::SchemaCompatibility::can_read(writer, reader)
+                .map_err(|e| {
+                    format!(
+                        "{} version {} cannot read data written with version {}: {e}",
+                        T::NAME,
+                        r + 1,
+                        w + 1
+                    )
+                })?;
+        }
+    }
+    Ok(())
+}

@@ -1,1 +1,177 @@
-fn main() {}
+//! `hudstream`: every stage of the pipeline as a subcommand, or all of them at once.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use hudstream_ingest::fixtures;
+use hudstream_ingest::signature::sign_sha256;
+use hudstream_runtime::shutdown::{cancel_on_signal, CancellationToken};
+use hudstream_runtime::telemetry;
+use hudstream_runtime::Config;
+
+#[derive(Parser)]
+#[command(name = "hudstream", version, about = "An event-sourced CI data platform: GitHub webhooks → Kafka → ClickHouse → HUD.")]
+struct Cli {
+    /// Configuration file (TOML); environment variables HUDSTREAM_<SECTION>__<KEY> override it.
+    #[arg(long, short, global = true, env = "HUDSTREAM_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the webhook gateway.
+    Gateway,
+    /// Run the processors (raw topics → derived topics).
+    Process,
+    /// Run the projections (derived topics → ClickHouse).
+    Project,
+    /// Serve the read API.
+    Api,
+    /// Run every stage in one process.
+    Run,
+    /// Apply pending ClickHouse migrations.
+    Migrate,
+    /// Create the catalogue topics that do not exist yet, and list the catalogue.
+    Topics,
+    /// Send the real sample webhooks to a gateway, signed with the first configured secret.
+    Feed {
+        /// Gateway base URL; defaults to http://<gateway.listen>.
+        #[arg(long)]
+        gateway: Option<String>,
+        /// Fixtures folder (with manifest.json).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Only deliveries of this event type.
+        #[arg(long)]
+        event: Option<String>,
+    },
+    /// Print the effective configuration (secrets masked).
+    Config,
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::load(cli.config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("hudstream: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    telemetry::init_logging(&config.telemetry);
+    match run(cli.command, config).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("hudstream: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn shutdown_token() -> CancellationToken {
+    let token = CancellationToken::new();
+    cancel_on_signal(token.clone());
+    token
+}
+
+async fn with_metrics(config: &Config, shutdown: CancellationToken, stage: impl std::future::Future<Output = anyhow::Result<()>>) -> anyhow::Result<()> {
+    if config.telemetry.metrics_listen.is_empty() {
+        return stage.await;
+    }
+    let (result, _) = tokio::join!(stage, async {
+        let r = telemetry::serve_metrics(&config.telemetry.metrics_listen, shutdown.clone()).await;
+        if let Err(e) = &r {
+            tracing::warn!(error = format!("{e:#}"), "metrics endpoint unavailable");
+        }
+    });
+    result
+}
+
+async fn run(command: Command, config: Config) -> anyhow::Result<()> {
+    match command {
+        Command::Gateway => {
+            let shutdown = shutdown_token();
+            let listener = hudstream::bind(&config.gateway.listen, "gateway.listen").await?;
+            hudstream::run_gateway(&config, listener, shutdown).await
+        }
+        Command::Process => {
+            let shutdown = shutdown_token();
+            with_metrics(&config, shutdown.clone(), hudstream::run_processors(&config, shutdown.clone())).await
+        }
+        Command::Project => {
+            let shutdown = shutdown_token();
+            with_metrics(&config, shutdown.clone(), hudstream::run_projections(&config, shutdown.clone())).await
+        }
+        Command::Api => {
+            let shutdown = shutdown_token();
+            let listener = hudstream::bind(&config.api.listen, "api.listen").await?;
+            hudstream::run_api(&config, listener, shutdown).await
+        }
+        Command::Run => hudstream::run_all(&config, shutdown_token()).await,
+        Command::Migrate => {
+            let applied = hudstream::migrate(&config).await?;
+            println!("database {}: {} migration(s) applied {:?}", config.clickhouse.database, applied.len(), applied);
+            Ok(())
+        }
+        Command::Topics => {
+            let created = hudstream::create_topics(&config).await?;
+            for topic in hudstream_schemas::topics::catalogue() {
+                let name = config.kafka.topic(&topic.name);
+                let mark = if created.contains(&name) { "created" } else { "exists " };
+                println!("{mark}  {name:<40} {:?}  key: {}", topic.kind, topic.key);
+            }
+            Ok(())
+        }
+        Command::Feed { gateway, dir, event } => feed(&config, gateway, dir, event).await,
+        Command::Config => {
+            println!("{}", serde_json::to_string_pretty(&config)?);
+            Ok(())
+        }
+    }
+}
+
+async fn feed(config: &Config, gateway: Option<String>, dir: Option<PathBuf>, event: Option<String>) -> anyhow::Result<()> {
+    let secret = config
+        .gateway
+        .webhook_secrets
+        .first()
+        .context("feed signs with gateway.webhook_secrets[0], and none is configured")?;
+    let base = gateway.unwrap_or_else(|| format!("http://{}", config.gateway.listen));
+    let url = format!("{}/github/webhook", base.trim_end_matches('/'));
+    let dir = dir.unwrap_or_else(fixtures::default_dir);
+    let deliveries = fixtures::load(&dir)?;
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(15)).build()?;
+    let (mut accepted, mut refused) = (0usize, 0usize);
+    for d in deliveries.iter().filter(|d| event.as_deref().is_none_or(|e| e == d.event)) {
+        let mut request = client
+            .post(&url)
+            .header("content-type", "application/json")
+            .header("user-agent", "GitHub-Hookshot/hudstream-feed")
+            .header("x-github-event", &d.event)
+            .header("x-github-delivery", &d.delivery_id)
+            .header("x-hub-signature-256", sign_sha256(secret, &d.body))
+            .body(d.body.clone());
+        for (name, value) in &d.headers {
+            request = request.header(name, value);
+        }
+        let response = request.send().await.with_context(|| format!("sending to {url}"))?;
+        if response.status().is_success() {
+            accepted += 1;
+        } else {
+            refused += 1;
+            let status = response.status();
+            eprintln!("{}: {} {}", d.path.display(), status, response.text().await.unwrap_or_default());
+        }
+    }
+    println!("fed {} deliveries from {} to {url}: {accepted} accepted, {refused} refused", accepted + refused, dir.display());
+    if refused > 0 {
+        anyhow::bail!("{refused} deliveries were refused");
+    }
+    Ok(())
+}

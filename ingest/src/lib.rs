@@ -6,6 +6,7 @@
 //! the broker cannot take in time gets a 503 with `Retry-After`, never a 2xx.
 
 pub mod error;
+pub mod fixtures;
 pub mod github;
 pub mod routing;
 pub mod signature;

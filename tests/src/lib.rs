@@ -1,1 +1,234 @@
+//! The end-to-end harness: a whole hudstream (gateway, processors, projections, API) started
+//! in-process against the real broker and the real ClickHouse server that `deploy/local/hud
+//! test` starts and names in `HUDSTREAM_TEST_KAFKA_BROKERS` and `HUDSTREAM_TEST_CLICKHOUSE_URL`.
+//!
+//! Every [`Stack`] gets its own namespace — a topic prefix, consumer-group prefix and ClickHouse
+//! database — so tests run side by side without seeing each other. Topics have one partition,
+//! which makes "a later delivery has been projected" a barrier for everything sent before it.
 
+use std::time::Duration;
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Headers, Message};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use serde_json::Value;
+use tokio::task::JoinHandle;
+
+use hudstream_ingest::fixtures::{self, Delivery};
+use hudstream_ingest::signature::sign_sha256;
+use hudstream_runtime::clickhouse::ClickHouse;
+use hudstream_runtime::shutdown::CancellationToken;
+use hudstream_runtime::worker::InRecord;
+use hudstream_runtime::{Config, Secret};
+
+/// The real services, from the environment `deploy/local/hud test` sets up.
+pub fn services() -> (String, String) {
+    let get = |name: &str| {
+        std::env::var(name).unwrap_or_else(|_| {
+            panic!("{name} is not set: run the end-to-end tests with `deploy/local/hud test`, which starts a real broker and ClickHouse")
+        })
+    };
+    (get("HUDSTREAM_TEST_KAFKA_BROKERS"), get("HUDSTREAM_TEST_CLICKHOUSE_URL"))
+}
+
+/// A configuration in a fresh namespace on the real services.
+pub fn test_config() -> Config {
+    let (brokers, clickhouse) = services();
+    let ns = format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+    let mut config = Config::default();
+    config.kafka.brokers = brokers;
+    config.kafka.topic_prefix = format!("{ns}.");
+    config.kafka.group_prefix = ns.clone();
+    config.kafka.partitions = 1;
+    config.kafka.session_timeout_ms = 2000;
+    config.kafka.heartbeat_interval_ms = 300;
+    config.clickhouse.url = clickhouse;
+    config.clickhouse.database = format!("hs_{ns}");
+    config.gateway.webhook_secrets = vec![Secret::new(format!("secret-{ns}"))];
+    config.pipeline.batch_linger_ms = 50;
+    config.telemetry.metrics_listen = String::new();
+    config
+}
+
+pub fn init_logs() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_test_writer()
+        .try_init();
+}
+
+/// A running hudstream in its own namespace. Dropping it stops every stage.
+pub struct Stack {
+    pub config: Config,
+    pub gateway_url: String,
+    pub api_url: String,
+    pub http: reqwest::Client,
+    shutdown: CancellationToken,
+    tasks: Vec<JoinHandle<anyhow::Result<()>>>,
+}
+
+impl Stack {
+    /// Creates topics and tables, then starts every stage.
+    pub async fn start() -> Stack {
+        Self::start_with(test_config()).await
+    }
+
+    pub async fn start_with(config: Config) -> Stack {
+        init_logs();
+        hudstream::create_topics(&config).await.expect("topics are created");
+        hudstream::migrate(&config).await.expect("migrations apply");
+        let shutdown = CancellationToken::new();
+        let gateway = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let api = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let gateway_url = format!("http://{}", gateway.local_addr().expect("addr"));
+        let api_url = format!("http://{}", api.local_addr().expect("addr"));
+        let mut tasks = Vec::new();
+        let (c, s) = (config.clone(), shutdown.clone());
+        tasks.push(tokio::spawn(async move { hudstream::run_gateway(&c, gateway, s).await }));
+        let (c, s) = (config.clone(), shutdown.clone());
+        tasks.push(tokio::spawn(async move { hudstream::run_processors(&c, s).await }));
+        let (c, s) = (config.clone(), shutdown.clone());
+        tasks.push(tokio::spawn(async move { hudstream::run_projections(&c, s).await }));
+        let (c, s) = (config.clone(), shutdown.clone());
+        tasks.push(tokio::spawn(async move { hudstream::run_api(&c, api, s).await }));
+        Stack {
+            config,
+            gateway_url,
+            api_url,
+            http: reqwest::Client::builder().timeout(Duration::from_secs(20)).build().expect("client"),
+            shutdown,
+            tasks,
+        }
+    }
+
+    pub fn secret(&self) -> &Secret {
+        &self.config.gateway.webhook_secrets[0]
+    }
+
+    pub fn clickhouse(&self) -> ClickHouse {
+        ClickHouse::new(&self.config.clickhouse).expect("clickhouse client")
+    }
+
+    /// Sends a delivery the way GitHub does, signed with this stack's secret.
+    pub async fn post(&self, d: &Delivery) -> reqwest::Response {
+        self.post_raw(&d.event, &d.delivery_id, "application/json", d.body.clone(), Some(sign_sha256(self.secret(), &d.body)))
+            .await
+    }
+
+    pub async fn post_raw(&self, event: &str, delivery: &str, content_type: &str, body: Vec<u8>, signature: Option<String>) -> reqwest::Response {
+        let mut request = self
+            .http
+            .post(format!("{}/github/webhook", self.gateway_url))
+            .header("content-type", content_type)
+            .header("x-github-event", event)
+            .header("x-github-delivery", delivery)
+            .body(body);
+        if let Some(sig) = signature {
+            request = request.header("x-hub-signature-256", sig);
+        }
+        request.send().await.expect("gateway answers")
+    }
+
+    /// GET on the API; returns status and JSON body.
+    pub async fn api(&self, path: &str) -> (u16, Value) {
+        let response = self.http.get(format!("{}{path}", self.api_url)).send().await.expect("api answers");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Polls the API until `path` answers 200 with a body that satisfies `done`.
+    pub async fn wait_for(&self, path: &str, done: impl Fn(&Value) -> bool) -> Value {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let (status, body) = self.api(path).await;
+            if status == 200 && done(&body) {
+                return body;
+            }
+            if tokio::time::Instant::now() > deadline {
+                panic!("{path} never got there; last answer {status}: {body}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Every record of a catalogue topic from the start, until `until` holds for the records
+    /// read so far (or 30 s pass).
+    pub async fn read_topic(&self, logical: &str, until: impl Fn(&[InRecord]) -> bool + Send + 'static) -> Vec<InRecord> {
+        read_topic(&self.config, logical, until).await
+    }
+
+    /// Stops every stage and waits for them.
+    pub async fn stop(mut self) {
+        self.shutdown.cancel();
+        for task in self.tasks.drain(..) {
+            match task.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => panic!("a stage failed: {e:#}"),
+                Err(e) => panic!("a stage panicked: {e}"),
+            }
+        }
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// Reads partition 0 of a topic from the beginning (no consumer group, so no join delay).
+pub async fn read_topic(config: &Config, logical: &str, until: impl Fn(&[InRecord]) -> bool + Send + 'static) -> Vec<InRecord> {
+    let brokers = config.kafka.brokers.clone();
+    let topic = config.kafka.topic(logical);
+    let prefix = config.kafka.topic_prefix.clone();
+    tokio::task::spawn_blocking(move || {
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &brokers)
+            .set("group.id", format!("reader-{}", uuid::Uuid::new_v4()))
+            .set("enable.auto.commit", "false")
+            .create()
+            .expect("consumer");
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition_offset(&topic, 0, Offset::Beginning).expect("tpl");
+        consumer.assign(&tpl).expect("assign");
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        let mut records = Vec::new();
+        while !until(&records) {
+            if std::time::Instant::now() > deadline {
+                panic!("{topic}: condition not met after 30 s; read {} records", records.len());
+            }
+            if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
+                records.push(InRecord {
+                    topic: m.topic().strip_prefix(&prefix).unwrap_or(m.topic()).to_string(),
+                    partition: m.partition(),
+                    offset: m.offset(),
+                    key: m.key().map(<[u8]>::to_vec),
+                    payload: m.payload().map(<[u8]>::to_vec),
+                    headers: m
+                        .headers()
+                        .map(|hs| hs.iter().map(|h| (h.key.to_string(), h.value.unwrap_or_default().to_vec())).collect())
+                        .unwrap_or_default(),
+                    timestamp_ms: m.timestamp().to_millis(),
+                });
+            }
+        }
+        records
+    })
+    .await
+    .expect("reader thread")
+}
+
+/// The real fixtures, by path relative to `shared/fixtures/github`.
+pub fn fixture(relative: &str) -> Delivery {
+    let dir = fixtures::default_dir();
+    fixtures::load(&dir)
+        .expect("fixtures load")
+        .into_iter()
+        .find(|d| d.path == dir.join(relative))
+        .unwrap_or_else(|| panic!("no fixture {relative}"))
+}
+
+/// All real fixtures.
+pub fn all_fixtures() -> Vec<Delivery> {
+    fixtures::load(&fixtures::default_dir()).expect("fixtures load")
+}

@@ -1,0 +1,206 @@
+//! `GET /api/jobs/{owner}/{repo}/{job_id}`: one job's current state.
+
+use std::collections::BTreeMap;
+
+use axum::extract::{Path, State};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+
+use hudstream_runtime::clickhouse::{bind, ClickHouse, Param};
+
+use crate::error::ApiError;
+use crate::queries::JOB_BY_ID;
+
+/// A row of `job_by_id`, as ClickHouse returns it.
+#[derive(Debug, Deserialize)]
+struct JobRow {
+    repository_full_name: String,
+    id: i64,
+    version: u64,
+    run_id: i64,
+    run_attempt: i64,
+    node_id: String,
+    head_sha: String,
+    head_branch: String,
+    workflow_name: String,
+    name: String,
+    status: String,
+    conclusion: String,
+    created_at: String,
+    started_at: String,
+    completed_at: String,
+    queue_time_s: Option<f64>,
+    duration_s: Option<f64>,
+    labels: Vec<String>,
+    runner_id: i64,
+    runner_name: String,
+    runner_group_id: i64,
+    runner_group_name: String,
+    #[serde(rename = "steps.number")]
+    steps_number: Vec<i64>,
+    #[serde(rename = "steps.name")]
+    steps_name: Vec<String>,
+    #[serde(rename = "steps.status")]
+    steps_status: Vec<String>,
+    #[serde(rename = "steps.conclusion")]
+    steps_conclusion: Vec<String>,
+    #[serde(rename = "steps.started_at")]
+    steps_started_at: Vec<String>,
+    #[serde(rename = "steps.completed_at")]
+    steps_completed_at: Vec<String>,
+    url: String,
+    html_url: String,
+    run_url: String,
+    check_run_url: String,
+}
+
+/// A job as the API shows it. Instants are RFC 3339 UTC, `null` until they happen.
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+pub struct Job {
+    pub repository: String,
+    pub id: i64,
+    pub run_id: i64,
+    pub run_attempt: i64,
+    pub node_id: String,
+    pub workflow_name: String,
+    pub name: String,
+    pub head_sha: String,
+    pub head_branch: String,
+    pub status: String,
+    pub conclusion: Option<String>,
+    pub created_at: Option<String>,
+    pub started_at: Option<String>,
+    pub completed_at: Option<String>,
+    pub queue_time_s: Option<f64>,
+    pub duration_s: Option<f64>,
+    pub labels: Vec<String>,
+    pub runner: Option<Runner>,
+    pub steps: Vec<Step>,
+    pub url: String,
+    pub html_url: String,
+    pub run_url: String,
+    pub check_run_url: String,
+    pub version: u64,
+}
+
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+pub struct Runner {
+    pub id: i64,
+    pub name: String,
+    pub group_id: i64,
+    pub group_name: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+pub struct Step {
+    pub number: i64,
+    pub name: String,
+    pub status: String,
+    pub conclusion: Option<String>,
+    pub started_at: Option<String>,
+    pub completed_at: Option<String>,
+}
+
+/// ClickHouse `YYYY-MM-DD hh:mm:ss` (UTC) → RFC 3339; the epoch means "not yet".
+fn instant(text: &str) -> Option<String> {
+    if text.is_empty() || text.starts_with("1970-01-01 00:00:00") || text.starts_with("0000-00-00") {
+        return None;
+    }
+    Some(format!("{}Z", text.replacen(' ', "T", 1)))
+}
+
+fn non_empty(s: String) -> Option<String> {
+    (!s.is_empty()).then_some(s)
+}
+
+impl From<JobRow> for Job {
+    fn from(r: JobRow) -> Self {
+        let steps = (0..r.steps_number.len())
+            .map(|i| Step {
+                number: r.steps_number[i],
+                name: r.steps_name.get(i).cloned().unwrap_or_default(),
+                status: r.steps_status.get(i).cloned().unwrap_or_default(),
+                conclusion: r.steps_conclusion.get(i).cloned().and_then(non_empty),
+                started_at: r.steps_started_at.get(i).and_then(|t| instant(t)),
+                completed_at: r.steps_completed_at.get(i).and_then(|t| instant(t)),
+            })
+            .collect();
+        let runner = (!r.runner_name.is_empty() || r.runner_id != 0).then(|| Runner {
+            id: r.runner_id,
+            name: r.runner_name,
+            group_id: r.runner_group_id,
+            group_name: r.runner_group_name,
+        });
+        Job {
+            repository: r.repository_full_name,
+            id: r.id,
+            run_id: r.run_id,
+            run_attempt: r.run_attempt,
+            node_id: r.node_id,
+            workflow_name: r.workflow_name,
+            name: r.name,
+            head_sha: r.head_sha,
+            head_branch: r.head_branch,
+            status: r.status,
+            conclusion: non_empty(r.conclusion),
+            created_at: instant(&r.created_at),
+            started_at: instant(&r.started_at),
+            completed_at: instant(&r.completed_at),
+            queue_time_s: r.queue_time_s,
+            duration_s: r.duration_s,
+            labels: r.labels,
+            runner,
+            steps,
+            url: r.url,
+            html_url: r.html_url,
+            run_url: r.run_url,
+            check_run_url: r.check_run_url,
+            version: r.version,
+        }
+    }
+}
+
+fn is_name(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 100 && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+pub async fn get_job(
+    State(clickhouse): State<ClickHouse>,
+    Path((owner, repo, job_id)): Path<(String, String, String)>,
+) -> Result<Json<Job>, ApiError> {
+    if !is_name(&owner) || !is_name(&repo) {
+        return Err(ApiError::BadRequest(format!("{owner}/{repo} is not a GitHub repository name")));
+    }
+    let job_id: i64 = job_id
+        .parse()
+        .ok()
+        .filter(|id| *id > 0)
+        .ok_or_else(|| ApiError::BadRequest(format!("job id {job_id:?} is not a positive integer")))?;
+    let repository = format!("{owner}/{repo}");
+    let params = BTreeMap::from([("repo", Param::Str(repository.clone())), ("job_id", Param::Int(job_id))]);
+    let sql = bind(JOB_BY_ID.sql, clickhouse.database(), &params).map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    let rows: Vec<JobRow> = clickhouse.query(&sql).await.map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    let row = rows
+        .into_iter()
+        .next()
+        .ok_or_else(|| ApiError::NotFound(format!("no job {job_id} in {repository}")))?;
+    Ok(Json(Job::from(row)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn converts_clickhouse_datetimes_and_treats_the_epoch_as_not_yet() {
+        assert_eq!(instant("2021-08-05 10:38:16").as_deref(), Some("2021-08-05T10:38:16Z"));
+        assert_eq!(instant("1970-01-01 00:00:00"), None);
+        assert_eq!(instant(""), None);
+    }
+
+    #[test]
+    fn repository_names_are_validated() {
+        assert!(is_name("pytorch") && is_name("test-infra") && is_name("a.b_c"));
+        assert!(!is_name("") && !is_name("a b") && !is_name("x'y"));
+    }
+}

@@ -1,0 +1,148 @@
+#!/usr/bin/env python3
+"""SQL compatibility check: every migration and every saved query runs on ClickHouse 18.16 (the
+local server, over HTTP) and on a modern ClickHouse engine (chdb, in-process), and both engines
+return the same rows for the same data.
+
+The data is projections/testdata/workflow_job.rows.jsonl: the exact JSONEachRow rows the
+workflow_job projection sends (a unit test keeps that file equal to the projection's output).
+Each saved query api/queries/NAME.sql runs with the parameters in NAME.params.json.
+"""
+import argparse, glob, json, os, re, sys, urllib.parse, urllib.request
+
+import chdb
+from chdb import session as chs
+
+
+def statements(sql):
+    out, cur = [], []
+    for line in sql.splitlines():
+        t = line.strip()
+        if t.startswith('--') or (not t and not cur):
+            continue
+        cur.append(line)
+        if t.endswith(';'):
+            s = '\n'.join(cur).strip().rstrip(';').strip()
+            if s:
+                out.append(s)
+            cur = []
+    if ''.join(cur).strip():
+        out.append('\n'.join(cur).strip())
+    return out
+
+
+def quote(s):
+    return "'" + s.replace('\\', '\\\\').replace("'", "\\'") + "'"
+
+
+def bind(sql, database, params):
+    def lit(m):
+        inner = m.group(1)
+        if inner == 'database':
+            return database
+        name, typ = [x.strip() for x in inner.split(':', 1)]
+        v = params[name]
+        if typ == 'String':
+            return quote(v)
+        if typ in ('Int64', 'UInt64'):
+            return str(int(v))
+        if typ == 'Array(String)':
+            return '[' + ', '.join(quote(x) for x in v) + ']'
+        raise SystemExit(f'unsupported parameter type {typ}')
+    return re.sub(r'\{([^{}]+)\}', lit, sql)
+
+
+class Server:
+    """ClickHouse over HTTP (the local 18.16 server)."""
+    name = 'ClickHouse 18.16 server'
+
+    def __init__(self, url):
+        self.url = url.rstrip('/')
+
+    def run(self, sql, body=None):
+        q = urllib.parse.urlencode({'query': sql, 'output_format_json_quote_64bit_integers': 0})
+        req = urllib.request.Request(f'{self.url}/?{q}', data=(body or b''), method='POST')
+        try:
+            with urllib.request.urlopen(req, timeout=60) as r:
+                return r.read().decode()
+        except urllib.error.HTTPError as e:
+            raise RuntimeError(e.read().decode()[:1500])
+
+    def insert(self, table, rows):
+        self.run(f'INSERT INTO {table} FORMAT JSONEachRow', rows.encode())
+
+    def select(self, sql):
+        return [json.loads(l) for l in self.run(sql + '\nFORMAT JSONEachRow').splitlines() if l.strip()]
+
+
+class Embedded:
+    """A modern ClickHouse engine in-process (chdb)."""
+
+    def __init__(self):
+        self.s = chs.Session()
+        self.name = f'chdb {chdb.__version__} (ClickHouse {self.s.query("SELECT version()", "CSV").bytes().decode().strip()})'
+
+    def run(self, sql):
+        return self.s.query(sql, 'JSONEachRow').bytes().decode()
+
+    def insert(self, table, rows):
+        # chdb has no request body: the rows go inline after FORMAT.
+        self.s.query(f'INSERT INTO {table} FORMAT JSONEachRow\n{rows}')
+
+    def select(self, sql):
+        return [json.loads(l) for l in self.run(sql).splitlines() if l.strip()]
+
+
+def normalize(rows):
+    # 18.16 and modern ClickHouse agree on values but not always on JSON number forms.
+    def n(v):
+        if isinstance(v, list):
+            return [n(x) for x in v]
+        if isinstance(v, float) and v.is_integer():
+            return int(v)
+        if isinstance(v, str) and re.fullmatch(r'-?\d+', v):
+            return int(v)
+        return v
+    return [{k: n(v) for k, v in r.items()} for r in rows]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument('--root', required=True)
+    ap.add_argument('--clickhouse-url', required=True)
+    a = ap.parse_args()
+    db = f'compat_{os.getpid()}'
+    migrations = sorted(glob.glob(os.path.join(a.root, 'schemas/migrations/*.sql')))
+    queries = sorted(glob.glob(os.path.join(a.root, 'api/queries/*.sql')))
+    rows = open(os.path.join(a.root, 'projections/testdata/workflow_job.rows.jsonl')).read()
+    results, failures = {}, 0
+    for engine in (Server(a.clickhouse_url), Embedded()):
+        try:
+            engine.run(f'DROP DATABASE IF EXISTS {db}')
+            engine.run(f'CREATE DATABASE {db}')
+            for m in migrations:
+                for s in statements(open(m).read()):
+                    engine.run(s.replace('{database}', db))
+            engine.insert(f'{db}.workflow_job', rows)
+            for q in queries:
+                name = os.path.basename(q)[:-4]
+                params = json.load(open(q[:-4] + '.params.json'))
+                got = normalize(engine.select(bind(open(q).read(), db, params)))
+                if not got:
+                    raise RuntimeError(f'{name} returned no rows')
+                results.setdefault(name, []).append((engine.name, got))
+            engine.run(f'DROP DATABASE IF EXISTS {db}')
+            print(f'ok    {engine.name}: {len(migrations)} migration(s), {len(queries)} saved quer(ies), {rows.count(chr(10))} rows')
+        except Exception as e:  # report every engine, then fail
+            failures += 1
+            print(f'FAIL  {engine.name}: {e}')
+    for name, per_engine in results.items():
+        if len(per_engine) == 2 and per_engine[0][1] != per_engine[1][1]:
+            failures += 1
+            print(f'FAIL  {name}: engines disagree\n  {per_engine[0][0]}: {per_engine[0][1]}\n  {per_engine[1][0]}: {per_engine[1][1]}')
+        elif len(per_engine) == 2:
+            print(f'ok    {name}: same rows on both engines')
+    sys.exit(1 if failures else 0)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,149 @@
+//! Real GitHub deliveries from `shared/fixtures/github`, ready to send to the gateway.
+//!
+//! The folder's `manifest.json` lists 236 files in three formats: a bare webhook body
+//! (`payload`), a Probot event `{id, name, payload}`, and a delivery captured off the wire
+//! (`captured-delivery`, body base64-encoded with GitHub's own headers). `hudstream feed`, the
+//! local stack and the end-to-end tests all load them through here, so they send the same bytes.
+
+use std::path::{Path, PathBuf};
+
+use base64::Engine;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+/// One delivery to replay: what GitHub would send, minus the signature (added by the sender
+/// with its own secret).
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub path: PathBuf,
+    pub event: String,
+    pub action: Option<String>,
+    pub delivery_id: String,
+    pub body: Vec<u8>,
+    /// Further GitHub headers of a captured delivery (hook id, installation target).
+    pub headers: Vec<(String, String)>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FixtureError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path} is not valid: {reason}")]
+    Invalid { path: String, reason: String },
+}
+
+#[derive(Deserialize)]
+struct Manifest {
+    files: Vec<ManifestFile>,
+}
+
+#[derive(Deserialize)]
+struct ManifestFile {
+    path: String,
+    format: String,
+    x_github_event: String,
+    action: Option<String>,
+    x_github_delivery: Option<String>,
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, FixtureError> {
+    std::fs::read(path).map_err(|source| FixtureError::Read {
+        path: path.display().to_string(),
+        source,
+    })
+}
+
+fn invalid(path: &Path, reason: impl std::fmt::Display) -> FixtureError {
+    FixtureError::Invalid {
+        path: path.display().to_string(),
+        reason: reason.to_string(),
+    }
+}
+
+/// A stable delivery id for a fixture that has none, so feeding twice is a redelivery.
+fn stable_delivery_id(relative: &str) -> String {
+    let d = Sha256::digest(relative.as_bytes());
+    let h = hex::encode(&d[..16]);
+    format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+}
+
+/// Loads every delivery listed in `dir/manifest.json`, in manifest order.
+pub fn load(dir: &Path) -> Result<Vec<Delivery>, FixtureError> {
+    let manifest_path = dir.join("manifest.json");
+    let manifest: Manifest =
+        serde_json::from_slice(&read(&manifest_path)?).map_err(|e| invalid(&manifest_path, e))?;
+    manifest.files.iter().map(|f| load_one(dir, f)).collect()
+}
+
+fn load_one(dir: &Path, file: &ManifestFile) -> Result<Delivery, FixtureError> {
+    let path = dir.join(&file.path);
+    let bytes = read(&path)?;
+    let mut delivery = Delivery {
+        path: path.clone(),
+        event: file.x_github_event.clone(),
+        action: file.action.clone(),
+        delivery_id: file.x_github_delivery.clone().unwrap_or_else(|| stable_delivery_id(&file.path)),
+        body: Vec::new(),
+        headers: Vec::new(),
+    };
+    match file.format.as_str() {
+        "payload" => delivery.body = bytes,
+        "probot-event" => {
+            let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| invalid(&path, e))?;
+            let payload = value.get("payload").ok_or_else(|| invalid(&path, "no 'payload' key"))?;
+            delivery.body = serde_json::to_vec(payload).map_err(|e| invalid(&path, e))?;
+        }
+        "captured-delivery" => {
+            #[derive(Deserialize)]
+            struct Captured {
+                headers: std::collections::BTreeMap<String, String>,
+                body_raw_base64: String,
+            }
+            let captured: Captured = serde_json::from_slice(&bytes).map_err(|e| invalid(&path, e))?;
+            delivery.body = base64::engine::general_purpose::STANDARD
+                .decode(captured.body_raw_base64.trim())
+                .map_err(|e| invalid(&path, e))?;
+            for name in ["x-github-hook-id", "x-github-hook-installation-target-type", "x-github-hook-installation-target-id"] {
+                if let Some(v) = captured.headers.get(name) {
+                    delivery.headers.push((name.to_string(), v.clone()));
+                }
+            }
+        }
+        other => return Err(invalid(&path, format!("unknown fixture format {other:?}"))),
+    }
+    Ok(delivery)
+}
+
+/// The fixtures folder next to this repository (`../shared/fixtures/github`), unless
+/// `HUDSTREAM_FIXTURES` names another.
+pub fn default_dir() -> PathBuf {
+    if let Ok(dir) = std::env::var("HUDSTREAM_FIXTURES") {
+        return PathBuf::from(dir);
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/github")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loads_all_236_real_deliveries() {
+        let deliveries = load(&default_dir()).expect("fixtures load");
+        assert_eq!(deliveries.len(), 236);
+        let captured = deliveries.iter().filter(|d| !d.headers.is_empty()).count();
+        assert_eq!(captured, 16);
+        for d in &deliveries {
+            let v: serde_json::Value = serde_json::from_slice(&d.body).unwrap_or_else(|e| panic!("{}: {e}", d.path.display()));
+            assert!(v.is_object(), "{}", d.path.display());
+        }
+        let mut ids: Vec<_> = deliveries.iter().map(|d| d.delivery_id.clone()).collect();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), 236, "delivery ids are unique");
+    }
+}

@@ -1,0 +1,115 @@
+//! The consumer loop's promises on the real broker: a failed batch is retried, never skipped;
+//! offsets are committed only after the batch succeeded; bad records become dead letters.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use hudstream_e2e::{read_topic, test_config, Stack};
+use hudstream_runtime::kafka::{ensure_topics, run_stage, Appender};
+use hudstream_runtime::shutdown::CancellationToken;
+use hudstream_runtime::worker::{Action, BatchHandler, InRecord, OutRecord};
+use hudstream_schemas::headers as h;
+use hudstream_schemas::topics::{DEAD_LETTERS, GITHUB_WORKFLOW_JOB};
+
+/// Fails its first `failures` batches, then remembers every record it handled.
+struct Flaky {
+    failures: usize,
+    seen: Arc<Mutex<Vec<String>>>,
+}
+
+impl BatchHandler for Flaky {
+    fn stage(&self) -> &'static str {
+        "test.flaky"
+    }
+    fn input_topic(&self) -> &'static str {
+        "test.input"
+    }
+    async fn handle(&mut self, batch: &[InRecord]) -> anyhow::Result<Vec<(usize, Action)>> {
+        if self.failures > 0 {
+            self.failures -= 1;
+            anyhow::bail!("simulated ClickHouse outage");
+        }
+        let mut seen = self.seen.lock().expect("lock");
+        seen.extend(batch.iter().map(|r| String::from_utf8_lossy(r.payload.as_deref().unwrap_or_default()).into_owned()));
+        Ok(vec![])
+    }
+}
+
+async fn produce(appender: &Appender, values: impl IntoIterator<Item = String>) {
+    for v in values {
+        appender
+            .append(&OutRecord { topic: "test.input".into(), key: b"k".to_vec(), payload: v.into_bytes(), headers: vec![] })
+            .await
+            .expect("appended");
+    }
+}
+
+async fn wait_until(what: &str, cond: impl Fn() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while !cond() {
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_batch_is_retried_until_it_succeeds_and_then_committed() {
+    let config = test_config();
+    ensure_topics(&config.kafka, &["test.input".to_string(), DEAD_LETTERS.to_string()]).await.expect("topics");
+    let appender = Appender::new(&config.kafka).expect("producer");
+    produce(&appender, (0..20).map(|i| format!("r{i}"))).await;
+
+    // First run: three failed attempts, then success.
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let shutdown = CancellationToken::new();
+    let handler = Flaky { failures: 3, seen: seen.clone() };
+    let (k, p, a, s) = (config.kafka.clone(), config.pipeline.clone(), appender.clone(), shutdown.clone());
+    let run = tokio::spawn(async move { run_stage(&k, &p, handler, a, s).await });
+    wait_until("all 20 records", || seen.lock().expect("lock").len() >= 20).await;
+    shutdown.cancel();
+    run.await.expect("joined").expect("stage ran");
+    let first: Vec<String> = seen.lock().expect("lock").clone();
+    assert_eq!(first, (0..20).map(|i| format!("r{i}")).collect::<Vec<_>>(), "every record, in order, none skipped");
+
+    // Second run in the same group: it starts after the committed offsets.
+    produce(&appender, ["after-restart".to_string()]).await;
+    let seen2 = Arc::new(Mutex::new(Vec::new()));
+    let shutdown = CancellationToken::new();
+    let handler = Flaky { failures: 0, seen: seen2.clone() };
+    let (k, p, a, s) = (config.kafka.clone(), config.pipeline.clone(), appender.clone(), shutdown.clone());
+    let run = tokio::spawn(async move { run_stage(&k, &p, handler, a, s).await });
+    wait_until("the new record", || !seen2.lock().expect("lock").is_empty()).await;
+    shutdown.cancel();
+    run.await.expect("joined").expect("stage ran");
+    assert_eq!(*seen2.lock().expect("lock"), vec!["after-restart".to_string()], "committed records are not redelivered");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_the_processor_cannot_read_is_dead_lettered_with_the_reason_and_the_stream_goes_on() {
+    let stack = Stack::start().await;
+    let appender = Appender::new(&stack.config.kafka).expect("producer");
+    appender
+        .append(&OutRecord {
+            topic: GITHUB_WORKFLOW_JOB.into(),
+            key: b"broken".to_vec(),
+            payload: b"{\"action\": \"completed\", \"workflow_job\": {\"id\": \"twelve\"}}".to_vec(),
+            headers: vec![(h::GITHUB_DELIVERY.into(), b"broken-delivery".to_vec())],
+        })
+        .await
+        .expect("appended");
+    stack.post(&hudstream_e2e::fixture("workflow_job/queued.payload.json")).await;
+
+    let dead = read_topic(&stack.config, DEAD_LETTERS, |rs| !rs.is_empty()).await;
+    let letter = &dead[0];
+    assert_eq!(letter.payload.as_deref(), Some(&b"{\"action\": \"completed\", \"workflow_job\": {\"id\": \"twelve\"}}"[..]), "the value is kept unchanged");
+    assert_eq!(letter.key.as_deref(), Some(&b"broken"[..]));
+    assert_eq!(letter.header_str(h::DLQ_STAGE), Some("process.workflow_job"));
+    assert_eq!(letter.header_str(h::GITHUB_DELIVERY), Some("broken-delivery"));
+    assert_eq!(letter.header_str(h::SOURCE), Some("github.workflow_job/0/0"));
+    let reason = letter.header_str(h::DLQ_REASON).expect("reason");
+    assert!(reason.contains("invalid type") && reason.contains("twelve"), "{reason}");
+
+    // The good record after it still made it through.
+    stack.wait_for("/api/jobs/Codertocat/Hello-World/289782451", |j| j["status"] == "queued").await;
+    stack.stop().await;
+}

@@ -196,7 +196,9 @@ impl Config {
             }
             figment = figment.merge(Toml::file(path));
         }
-        figment = figment.merge(Env::prefixed("HUDSTREAM_").split("__").ignore(&["config"]));
+        // Only HUDSTREAM_<SECTION>__<KEY> are settings; other HUDSTREAM_* variables (the
+        // config path, test and tool locations) are not, and must not trip `deny_unknown_fields`.
+        figment = figment.merge(Env::prefixed("HUDSTREAM_").filter(|key| key.as_str().contains("__")).split("__"));
         figment.extract().map_err(|e| ConfigError::Invalid(Box::new(e)))
     }
 }
@@ -220,6 +222,7 @@ mod tests {
             )?;
             jail.set_env("HUDSTREAM_KAFKA__BROKERS", "127.0.0.1:19092");
             jail.set_env("HUDSTREAM_CLICKHOUSE__PASSWORD", "12345");
+            jail.set_env("HUDSTREAM_TEST_KAFKA_BROKERS", "not a setting");
             let config = Config::load(Some(Path::new("hud.toml"))).expect("loads");
             assert_eq!(config.kafka.brokers, "127.0.0.1:19092");
             assert_eq!(config.kafka.topic("github.push"), "staging.github.push");

@@ -12,6 +12,10 @@ pub enum GatewayError {
     BadSignature(#[from] crate::signature::SignatureError),
     #[error("unsupported content type {0:?}: send application/json or application/x-www-form-urlencoded")]
     UnsupportedContentType(String),
+    #[error("body is larger than the {limit}-byte limit")]
+    TooLarge { limit: usize },
+    #[error("cannot read the request body: {0}")]
+    UnreadableBody(String),
     #[error("form body has no 'payload' field")]
     MissingFormPayload,
     #[error("body is not valid JSON: {0}")]
@@ -27,7 +31,8 @@ pub enum GatewayError {
 impl GatewayError {
     fn status(&self) -> StatusCode {
         match self {
-            Self::MissingHeader(_) | Self::MissingFormPayload | Self::InvalidJson(_) | Self::NotAnObject(_) => {
+            Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::MissingHeader(_) | Self::UnreadableBody(_) | Self::MissingFormPayload | Self::InvalidJson(_) | Self::NotAnObject(_) => {
                 StatusCode::BAD_REQUEST
             }
             Self::BadSignature(_) => StatusCode::UNAUTHORIZED,
@@ -42,6 +47,8 @@ impl GatewayError {
             Self::MissingHeader(_) => "missing_header",
             Self::BadSignature(_) => "bad_signature",
             Self::UnsupportedContentType(_) => "unsupported_content_type",
+            Self::TooLarge { .. } => "too_large",
+            Self::UnreadableBody(_) => "unreadable_body",
             Self::MissingFormPayload => "missing_form_payload",
             Self::InvalidJson(_) => "invalid_json",
             Self::NotAnObject(_) => "not_an_object",

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -36,7 +37,15 @@ fn document(content_type: &str, body: &Bytes) -> Result<Bytes, GatewayError> {
     }
 }
 
-pub async fn receive(State(gateway): State<Arc<Gateway>>, headers: HeaderMap, body: Bytes) -> Result<Response, GatewayError> {
+pub async fn receive(
+    State(gateway): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, GatewayError> {
+    let body = body.map_err(|rejection| match rejection.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => GatewayError::TooLarge { limit: gateway.max_body_bytes },
+        _ => GatewayError::UnreadableBody(rejection.body_text()),
+    })?;
     let received_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let event = header(&headers, "x-github-event").ok_or(GatewayError::MissingHeader("X-GitHub-Event"))?;
     let delivery = header(&headers, "x-github-delivery").ok_or(GatewayError::MissingHeader("X-GitHub-Delivery"))?;

@@ -26,6 +26,7 @@ use hudstream_runtime::Secret;
 pub struct Gateway {
     pub appender: Appender,
     pub secrets: Vec<Secret>,
+    pub max_body_bytes: usize,
 }
 
 /// The gateway's routes: `POST /github/webhook`, `GET /healthz`, `GET /metrics`.
@@ -37,7 +38,11 @@ pub fn router(config: &GatewayConfig, appender: Appender) -> anyhow::Result<Rout
              configuration file or HUDSTREAM_GATEWAY__WEBHOOK_SECRETS"
         );
     }
-    let state = Arc::new(Gateway { appender, secrets });
+    let state = Arc::new(Gateway {
+        appender,
+        secrets,
+        max_body_bytes: config.max_body_bytes,
+    });
     Ok(Router::new()
         .route("/github/webhook", post(github::receive))
         .route("/healthz", get(|| async { "ok" }))

@@ -1,6 +1,6 @@
 //! The gateway on the real broker: what it appends, and what it refuses without appending.
 
-use hudstream_e2e::{all_fixtures, fixture, Stack};
+use hudstream_e2e::{all_fixtures, fixture, test_config, Stack};
 use hudstream_ingest::signature::sign_sha256;
 use hudstream_runtime::Secret;
 use hudstream_schemas::headers as h;
@@ -131,5 +131,20 @@ async fn every_real_fixture_is_accepted() {
         assert_eq!(r.status().as_u16(), 202, "{}: {}", d.path.display(), r.text().await.unwrap_or_default());
     }
     assert_eq!(fixtures.len(), 236);
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_over_the_limit_gets_413_with_a_json_error() {
+    let mut config = test_config();
+    config.gateway.max_body_bytes = 4096;
+    let stack = Stack::start_with(config).await;
+    let d = fixture("workflow_job/completed.success.with-organization.payload.json");
+    assert!(d.body.len() > 4096);
+    let r = stack.post(&d).await;
+    assert_eq!(r.status().as_u16(), 413);
+    let e: serde_json::Value = r.json().await.expect("json");
+    assert_eq!(e["code"], "too_large");
+    assert_eq!(e["error"], "body is larger than the 4096-byte limit");
     stack.stop().await;
 }

@@ -1,5 +1,7 @@
 //! `hudstream`: every stage of the pipeline as a subcommand, or all of them at once.
 
+mod bench;
+
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -52,6 +54,18 @@ enum Command {
     },
     /// Print the effective configuration (secrets masked).
     Config,
+    /// Measure each stage on the configured broker and ClickHouse (in a namespace of its own).
+    Bench {
+        /// Deliveries sent through the gateway and drained into ClickHouse.
+        #[arg(long, default_value_t = 20_000)]
+        deliveries: usize,
+        /// Concurrent HTTP requests to the gateway.
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+        /// Rows for the insert benchmark.
+        #[arg(long, default_value_t = 200_000)]
+        rows: usize,
+    },
 }
 
 #[tokio::main]
@@ -129,6 +143,9 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Feed { gateway, dir, event } => feed(&config, gateway, dir, event).await,
+        Command::Bench { deliveries, concurrency, rows } => {
+            bench::run(&config, bench::BenchArgs { deliveries, concurrency: concurrency.max(1), rows }).await
+        }
         Command::Config => {
             println!("{}", serde_json::to_string_pretty(&config)?);
             Ok(())

@@ -1,6 +1,7 @@
 //! `hudstream`: every stage of the pipeline as a subcommand, or all of them at once.
 
 mod bench;
+mod load;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -54,6 +55,24 @@ enum Command {
     },
     /// Print the effective configuration (secrets masked).
     Config,
+    /// Load-test the gateway with real signed deliveries, against a raw-producer baseline.
+    Load {
+        /// What to load: the gateway over HTTP, the raw producer, or both (prints the ratio).
+        #[arg(long, value_enum, default_value = "both")]
+        target: load::Target,
+        /// Requests per second; 0 sends flat out.
+        #[arg(long, default_value_t = 0)]
+        rate: u64,
+        /// Seconds per scenario.
+        #[arg(long, default_value_t = 10)]
+        duration: u64,
+        /// Concurrent connections (and records in flight for the baseline).
+        #[arg(long, default_value_t = 64)]
+        connections: usize,
+        /// Payload size in KiB (real fixtures padded with whitespace).
+        #[arg(long, default_value_t = 10)]
+        payload_kib: usize,
+    },
     /// Measure each stage on the configured broker and ClickHouse (in a namespace of its own).
     Bench {
         /// Deliveries sent through the gateway and drained into ClickHouse.
@@ -143,6 +162,13 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Feed { gateway, dir, event } => feed(&config, gateway, dir, event).await,
+        Command::Load { target, rate, duration, connections, payload_kib } => {
+            load::run(
+                &config,
+                load::LoadArgs { target, rate, duration: Duration::from_secs(duration.max(1)), connections: connections.max(1), payload_kib },
+            )
+            .await
+        }
         Command::Bench { deliveries, concurrency, rows } => {
             bench::run(&config, bench::BenchArgs { deliveries, concurrency: concurrency.max(1), rows }).await
         }

@@ -1,4 +1,6 @@
 //! The gateway's refusals: each one a status code and a JSON body `{"error": "...", "code": "..."}`.
+//! The OOT endpoint keeps torchci's error texts (`Unauthorized`, `Payload exceeds 2MB limit`,
+//! `Missing required field: workflow.job_name`, …) so existing relays see the same answers.
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -14,46 +16,85 @@ pub enum GatewayError {
     UnsupportedContentType(String),
     #[error("body is larger than the {limit}-byte limit")]
     TooLarge { limit: usize },
+    #[error("the body did not arrive within {timeout_ms} ms")]
+    SlowBody { timeout_ms: u64 },
     #[error("cannot read the request body: {0}")]
     UnreadableBody(String),
+    #[error("the body is empty")]
+    EmptyBody,
     #[error("form body has no 'payload' field")]
     MissingFormPayload,
     #[error("body is not valid JSON: {0}")]
     InvalidJson(String),
     #[error("body must be a JSON object, found {0}")]
     NotAnObject(&'static str),
+    #[error("Method not allowed")]
+    MethodNotAllowed,
+    #[error("too many requests in flight; retry shortly")]
+    Overloaded,
     #[error("the broker did not acknowledge the append in time; nothing was stored, retry later")]
     Unavailable,
     #[error("the broker refused the append: {0}")]
     BrokerRefused(String),
+    // OOT results (torchci's texts).
+    #[error("Unauthorized")]
+    Unauthorized,
+    #[error("Payload exceeds 2MB limit")]
+    OotTooLarge,
+    #[error("Server misconfigured")]
+    Misconfigured(&'static str),
+    #[error("Missing required field: {0}")]
+    MissingField(&'static str),
+    #[error("Malformed OOT result: {0}")]
+    MalformedOot(String),
+    #[error("no CircleCI secret is configured (gateway.circleci_secrets); the endpoint is disabled")]
+    CircleCiDisabled,
 }
 
 impl GatewayError {
-    fn status(&self) -> StatusCode {
+    pub fn status(&self) -> StatusCode {
         match self {
-            Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::MissingHeader(_) | Self::UnreadableBody(_) | Self::MissingFormPayload | Self::InvalidJson(_) | Self::NotAnObject(_) => {
-                StatusCode::BAD_REQUEST
-            }
-            Self::BadSignature(_) => StatusCode::UNAUTHORIZED,
+            Self::MissingHeader(_)
+            | Self::UnreadableBody(_)
+            | Self::EmptyBody
+            | Self::MissingFormPayload
+            | Self::InvalidJson(_)
+            | Self::NotAnObject(_)
+            | Self::MissingField(_)
+            | Self::MalformedOot(_) => StatusCode::BAD_REQUEST,
+            Self::BadSignature(_) | Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::UnsupportedContentType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::TooLarge { .. } | Self::OotTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::SlowBody { .. } => StatusCode::REQUEST_TIMEOUT,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::CircleCiDisabled => StatusCode::NOT_FOUND,
+            Self::Overloaded | Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::BrokerRefused(_) => StatusCode::BAD_GATEWAY,
+            Self::Misconfigured(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
-    fn code(&self) -> &'static str {
+    pub fn code(&self) -> &'static str {
         match self {
             Self::MissingHeader(_) => "missing_header",
             Self::BadSignature(_) => "bad_signature",
             Self::UnsupportedContentType(_) => "unsupported_content_type",
-            Self::TooLarge { .. } => "too_large",
+            Self::TooLarge { .. } | Self::OotTooLarge => "too_large",
+            Self::SlowBody { .. } => "slow_body",
             Self::UnreadableBody(_) => "unreadable_body",
+            Self::EmptyBody => "empty_body",
             Self::MissingFormPayload => "missing_form_payload",
             Self::InvalidJson(_) => "invalid_json",
             Self::NotAnObject(_) => "not_an_object",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::Overloaded => "overloaded",
             Self::Unavailable => "broker_unavailable",
             Self::BrokerRefused(_) => "broker_refused",
+            Self::Unauthorized => "unauthorized",
+            Self::Misconfigured(_) => "misconfigured",
+            Self::MissingField(_) => "missing_field",
+            Self::MalformedOot(_) => "malformed",
+            Self::CircleCiDisabled => "disabled",
         }
     }
 }
@@ -61,6 +102,9 @@ impl GatewayError {
 impl IntoResponse for GatewayError {
     fn into_response(self) -> Response {
         metrics::counter!("hudstream_gateway_refused_total", "code" => self.code()).increment(1);
+        if let Self::Misconfigured(why) = &self {
+            tracing::error!(why, "refusing request: server misconfigured");
+        }
         let status = self.status();
         let mut response = (status, axum::Json(json!({"error": self.to_string(), "code": self.code()}))).into_response();
         if status == StatusCode::SERVICE_UNAVAILABLE {

@@ -1,28 +1,21 @@
-//! `POST /github/webhook`: verify, route, append, answer.
+//! `POST /github/webhook`: read, verify, route, append, answer.
 
 use std::sync::Arc;
 
-use axum::extract::rejection::BytesRejection;
+use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde_json::{json, Value};
 
-use hudstream_runtime::kafka::AppendError;
 use hudstream_runtime::worker::OutRecord;
 use hudstream_schemas::headers as h;
 
 use crate::error::GatewayError;
 use crate::routing::route;
-use crate::signature::verify_sha256;
-use crate::Gateway;
-
-const VERSION: &str = concat!("hudstream/", env!("CARGO_PKG_VERSION"));
-
-fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty())
-}
+use crate::signature::{verify_sha1, verify_sha256, SignatureError};
+use crate::{header, Gateway};
 
 /// The JSON document of a delivery: the body itself, or the `payload` field of a form body.
 fn document(content_type: &str, body: &Bytes) -> Result<Bytes, GatewayError> {
@@ -37,33 +30,44 @@ fn document(content_type: &str, body: &Bytes) -> Result<Bytes, GatewayError> {
     }
 }
 
-pub async fn receive(
-    State(gateway): State<Arc<Gateway>>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Response, GatewayError> {
-    let body = body.map_err(|rejection| match rejection.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => GatewayError::TooLarge { limit: gateway.max_body_bytes },
-        _ => GatewayError::UnreadableBody(rejection.body_text()),
-    })?;
+fn verify(gateway: &Gateway, headers: &HeaderMap, body: &[u8]) -> Result<(), SignatureError> {
+    let sha256 = header(headers, "x-hub-signature-256");
+    match (sha256, header(headers, "x-hub-signature")) {
+        (None, Some(sha1)) if gateway.config.accept_sha1_signatures => verify_sha1(&gateway.secrets, sha1, body),
+        _ => verify_sha256(&gateway.secrets, sha256, body),
+    }
+}
+
+/// Parses the document just enough to route it, and checks that it is a JSON object.
+pub(crate) fn parse_object(document: &[u8]) -> Result<Value, GatewayError> {
+    if document.iter().all(u8::is_ascii_whitespace) {
+        return Err(GatewayError::EmptyBody);
+    }
+    let parsed: Value = serde_json::from_slice(document).map_err(|e| GatewayError::InvalidJson(e.to_string()))?;
+    match parsed {
+        Value::Object(_) => Ok(parsed),
+        Value::Array(_) => Err(GatewayError::NotAnObject("an array")),
+        Value::String(_) => Err(GatewayError::NotAnObject("a string")),
+        Value::Number(_) => Err(GatewayError::NotAnObject("a number")),
+        Value::Bool(_) => Err(GatewayError::NotAnObject("a boolean")),
+        Value::Null => Err(GatewayError::NotAnObject("null")),
+    }
+}
+
+pub async fn receive(State(gateway): State<Arc<Gateway>>, headers: HeaderMap, body: Body) -> Result<Response, GatewayError> {
     let received_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let event = header(&headers, "x-github-event").ok_or(GatewayError::MissingHeader("X-GitHub-Event"))?;
     let delivery = header(&headers, "x-github-delivery").ok_or(GatewayError::MissingHeader("X-GitHub-Delivery"))?;
+    let body = gateway.read_body(&headers, body, gateway.config.max_body_bytes).await?;
+    metrics::counter!("hudstream_gateway_bytes_total", "endpoint" => "github").increment(body.len() as u64);
     // The signature covers the raw body exactly as received, whatever its encoding.
-    verify_sha256(&gateway.secrets, header(&headers, "x-hub-signature-256"), &body)?;
+    verify(&gateway, &headers, &body).inspect_err(|_| {
+        metrics::counter!("hudstream_gateway_signature_failures_total", "endpoint" => "github").increment(1);
+    })?;
 
     let content_type = header(&headers, "content-type").unwrap_or("application/json");
     let document = document(content_type, &body)?;
-    let parsed: Value = serde_json::from_slice(&document).map_err(|e| GatewayError::InvalidJson(e.to_string()))?;
-    if !parsed.is_object() {
-        return Err(GatewayError::NotAnObject(match parsed {
-            Value::Array(_) => "an array",
-            Value::String(_) => "a string",
-            Value::Number(_) => "a number",
-            Value::Bool(_) => "a boolean",
-            _ => "null",
-        }));
-    }
+    let parsed = parse_object(&document)?;
     let route = route(event, &parsed, delivery);
     let action = parsed.get("action").and_then(Value::as_str).unwrap_or("");
 
@@ -71,8 +75,8 @@ pub async fn receive(
         (h::GITHUB_DELIVERY.into(), delivery.into()),
         (h::GITHUB_EVENT.into(), event.into()),
         (h::RECEIVED_AT.into(), received_at.into()),
-        (h::CONTENT_TYPE.into(), "application/json".into()),
-        (h::GATEWAY_VERSION.into(), VERSION.into()),
+        (h::CONTENT_TYPE.into(), content_type.into()),
+        (h::GATEWAY_VERSION.into(), crate::VERSION.into()),
     ];
     if !action.is_empty() {
         record_headers.push((h::GITHUB_ACTION.into(), action.into()));
@@ -92,15 +96,9 @@ pub async fn receive(
         payload: document.to_vec(),
         headers: record_headers,
     };
-    let appended = gateway.appender.append(&record).await.map_err(|e| {
-        tracing::warn!(delivery, event, error = %e, "append failed");
-        match e {
-            AppendError::Timeout { .. } => GatewayError::Unavailable,
-            AppendError::Refused { source, .. } => GatewayError::BrokerRefused(source.to_string()),
-        }
-    })?;
+    let appended = gateway.append(&record).await?;
     metrics::counter!("hudstream_gateway_appended_total", "event" => event.to_string()).increment(1);
-    tracing::debug!(delivery, event, topic = %route.topic, partition = appended.partition, offset = appended.offset, "appended");
+    tracing::debug!(topic = %route.topic, partition = appended.partition, offset = appended.offset, "appended");
     Ok((
         StatusCode::ACCEPTED,
         axum::Json(json!({

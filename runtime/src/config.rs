@@ -7,7 +7,7 @@
 //! `deploy/hudstream.example.toml`. Secrets are [`Secret`]s: they never reach a log.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
@@ -103,10 +103,28 @@ impl Default for ClickHouseConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct GatewayConfig {
     pub listen: String,
-    /// Accepted webhook secrets; more than one during a rotation. At least one is required.
+    /// Accepted GitHub webhook secrets; more than one during a rotation. At least one, here or
+    /// in `webhook_secret_files`, is required.
     pub webhook_secrets: Vec<Secret>,
-    /// Largest body accepted; GitHub caps deliveries at 25 MB.
+    /// Files holding one webhook secret each (trailing newline ignored), e.g. mounted secrets.
+    pub webhook_secret_files: Vec<PathBuf>,
+    /// Also accept the legacy SHA-1 `X-Hub-Signature` when `X-Hub-Signature-256` is absent.
+    pub accept_sha1_signatures: bool,
+    /// Largest GitHub body accepted; GitHub caps deliveries at 25 MB.
     pub max_body_bytes: usize,
+    /// A request body must arrive within this long, or the answer is 408.
+    pub body_read_timeout_ms: u64,
+    /// Requests handled at once; beyond it the answer is 503 with `Retry-After`.
+    pub max_in_flight: usize,
+    /// Tokens accepted on `POST /oot/results` (`X-OOT-Relay-Token` or `x-hud-internal-bot`).
+    /// With none configured the endpoint answers 500 "Server misconfigured", as torchci does.
+    pub oot_relay_tokens: Vec<Secret>,
+    pub oot_relay_token_files: Vec<PathBuf>,
+    /// torchci's cap on an OOT result: 2 MB.
+    pub oot_max_body_bytes: usize,
+    /// Secrets of CircleCI webhooks (`circleci-signature: v1=<hex>`); none disables the endpoint.
+    pub circleci_secrets: Vec<Secret>,
+    pub circleci_secret_files: Vec<PathBuf>,
 }
 
 impl Default for GatewayConfig {
@@ -114,7 +132,16 @@ impl Default for GatewayConfig {
         Self {
             listen: "127.0.0.1:8080".into(),
             webhook_secrets: Vec::new(),
+            webhook_secret_files: Vec::new(),
+            accept_sha1_signatures: false,
             max_body_bytes: 25 * 1024 * 1024,
+            body_read_timeout_ms: 5_000,
+            max_in_flight: 1024,
+            oot_relay_tokens: Vec::new(),
+            oot_relay_token_files: Vec::new(),
+            oot_max_body_bytes: 2 * 1024 * 1024,
+            circleci_secrets: Vec::new(),
+            circleci_secret_files: Vec::new(),
         }
     }
 }

@@ -59,28 +59,70 @@ pub struct Appended {
 }
 
 /// The one way hudstream writes to Kafka: idempotent, `acks=all`, bounded wait.
+///
+/// An idempotent producer keeps a producer id and sequence numbers that the broker must know.
+/// When a broker loses them (a restart of an in-memory broker, a cluster that expired the
+/// producer), the producer can stay stuck: every later append times out or fails fatally. So
+/// after a failed append the appender replaces its producer — once per producer generation, so
+/// a burst of failures causes one replacement — and a broker that comes back is usable again
+/// without restarting the process. Nothing is acknowledged in between.
 #[derive(Clone)]
 pub struct Appender {
-    producer: FutureProducer,
+    producer: Arc<std::sync::RwLock<(u64, FutureProducer)>>,
+    config: ClientConfig,
     prefix: String,
     timeout: Duration,
 }
 
 impl Appender {
     pub fn new(kafka: &KafkaConfig) -> Result<Self, KafkaError> {
-        let producer: FutureProducer = base_config(kafka)
+        let mut config = base_config(kafka);
+        config
             .set("enable.idempotence", "true")
             .set("acks", "all")
             .set("linger.ms", "5")
             // librdkafka gives up on (and reports) a record after this long; the gateway's
             // answer deadline is the same figure, so a 503 means "not appended as far as we know".
-            .set("message.timeout.ms", kafka.append_timeout_ms.to_string())
-            .create()?;
+            .set("message.timeout.ms", kafka.append_timeout_ms.to_string());
+        let producer: FutureProducer = config.create()?;
         Ok(Self {
-            producer,
+            producer: Arc::new(std::sync::RwLock::new((0, producer))),
+            config,
             prefix: kafka.topic_prefix.clone(),
             timeout: Duration::from_millis(kafka.append_timeout_ms),
         })
+    }
+
+    fn current(&self) -> (u64, FutureProducer) {
+        match self.producer.read() {
+            Ok(p) => p.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Replaces generation `failed` with a fresh producer, unless someone already did.
+    fn replace(&self, failed: u64, why: &AppendError) {
+        let fresh = match self.config.create::<FutureProducer>() {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot create a replacement producer");
+                return;
+            }
+        };
+        let old = {
+            let mut guard = match self.producer.write() {
+                Ok(g) => g,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            if guard.0 != failed {
+                return;
+            }
+            tracing::warn!(generation = failed + 1, reason = %why, "replacing the Kafka producer after a failed append");
+            metrics::counter!("hudstream_producer_replacements_total").increment(1);
+            std::mem::replace(&mut *guard, (failed + 1, fresh))
+        };
+        // Dropping a producer waits for its queue; keep that off the async threads.
+        std::thread::spawn(move || drop(old));
     }
 
     /// Appends one record and waits for the broker's acknowledgement.
@@ -93,7 +135,8 @@ impl Appender {
                 value: Some(value.as_slice()),
             });
         }
-        let future = self.producer.send(
+        let (generation, producer) = self.current();
+        let future = producer.send(
             FutureRecord::to(&topic)
                 .key(&record.key)
                 .payload(&record.payload)
@@ -101,7 +144,7 @@ impl Appender {
             // Queue-full back-pressure counts against the same deadline.
             self.timeout,
         );
-        match tokio::time::timeout(self.timeout + Duration::from_millis(500), future).await {
+        let result = match tokio::time::timeout(self.timeout + Duration::from_millis(500), future).await {
             Ok(Ok(delivery)) => Ok(Appended {
                 partition: delivery.partition,
                 offset: delivery.offset,
@@ -116,12 +159,37 @@ impl Appender {
                 topic: record.topic.clone(),
                 source,
             }),
+        };
+        // A record the broker refused on its merits (too large, say) says nothing about the
+        // producer; a timeout or a fatal error does.
+        let stuck = match &result {
+            Err(AppendError::Timeout { .. }) => true,
+            Err(AppendError::Refused { .. }) => producer.client().fatal_error().is_some(),
+            Ok(_) => false,
+        };
+        drop(producer);
+        if let (true, Err(e)) = (stuck, &result) {
+            self.replace(generation, e);
         }
+        result
     }
 
     /// Waits until every queued record has been acknowledged or failed.
     pub fn flush(&self, timeout: Duration) -> Result<(), KafkaError> {
-        self.producer.flush(timeout)
+        self.current().1.flush(timeout)
+    }
+
+    /// Asks the cluster for its metadata; answers the number of brokers, or why not.
+    pub async fn check_broker(&self, timeout: Duration) -> Result<usize, KafkaError> {
+        let (_, producer) = self.current();
+        tokio::task::spawn_blocking(move || {
+            producer
+                .client()
+                .fetch_metadata(None, timeout)
+                .map(|m| m.brokers().len())
+        })
+        .await
+        .unwrap_or(Err(KafkaError::Canceled))
     }
 }
 

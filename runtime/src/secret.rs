@@ -21,6 +21,31 @@ impl Secret {
     }
 }
 
+/// A secret file that could not be read. Names the file, never its contents.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot read the secret file {path}: {source}")]
+pub struct SecretFileError {
+    pub path: String,
+    #[source]
+    pub source: std::io::Error,
+}
+
+/// The non-empty secrets given inline plus one per file (a trailing newline is not part of it).
+pub fn collect(inline: &[Secret], files: &[std::path::PathBuf]) -> Result<Vec<Secret>, SecretFileError> {
+    let mut out: Vec<Secret> = inline.iter().filter(|s| !s.is_empty()).cloned().collect();
+    for path in files {
+        let text = std::fs::read_to_string(path).map_err(|source| SecretFileError {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let value = text.trim_end_matches(['\n', '\r']);
+        if !value.is_empty() {
+            out.push(Secret::new(value));
+        }
+    }
+    Ok(out)
+}
+
 impl std::fmt::Debug for Secret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("***")
@@ -71,5 +96,18 @@ mod tests {
         assert_eq!(format!("{s:?} {s}"), "*** ***");
         assert_eq!(serde_json::to_string(&s).unwrap(), "\"***\"");
         assert_eq!(s.expose(), "hunter2");
+    }
+
+    #[test]
+    fn collects_inline_and_file_secrets_and_names_only_the_file_on_error() {
+        let dir = std::env::temp_dir().join(format!("hudstream-secret-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("s");
+        std::fs::write(&file, "from-file\n").unwrap();
+        let got = collect(&[Secret::new("inline"), Secret::new("")], &[file]).unwrap();
+        assert_eq!(got, vec![Secret::new("inline"), Secret::new("from-file")]);
+        let err = collect(&[], &[dir.join("missing")]).unwrap_err().to_string();
+        assert!(err.contains("missing") && err.contains("cannot read"), "{err}");
+        std::fs::remove_dir_all(&dir).ok();
     }
 }

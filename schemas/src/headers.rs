@@ -23,6 +23,13 @@ pub const RECEIVED_AT: &str = "received-at";
 /// The gateway build that appended the record (`hudstream/<version>`).
 pub const GATEWAY_VERSION: &str = "hudstream-gateway";
 
+/// Status of an OOT result (`in_progress`, `completed`), from the body.
+pub const OOT_STATUS: &str = "oot-status";
+/// CircleCI's event type (`workflow-completed`, `job-completed`).
+pub const CIRCLECI_EVENT: &str = "circleci-event";
+/// CircleCI's event id.
+pub const CIRCLECI_EVENT_ID: &str = "circleci-event-id";
+
 /// Full name and version of the Avro schema of a derived record, e.g. `hudstream.WorkflowJob/1`.
 pub const SCHEMA: &str = "hudstream-schema";
 /// Where a derived record or dead letter came from: `topic/partition/offset`.

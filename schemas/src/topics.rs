@@ -31,6 +31,10 @@ pub struct TopicSpec {
 pub const GITHUB_WORKFLOW_JOB: &str = "github.workflow_job";
 /// Raw deliveries of event types the gateway does not route anywhere more specific.
 pub const GITHUB_OTHER: &str = "github.other";
+/// Raw out-of-tree CI results (`POST /oot/results`), the torchci `{trusted, untrusted}` body.
+pub const OOT_RESULTS: &str = "oot.results";
+/// Raw CircleCI webhooks (`POST /circleci/webhook`).
+pub const CIRCLECI_WEBHOOK: &str = "circleci.webhook";
 /// Normalized, versioned jobs (`hudstream.WorkflowJob`).
 pub const HUD_WORKFLOW_JOB_V1: &str = "hud.workflow_job.v1";
 /// Dead letters of every stage.
@@ -82,6 +86,18 @@ pub fn catalogue() -> Vec<TopicSpec> {
         kind: TopicKind::Raw,
         key: "{owner}/{repo} or the delivery id",
         value: "GitHub webhook body of any other event type, byte for byte",
+    });
+    topics.push(TopicSpec {
+        name: OOT_RESULTS.to_string(),
+        kind: TopicKind::Raw,
+        key: "{verified_repo}/{delivery_id}/{workflow name}/{job_name}/{check_run_id} (torchci's dynamoKey)",
+        value: "the OOT result body {trusted, untrusted}, byte for byte",
+    });
+    topics.push(TopicSpec {
+        name: CIRCLECI_WEBHOOK.to_string(),
+        kind: TopicKind::Raw,
+        key: "{project slug}/{workflow id}, else the event id",
+        value: "CircleCI webhook body, byte for byte",
     });
     topics.push(TopicSpec {
         name: HUD_WORKFLOW_JOB_V1.to_string(),

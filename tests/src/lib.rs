@@ -45,6 +45,8 @@ pub fn test_config() -> Config {
     config.clickhouse.url = clickhouse;
     config.clickhouse.database = format!("hs_{ns}");
     config.gateway.webhook_secrets = vec![Secret::new(format!("secret-{ns}"))];
+    config.gateway.oot_relay_tokens = vec![Secret::new(format!("oot-{ns}"))];
+    config.gateway.circleci_secrets = vec![Secret::new(format!("circleci-{ns}"))];
     config.pipeline.batch_linger_ms = 50;
     config.telemetry.metrics_listen = String::new();
     config
@@ -110,9 +112,20 @@ impl Stack {
     }
 
     /// Sends a delivery the way GitHub does, signed with this stack's secret.
+    /// Sends a delivery the way GitHub does — with a captured delivery's own GitHub headers —
+    /// signed with this stack's secret.
     pub async fn post(&self, d: &Delivery) -> reqwest::Response {
-        self.post_raw(&d.event, &d.delivery_id, "application/json", d.body.clone(), Some(sign_sha256(self.secret(), &d.body)))
-            .await
+        let mut request = self
+            .http
+            .post(format!("{}/github/webhook", self.gateway_url))
+            .header("content-type", "application/json")
+            .header("x-github-event", &d.event)
+            .header("x-github-delivery", &d.delivery_id)
+            .header("x-hub-signature-256", sign_sha256(self.secret(), &d.body));
+        for (name, value) in &d.headers {
+            request = request.header(name, value);
+        }
+        request.body(d.body.clone()).send().await.expect("gateway answers")
     }
 
     pub async fn post_raw(&self, event: &str, delivery: &str, content_type: &str, body: Vec<u8>, signature: Option<String>) -> reqwest::Response {
@@ -174,6 +187,33 @@ impl Drop for Stack {
     fn drop(&mut self) {
         self.shutdown.cancel();
     }
+}
+
+/// Sends raw bytes on a new TCP connection and returns what the server answers (status line
+/// and body), for requests no HTTP client would send: lying lengths, stalled bodies.
+pub async fn raw_http(address: &str, head: &str, body_part: &[u8], then: RawThen) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(address).await.expect("connect");
+    stream.write_all(head.as_bytes()).await.expect("write head");
+    stream.write_all(body_part).await.expect("write body");
+    match then {
+        RawThen::HangUp => stream.shutdown().await.expect("shutdown"),
+        RawThen::Stall => {}
+    }
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(20), stream.read_to_end(&mut answer)).await;
+    let text = String::from_utf8_lossy(&answer).to_string();
+    let status = text.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body = text.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
+    (status, body)
+}
+
+/// What a [`raw_http`] client does after sending its partial request.
+pub enum RawThen {
+    /// Closes its sending side: the body is truncated.
+    HangUp,
+    /// Keeps the connection open and sends nothing more.
+    Stall,
 }
 
 /// Reads partition 0 of a topic from the beginning (no consumer group, so no join delay).

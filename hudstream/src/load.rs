@@ -88,6 +88,10 @@ where
     Fut: std::future::Future<Output = anyhow::Result<()>> + Send,
 {
     let send = Arc::new(send);
+    // Warm up first, as a long-running gateway is: connections, topic metadata, producer id.
+    for i in 0..200 {
+        let _ = send(sizes.len() - 1 - (i % sizes.len())).await;
+    }
     let latencies = Arc::new(Mutex::new(Vec::new()));
     let errors = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let bytes = Arc::new(std::sync::atomic::AtomicUsize::new(0));

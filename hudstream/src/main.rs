@@ -41,7 +41,7 @@ enum Command {
     Migrate,
     /// Create the catalogue topics that do not exist yet, and list the catalogue.
     Topics,
-    /// Send the real sample webhooks to a gateway, signed with the first configured secret.
+    /// Send the real sample webhooks to a gateway, signed with the first configured webhook secret.
     Feed {
         /// Gateway base URL; defaults to http://<gateway.listen>.
         #[arg(long)]
@@ -180,11 +180,10 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
 }
 
 async fn feed(config: &Config, gateway: Option<String>, dir: Option<PathBuf>, event: Option<String>) -> anyhow::Result<()> {
-    let secret = config
-        .gateway
-        .webhook_secrets
+    let secrets = hudstream_runtime::secret::collect(&config.gateway.webhook_secrets, &config.gateway.webhook_secret_files)?;
+    let secret = secrets
         .first()
-        .context("feed signs with gateway.webhook_secrets[0], and none is configured")?;
+        .context("feed signs with the first webhook secret (gateway.webhook_secrets or webhook_secret_files), and none is configured")?;
     let base = gateway.unwrap_or_else(|| format!("http://{}", config.gateway.listen));
     let url = format!("{}/github/webhook", base.trim_end_matches('/'));
     let dir = dir.unwrap_or_else(fixtures::default_dir);

@@ -13,7 +13,7 @@ use hudstream_runtime::worker::OutRecord;
 use hudstream_schemas::headers as h;
 
 use crate::error::GatewayError;
-use crate::routing::route;
+use crate::routing::{route, Envelope};
 use crate::signature::{verify_sha1, verify_sha256, SignatureError};
 use crate::{header, Gateway};
 
@@ -38,19 +38,49 @@ fn verify(gateway: &Gateway, headers: &HeaderMap, body: &[u8]) -> Result<(), Sig
     }
 }
 
-/// Parses the document just enough to route it, and checks that it is a JSON object.
+fn not_an_object(v: &Value) -> GatewayError {
+    GatewayError::NotAnObject(match v {
+        Value::Array(_) => "an array",
+        Value::String(_) => "a string",
+        Value::Number(_) => "a number",
+        Value::Bool(_) => "a boolean",
+        Value::Null => "null",
+        Value::Object(_) => "an object",
+    })
+}
+
+/// Checks that the document is a JSON object and reads what routing needs from it.
+pub(crate) fn envelope(document: &[u8]) -> Result<Envelope, GatewayError> {
+    if document.iter().all(u8::is_ascii_whitespace) {
+        return Err(GatewayError::EmptyBody);
+    }
+    // Fast path: a typed parse that skips everything routing does not read. Only for objects:
+    // serde would also read a struct from a JSON array.
+    let is_object = document.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+    if is_object {
+        if let Ok(envelope) = serde_json::from_slice::<Envelope>(document) {
+            return Ok(envelope);
+        }
+    }
+    // Slow path: invalid JSON, not an object, or envelope fields of unexpected types.
+    let parsed: Value = serde_json::from_slice(document).map_err(|e| GatewayError::InvalidJson(e.to_string()))?;
+    if !parsed.is_object() {
+        return Err(not_an_object(&parsed));
+    }
+    Ok(Envelope::from_value(&parsed))
+}
+
+/// Checks that the document is a JSON object and returns it parsed (for the OOT and CircleCI
+/// endpoints, which read nested fields).
 pub(crate) fn parse_object(document: &[u8]) -> Result<Value, GatewayError> {
     if document.iter().all(u8::is_ascii_whitespace) {
         return Err(GatewayError::EmptyBody);
     }
     let parsed: Value = serde_json::from_slice(document).map_err(|e| GatewayError::InvalidJson(e.to_string()))?;
-    match parsed {
-        Value::Object(_) => Ok(parsed),
-        Value::Array(_) => Err(GatewayError::NotAnObject("an array")),
-        Value::String(_) => Err(GatewayError::NotAnObject("a string")),
-        Value::Number(_) => Err(GatewayError::NotAnObject("a number")),
-        Value::Bool(_) => Err(GatewayError::NotAnObject("a boolean")),
-        Value::Null => Err(GatewayError::NotAnObject("null")),
+    if parsed.is_object() {
+        Ok(parsed)
+    } else {
+        Err(not_an_object(&parsed))
     }
 }
 
@@ -67,9 +97,9 @@ pub async fn receive(State(gateway): State<Arc<Gateway>>, headers: HeaderMap, bo
 
     let content_type = header(&headers, "content-type").unwrap_or("application/json");
     let document = document(content_type, &body)?;
-    let parsed = parse_object(&document)?;
-    let route = route(event, &parsed, delivery);
-    let action = parsed.get("action").and_then(Value::as_str).unwrap_or("");
+    let envelope = envelope(&document)?;
+    let route = route(event, &envelope, delivery);
+    let action = envelope.action();
 
     let mut record_headers: Vec<(String, Vec<u8>)> = vec![
         (h::GITHUB_DELIVERY.into(), delivery.into()),
@@ -109,4 +139,20 @@ pub async fn receive(State(gateway): State<Arc<Gateway>>, headers: HeaderMap, bo
         })),
     )
         .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_json_objects_are_deliveries() {
+        assert!(envelope(br#"{"action": "opened", "x": [1, {"y": null}]}"#).is_ok());
+        assert!(matches!(envelope(b"[null, null, null, null, null, null, null, null, null, null, null, null, null]"), Err(GatewayError::NotAnObject("an array"))));
+        assert!(matches!(envelope(b"  "), Err(GatewayError::EmptyBody)));
+        assert!(matches!(envelope(b"{\"a\": tru}"), Err(GatewayError::InvalidJson(_))));
+        assert!(matches!(envelope(b"{\"a\": 1} trailing"), Err(GatewayError::InvalidJson(_))));
+        // Odd types in routed fields are still accepted, through the full parse.
+        assert!(envelope(br#"{"ref": {"not": "a string"}}"#).is_ok());
+    }
 }

@@ -44,6 +44,8 @@ pub struct KafkaConfig {
     pub heartbeat_interval_ms: u32,
     /// How long the gateway waits for the broker to acknowledge an append before answering 503.
     pub append_timeout_ms: u64,
+    /// How long the producer waits to batch records (librdkafka `linger.ms`): latency vs batching.
+    pub linger_ms: u32,
     /// Extra librdkafka properties (e.g. `security.protocol`), applied to every client.
     pub client: BTreeMap<String, String>,
 }
@@ -59,6 +61,7 @@ impl Default for KafkaConfig {
             session_timeout_ms: 6000,
             heartbeat_interval_ms: 500,
             append_timeout_ms: 5000,
+            linger_ms: 1,
             client: BTreeMap::new(),
         }
     }

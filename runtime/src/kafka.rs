@@ -80,7 +80,7 @@ impl Appender {
         config
             .set("enable.idempotence", "true")
             .set("acks", "all")
-            .set("linger.ms", "5")
+            .set("linger.ms", kafka.linger_ms.to_string())
             // librdkafka gives up on (and reports) a record after this long; the gateway's
             // answer deadline is the same figure, so a 503 means "not appended as far as we know".
             .set("message.timeout.ms", kafka.append_timeout_ms.to_string());

@@ -39,21 +39,12 @@ fn line(name: &str, figure: String, against: String) {
     println!("{name:<34} {figure:<34} {against}");
 }
 
-/// The real workflow_job bodies, each re-keyed to `count` distinct job ids.
+/// The real workflow_job bodies, each re-keyed to one of `count` distinct job ids.
 fn job_bodies(count: usize) -> anyhow::Result<Vec<Vec<u8>>> {
-    let templates: Vec<serde_json::Value> = fixtures::load(&fixtures::default_dir())?
+    Ok(fixtures::rekeyed_workflow_jobs(&fixtures::default_dir(), count, 1_000_000_000, 0)?
         .into_iter()
-        .filter(|d| d.event == "workflow_job")
-        .map(|d| serde_json::from_slice(&d.body))
-        .collect::<Result<_, _>>()?;
-    anyhow::ensure!(!templates.is_empty(), "no workflow_job fixtures");
-    (0..count)
-        .map(|i| {
-            let mut v = templates[i % templates.len()].clone();
-            v["workflow_job"]["id"] = serde_json::json!(1_000_000_000u64 + i as u64);
-            Ok(serde_json::to_vec(&v)?)
-        })
-        .collect()
+        .map(|(_, body)| body)
+        .collect())
 }
 
 pub async fn run(base: &Config, args: BenchArgs) -> anyhow::Result<()> {

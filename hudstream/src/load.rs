@@ -52,26 +52,7 @@ pub struct Figures {
 
 /// Real workflow_job bodies of about `kib` KiB, each with its own job id.
 fn bodies(count: usize, kib: usize) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
-    let templates: Vec<serde_json::Value> = fixtures::load(&fixtures::default_dir())?
-        .into_iter()
-        .filter(|d| d.event == "workflow_job")
-        .map(|d| serde_json::from_slice(&d.body))
-        .collect::<Result<_, _>>()?;
-    anyhow::ensure!(!templates.is_empty(), "no workflow_job fixtures");
-    (0..count)
-        .map(|i| {
-            let mut v = templates[i % templates.len()].clone();
-            let id = 3_000_000_000u64 + i as u64;
-            v["workflow_job"]["id"] = serde_json::json!(id);
-            let repo = v["repository"]["full_name"].as_str().unwrap_or("o/r").to_string();
-            let mut body = serde_json::to_vec_pretty(&v)?;
-            // Whitespace keeps the JSON identical in meaning while reaching the target size.
-            while body.len() < kib * 1024 {
-                body.push(b' ');
-            }
-            Ok((format!("{repo}/{id}"), body))
-        })
-        .collect()
+    Ok(fixtures::rekeyed_workflow_jobs(&fixtures::default_dir(), count, 3_000_000_000, kib * 1024)?)
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {

@@ -118,6 +118,34 @@ fn load_one(dir: &Path, file: &ManifestFile) -> Result<Delivery, FixtureError> {
     Ok(delivery)
 }
 
+/// Synthetic load shaped like the real thing: the real `workflow_job` deliveries, cycled and
+/// each given its own job id (from `first_id` up), padded with trailing whitespace to at least
+/// `min_bytes`. Returns `(partition key, body)` pairs.
+pub fn rekeyed_workflow_jobs(dir: &Path, count: usize, first_id: u64, min_bytes: usize) -> Result<Vec<(String, Vec<u8>)>, FixtureError> {
+    let mut templates = Vec::new();
+    for d in load(dir)?.into_iter().filter(|d| d.event == "workflow_job") {
+        let value: serde_json::Value = serde_json::from_slice(&d.body).map_err(|e| invalid(&d.path, e))?;
+        templates.push((d.path, value));
+    }
+    if templates.is_empty() {
+        return Err(invalid(dir, "no workflow_job fixtures"));
+    }
+    (0..count)
+        .map(|i| {
+            let (path, template) = &templates[i % templates.len()];
+            let mut v = template.clone();
+            let id = first_id + i as u64;
+            v["workflow_job"]["id"] = serde_json::json!(id);
+            let repo = v["repository"]["full_name"].as_str().unwrap_or("unknown/unknown").to_string();
+            let mut body = serde_json::to_vec_pretty(&v).map_err(|e| invalid(path, e))?;
+            if body.len() < min_bytes {
+                body.resize(min_bytes, b' ');
+            }
+            Ok((format!("{repo}/{id}"), body))
+        })
+        .collect()
+}
+
 /// The fixtures folder next to this repository (`../shared/fixtures/github`), unless
 /// `HUDSTREAM_FIXTURES` names another.
 pub fn default_dir() -> PathBuf {

@@ -6,7 +6,9 @@ use tokio::net::TcpListener;
 
 use hudstream_api as api;
 use hudstream_ingest as ingest;
+use hudstream_processors::pull_request::PullRequestProcessor;
 use hudstream_processors::workflow_job::WorkflowJobProcessor;
+use hudstream_processors::workflow_run::WorkflowRunProcessor;
 use hudstream_projections::workflow_job::WorkflowJobProjection;
 use hudstream_runtime::clickhouse::ClickHouse;
 use hudstream_runtime::kafka::{ensure_topics, run_stage, Appender};
@@ -39,10 +41,26 @@ pub async fn run_gateway(config: &Config, listener: TcpListener, shutdown: Cance
     ingest::serve(&config.gateway, listener, appender, shutdown).await
 }
 
-/// Runs every processor until shutdown.
+/// Runs every processor until shutdown, each in its own consumer group; the first to fail
+/// stops the others.
 pub async fn run_processors(config: &Config, shutdown: CancellationToken) -> anyhow::Result<()> {
     let appender = Appender::new(&config.kafka).context("creating the Kafka producer")?;
-    run_stage(&config.kafka, &config.pipeline, PerRecord(WorkflowJobProcessor::new()?), appender, shutdown).await
+    let guard = shutdown.clone();
+    let stop_all = |r: anyhow::Result<()>| {
+        if r.is_err() {
+            guard.cancel();
+        }
+        r
+    };
+    let (k, p) = (&config.kafka, &config.pipeline);
+    let (jobs, runs, prs) = tokio::join!(
+        async { stop_all(run_stage(k, p, PerRecord(WorkflowJobProcessor::new()?), appender.clone(), shutdown.clone()).await) },
+        async { stop_all(run_stage(k, p, PerRecord(WorkflowRunProcessor::new()?), appender.clone(), shutdown.clone()).await) },
+        async { stop_all(run_stage(k, p, PerRecord(PullRequestProcessor::new()?), appender.clone(), shutdown.clone()).await) },
+    );
+    jobs.context("process.workflow_job")
+        .and(runs.context("process.workflow_run"))
+        .and(prs.context("process.pull_request"))
 }
 
 /// Runs every projection until shutdown.

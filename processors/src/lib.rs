@@ -7,5 +7,9 @@
 //!
 //! [`Action`]: hudstream_runtime::worker::Action
 
+pub mod output;
+pub mod pull_request;
 pub mod timestamp;
+pub mod version;
 pub mod workflow_job;
+pub mod workflow_run;

@@ -13,14 +13,13 @@
 //! ```
 
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 
-use hudstream_runtime::worker::{Action, InRecord, OutRecord, Processor};
-use hudstream_schemas::headers as h;
+use hudstream_runtime::worker::{Action, InRecord, Processor};
 use hudstream_schemas::topics::{GITHUB_WORKFLOW_JOB, HUD_WORKFLOW_JOB_V1};
 use hudstream_schemas::wire::Codec;
 use hudstream_schemas::workflow_job::{WorkflowJob, WorkflowStep};
 
+use crate::output::publish;
 use crate::timestamp::{parse_millis, BadTimestamp};
 
 /// Why a `workflow_job` delivery could not be normalized. The text is the dead-letter reason.
@@ -184,16 +183,14 @@ pub fn version(job: &WorkflowJob) -> i64 {
         .into_iter()
         .chain(job.steps.iter().flat_map(|s| [s.started_at, s.completed_at]))
         .flatten()
-        .max()
-        .unwrap_or(0);
-    let latest_s = (latest_ms / 1000).clamp(0, u32::MAX as i64);
-    let completed_steps = job.steps.iter().filter(|s| s.status == "completed").count().min(255) as i64;
+        .max();
+    let completed_steps = job.steps.iter().filter(|s| s.status == "completed").count() as u64;
     let mut unversioned = job.clone();
     unversioned.version = 0;
-    // serde_json of a struct is deterministic: fixed field order, shortest-round-trip floats.
-    let digest = Sha256::digest(serde_json::to_vec(&unversioned).unwrap_or_default());
-    let hash = ((digest[0] as i64) << 12) | ((digest[1] as i64) << 4) | ((digest[2] as i64) >> 4);
-    (status_rank(&job.status) << 60) | (latest_s << 28) | (completed_steps << 20) | hash
+    crate::version::pack(
+        &[(status_rank(&job.status) as u64, 3), (crate::version::seconds(latest_ms), 32), (completed_steps, 8)],
+        &unversioned,
+    )
 }
 
 /// The `process.workflow_job` stage.
@@ -217,33 +214,17 @@ impl Processor for WorkflowJobProcessor {
     }
 
     fn process(&self, record: &InRecord) -> Vec<Action> {
-        let job = match record.payload.as_deref().ok_or(NormalizeError::Empty).and_then(normalize) {
-            Ok(job) => job,
-            Err(e) => return vec![Action::DeadLetter { reason: e.to_string() }],
-        };
-        let payload = match self.codec.encode(&job) {
-            Ok(bytes) => bytes,
-            Err(e) => return vec![Action::DeadLetter { reason: e.to_string() }],
-        };
-        let mut headers = vec![
-            (h::SCHEMA.to_string(), self.codec.schema_header().into_bytes()),
-            (h::SOURCE.to_string(), record.source().into_bytes()),
-        ];
-        if let Some(delivery) = record.header(h::GITHUB_DELIVERY) {
-            headers.push((h::GITHUB_DELIVERY.to_string(), delivery.to_vec()));
+        match record.payload.as_deref().ok_or(NormalizeError::Empty).and_then(normalize) {
+            Ok(job) => vec![publish(&self.codec, HUD_WORKFLOW_JOB_V1, job.key(), &job, record)],
+            Err(e) => vec![Action::DeadLetter { reason: e.to_string() }],
         }
-        vec![Action::Publish(OutRecord {
-            topic: HUD_WORKFLOW_JOB_V1.to_string(),
-            key: job.key().into_bytes(),
-            payload,
-            headers,
-        })]
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hudstream_schemas::headers as h;
     use proptest::prelude::*;
     use rand::seq::SliceRandom;
 
@@ -253,6 +234,9 @@ mod tests {
         let path = format!("{FIXTURES}/{name}");
         std::fs::read(&path).unwrap_or_else(|e| panic!("fixture {path}: {e}"))
     }
+
+    static COMPLETED: std::sync::LazyLock<WorkflowJob> =
+        std::sync::LazyLock::new(|| normalize(&fixture("completed.success.with-organization.payload.json")).expect("normalizes"));
 
     fn lifecycle() -> Vec<Vec<u8>> {
         ["queued.payload.json", "in_progress.payload.json", "completed.success.with-organization.payload.json"]
@@ -381,7 +365,7 @@ mod tests {
         fn completed_outranks_any_earlier_state_whatever_the_timestamps(
             early in 0i64..4_000_000_000_000, late in 0i64..4_000_000_000_000, steps in 0usize..300
         ) {
-            let base = normalize(&fixture("completed.success.with-organization.payload.json")).expect("normalizes");
+            let base = COMPLETED.clone();
             let mut running = base.clone();
             running.status = "in_progress".into();
             running.created_at = late;

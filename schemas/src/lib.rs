@@ -7,8 +7,10 @@
 
 pub mod headers;
 pub mod migrations;
+pub mod pull_request;
 pub mod topics;
 pub mod wire;
 pub mod workflow_job;
+pub mod workflow_run;
 
 pub use wire::{DecodeError, EncodeError, RecordType};

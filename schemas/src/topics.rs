@@ -37,6 +37,16 @@ pub const OOT_RESULTS: &str = "oot.results";
 pub const CIRCLECI_WEBHOOK: &str = "circleci.webhook";
 /// Normalized, versioned jobs (`hudstream.WorkflowJob`).
 pub const HUD_WORKFLOW_JOB_V1: &str = "hud.workflow_job.v1";
+/// Normalized, versioned workflow runs (`hudstream.WorkflowRun`).
+pub const HUD_WORKFLOW_RUN_V1: &str = "hud.workflow_run.v1";
+/// Normalized, versioned pull requests (`hudstream.PullRequest`).
+pub const HUD_PULL_REQUEST_V1: &str = "hud.pull_request.v1";
+/// Label added/removed on a PR or issue (`hudstream.LabelEvent`).
+pub const HUD_LABEL_EVENT_V1: &str = "hud.label_event.v1";
+/// Raw `workflow_run` deliveries.
+pub const GITHUB_WORKFLOW_RUN: &str = "github.workflow_run";
+/// Raw `pull_request` deliveries.
+pub const GITHUB_PULL_REQUEST: &str = "github.pull_request";
 /// Dead letters of every stage.
 pub const DEAD_LETTERS: &str = "hud.dead_letters.v1";
 
@@ -104,6 +114,24 @@ pub fn catalogue() -> Vec<TopicSpec> {
         kind: TopicKind::Derived,
         key: "{owner}/{repo}/{job id}",
         value: "hudstream.WorkflowJob (Avro single-object encoding)",
+    });
+    topics.push(TopicSpec {
+        name: HUD_WORKFLOW_RUN_V1.to_string(),
+        kind: TopicKind::Derived,
+        key: "{owner}/{repo}/{run id}",
+        value: "hudstream.WorkflowRun (Avro single-object encoding)",
+    });
+    topics.push(TopicSpec {
+        name: HUD_PULL_REQUEST_V1.to_string(),
+        kind: TopicKind::Derived,
+        key: "{owner}/{repo}/{number}",
+        value: "hudstream.PullRequest (Avro single-object encoding)",
+    });
+    topics.push(TopicSpec {
+        name: HUD_LABEL_EVENT_V1.to_string(),
+        kind: TopicKind::Derived,
+        key: "{owner}/{repo}/{number}/{label}",
+        value: "hudstream.LabelEvent (Avro single-object encoding)",
     });
     topics.push(TopicSpec {
         name: DEAD_LETTERS.to_string(),

@@ -1,0 +1,27 @@
+//! Turning a derived record into the action that publishes it, with its provenance headers.
+
+use hudstream_runtime::worker::{Action, InRecord, OutRecord};
+use hudstream_schemas::headers as h;
+use hudstream_schemas::wire::{Codec, RecordType};
+
+/// Publish `record` to `topic` under `key`, naming its schema, its source record and the
+/// GitHub delivery it came from; dead-letter the input if it cannot be encoded.
+pub fn publish<T: RecordType>(codec: &Codec<T>, topic: &str, key: String, record: &T, input: &InRecord) -> Action {
+    let payload = match codec.encode(record) {
+        Ok(bytes) => bytes,
+        Err(e) => return Action::DeadLetter { reason: e.to_string() },
+    };
+    let mut headers = vec![
+        (h::SCHEMA.to_string(), codec.schema_header().into_bytes()),
+        (h::SOURCE.to_string(), input.source().into_bytes()),
+    ];
+    if let Some(delivery) = input.header(h::GITHUB_DELIVERY) {
+        headers.push((h::GITHUB_DELIVERY.to_string(), delivery.to_vec()));
+    }
+    Action::Publish(OutRecord {
+        topic: topic.to_string(),
+        key: key.into_bytes(),
+        payload,
+        headers,
+    })
+}

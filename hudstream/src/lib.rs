@@ -1,12 +1,15 @@
 //! Wiring: which stages exist and how they start. The `hudstream` binary runs them one per
 //! subcommand or all in one process; the end-to-end tests start them in-process the same way.
 
+pub mod dead_letters;
+
 use anyhow::Context;
 use tokio::net::TcpListener;
 
 use hudstream_api as api;
 use hudstream_ingest as ingest;
 use hudstream_processors::pull_request::PullRequestProcessor;
+use hudstream_processors::push::PushProcessor;
 use hudstream_processors::workflow_job::WorkflowJobProcessor;
 use hudstream_processors::workflow_run::WorkflowRunProcessor;
 use hudstream_projections::workflow_job::WorkflowJobProjection;
@@ -53,14 +56,16 @@ pub async fn run_processors(config: &Config, shutdown: CancellationToken) -> any
         r
     };
     let (k, p) = (&config.kafka, &config.pipeline);
-    let (jobs, runs, prs) = tokio::join!(
+    let (jobs, runs, prs, pushes) = tokio::join!(
         async { stop_all(run_stage(k, p, PerRecord(WorkflowJobProcessor::new()?), appender.clone(), shutdown.clone()).await) },
         async { stop_all(run_stage(k, p, PerRecord(WorkflowRunProcessor::new()?), appender.clone(), shutdown.clone()).await) },
         async { stop_all(run_stage(k, p, PerRecord(PullRequestProcessor::new()?), appender.clone(), shutdown.clone()).await) },
+        async { stop_all(run_stage(k, p, PerRecord(PushProcessor::new()?), appender.clone(), shutdown.clone()).await) },
     );
     jobs.context("process.workflow_job")
         .and(runs.context("process.workflow_run"))
         .and(prs.context("process.pull_request"))
+        .and(pushes.context("process.push"))
 }
 
 /// Runs every projection until shutdown.

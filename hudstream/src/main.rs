@@ -55,6 +55,11 @@ enum Command {
     },
     /// Print the effective configuration (secrets masked).
     Config,
+    /// List dead letters, or re-drive them to the topics they came from after a fix.
+    DeadLetters {
+        #[command(subcommand)]
+        action: DeadLetterAction,
+    },
     /// Load-test the gateway with real signed deliveries, against a raw-producer baseline.
     Load {
         /// What to load: the gateway over HTTP, the raw producer, or both (prints the ratio).
@@ -84,6 +89,33 @@ enum Command {
         /// Rows for the insert benchmark.
         #[arg(long, default_value_t = 200_000)]
         rows: usize,
+    },
+}
+
+#[derive(Subcommand)]
+enum DeadLetterAction {
+    /// Print every dead letter: where it came from, which stage set it aside, and why.
+    List {
+        /// Only those of this stage (e.g. process.workflow_job).
+        #[arg(long)]
+        stage: Option<String>,
+        /// Stop reading after the topic has been quiet this long.
+        #[arg(long, default_value_t = 2000)]
+        idle_ms: u64,
+    },
+    /// Append dead letters again, unchanged, to their source topics.
+    Redrive {
+        /// Only those of this stage.
+        #[arg(long)]
+        stage: Option<String>,
+        /// Only those from this source topic (catalogue name, e.g. github.workflow_job).
+        #[arg(long)]
+        source_topic: Option<String>,
+        /// Show what would be re-driven, append nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long, default_value_t = 2000)]
+        idle_ms: u64,
     },
 }
 
@@ -172,8 +204,46 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Bench { deliveries, concurrency, rows } => {
             bench::run(&config, bench::BenchArgs { deliveries, concurrency: concurrency.max(1), rows }).await
         }
+        Command::DeadLetters { action } => dead_letters(&config, action).await,
         Command::Config => {
             println!("{}", serde_json::to_string_pretty(&config)?);
+            Ok(())
+        }
+    }
+}
+
+async fn dead_letters(config: &Config, action: DeadLetterAction) -> anyhow::Result<()> {
+    use hudstream::dead_letters::{read_all, redrive};
+    match action {
+        DeadLetterAction::List { stage, idle_ms } => {
+            let letters = read_all(config, Duration::from_millis(idle_ms)).await?;
+            let shown: Vec<_> = letters.iter().filter(|l| stage.as_deref().is_none_or(|s| s == l.stage)).collect();
+            for l in &shown {
+                println!(
+                    "{}/{}  {:<24} {:<40} {}",
+                    l.record.partition, l.record.offset, l.stage, l.source, l.reason
+                );
+            }
+            println!("{} dead letter(s){}", shown.len(), stage.map(|s| format!(" of stage {s}")).unwrap_or_default());
+            Ok(())
+        }
+        DeadLetterAction::Redrive { stage, source_topic, dry_run, idle_ms } => {
+            let letters: Vec<_> = read_all(config, Duration::from_millis(idle_ms))
+                .await?
+                .into_iter()
+                .filter(|l| stage.as_deref().is_none_or(|s| s == l.stage))
+                .filter(|l| source_topic.as_deref().is_none_or(|t| t == l.source_topic))
+                .collect();
+            if dry_run {
+                for l in &letters {
+                    println!("would re-drive {}/{} to {} ({})", l.record.partition, l.record.offset, l.source_topic, l.reason);
+                }
+                println!("{} dead letter(s) would be re-driven", letters.len());
+                return Ok(());
+            }
+            let appender = hudstream_runtime::kafka::Appender::new(&config.kafka)?;
+            let n = redrive(&appender, &letters).await?;
+            println!("re-drove {n} dead letter(s) to their source topics");
             Ok(())
         }
     }

@@ -9,6 +9,7 @@
 
 pub mod output;
 pub mod pull_request;
+pub mod push;
 pub mod timestamp;
 pub mod version;
 pub mod workflow_job;

@@ -8,6 +8,7 @@
 pub mod headers;
 pub mod migrations;
 pub mod pull_request;
+pub mod push;
 pub mod topics;
 pub mod wire;
 pub mod workflow_job;

@@ -43,6 +43,12 @@ pub const HUD_WORKFLOW_RUN_V1: &str = "hud.workflow_run.v1";
 pub const HUD_PULL_REQUEST_V1: &str = "hud.pull_request.v1";
 /// Label added/removed on a PR or issue (`hudstream.LabelEvent`).
 pub const HUD_LABEL_EVENT_V1: &str = "hud.label_event.v1";
+/// Commits as pushed to a ref (`hudstream.Commit`).
+pub const HUD_COMMIT_V1: &str = "hud.commit.v1";
+/// Ref moves, creations and deletions (`hudstream.RefUpdate`).
+pub const HUD_REF_UPDATE_V1: &str = "hud.ref_update.v1";
+/// Raw `push` deliveries.
+pub const GITHUB_PUSH: &str = "github.push";
 /// Raw `workflow_run` deliveries.
 pub const GITHUB_WORKFLOW_RUN: &str = "github.workflow_run";
 /// Raw `pull_request` deliveries.
@@ -132,6 +138,18 @@ pub fn catalogue() -> Vec<TopicSpec> {
         kind: TopicKind::Derived,
         key: "{owner}/{repo}/{number}/{label}",
         value: "hudstream.LabelEvent (Avro single-object encoding)",
+    });
+    topics.push(TopicSpec {
+        name: HUD_COMMIT_V1.to_string(),
+        kind: TopicKind::Derived,
+        key: "{owner}/{repo}/{ref}/{sha}",
+        value: "hudstream.Commit (Avro single-object encoding)",
+    });
+    topics.push(TopicSpec {
+        name: HUD_REF_UPDATE_V1.to_string(),
+        kind: TopicKind::Derived,
+        key: "{owner}/{repo}/{ref}",
+        value: "hudstream.RefUpdate (Avro single-object encoding)",
     });
     topics.push(TopicSpec {
         name: DEAD_LETTERS.to_string(),

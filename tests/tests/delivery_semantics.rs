@@ -113,3 +113,54 @@ async fn a_record_the_processor_cannot_read_is_dead_lettered_with_the_reason_and
     stack.wait_for("/api/jobs/Codertocat/Hello-World/289782451", |j| j["status"] == "queued").await;
     stack.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_letter_re_driven_after_a_fix_produces_the_derived_record() {
+    let stack = Stack::start().await;
+    let appender = Appender::new(&stack.config.kafka).expect("producer");
+    // What an older processor with a bug would have set aside: a valid delivery.
+    let good = hudstream_e2e::fixture("workflow_job/completed.success.with-organization.payload.json");
+    appender
+        .append(&OutRecord {
+            topic: DEAD_LETTERS.into(),
+            key: b"Codertocat/Hello-World/289782451".to_vec(),
+            payload: good.body.clone(),
+            headers: vec![
+                (h::GITHUB_DELIVERY.into(), b"old-bug".to_vec()),
+                (h::GITHUB_EVENT.into(), b"workflow_job".to_vec()),
+                (h::DLQ_REASON.into(), b"simulated bug in an older processor".to_vec()),
+                (h::DLQ_STAGE.into(), b"process.workflow_job".to_vec()),
+                (h::SOURCE.into(), b"github.workflow_job/0/41".to_vec()),
+            ],
+        })
+        .await
+        .expect("appended");
+    // And one that is still bad: it goes back to the dead letters.
+    appender
+        .append(&OutRecord {
+            topic: GITHUB_WORKFLOW_JOB.into(),
+            key: b"broken".to_vec(),
+            payload: b"{}".to_vec(),
+            headers: vec![],
+        })
+        .await
+        .expect("appended");
+    read_topic(&stack.config, DEAD_LETTERS, |rs| rs.len() >= 2).await;
+
+    let letters = hudstream::dead_letters::read_all(&stack.config, Duration::from_millis(1500)).await.expect("listed");
+    assert_eq!(letters.len(), 2);
+    assert_eq!(letters[0].reason, "simulated bug in an older processor");
+    assert_eq!(letters[0].source_topic, GITHUB_WORKFLOW_JOB);
+    assert!(letters[1].reason.contains("missing field `workflow_job`"), "{}", letters[1].reason);
+    let n = hudstream::dead_letters::redrive(&appender, &letters).await.expect("re-driven");
+    assert_eq!(n, 2);
+
+    // The fixed processor derives the job; the still-bad record is dead-lettered again.
+    let job = stack.wait_for("/api/jobs/Codertocat/Hello-World/289782451", |j| j["status"] == "completed").await;
+    assert_eq!(job["conclusion"], "success");
+    let dead = read_topic(&stack.config, DEAD_LETTERS, |rs| rs.len() >= 3).await;
+    let again = &dead[2];
+    assert_eq!(again.header_str(hudstream::dead_letters::REDRIVEN_FROM), Some("0/1"));
+    assert_eq!(again.payload.as_deref(), Some(&b"{}"[..]));
+    stack.stop().await;
+}

@@ -51,3 +51,31 @@ async fn runs_prs_and_label_events_are_derived_from_the_real_deliveries() {
     }
     stack.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pushes_become_commits_and_ref_updates() {
+    use hudstream_schemas::push::{Commit, RefUpdate};
+    use hudstream_schemas::topics::{HUD_COMMIT_V1, HUD_REF_UPDATE_V1};
+    let stack = Stack::start().await;
+    let pushes: Vec<_> = all_fixtures().into_iter().filter(|d| d.event == "push").collect();
+    let expected_commits: usize = pushes
+        .iter()
+        .map(|d| hudstream_processors::push::normalize(&d.body).expect("normalizes").commits.len())
+        .sum();
+    assert!(expected_commits > 0);
+    for d in &pushes {
+        assert_eq!(stack.post(d).await.status().as_u16(), 202);
+    }
+    let n = pushes.len();
+    let updates = stack.read_topic(HUD_REF_UPDATE_V1, move |rs| rs.len() >= n).await;
+    let codec = Codec::<RefUpdate>::new().expect("codec");
+    assert!(updates.iter().all(|r| codec.decode(r.payload.as_deref().expect("value")).is_ok()));
+    let commits = stack.read_topic(HUD_COMMIT_V1, move |rs| rs.len() >= expected_commits).await;
+    let codec = Codec::<Commit>::new().expect("codec");
+    for r in &commits {
+        let c = codec.decode(r.payload.as_deref().expect("value")).expect("decodes");
+        assert_eq!(r.key.as_deref(), Some(c.key().as_bytes()));
+        assert_eq!(c.sha.len(), 40);
+    }
+    stack.stop().await;
+}

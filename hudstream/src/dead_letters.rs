@@ -1,0 +1,143 @@
+//! Dead letters: list them, and re-drive them to the topic they came from after a fix.
+//!
+//! A dead letter keeps the failed record's key, value and headers, plus the reason, the stage
+//! and the source (`topic/partition/offset`). Re-driving appends the record again, unchanged, to
+//! its source topic — with a `hudstream-redriven-from` header naming the dead letter — so the
+//! (fixed) stage reads it like any other record. Downstream sinks are idempotent, so re-driving
+//! twice is harmless.
+//!
+//! Reading stops once the topic has been idle for `idle` (the test broker's high watermarks
+//! cannot be trusted, so "caught up" is measured by silence).
+
+use std::time::Duration;
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Headers, Message};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+
+use hudstream_runtime::kafka::Appender;
+use hudstream_runtime::worker::{InRecord, OutRecord};
+use hudstream_runtime::Config;
+use hudstream_schemas::headers as h;
+use hudstream_schemas::topics::DEAD_LETTERS;
+
+/// The header a re-driven record carries: where its dead letter was (`partition/offset`).
+pub const REDRIVEN_FROM: &str = "hudstream-redriven-from";
+
+/// One dead letter, with its facts pulled out of the headers.
+#[derive(Debug, Clone)]
+pub struct DeadLetter {
+    pub record: InRecord,
+    pub stage: String,
+    pub reason: String,
+    /// The topic the failed record was read from (catalogue name).
+    pub source_topic: String,
+    pub source: String,
+}
+
+/// Reads every dead letter, in partition order, until the topic is idle for `idle`.
+pub async fn read_all(config: &Config, idle: Duration) -> anyhow::Result<Vec<DeadLetter>> {
+    let brokers = config.kafka.brokers.clone();
+    let topic = config.kafka.topic(DEAD_LETTERS);
+    let prefix = config.kafka.topic_prefix.clone();
+    let records = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<InRecord>> {
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &brokers)
+            .set("group.id", "hudstream-dead-letters-reader")
+            .set("enable.auto.commit", "false")
+            .create()?;
+        let metadata = consumer.fetch_metadata(Some(&topic), Duration::from_secs(10))?;
+        let partitions: Vec<i32> = metadata
+            .topics()
+            .iter()
+            .filter(|t| t.name() == topic)
+            .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+            .collect();
+        let mut tpl = TopicPartitionList::new();
+        for p in partitions {
+            tpl.add_partition_offset(&topic, p, Offset::Beginning)?;
+        }
+        consumer.assign(&tpl)?;
+        let mut records = Vec::new();
+        let mut last = std::time::Instant::now();
+        while last.elapsed() < idle {
+            if let Some(message) = consumer.poll(Duration::from_millis(100)) {
+                let m = message?;
+                last = std::time::Instant::now();
+                records.push(InRecord {
+                    topic: m.topic().strip_prefix(&prefix).unwrap_or(m.topic()).to_string(),
+                    partition: m.partition(),
+                    offset: m.offset(),
+                    key: m.key().map(<[u8]>::to_vec),
+                    payload: m.payload().map(<[u8]>::to_vec),
+                    headers: m
+                        .headers()
+                        .map(|hs| hs.iter().map(|h| (h.key.to_string(), h.value.unwrap_or_default().to_vec())).collect())
+                        .unwrap_or_default(),
+                    timestamp_ms: m.timestamp().to_millis(),
+                });
+            }
+        }
+        records.sort_by_key(|r| (r.partition, r.offset));
+        Ok(records)
+    })
+    .await??;
+    Ok(records
+        .into_iter()
+        .map(|record| {
+            // Headers are appended in order; the last of a name is the newest (a record
+            // dead-lettered, re-driven and dead-lettered again carries two of each).
+            let last = |name: &str| {
+                record
+                    .headers
+                    .iter()
+                    .rev()
+                    .find(|(n, _)| n == name)
+                    .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+                    .unwrap_or_default()
+            };
+            let source = last(h::SOURCE);
+            // `topic/partition/offset`, and topic names contain no '/'.
+            let source_topic = source.split('/').next().unwrap_or("").to_string();
+            DeadLetter {
+                stage: last(h::DLQ_STAGE),
+                reason: last(h::DLQ_REASON),
+                source_topic,
+                source,
+                record,
+            }
+        })
+        .collect())
+}
+
+/// Appends each dead letter's record, unchanged, to its source topic. Returns how many.
+pub async fn redrive(appender: &Appender, letters: &[DeadLetter]) -> anyhow::Result<usize> {
+    let mut count = 0;
+    for letter in letters {
+        anyhow::ensure!(
+            !letter.source_topic.is_empty(),
+            "dead letter {}/{} has no {} header; cannot tell where it came from",
+            letter.record.partition,
+            letter.record.offset,
+            h::SOURCE
+        );
+        let mut headers: Vec<(String, Vec<u8>)> = letter
+            .record
+            .headers
+            .iter()
+            .filter(|(n, _)| ![h::DLQ_REASON, h::DLQ_STAGE, h::SOURCE, REDRIVEN_FROM].contains(&n.as_str()))
+            .cloned()
+            .collect();
+        headers.push((REDRIVEN_FROM.into(), format!("{}/{}", letter.record.partition, letter.record.offset).into_bytes()));
+        appender
+            .append(&OutRecord {
+                topic: letter.source_topic.clone(),
+                key: letter.record.key.clone().unwrap_or_default(),
+                payload: letter.record.payload.clone().unwrap_or_default(),
+                headers,
+            })
+            .await?;
+        count += 1;
+    }
+    Ok(count)
+}

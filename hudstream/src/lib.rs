@@ -8,6 +8,7 @@ use tokio::net::TcpListener;
 
 use hudstream_api as api;
 use hudstream_ingest as ingest;
+use hudstream_processors::oot::OotProcessor;
 use hudstream_processors::pull_request::PullRequestProcessor;
 use hudstream_processors::push::PushProcessor;
 use hudstream_processors::workflow_job::WorkflowJobProcessor;
@@ -56,16 +57,18 @@ pub async fn run_processors(config: &Config, shutdown: CancellationToken) -> any
         r
     };
     let (k, p) = (&config.kafka, &config.pipeline);
-    let (jobs, runs, prs, pushes) = tokio::join!(
+    let (jobs, runs, prs, pushes, oot) = tokio::join!(
         async { stop_all(run_stage(k, p, PerRecord(WorkflowJobProcessor::new()?), appender.clone(), shutdown.clone()).await) },
         async { stop_all(run_stage(k, p, PerRecord(WorkflowRunProcessor::new()?), appender.clone(), shutdown.clone()).await) },
         async { stop_all(run_stage(k, p, PerRecord(PullRequestProcessor::new()?), appender.clone(), shutdown.clone()).await) },
         async { stop_all(run_stage(k, p, PerRecord(PushProcessor::new()?), appender.clone(), shutdown.clone()).await) },
+        async { stop_all(run_stage(k, p, PerRecord(OotProcessor::new()?), appender.clone(), shutdown.clone()).await) },
     );
     jobs.context("process.workflow_job")
         .and(runs.context("process.workflow_run"))
         .and(prs.context("process.pull_request"))
         .and(pushes.context("process.push"))
+        .and(oot.context("process.oot"))
 }
 
 /// Runs every projection until shutdown.

@@ -7,6 +7,7 @@
 //!
 //! [`Action`]: hudstream_runtime::worker::Action
 
+pub mod oot;
 pub mod output;
 pub mod pull_request;
 pub mod push;

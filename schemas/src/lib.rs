@@ -7,6 +7,7 @@
 
 pub mod headers;
 pub mod migrations;
+pub mod oot;
 pub mod pull_request;
 pub mod push;
 pub mod topics;

@@ -47,6 +47,8 @@ pub const HUD_LABEL_EVENT_V1: &str = "hud.label_event.v1";
 pub const HUD_COMMIT_V1: &str = "hud.commit.v1";
 /// Ref moves, creations and deletions (`hudstream.RefUpdate`).
 pub const HUD_REF_UPDATE_V1: &str = "hud.ref_update.v1";
+/// Out-of-tree CI callbacks, flattened (`hudstream.OotResult`).
+pub const HUD_OOT_RESULT_V1: &str = "hud.oot_result.v1";
 /// Raw `push` deliveries.
 pub const GITHUB_PUSH: &str = "github.push";
 /// Raw `workflow_run` deliveries.
@@ -150,6 +152,12 @@ pub fn catalogue() -> Vec<TopicSpec> {
         kind: TopicKind::Derived,
         key: "{owner}/{repo}/{ref}",
         value: "hudstream.RefUpdate (Avro single-object encoding)",
+    });
+    topics.push(TopicSpec {
+        name: HUD_OOT_RESULT_V1.to_string(),
+        kind: TopicKind::Derived,
+        key: "{verified_repo}/{delivery_id}/{workflow_name}/{job_name}/{check_run_id} (dynamoKey)",
+        value: "hudstream.OotResult (Avro single-object encoding); merge callbacks field by field",
     });
     topics.push(TopicSpec {
         name: DEAD_LETTERS.to_string(),

@@ -79,3 +79,48 @@ async fn pushes_become_commits_and_ref_updates() {
     }
     stack.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oot_callbacks_become_flattened_results_that_merge_in_any_order() {
+    use hudstream_processors::oot::merge_all;
+    use hudstream_schemas::oot::OotResult;
+    use hudstream_schemas::topics::HUD_OOT_RESULT_V1;
+    use serde_json::json;
+    let stack = Stack::start().await;
+    let token = stack.config.gateway.oot_relay_tokens[0].expose().to_string();
+    let body = |status: &str, extra: serde_json::Value, queue: serde_json::Value| {
+        let mut workflow = json!({"status": status, "name": "xpu-ci", "url": "u", "job_name": "test", "check_run_id": "c-1", "run_attempt": 1});
+        for (k, v) in extra.as_object().expect("object") {
+            workflow[k] = v.clone();
+        }
+        serde_json::to_vec(&json!({
+            "trusted": {"verified_repo": "intel/torch-xpu-ops", "downstream_repo_level": "L3", "ci_metrics": {"queue_time": queue, "execution_time": null}},
+            "untrusted": {"callback_payload": {"event_type": "pull_request", "delivery_id": "d-9", "payload": {"pull_request": {"number": 5}}, "workflow": workflow}}
+        }))
+        .expect("json")
+    };
+    // The completed callback arrives first.
+    for b in [
+        body("completed", json!({"conclusion": "success", "completed_at": "2026-05-01T11:00:00Z", "test_results": {"passed": 10, "failed": 0, "skipped": 1}}), serde_json::Value::Null),
+        body("in_progress", json!({"started_at": "2026-05-01T10:00:00Z"}), json!(42.0)),
+    ] {
+        let r = stack
+            .http
+            .post(format!("{}/oot/results", stack.gateway_url))
+            .header("x-hud-internal-bot", &token)
+            .body(b)
+            .send()
+            .await
+            .expect("answer");
+        assert_eq!(r.status().as_u16(), 200);
+    }
+    let records = stack.read_topic(HUD_OOT_RESULT_V1, |rs| rs.len() >= 2).await;
+    let codec = Codec::<OotResult>::new().expect("codec");
+    let callbacks: Vec<OotResult> = records.iter().map(|r| codec.decode(r.payload.as_deref().expect("value")).expect("decodes")).collect();
+    let row = merge_all(&callbacks).expect("row");
+    assert_eq!(row.dynamo_key, "intel/torch-xpu-ops/d-9/xpu-ci/test/c-1");
+    assert_eq!((row.status.as_str(), row.conclusion.as_deref()), ("completed", Some("success")));
+    assert_eq!((row.queue_time, row.total_tests, row.downstream_repo_level.as_deref()), (Some(42.0), Some(11), Some("L3")));
+    assert!(row.started_at.is_some() && row.completed_at.is_some());
+    stack.stop().await;
+}

@@ -8,6 +8,8 @@ use tokio::net::TcpListener;
 
 use hudstream_api as api;
 use hudstream_ingest as ingest;
+use hudstream_processors::check_run::CheckRunProcessor;
+use hudstream_processors::issues::{IssueCommentProcessor, IssuesProcessor};
 use hudstream_processors::oot::OotProcessor;
 use hudstream_processors::pull_request::PullRequestProcessor;
 use hudstream_processors::push::PushProcessor;
@@ -57,18 +59,24 @@ pub async fn run_processors(config: &Config, shutdown: CancellationToken) -> any
         r
     };
     let (k, p) = (&config.kafka, &config.pipeline);
-    let (jobs, runs, prs, pushes, oot) = tokio::join!(
+    let (jobs, runs, prs, pushes, oot, issues, comments, checks) = tokio::join!(
         async { stop_all(run_stage(k, p, PerRecord(WorkflowJobProcessor::new()?), appender.clone(), shutdown.clone()).await) },
         async { stop_all(run_stage(k, p, PerRecord(WorkflowRunProcessor::new()?), appender.clone(), shutdown.clone()).await) },
         async { stop_all(run_stage(k, p, PerRecord(PullRequestProcessor::new()?), appender.clone(), shutdown.clone()).await) },
         async { stop_all(run_stage(k, p, PerRecord(PushProcessor::new()?), appender.clone(), shutdown.clone()).await) },
         async { stop_all(run_stage(k, p, PerRecord(OotProcessor::new()?), appender.clone(), shutdown.clone()).await) },
+        async { stop_all(run_stage(k, p, PerRecord(IssuesProcessor::new()?), appender.clone(), shutdown.clone()).await) },
+        async { stop_all(run_stage(k, p, PerRecord(IssueCommentProcessor::new()?), appender.clone(), shutdown.clone()).await) },
+        async { stop_all(run_stage(k, p, PerRecord(CheckRunProcessor::new()?), appender.clone(), shutdown.clone()).await) },
     );
     jobs.context("process.workflow_job")
         .and(runs.context("process.workflow_run"))
         .and(prs.context("process.pull_request"))
         .and(pushes.context("process.push"))
         .and(oot.context("process.oot"))
+        .and(issues.context("process.issues"))
+        .and(comments.context("process.issue_comment"))
+        .and(checks.context("process.check_run"))
 }
 
 /// Runs every projection until shutdown.

@@ -7,6 +7,8 @@
 //!
 //! [`Action`]: hudstream_runtime::worker::Action
 
+pub mod check_run;
+pub mod issues;
 pub mod oot;
 pub mod output;
 pub mod pull_request;

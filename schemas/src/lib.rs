@@ -6,6 +6,7 @@
 //! migrations. Stages depend on this crate; this crate depends on no stage.
 
 pub mod headers;
+pub mod issue;
 pub mod migrations;
 pub mod oot;
 pub mod pull_request;

@@ -49,6 +49,18 @@ pub const HUD_COMMIT_V1: &str = "hud.commit.v1";
 pub const HUD_REF_UPDATE_V1: &str = "hud.ref_update.v1";
 /// Out-of-tree CI callbacks, flattened (`hudstream.OotResult`).
 pub const HUD_OOT_RESULT_V1: &str = "hud.oot_result.v1";
+/// Issues (`hudstream.Issue`).
+pub const HUD_ISSUE_V1: &str = "hud.issue.v1";
+/// Issue and PR comments (`hudstream.IssueComment`).
+pub const HUD_ISSUE_COMMENT_V1: &str = "hud.issue_comment.v1";
+/// Check runs (`hudstream.CheckRun`).
+pub const HUD_CHECK_RUN_V1: &str = "hud.check_run.v1";
+/// Raw `issues` deliveries.
+pub const GITHUB_ISSUES: &str = "github.issues";
+/// Raw `issue_comment` deliveries.
+pub const GITHUB_ISSUE_COMMENT: &str = "github.issue_comment";
+/// Raw `check_run` deliveries.
+pub const GITHUB_CHECK_RUN: &str = "github.check_run";
 /// Raw `push` deliveries.
 pub const GITHUB_PUSH: &str = "github.push";
 /// Raw `workflow_run` deliveries.
@@ -159,6 +171,18 @@ pub fn catalogue() -> Vec<TopicSpec> {
         key: "{verified_repo}/{delivery_id}/{workflow_name}/{job_name}/{check_run_id} (dynamoKey)",
         value: "hudstream.OotResult (Avro single-object encoding); merge callbacks field by field",
     });
+    for (name, key, value) in [
+        (HUD_ISSUE_V1, "{owner}/{repo}/{number}", "hudstream.Issue (Avro single-object encoding)"),
+        (HUD_ISSUE_COMMENT_V1, "{owner}/{repo}/{number}/{comment id}", "hudstream.IssueComment (Avro single-object encoding)"),
+        (HUD_CHECK_RUN_V1, "{owner}/{repo}/{check run id}", "hudstream.CheckRun (Avro single-object encoding)"),
+    ] {
+        topics.push(TopicSpec {
+            name: name.to_string(),
+            kind: TopicKind::Derived,
+            key,
+            value,
+        });
+    }
     topics.push(TopicSpec {
         name: DEAD_LETTERS.to_string(),
         kind: TopicKind::DeadLetter,

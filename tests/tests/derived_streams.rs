@@ -124,3 +124,29 @@ async fn oot_callbacks_become_flattened_results_that_merge_in_any_order() {
     assert!(row.started_at.is_some() && row.completed_at.is_some());
     stack.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issues_comments_and_check_runs_are_derived() {
+    use hudstream_schemas::issue::{CheckRun, Issue, IssueComment};
+    use hudstream_schemas::topics::{HUD_CHECK_RUN_V1, HUD_ISSUE_COMMENT_V1, HUD_ISSUE_V1};
+    let stack = Stack::start().await;
+    let fixtures: Vec<_> = all_fixtures().into_iter().filter(|d| ["issues", "issue_comment", "check_run"].contains(&d.event.as_str())).collect();
+    let count = |e: &str| fixtures.iter().filter(|d| d.event == e).count();
+    let (issues, comments, checks) = (count("issues"), count("issue_comment"), count("check_run"));
+    for d in &fixtures {
+        assert_eq!(stack.post(d).await.status().as_u16(), 202);
+    }
+    let records = stack.read_topic(HUD_ISSUE_V1, move |rs| rs.len() >= issues).await;
+    let codec = Codec::<Issue>::new().expect("codec");
+    assert!(records.iter().all(|r| codec.decode(r.payload.as_deref().expect("value")).is_ok()));
+    let records = stack.read_topic(HUD_ISSUE_COMMENT_V1, move |rs| rs.len() >= comments).await;
+    let codec = Codec::<IssueComment>::new().expect("codec");
+    assert!(records.iter().all(|r| codec.decode(r.payload.as_deref().expect("value")).is_ok()));
+    let records = stack.read_topic(HUD_CHECK_RUN_V1, move |rs| rs.len() >= checks).await;
+    let codec = Codec::<CheckRun>::new().expect("codec");
+    assert!(records.iter().all(|r| codec.decode(r.payload.as_deref().expect("value")).is_ok()));
+    // Nothing of these was dead-lettered.
+    let dead = hudstream::dead_letters::read_all(&stack.config, std::time::Duration::from_millis(1000)).await.expect("read");
+    assert!(dead.is_empty(), "{:?}", dead.iter().map(|d| &d.reason).collect::<Vec<_>>());
+    stack.stop().await;
+}

@@ -77,6 +77,9 @@ enum Command {
         /// Payload size in KiB (real fixtures padded with whitespace).
         #[arg(long, default_value_t = 10)]
         payload_kib: usize,
+        /// With --target both: alternating rounds of each, compared by their medians.
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
     },
     /// Measure each stage on the configured broker and ClickHouse (in a namespace of its own).
     Bench {
@@ -194,10 +197,10 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Feed { gateway, dir, event } => feed(&config, gateway, dir, event).await,
-        Command::Load { target, rate, duration, connections, payload_kib } => {
+        Command::Load { target, rate, duration, connections, payload_kib, rounds } => {
             load::run(
                 &config,
-                load::LoadArgs { target, rate, duration: Duration::from_secs(duration.max(1)), connections: connections.max(1), payload_kib },
+                load::LoadArgs { target, rate, duration: Duration::from_secs(duration.max(1)), connections: connections.max(1), payload_kib, rounds },
             )
             .await
         }

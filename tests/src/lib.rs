@@ -216,7 +216,8 @@ pub enum RawThen {
     Stall,
 }
 
-/// Reads partition 0 of a topic from the beginning (no consumer group, so no join delay).
+/// Reads every partition of a topic from the beginning (no consumer group, so no join delay).
+/// With one partition — the harness's default — records come in log order.
 pub async fn read_topic(config: &Config, logical: &str, until: impl Fn(&[InRecord]) -> bool + Send + 'static) -> Vec<InRecord> {
     let brokers = config.kafka.brokers.clone();
     let topic = config.kafka.topic(logical);
@@ -228,8 +229,13 @@ pub async fn read_topic(config: &Config, logical: &str, until: impl Fn(&[InRecor
             .set("enable.auto.commit", "false")
             .create()
             .expect("consumer");
+        let metadata = consumer.fetch_metadata(Some(&topic), Duration::from_secs(10)).expect("metadata");
         let mut tpl = TopicPartitionList::new();
-        tpl.add_partition_offset(&topic, 0, Offset::Beginning).expect("tpl");
+        for t in metadata.topics().iter().filter(|t| t.name() == topic) {
+            for p in t.partitions() {
+                tpl.add_partition_offset(&topic, p.id(), Offset::Beginning).expect("tpl");
+            }
+        }
         consumer.assign(&tpl).expect("assign");
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
         let mut records = Vec::new();

@@ -164,3 +164,108 @@ async fn a_dead_letter_re_driven_after_a_fix_produces_the_derived_record() {
     assert_eq!(again.payload.as_deref(), Some(&b"{}"[..]));
     stack.stop().await;
 }
+
+/// Real workflow_job deliveries, each its own job, appended straight to the raw topic.
+async fn append_jobs(appender: &Appender, count: usize, first_id: u64) -> Vec<String> {
+    let jobs = hudstream_ingest::fixtures::rekeyed_workflow_jobs(&hudstream_ingest::fixtures::default_dir(), count, first_id, 0).expect("fixtures");
+    let mut keys = Vec::new();
+    for (key, body) in jobs {
+        appender
+            .append(&OutRecord { topic: GITHUB_WORKFLOW_JOB.into(), key: key.clone().into_bytes(), payload: body, headers: vec![] })
+            .await
+            .expect("appended");
+        keys.push(key);
+    }
+    keys
+}
+
+fn distinct_keys(records: &[InRecord]) -> std::collections::BTreeSet<String> {
+    records.iter().filter_map(|r| r.key.as_deref().map(|k| String::from_utf8_lossy(k).into_owned())).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_processor_killed_mid_stream_and_restarted_loses_nothing() {
+    use hudstream_processors::workflow_job::WorkflowJobProcessor;
+    use hudstream_runtime::worker::PerRecord;
+    use hudstream_schemas::topics::HUD_WORKFLOW_JOB_V1;
+    let mut config = test_config();
+    config.kafka.partitions = 4;
+    config.pipeline.batch_max_records = 20;
+    hudstream::create_topics(&config).await.expect("topics");
+    let appender = Appender::new(&config.kafka).expect("producer");
+    let keys = append_jobs(&appender, 600, 5_000_000_000).await;
+
+    let start = |config: &hudstream_runtime::Config| {
+        let (k, p, a) = (config.kafka.clone(), config.pipeline.clone(), appender.clone());
+        tokio::spawn(async move { run_stage(&k, &p, PerRecord(WorkflowJobProcessor::new().expect("codec")), a, CancellationToken::new()).await })
+    };
+    let first = start(&config);
+    read_topic(&config, HUD_WORKFLOW_JOB_V1, |rs| rs.len() >= 100).await;
+    // A crash, not a shutdown: the task is dropped mid-batch, with no final commit.
+    first.abort();
+    let _ = first.await;
+    let second = start(&config);
+    let want = keys.len();
+    let records = read_topic(&config, HUD_WORKFLOW_JOB_V1, move |rs| distinct_keys(rs).len() >= want).await;
+    second.abort();
+    let derived = distinct_keys(&records);
+    for key in &keys {
+        assert!(derived.contains(key), "{key} was lost");
+    }
+    // At-least-once: a crash may repeat some records, never skip one.
+    assert!(records.len() >= keys.len());
+}
+
+/// Remembers which partitions it handled.
+struct Recorder {
+    partitions: Arc<Mutex<std::collections::BTreeSet<i32>>>,
+    records: Arc<Mutex<Vec<String>>>,
+}
+
+impl BatchHandler for Recorder {
+    fn stage(&self) -> &'static str {
+        "test.recorder"
+    }
+    fn input_topic(&self) -> &'static str {
+        GITHUB_WORKFLOW_JOB
+    }
+    async fn handle(&mut self, batch: &[InRecord]) -> anyhow::Result<Vec<(usize, Action)>> {
+        self.partitions.lock().expect("lock").extend(batch.iter().map(|r| r.partition));
+        self.records.lock().expect("lock").extend(batch.iter().map(|r| String::from_utf8_lossy(r.key.as_deref().unwrap_or_default()).into_owned()));
+        Ok(vec![])
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_in_one_group_split_the_partitions() {
+    let mut config = test_config();
+    config.kafka.partitions = 4;
+    hudstream::create_topics(&config).await.expect("topics");
+    let appender = Appender::new(&config.kafka).expect("producer");
+    let shutdown = CancellationToken::new();
+    let mut instances = Vec::new();
+    for _ in 0..2 {
+        let (partitions, records) = (Arc::new(Mutex::new(Default::default())), Arc::new(Mutex::new(Vec::new())));
+        let handler = Recorder { partitions: partitions.clone(), records: records.clone() };
+        let (k, p, a, s) = (config.kafka.clone(), config.pipeline.clone(), appender.clone(), shutdown.clone());
+        tokio::spawn(async move { run_stage(&k, &p, handler, a, s).await });
+        instances.push((partitions, records));
+    }
+    // Keep producing while the group settles, so both members get work once it has.
+    let mut keys = Vec::new();
+    for round in 0..40u64 {
+        keys.extend(append_jobs(&appender, 10, 6_000_000_000 + round * 10).await);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let want: std::collections::BTreeSet<String> = keys.into_iter().collect();
+    wait_until("every record handled by the group", || {
+        let seen: std::collections::BTreeSet<String> =
+            instances.iter().flat_map(|(_, r)| r.lock().expect("lock").clone()).collect();
+        want.is_subset(&seen)
+    })
+    .await;
+    shutdown.cancel();
+    let (a, b) = (instances[0].0.lock().expect("lock").clone(), instances[1].0.lock().expect("lock").clone());
+    assert!(!a.is_empty() && !b.is_empty(), "both members handled partitions: {a:?} {b:?}");
+    assert_eq!(a.union(&b).count(), 4, "together they covered all four partitions");
+}

@@ -46,6 +46,8 @@ pub struct KafkaConfig {
     pub append_timeout_ms: u64,
     /// How long the producer waits to batch records (librdkafka `linger.ms`): latency vs batching.
     pub linger_ms: u32,
+    /// How often consumers report lag and offsets to the metrics (0 disables).
+    pub statistics_interval_ms: u32,
     /// Extra librdkafka properties (e.g. `security.protocol`), applied to every client.
     pub client: BTreeMap<String, String>,
 }
@@ -62,6 +64,7 @@ impl Default for KafkaConfig {
             heartbeat_interval_ms: 500,
             append_timeout_ms: 5000,
             linger_ms: 1,
+            statistics_interval_ms: 5000,
             client: BTreeMap::new(),
         }
     }

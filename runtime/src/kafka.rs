@@ -220,7 +220,25 @@ struct StageContext {
     stage: &'static str,
 }
 
-impl ClientContext for StageContext {}
+impl ClientContext for StageContext {
+    /// librdkafka's statistics (every `statistics.interval.ms`): per partition, how far behind
+    /// the log this stage is, and where it has committed. On tansu the high watermark is wrong,
+    /// so its lag figures are too; on Kafka they are librdkafka's own.
+    fn stats(&self, statistics: rdkafka::Statistics) {
+        for (topic, t) in &statistics.topics {
+            for (id, p) in &t.partitions {
+                // -1 is librdkafka's internal "unassigned" partition.
+                if *id < 0 || !p.desired {
+                    continue;
+                }
+                let labels = [("stage", self.stage.to_string()), ("topic", topic.clone()), ("partition", id.to_string())];
+                metrics::gauge!("hudstream_consumer_lag", &labels).set(p.consumer_lag.max(0) as f64);
+                metrics::gauge!("hudstream_consumer_committed_offset", &labels).set(p.committed_offset as f64);
+                metrics::gauge!("hudstream_consumer_position", &labels).set(p.app_offset as f64);
+            }
+        }
+    }
+}
 
 impl ConsumerContext for StageContext {
     fn post_rebalance(&self, _base: &rdkafka::consumer::BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
@@ -252,6 +270,7 @@ fn consumer(kafka: &KafkaConfig, stage: &'static str, topic: &str) -> Result<Str
         .set("auto.offset.reset", "earliest")
         .set("session.timeout.ms", kafka.session_timeout_ms.to_string())
         .set("heartbeat.interval.ms", kafka.heartbeat_interval_ms.to_string())
+        .set("statistics.interval.ms", kafka.statistics_interval_ms.to_string())
         .create_with_context(StageContext { stage })?;
     consumer.subscribe(&[topic])?;
     Ok(consumer)

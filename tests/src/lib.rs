@@ -48,6 +48,7 @@ pub fn test_config() -> Config {
     config.gateway.oot_relay_tokens = vec![Secret::new(format!("oot-{ns}"))];
     config.gateway.circleci_secrets = vec![Secret::new(format!("circleci-{ns}"))];
     config.pipeline.batch_linger_ms = 50;
+    config.kafka.statistics_interval_ms = 1000;
     config.telemetry.metrics_listen = String::new();
     config
 }

@@ -101,3 +101,28 @@ async fn the_api_answers_bad_requests_and_unknown_jobs_with_json_errors() {
     assert_eq!(status, 400);
     stack.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_stage_reports_its_numbers_on_metrics() {
+    let stack = Stack::start().await;
+    stack.post(&fixture("workflow_job/queued.payload.json")).await;
+    stack.wait_for(JOB, |j| j["status"] == "queued").await;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let text = stack.http.get(format!("{}/metrics", stack.gateway_url)).send().await.expect("answer").text().await.expect("text");
+        let wanted = [
+            "hudstream_gateway_requests_total",
+            "hudstream_gateway_append_seconds",
+            "hudstream_records_consumed_total{stage=\"process.workflow_job\"}",
+            "hudstream_rows_inserted_total{table=\"workflow_job\"}",
+            "hudstream_consumer_lag{stage=\"process.workflow_job\"",
+            "hudstream_consumer_committed_offset{stage=\"project.workflow_job\"",
+        ];
+        if wanted.iter().all(|w| text.contains(w)) {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "missing metrics: {:?}", wanted.iter().filter(|w| !text.contains(*w)).collect::<Vec<_>>());
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    stack.stop().await;
+}

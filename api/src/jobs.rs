@@ -103,7 +103,8 @@ pub struct Step {
 
 /// ClickHouse `YYYY-MM-DD hh:mm:ss` (UTC) → RFC 3339; the epoch means "not yet".
 fn instant(text: &str) -> Option<String> {
-    if text.is_empty() || text.starts_with("1970-01-01 00:00:00") || text.starts_with("0000-00-00") {
+    if text.is_empty() || text.starts_with("1970-01-01 00:00:00") || text.starts_with("0000-00-00")
+    {
         return None;
     }
     Some(format!("{}Z", text.replacen(' ', "T", 1)))
@@ -161,7 +162,10 @@ impl From<JobRow> for Job {
 }
 
 fn is_name(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 100 && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    !s.is_empty()
+        && s.len() <= 100
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
 pub async fn get_job(
@@ -169,17 +173,24 @@ pub async fn get_job(
     Path((owner, repo, job_id)): Path<(String, String, String)>,
 ) -> Result<Json<Job>, ApiError> {
     if !is_name(&owner) || !is_name(&repo) {
-        return Err(ApiError::BadRequest(format!("{owner}/{repo} is not a GitHub repository name")));
+        return Err(ApiError::BadRequest(format!(
+            "{owner}/{repo} is not a GitHub repository name"
+        )));
     }
-    let job_id: i64 = job_id
-        .parse()
-        .ok()
-        .filter(|id| *id > 0)
-        .ok_or_else(|| ApiError::BadRequest(format!("job id {job_id:?} is not a positive integer")))?;
+    let job_id: i64 = job_id.parse().ok().filter(|id| *id > 0).ok_or_else(|| {
+        ApiError::BadRequest(format!("job id {job_id:?} is not a positive integer"))
+    })?;
     let repository = format!("{owner}/{repo}");
-    let params = BTreeMap::from([("repo", Param::Str(repository.clone())), ("job_id", Param::Int(job_id))]);
-    let sql = bind(JOB_BY_ID.sql, clickhouse.database(), &params).map_err(|e| ApiError::Unavailable(e.to_string()))?;
-    let rows: Vec<JobRow> = clickhouse.query(&sql).await.map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    let params = BTreeMap::from([
+        ("repo", Param::Str(repository.clone())),
+        ("job_id", Param::Int(job_id)),
+    ]);
+    let sql = bind(JOB_BY_ID.sql, clickhouse.database(), &params)
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    let rows: Vec<JobRow> = clickhouse
+        .query(&sql)
+        .await
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
     let row = rows
         .into_iter()
         .next()
@@ -193,7 +204,10 @@ mod tests {
 
     #[test]
     fn converts_clickhouse_datetimes_and_treats_the_epoch_as_not_yet() {
-        assert_eq!(instant("2021-08-05 10:38:16").as_deref(), Some("2021-08-05T10:38:16Z"));
+        assert_eq!(
+            instant("2021-08-05 10:38:16").as_deref(),
+            Some("2021-08-05T10:38:16Z")
+        );
         assert_eq!(instant("1970-01-01 00:00:00"), None);
         assert_eq!(instant(""), None);
     }

@@ -26,7 +26,11 @@ pub fn router(clickhouse: ClickHouse) -> Router {
 }
 
 /// Serves the API on `listener` until `shutdown`.
-pub async fn serve(listener: TcpListener, clickhouse: ClickHouse, shutdown: CancellationToken) -> anyhow::Result<()> {
+pub async fn serve(
+    listener: TcpListener,
+    clickhouse: ClickHouse,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
     tracing::info!(address = %listener.local_addr()?, "api listening");
     axum::serve(listener, router(clickhouse))
         .with_graceful_shutdown(async move { shutdown.cancelled().await })

@@ -65,14 +65,22 @@ pub async fn read_all(config: &Config, idle: Duration) -> anyhow::Result<Vec<Dea
                 let m = message?;
                 last = std::time::Instant::now();
                 records.push(InRecord {
-                    topic: m.topic().strip_prefix(&prefix).unwrap_or(m.topic()).to_string(),
+                    topic: m
+                        .topic()
+                        .strip_prefix(&prefix)
+                        .unwrap_or(m.topic())
+                        .to_string(),
                     partition: m.partition(),
                     offset: m.offset(),
                     key: m.key().map(<[u8]>::to_vec),
                     payload: m.payload().map(<[u8]>::to_vec),
                     headers: m
                         .headers()
-                        .map(|hs| hs.iter().map(|h| (h.key.to_string(), h.value.unwrap_or_default().to_vec())).collect())
+                        .map(|hs| {
+                            hs.iter()
+                                .map(|h| (h.key.to_string(), h.value.unwrap_or_default().to_vec()))
+                                .collect()
+                        })
                         .unwrap_or_default(),
                     timestamp_ms: m.timestamp().to_millis(),
                 });
@@ -125,10 +133,15 @@ pub async fn redrive(appender: &Appender, letters: &[DeadLetter]) -> anyhow::Res
             .record
             .headers
             .iter()
-            .filter(|(n, _)| ![h::DLQ_REASON, h::DLQ_STAGE, h::SOURCE, REDRIVEN_FROM].contains(&n.as_str()))
+            .filter(|(n, _)| {
+                ![h::DLQ_REASON, h::DLQ_STAGE, h::SOURCE, REDRIVEN_FROM].contains(&n.as_str())
+            })
             .cloned()
             .collect();
-        headers.push((REDRIVEN_FROM.into(), format!("{}/{}", letter.record.partition, letter.record.offset).into_bytes()));
+        headers.push((
+            REDRIVEN_FROM.into(),
+            format!("{}/{}", letter.record.partition, letter.record.offset).into_bytes(),
+        ));
         appender
             .append(&OutRecord {
                 topic: letter.source_topic.clone(),

@@ -42,7 +42,11 @@ pub async fn migrate(config: &Config) -> anyhow::Result<Vec<u32>> {
 }
 
 /// Runs the gateway on `listener` until shutdown.
-pub async fn run_gateway(config: &Config, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
+pub async fn run_gateway(
+    config: &Config,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
     let appender = Appender::new(&config.kafka).context("creating the Kafka producer")?;
     ingest::serve(&config.gateway, listener, appender, shutdown).await
 }
@@ -60,14 +64,102 @@ pub async fn run_processors(config: &Config, shutdown: CancellationToken) -> any
     };
     let (k, p) = (&config.kafka, &config.pipeline);
     let (jobs, runs, prs, pushes, oot, issues, comments, checks) = tokio::join!(
-        async { stop_all(run_stage(k, p, PerRecord(WorkflowJobProcessor::new()?), appender.clone(), shutdown.clone()).await) },
-        async { stop_all(run_stage(k, p, PerRecord(WorkflowRunProcessor::new()?), appender.clone(), shutdown.clone()).await) },
-        async { stop_all(run_stage(k, p, PerRecord(PullRequestProcessor::new()?), appender.clone(), shutdown.clone()).await) },
-        async { stop_all(run_stage(k, p, PerRecord(PushProcessor::new()?), appender.clone(), shutdown.clone()).await) },
-        async { stop_all(run_stage(k, p, PerRecord(OotProcessor::new()?), appender.clone(), shutdown.clone()).await) },
-        async { stop_all(run_stage(k, p, PerRecord(IssuesProcessor::new()?), appender.clone(), shutdown.clone()).await) },
-        async { stop_all(run_stage(k, p, PerRecord(IssueCommentProcessor::new()?), appender.clone(), shutdown.clone()).await) },
-        async { stop_all(run_stage(k, p, PerRecord(CheckRunProcessor::new()?), appender.clone(), shutdown.clone()).await) },
+        async {
+            stop_all(
+                run_stage(
+                    k,
+                    p,
+                    PerRecord(WorkflowJobProcessor::new()?),
+                    appender.clone(),
+                    shutdown.clone(),
+                )
+                .await,
+            )
+        },
+        async {
+            stop_all(
+                run_stage(
+                    k,
+                    p,
+                    PerRecord(WorkflowRunProcessor::new()?),
+                    appender.clone(),
+                    shutdown.clone(),
+                )
+                .await,
+            )
+        },
+        async {
+            stop_all(
+                run_stage(
+                    k,
+                    p,
+                    PerRecord(PullRequestProcessor::new()?),
+                    appender.clone(),
+                    shutdown.clone(),
+                )
+                .await,
+            )
+        },
+        async {
+            stop_all(
+                run_stage(
+                    k,
+                    p,
+                    PerRecord(PushProcessor::new()?),
+                    appender.clone(),
+                    shutdown.clone(),
+                )
+                .await,
+            )
+        },
+        async {
+            stop_all(
+                run_stage(
+                    k,
+                    p,
+                    PerRecord(OotProcessor::new()?),
+                    appender.clone(),
+                    shutdown.clone(),
+                )
+                .await,
+            )
+        },
+        async {
+            stop_all(
+                run_stage(
+                    k,
+                    p,
+                    PerRecord(IssuesProcessor::new()?),
+                    appender.clone(),
+                    shutdown.clone(),
+                )
+                .await,
+            )
+        },
+        async {
+            stop_all(
+                run_stage(
+                    k,
+                    p,
+                    PerRecord(IssueCommentProcessor::new()?),
+                    appender.clone(),
+                    shutdown.clone(),
+                )
+                .await,
+            )
+        },
+        async {
+            stop_all(
+                run_stage(
+                    k,
+                    p,
+                    PerRecord(CheckRunProcessor::new()?),
+                    appender.clone(),
+                    shutdown.clone(),
+                )
+                .await,
+            )
+        },
     );
     jobs.context("process.workflow_job")
         .and(runs.context("process.workflow_run"))
@@ -83,11 +175,22 @@ pub async fn run_processors(config: &Config, shutdown: CancellationToken) -> any
 pub async fn run_projections(config: &Config, shutdown: CancellationToken) -> anyhow::Result<()> {
     let appender = Appender::new(&config.kafka).context("creating the Kafka producer")?;
     let clickhouse = ClickHouse::new(&config.clickhouse)?;
-    run_stage(&config.kafka, &config.pipeline, WorkflowJobProjection::new(clickhouse)?, appender, shutdown).await
+    run_stage(
+        &config.kafka,
+        &config.pipeline,
+        WorkflowJobProjection::new(clickhouse)?,
+        appender,
+        shutdown,
+    )
+    .await
 }
 
 /// Runs the read API on `listener` until shutdown.
-pub async fn run_api(config: &Config, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
+pub async fn run_api(
+    config: &Config,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
     api::serve(listener, ClickHouse::new(&config.clickhouse)?, shutdown).await
 }
 
@@ -113,14 +216,42 @@ pub async fn run_all(config: &Config, shutdown: CancellationToken) -> anyhow::Re
         if config.telemetry.metrics_listen.is_empty() {
             Ok(())
         } else {
-            hudstream_runtime::telemetry::serve_metrics(&config.telemetry.metrics_listen, shutdown.clone()).await
+            hudstream_runtime::telemetry::serve_metrics(
+                &config.telemetry.metrics_listen,
+                shutdown.clone(),
+            )
+            .await
         }
     };
     let (g, p, j, a, m) = tokio::join!(
-        async { stop_all(run_gateway(config, gateway_listener, shutdown.clone()).await.context("gateway")) },
-        async { stop_all(run_processors(config, shutdown.clone()).await.context("processors")) },
-        async { stop_all(run_projections(config, shutdown.clone()).await.context("projections")) },
-        async { stop_all(run_api(config, api_listener, shutdown.clone()).await.context("api")) },
+        async {
+            stop_all(
+                run_gateway(config, gateway_listener, shutdown.clone())
+                    .await
+                    .context("gateway"),
+            )
+        },
+        async {
+            stop_all(
+                run_processors(config, shutdown.clone())
+                    .await
+                    .context("processors"),
+            )
+        },
+        async {
+            stop_all(
+                run_projections(config, shutdown.clone())
+                    .await
+                    .context("projections"),
+            )
+        },
+        async {
+            stop_all(
+                run_api(config, api_listener, shutdown.clone())
+                    .await
+                    .context("api"),
+            )
+        },
         async { stop_all(metrics.await.context("metrics")) },
     );
     g.and(p).and(j).and(a).and(m)

@@ -54,7 +54,12 @@ pub struct Figures {
 
 /// Real workflow_job bodies of about `kib` KiB, each with its own job id.
 fn bodies(count: usize, kib: usize) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
-    Ok(fixtures::rekeyed_workflow_jobs(&fixtures::default_dir(), count, 3_000_000_000, kib * 1024)?)
+    Ok(fixtures::rekeyed_workflow_jobs(
+        &fixtures::default_dir(),
+        count,
+        3_000_000_000,
+        kib * 1024,
+    )?)
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -84,7 +89,14 @@ where
     let interval = (args.rate > 0).then(|| Duration::from_secs_f64(1.0 / args.rate as f64));
     let mut workers = Vec::new();
     for _ in 0..args.connections {
-        let (send, latencies, errors, bytes, next, sizes) = (send.clone(), latencies.clone(), errors.clone(), bytes.clone(), next.clone(), sizes.clone());
+        let (send, latencies, errors, bytes, next, sizes) = (
+            send.clone(),
+            latencies.clone(),
+            errors.clone(),
+            bytes.clone(),
+            next.clone(),
+            sizes.clone(),
+        );
         workers.push(tokio::spawn(async move {
             let mut mine = Vec::new();
             loop {
@@ -101,7 +113,10 @@ where
                 match send(i).await {
                     Ok(()) => {
                         mine.push(scheduled.elapsed().as_secs_f64());
-                        bytes.fetch_add(sizes[i % sizes.len()], std::sync::atomic::Ordering::Relaxed);
+                        bytes.fetch_add(
+                            sizes[i % sizes.len()],
+                            std::sync::atomic::Ordering::Relaxed,
+                        );
                     }
                     Err(e) => {
                         if errors.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < 3 {
@@ -138,22 +153,39 @@ fn print(name: &str, f: &Figures) {
     );
 }
 
-async fn gateway_round(config: &Config, args: &LoadArgs, deliveries: &Arc<Vec<(String, Vec<u8>)>>, sizes: &Arc<Vec<usize>>) -> anyhow::Result<Figures> {
+async fn gateway_round(
+    config: &Config,
+    args: &LoadArgs,
+    deliveries: &Arc<Vec<(String, Vec<u8>)>>,
+    sizes: &Arc<Vec<usize>>,
+) -> anyhow::Result<Figures> {
     let shutdown = CancellationToken::new();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}/github/webhook", listener.local_addr()?);
     let (gw_config, gw_shutdown) = (config.clone(), shutdown.clone());
-    let server = tokio::spawn(async move { hudstream::run_gateway(&gw_config, listener, gw_shutdown).await });
-    let secret = hudstream_runtime::secret::collect(&config.gateway.webhook_secrets, &config.gateway.webhook_secret_files)?
-        .into_iter()
-        .next()
-        .context("no webhook secret")?;
-    let client = reqwest::Client::builder().pool_max_idle_per_host(args.connections).build()?;
+    let server =
+        tokio::spawn(
+            async move { hudstream::run_gateway(&gw_config, listener, gw_shutdown).await },
+        );
+    let secret = hudstream_runtime::secret::collect(
+        &config.gateway.webhook_secrets,
+        &config.gateway.webhook_secret_files,
+    )?
+    .into_iter()
+    .next()
+    .context("no webhook secret")?;
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.connections)
+        .build()?;
     let url = reqwest::Url::parse(&url)?;
     // Signatures are computed ahead of time, as GitHub's side would have them; bodies are
     // shared, not copied, so the generator spends its CPU on HTTP, not on memcpy.
-    let signed: Arc<Vec<(String, bytes::Bytes)>> =
-        Arc::new(deliveries.iter().map(|(_, b)| (sign_sha256(&secret, b), bytes::Bytes::from(b.clone()))).collect());
+    let signed: Arc<Vec<(String, bytes::Bytes)>> = Arc::new(
+        deliveries
+            .iter()
+            .map(|(_, b)| (sign_sha256(&secret, b), bytes::Bytes::from(b.clone())))
+            .collect(),
+    );
     let figures = drive(args, sizes.clone(), move |i| {
         let (client, url, signed) = (client.clone(), url.clone(), signed.clone());
         async move {
@@ -167,7 +199,11 @@ async fn gateway_round(config: &Config, args: &LoadArgs, deliveries: &Arc<Vec<(S
                 .body(body.clone())
                 .send()
                 .await?;
-            anyhow::ensure!(response.status().is_success(), "gateway answered {}", response.status());
+            anyhow::ensure!(
+                response.status().is_success(),
+                "gateway answered {}",
+                response.status()
+            );
             Ok(())
         }
     })
@@ -177,7 +213,12 @@ async fn gateway_round(config: &Config, args: &LoadArgs, deliveries: &Arc<Vec<(S
     Ok(figures)
 }
 
-async fn baseline_round(config: &Config, args: &LoadArgs, deliveries: &Arc<Vec<(String, Vec<u8>)>>, sizes: &Arc<Vec<usize>>) -> anyhow::Result<Figures> {
+async fn baseline_round(
+    config: &Config,
+    args: &LoadArgs,
+    deliveries: &Arc<Vec<(String, Vec<u8>)>>,
+    sizes: &Arc<Vec<usize>>,
+) -> anyhow::Result<Figures> {
     let appender = Appender::new(&config.kafka)?;
     let deliveries = deliveries.clone();
     Ok(drive(args, sizes.clone(), move |i| {
@@ -202,7 +243,10 @@ pub async fn run(base: &Config, args: LoadArgs) -> anyhow::Result<()> {
     let mut config = base.clone();
     let ns = format!(
         "load_{}",
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0)
     );
     config.kafka.topic_prefix = format!("{ns}.");
     if config.gateway.webhook_secrets.is_empty() && config.gateway.webhook_secret_files.is_empty() {
@@ -215,7 +259,11 @@ pub async fn run(base: &Config, args: LoadArgs) -> anyhow::Result<()> {
     let deliveries = Arc::new(bodies(pool, args.payload_kib)?);
     let sizes = Arc::new(deliveries.iter().map(|(_, b)| b.len()).collect::<Vec<_>>());
     let avg = sizes.iter().sum::<usize>() as f64 / sizes.len() as f64 / 1024.0;
-    let mode = if args.rate > 0 { format!("{} req/s", args.rate) } else { "flat out".into() };
+    let mode = if args.rate > 0 {
+        format!("{} req/s", args.rate)
+    } else {
+        "flat out".into()
+    };
     println!(
         "hudstream load — {mode}, {} connections, {:.1} KiB real workflow_job payloads, {} s, broker {}",
         args.connections,
@@ -226,7 +274,11 @@ pub async fn run(base: &Config, args: LoadArgs) -> anyhow::Result<()> {
 
     // With both targets, alternate rounds and compare medians: on two shared cores a single
     // gateway-then-baseline pass is biased by whatever the broker and the box do meanwhile.
-    let rounds = if args.target == Target::Both { args.rounds.max(1) } else { 1 };
+    let rounds = if args.target == Target::Both {
+        args.rounds.max(1)
+    } else {
+        1
+    };
     let (mut gateway_rates, mut baseline_rates) = (Vec::new(), Vec::new());
     for round in 1..=rounds {
         if rounds > 1 {

@@ -21,7 +21,11 @@ use hudstream_runtime::telemetry;
 use hudstream_runtime::Config;
 
 #[derive(Parser)]
-#[command(name = "hudstream", version, about = "An event-sourced CI data platform: GitHub webhooks → Kafka → ClickHouse → HUD.")]
+#[command(
+    name = "hudstream",
+    version,
+    about = "An event-sourced CI data platform: GitHub webhooks → Kafka → ClickHouse → HUD."
+)]
 struct Cli {
     /// Configuration file (TOML); environment variables HUDSTREAM_<SECTION>__<KEY> override it.
     #[arg(long, short, global = true, env = "HUDSTREAM_CONFIG")]
@@ -153,7 +157,11 @@ fn shutdown_token() -> CancellationToken {
     token
 }
 
-async fn with_metrics(config: &Config, shutdown: CancellationToken, stage: impl std::future::Future<Output = anyhow::Result<()>>) -> anyhow::Result<()> {
+async fn with_metrics(
+    config: &Config,
+    shutdown: CancellationToken,
+    stage: impl std::future::Future<Output = anyhow::Result<()>>,
+) -> anyhow::Result<()> {
     if config.telemetry.metrics_listen.is_empty() {
         return stage.await;
     }
@@ -175,11 +183,21 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         }
         Command::Process => {
             let shutdown = shutdown_token();
-            with_metrics(&config, shutdown.clone(), hudstream::run_processors(&config, shutdown.clone())).await
+            with_metrics(
+                &config,
+                shutdown.clone(),
+                hudstream::run_processors(&config, shutdown.clone()),
+            )
+            .await
         }
         Command::Project => {
             let shutdown = shutdown_token();
-            with_metrics(&config, shutdown.clone(), hudstream::run_projections(&config, shutdown.clone())).await
+            with_metrics(
+                &config,
+                shutdown.clone(),
+                hudstream::run_projections(&config, shutdown.clone()),
+            )
+            .await
         }
         Command::Api => {
             let shutdown = shutdown_token();
@@ -189,28 +207,67 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Run => hudstream::run_all(&config, shutdown_token()).await,
         Command::Migrate => {
             let applied = hudstream::migrate(&config).await?;
-            println!("database {}: {} migration(s) applied {:?}", config.clickhouse.database, applied.len(), applied);
+            println!(
+                "database {}: {} migration(s) applied {:?}",
+                config.clickhouse.database,
+                applied.len(),
+                applied
+            );
             Ok(())
         }
         Command::Topics => {
             let created = hudstream::create_topics(&config).await?;
             for topic in hudstream_schemas::topics::catalogue() {
                 let name = config.kafka.topic(&topic.name);
-                let mark = if created.contains(&name) { "created" } else { "exists " };
+                let mark = if created.contains(&name) {
+                    "created"
+                } else {
+                    "exists "
+                };
                 println!("{mark}  {name:<40} {:?}  key: {}", topic.kind, topic.key);
             }
             Ok(())
         }
-        Command::Feed { gateway, dir, event } => feed(&config, gateway, dir, event).await,
-        Command::Load { target, rate, duration, connections, payload_kib, rounds } => {
+        Command::Feed {
+            gateway,
+            dir,
+            event,
+        } => feed(&config, gateway, dir, event).await,
+        Command::Load {
+            target,
+            rate,
+            duration,
+            connections,
+            payload_kib,
+            rounds,
+        } => {
             load::run(
                 &config,
-                load::LoadArgs { target, rate, duration: Duration::from_secs(duration.max(1)), connections: connections.max(1), payload_kib, rounds },
+                load::LoadArgs {
+                    target,
+                    rate,
+                    duration: Duration::from_secs(duration.max(1)),
+                    connections: connections.max(1),
+                    payload_kib,
+                    rounds,
+                },
             )
             .await
         }
-        Command::Bench { deliveries, concurrency, rows } => {
-            bench::run(&config, bench::BenchArgs { deliveries, concurrency: concurrency.max(1), rows }).await
+        Command::Bench {
+            deliveries,
+            concurrency,
+            rows,
+        } => {
+            bench::run(
+                &config,
+                bench::BenchArgs {
+                    deliveries,
+                    concurrency: concurrency.max(1),
+                    rows,
+                },
+            )
+            .await
         }
         Command::DeadLetters { action } => dead_letters(&config, action).await,
         Command::Config => {
@@ -225,17 +282,29 @@ async fn dead_letters(config: &Config, action: DeadLetterAction) -> anyhow::Resu
     match action {
         DeadLetterAction::List { stage, idle_ms } => {
             let letters = read_all(config, Duration::from_millis(idle_ms)).await?;
-            let shown: Vec<_> = letters.iter().filter(|l| stage.as_deref().is_none_or(|s| s == l.stage)).collect();
+            let shown: Vec<_> = letters
+                .iter()
+                .filter(|l| stage.as_deref().is_none_or(|s| s == l.stage))
+                .collect();
             for l in &shown {
                 println!(
                     "{}/{}  {:<24} {:<40} {}",
                     l.record.partition, l.record.offset, l.stage, l.source, l.reason
                 );
             }
-            println!("{} dead letter(s){}", shown.len(), stage.map(|s| format!(" of stage {s}")).unwrap_or_default());
+            println!(
+                "{} dead letter(s){}",
+                shown.len(),
+                stage.map(|s| format!(" of stage {s}")).unwrap_or_default()
+            );
             Ok(())
         }
-        DeadLetterAction::Redrive { stage, source_topic, dry_run, idle_ms } => {
+        DeadLetterAction::Redrive {
+            stage,
+            source_topic,
+            dry_run,
+            idle_ms,
+        } => {
             let letters: Vec<_> = read_all(config, Duration::from_millis(idle_ms))
                 .await?
                 .into_iter()
@@ -244,7 +313,10 @@ async fn dead_letters(config: &Config, action: DeadLetterAction) -> anyhow::Resu
                 .collect();
             if dry_run {
                 for l in &letters {
-                    println!("would re-drive {}/{} to {} ({})", l.record.partition, l.record.offset, l.source_topic, l.reason);
+                    println!(
+                        "would re-drive {}/{} to {} ({})",
+                        l.record.partition, l.record.offset, l.source_topic, l.reason
+                    );
                 }
                 println!("{} dead letter(s) would be re-driven", letters.len());
                 return Ok(());
@@ -257,8 +329,16 @@ async fn dead_letters(config: &Config, action: DeadLetterAction) -> anyhow::Resu
     }
 }
 
-async fn feed(config: &Config, gateway: Option<String>, dir: Option<PathBuf>, event: Option<String>) -> anyhow::Result<()> {
-    let secrets = hudstream_runtime::secret::collect(&config.gateway.webhook_secrets, &config.gateway.webhook_secret_files)?;
+async fn feed(
+    config: &Config,
+    gateway: Option<String>,
+    dir: Option<PathBuf>,
+    event: Option<String>,
+) -> anyhow::Result<()> {
+    let secrets = hudstream_runtime::secret::collect(
+        &config.gateway.webhook_secrets,
+        &config.gateway.webhook_secret_files,
+    )?;
     let secret = secrets
         .first()
         .context("feed signs with the first webhook secret (gateway.webhook_secrets or webhook_secret_files), and none is configured")?;
@@ -266,9 +346,14 @@ async fn feed(config: &Config, gateway: Option<String>, dir: Option<PathBuf>, ev
     let url = format!("{}/github/webhook", base.trim_end_matches('/'));
     let dir = dir.unwrap_or_else(fixtures::default_dir);
     let deliveries = fixtures::load(&dir)?;
-    let client = reqwest::Client::builder().timeout(Duration::from_secs(15)).build()?;
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(15))
+        .build()?;
     let (mut accepted, mut refused) = (0usize, 0usize);
-    for d in deliveries.iter().filter(|d| event.as_deref().is_none_or(|e| e == d.event)) {
+    for d in deliveries
+        .iter()
+        .filter(|d| event.as_deref().is_none_or(|e| e == d.event))
+    {
         let mut request = client
             .post(&url)
             .header("content-type", "application/json")
@@ -280,16 +365,28 @@ async fn feed(config: &Config, gateway: Option<String>, dir: Option<PathBuf>, ev
         for (name, value) in &d.headers {
             request = request.header(name, value);
         }
-        let response = request.send().await.with_context(|| format!("sending to {url}"))?;
+        let response = request
+            .send()
+            .await
+            .with_context(|| format!("sending to {url}"))?;
         if response.status().is_success() {
             accepted += 1;
         } else {
             refused += 1;
             let status = response.status();
-            eprintln!("{}: {} {}", d.path.display(), status, response.text().await.unwrap_or_default());
+            eprintln!(
+                "{}: {} {}",
+                d.path.display(),
+                status,
+                response.text().await.unwrap_or_default()
+            );
         }
     }
-    println!("fed {} deliveries from {} to {url}: {accepted} accepted, {refused} refused", accepted + refused, dir.display());
+    println!(
+        "fed {} deliveries from {} to {url}: {accepted} accepted, {refused} refused",
+        accepted + refused,
+        dir.display()
+    );
     if refused > 0 {
         anyhow::bail!("{refused} deliveries were refused");
     }

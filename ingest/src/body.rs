@@ -13,10 +13,21 @@ use bytes::Bytes;
 use crate::error::GatewayError;
 
 fn content_length(headers: &HeaderMap) -> Option<u64> {
-    headers.get(header::CONTENT_LENGTH)?.to_str().ok()?.trim().parse().ok()
+    headers
+        .get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
 }
 
-pub async fn read(headers: &HeaderMap, body: Body, limit: usize, timeout: Duration) -> Result<Bytes, GatewayError> {
+pub async fn read(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+    timeout: Duration,
+) -> Result<Bytes, GatewayError> {
     if content_length(headers).is_some_and(|len| len > limit as u64) {
         return Err(GatewayError::TooLarge { limit });
     }
@@ -27,7 +38,10 @@ pub async fn read(headers: &HeaderMap, body: Body, limit: usize, timeout: Durati
         Ok(Ok(bytes)) => Ok(bytes),
         Ok(Err(e)) => {
             let inner = e.into_inner();
-            if inner.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+            if inner
+                .downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some()
+            {
                 Err(GatewayError::TooLarge { limit })
             } else {
                 Err(GatewayError::UnreadableBody(inner.to_string()))

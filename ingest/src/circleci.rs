@@ -20,38 +20,72 @@ use crate::signature::verify_circleci;
 use crate::{header, Gateway};
 
 fn text<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
-    path.iter().try_fold(v, |cur, p| cur.get(p))?.as_str().filter(|s| !s.is_empty())
+    path.iter()
+        .try_fold(v, |cur, p| cur.get(p))?
+        .as_str()
+        .filter(|s| !s.is_empty())
 }
 
 /// `{project slug}/{workflow id}`, else the event id, else `unknown`.
 pub fn key(body: &Value) -> String {
-    match (text(body, &["project", "slug"]), text(body, &["workflow", "id"])) {
+    match (
+        text(body, &["project", "slug"]),
+        text(body, &["workflow", "id"]),
+    ) {
         (Some(project), Some(workflow)) => format!("{project}/{workflow}"),
         _ => text(body, &["id"]).unwrap_or("unknown").to_string(),
     }
 }
 
-pub async fn receive(State(gateway): State<Arc<Gateway>>, headers: HeaderMap, body: Body) -> Result<Response, GatewayError> {
+pub async fn receive(
+    State(gateway): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, GatewayError> {
     let received_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     if gateway.circleci_secrets.is_empty() {
         return Err(GatewayError::CircleCiDisabled);
     }
-    let body = gateway.read_body(&headers, body, gateway.config.max_body_bytes).await?;
-    metrics::counter!("hudstream_gateway_bytes_total", "endpoint" => "circleci").increment(body.len() as u64);
-    verify_circleci(&gateway.circleci_secrets, header(&headers, "circleci-signature"), &body).inspect_err(|_| {
-        metrics::counter!("hudstream_gateway_signature_failures_total", "endpoint" => "circleci").increment(1);
+    let body = gateway
+        .read_body(&headers, body, gateway.config.max_body_bytes)
+        .await?;
+    metrics::counter!("hudstream_gateway_bytes_total", "endpoint" => "circleci")
+        .increment(body.len() as u64);
+    verify_circleci(
+        &gateway.circleci_secrets,
+        header(&headers, "circleci-signature"),
+        &body,
+    )
+    .inspect_err(|_| {
+        metrics::counter!("hudstream_gateway_signature_failures_total", "endpoint" => "circleci")
+            .increment(1);
     })?;
     let parsed = parse_object(&body)?;
-    let event = text(&parsed, &["type"]).or_else(|| header(&headers, "circleci-event-type")).unwrap_or("unknown").to_string();
+    let event = text(&parsed, &["type"])
+        .or_else(|| header(&headers, "circleci-event-type"))
+        .unwrap_or("unknown")
+        .to_string();
     let event_id = text(&parsed, &["id"]).unwrap_or("").to_string();
     let mut record_headers = vec![
         (h::CIRCLECI_EVENT.to_string(), event.clone().into_bytes()),
         (h::RECEIVED_AT.to_string(), received_at.into_bytes()),
-        (h::CONTENT_TYPE.to_string(), header(&headers, "content-type").unwrap_or("application/json").as_bytes().to_vec()),
-        (h::GATEWAY_VERSION.to_string(), crate::VERSION.as_bytes().to_vec()),
+        (
+            h::CONTENT_TYPE.to_string(),
+            header(&headers, "content-type")
+                .unwrap_or("application/json")
+                .as_bytes()
+                .to_vec(),
+        ),
+        (
+            h::GATEWAY_VERSION.to_string(),
+            crate::VERSION.as_bytes().to_vec(),
+        ),
     ];
     if !event_id.is_empty() {
-        record_headers.push((h::CIRCLECI_EVENT_ID.to_string(), event_id.clone().into_bytes()));
+        record_headers.push((
+            h::CIRCLECI_EVENT_ID.to_string(),
+            event_id.clone().into_bytes(),
+        ));
     }
     let record = OutRecord {
         topic: CIRCLECI_WEBHOOK.into(),
@@ -60,7 +94,8 @@ pub async fn receive(State(gateway): State<Arc<Gateway>>, headers: HeaderMap, bo
         headers: record_headers,
     };
     let appended = gateway.append(&record).await?;
-    metrics::counter!("hudstream_gateway_appended_total", "event" => format!("circleci:{event}")).increment(1);
+    metrics::counter!("hudstream_gateway_appended_total", "event" => format!("circleci:{event}"))
+        .increment(1);
     Ok((
         StatusCode::ACCEPTED,
         axum::Json(json!({"event_id": event_id, "topic": CIRCLECI_WEBHOOK, "partition": appended.partition, "offset": appended.offset})),

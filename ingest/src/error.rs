@@ -47,7 +47,9 @@ pub enum GatewayError {
     MissingField(&'static str),
     #[error("Malformed OOT result: {0}")]
     MalformedOot(String),
-    #[error("no CircleCI secret is configured (gateway.circleci_secrets); the endpoint is disabled")]
+    #[error(
+        "no CircleCI secret is configured (gateway.circleci_secrets); the endpoint is disabled"
+    )]
     CircleCiDisabled,
 }
 
@@ -106,9 +108,15 @@ impl IntoResponse for GatewayError {
             tracing::error!(why, "refusing request: server misconfigured");
         }
         let status = self.status();
-        let mut response = (status, axum::Json(json!({"error": self.to_string(), "code": self.code()}))).into_response();
+        let mut response = (
+            status,
+            axum::Json(json!({"error": self.to_string(), "code": self.code()})),
+        )
+            .into_response();
         if status == StatusCode::SERVICE_UNAVAILABLE {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
         }
         response
     }

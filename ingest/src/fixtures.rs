@@ -68,7 +68,14 @@ fn invalid(path: &Path, reason: impl std::fmt::Display) -> FixtureError {
 fn stable_delivery_id(relative: &str) -> String {
     let d = Sha256::digest(relative.as_bytes());
     let h = hex::encode(&d[..16]);
-    format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
 }
 
 /// Loads every delivery listed in `dir/manifest.json`, in manifest order.
@@ -86,15 +93,21 @@ fn load_one(dir: &Path, file: &ManifestFile) -> Result<Delivery, FixtureError> {
         path: path.clone(),
         event: file.x_github_event.clone(),
         action: file.action.clone(),
-        delivery_id: file.x_github_delivery.clone().unwrap_or_else(|| stable_delivery_id(&file.path)),
+        delivery_id: file
+            .x_github_delivery
+            .clone()
+            .unwrap_or_else(|| stable_delivery_id(&file.path)),
         body: Vec::new(),
         headers: Vec::new(),
     };
     match file.format.as_str() {
         "payload" => delivery.body = bytes,
         "probot-event" => {
-            let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| invalid(&path, e))?;
-            let payload = value.get("payload").ok_or_else(|| invalid(&path, "no 'payload' key"))?;
+            let value: serde_json::Value =
+                serde_json::from_slice(&bytes).map_err(|e| invalid(&path, e))?;
+            let payload = value
+                .get("payload")
+                .ok_or_else(|| invalid(&path, "no 'payload' key"))?;
             delivery.body = serde_json::to_vec(payload).map_err(|e| invalid(&path, e))?;
         }
         "captured-delivery" => {
@@ -103,11 +116,16 @@ fn load_one(dir: &Path, file: &ManifestFile) -> Result<Delivery, FixtureError> {
                 headers: std::collections::BTreeMap<String, String>,
                 body_raw_base64: String,
             }
-            let captured: Captured = serde_json::from_slice(&bytes).map_err(|e| invalid(&path, e))?;
+            let captured: Captured =
+                serde_json::from_slice(&bytes).map_err(|e| invalid(&path, e))?;
             delivery.body = base64::engine::general_purpose::STANDARD
                 .decode(captured.body_raw_base64.trim())
                 .map_err(|e| invalid(&path, e))?;
-            for name in ["x-github-hook-id", "x-github-hook-installation-target-type", "x-github-hook-installation-target-id"] {
+            for name in [
+                "x-github-hook-id",
+                "x-github-hook-installation-target-type",
+                "x-github-hook-installation-target-id",
+            ] {
                 if let Some(v) = captured.headers.get(name) {
                     delivery.headers.push((name.to_string(), v.clone()));
                 }
@@ -121,10 +139,16 @@ fn load_one(dir: &Path, file: &ManifestFile) -> Result<Delivery, FixtureError> {
 /// Synthetic load shaped like the real thing: the real `workflow_job` deliveries, cycled and
 /// each given its own job id (from `first_id` up), padded with trailing whitespace to at least
 /// `min_bytes`. Returns `(partition key, body)` pairs.
-pub fn rekeyed_workflow_jobs(dir: &Path, count: usize, first_id: u64, min_bytes: usize) -> Result<Vec<(String, Vec<u8>)>, FixtureError> {
+pub fn rekeyed_workflow_jobs(
+    dir: &Path,
+    count: usize,
+    first_id: u64,
+    min_bytes: usize,
+) -> Result<Vec<(String, Vec<u8>)>, FixtureError> {
     let mut templates = Vec::new();
     for d in load(dir)?.into_iter().filter(|d| d.event == "workflow_job") {
-        let value: serde_json::Value = serde_json::from_slice(&d.body).map_err(|e| invalid(&d.path, e))?;
+        let value: serde_json::Value =
+            serde_json::from_slice(&d.body).map_err(|e| invalid(&d.path, e))?;
         templates.push((d.path, value));
     }
     if templates.is_empty() {
@@ -136,7 +160,10 @@ pub fn rekeyed_workflow_jobs(dir: &Path, count: usize, first_id: u64, min_bytes:
             let mut v = template.clone();
             let id = first_id + i as u64;
             v["workflow_job"]["id"] = serde_json::json!(id);
-            let repo = v["repository"]["full_name"].as_str().unwrap_or("unknown/unknown").to_string();
+            let repo = v["repository"]["full_name"]
+                .as_str()
+                .unwrap_or("unknown/unknown")
+                .to_string();
             let mut body = serde_json::to_vec_pretty(&v).map_err(|e| invalid(path, e))?;
             if body.len() < min_bytes {
                 body.resize(min_bytes, b' ');
@@ -166,7 +193,8 @@ mod tests {
         let captured = deliveries.iter().filter(|d| !d.headers.is_empty()).count();
         assert_eq!(captured, 16);
         for d in &deliveries {
-            let v: serde_json::Value = serde_json::from_slice(&d.body).unwrap_or_else(|e| panic!("{}: {e}", d.path.display()));
+            let v: serde_json::Value = serde_json::from_slice(&d.body)
+                .unwrap_or_else(|e| panic!("{}: {e}", d.path.display()));
             assert!(v.is_object(), "{}", d.path.display());
         }
         let mut ids: Vec<_> = deliveries.iter().map(|d| d.delivery_id.clone()).collect();

@@ -19,7 +19,12 @@ use crate::{header, Gateway};
 
 /// The JSON document of a delivery: the body itself, or the `payload` field of a form body.
 fn document(content_type: &str, body: &Bytes) -> Result<Bytes, GatewayError> {
-    let mime = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let mime = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     match mime.as_str() {
         "application/json" | "" => Ok(body.clone()),
         "application/x-www-form-urlencoded" => form_urlencoded::parse(body)
@@ -33,7 +38,9 @@ fn document(content_type: &str, body: &Bytes) -> Result<Bytes, GatewayError> {
 fn verify(gateway: &Gateway, headers: &HeaderMap, body: &[u8]) -> Result<(), SignatureError> {
     let sha256 = header(headers, "x-hub-signature-256");
     match (sha256, header(headers, "x-hub-signature")) {
-        (None, Some(sha1)) if gateway.config.accept_sha1_signatures => verify_sha1(&gateway.secrets, sha1, body),
+        (None, Some(sha1)) if gateway.config.accept_sha1_signatures => {
+            verify_sha1(&gateway.secrets, sha1, body)
+        }
         _ => verify_sha256(&gateway.secrets, sha256, body),
     }
 }
@@ -63,7 +70,8 @@ pub(crate) fn envelope(document: &[u8]) -> Result<Envelope, GatewayError> {
         }
     }
     // Slow path: invalid JSON, not an object, or envelope fields of unexpected types.
-    let parsed: Value = serde_json::from_slice(document).map_err(|e| GatewayError::InvalidJson(e.to_string()))?;
+    let parsed: Value =
+        serde_json::from_slice(document).map_err(|e| GatewayError::InvalidJson(e.to_string()))?;
     if !parsed.is_object() {
         return Err(not_an_object(&parsed));
     }
@@ -76,7 +84,8 @@ pub(crate) fn parse_object(document: &[u8]) -> Result<Value, GatewayError> {
     if document.iter().all(u8::is_ascii_whitespace) {
         return Err(GatewayError::EmptyBody);
     }
-    let parsed: Value = serde_json::from_slice(document).map_err(|e| GatewayError::InvalidJson(e.to_string()))?;
+    let parsed: Value =
+        serde_json::from_slice(document).map_err(|e| GatewayError::InvalidJson(e.to_string()))?;
     if parsed.is_object() {
         Ok(parsed)
     } else {
@@ -84,15 +93,25 @@ pub(crate) fn parse_object(document: &[u8]) -> Result<Value, GatewayError> {
     }
 }
 
-pub async fn receive(State(gateway): State<Arc<Gateway>>, headers: HeaderMap, body: Body) -> Result<Response, GatewayError> {
+pub async fn receive(
+    State(gateway): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, GatewayError> {
     let received_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-    let event = header(&headers, "x-github-event").ok_or(GatewayError::MissingHeader("X-GitHub-Event"))?;
-    let delivery = header(&headers, "x-github-delivery").ok_or(GatewayError::MissingHeader("X-GitHub-Delivery"))?;
-    let body = gateway.read_body(&headers, body, gateway.config.max_body_bytes).await?;
-    metrics::counter!("hudstream_gateway_bytes_total", "endpoint" => "github").increment(body.len() as u64);
+    let event =
+        header(&headers, "x-github-event").ok_or(GatewayError::MissingHeader("X-GitHub-Event"))?;
+    let delivery = header(&headers, "x-github-delivery")
+        .ok_or(GatewayError::MissingHeader("X-GitHub-Delivery"))?;
+    let body = gateway
+        .read_body(&headers, body, gateway.config.max_body_bytes)
+        .await?;
+    metrics::counter!("hudstream_gateway_bytes_total", "endpoint" => "github")
+        .increment(body.len() as u64);
     // The signature covers the raw body exactly as received, whatever its encoding.
     verify(&gateway, &headers, &body).inspect_err(|_| {
-        metrics::counter!("hudstream_gateway_signature_failures_total", "endpoint" => "github").increment(1);
+        metrics::counter!("hudstream_gateway_signature_failures_total", "endpoint" => "github")
+            .increment(1);
     })?;
 
     let content_type = header(&headers, "content-type").unwrap_or("application/json");
@@ -113,7 +132,10 @@ pub async fn receive(State(gateway): State<Arc<Gateway>>, headers: HeaderMap, bo
     }
     for (name, header_name) in [
         (h::GITHUB_HOOK_ID, "x-github-hook-id"),
-        (h::GITHUB_TARGET_TYPE, "x-github-hook-installation-target-type"),
+        (
+            h::GITHUB_TARGET_TYPE,
+            "x-github-hook-installation-target-type",
+        ),
         (h::GITHUB_TARGET_ID, "x-github-hook-installation-target-id"),
     ] {
         if let Some(value) = header(&headers, header_name) {
@@ -127,7 +149,8 @@ pub async fn receive(State(gateway): State<Arc<Gateway>>, headers: HeaderMap, bo
         headers: record_headers,
     };
     let appended = gateway.append(&record).await?;
-    metrics::counter!("hudstream_gateway_appended_total", "event" => event.to_string()).increment(1);
+    metrics::counter!("hudstream_gateway_appended_total", "event" => event.to_string())
+        .increment(1);
     tracing::debug!(topic = %route.topic, partition = appended.partition, offset = appended.offset, "appended");
     Ok((
         StatusCode::ACCEPTED,
@@ -148,10 +171,21 @@ mod tests {
     #[test]
     fn only_json_objects_are_deliveries() {
         assert!(envelope(br#"{"action": "opened", "x": [1, {"y": null}]}"#).is_ok());
-        assert!(matches!(envelope(b"[null, null, null, null, null, null, null, null, null, null, null, null, null]"), Err(GatewayError::NotAnObject("an array"))));
+        assert!(matches!(
+            envelope(
+                b"[null, null, null, null, null, null, null, null, null, null, null, null, null]"
+            ),
+            Err(GatewayError::NotAnObject("an array"))
+        ));
         assert!(matches!(envelope(b"  "), Err(GatewayError::EmptyBody)));
-        assert!(matches!(envelope(b"{\"a\": tru}"), Err(GatewayError::InvalidJson(_))));
-        assert!(matches!(envelope(b"{\"a\": 1} trailing"), Err(GatewayError::InvalidJson(_))));
+        assert!(matches!(
+            envelope(b"{\"a\": tru}"),
+            Err(GatewayError::InvalidJson(_))
+        ));
+        assert!(matches!(
+            envelope(b"{\"a\": 1} trailing"),
+            Err(GatewayError::InvalidJson(_))
+        ));
         // Odd types in routed fields are still accepted, through the full parse.
         assert!(envelope(br#"{"ref": {"not": "a string"}}"#).is_ok());
     }

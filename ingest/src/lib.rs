@@ -58,7 +58,11 @@ pub struct Gateway {
 
 /// A request header as trimmed, non-empty text.
 pub(crate) fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty())
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
 }
 
 impl Gateway {
@@ -82,15 +86,27 @@ impl Gateway {
         })
     }
 
-    pub(crate) async fn read_body(&self, headers: &HeaderMap, body: axum::body::Body, limit: usize) -> Result<bytes::Bytes, GatewayError> {
-        body::read(headers, body, limit, Duration::from_millis(self.config.body_read_timeout_ms)).await
+    pub(crate) async fn read_body(
+        &self,
+        headers: &HeaderMap,
+        body: axum::body::Body,
+        limit: usize,
+    ) -> Result<bytes::Bytes, GatewayError> {
+        body::read(
+            headers,
+            body,
+            limit,
+            Duration::from_millis(self.config.body_read_timeout_ms),
+        )
+        .await
     }
 
     /// Appends and waits for the broker's acknowledgement; maps failures to 503 / 502.
     pub(crate) async fn append(&self, record: &OutRecord) -> Result<Appended, GatewayError> {
         let started = Instant::now();
         let result = self.appender.append(record).await;
-        metrics::histogram!("hudstream_gateway_append_seconds").record(started.elapsed().as_secs_f64());
+        metrics::histogram!("hudstream_gateway_append_seconds")
+            .record(started.elapsed().as_secs_f64());
         result.map_err(|e| {
             tracing::warn!(error = %e, "append failed; answering with an error, nothing acknowledged");
             match e {
@@ -123,7 +139,9 @@ async fn admission(State(gateway): State<Arc<Gateway>>, request: Request, next: 
     };
     let headers = request.headers();
     let event = header(headers, "x-github-event").unwrap_or("-").to_string();
-    let delivery = header(headers, "x-github-delivery").unwrap_or("-").to_string();
+    let delivery = header(headers, "x-github-delivery")
+        .unwrap_or("-")
+        .to_string();
     let Ok(_permit) = gateway.in_flight.clone().try_acquire_owned() else {
         let response = GatewayError::Overloaded.into_response();
         metrics::counter!("hudstream_gateway_requests_total", "endpoint" => endpoint, "event" => event, "status" => "503").increment(1);
@@ -135,9 +153,12 @@ async fn admission(State(gateway): State<Arc<Gateway>>, request: Request, next: 
     let response = next.run(request).instrument(span.clone()).await;
     metrics::gauge!("hudstream_gateway_in_flight").decrement(1.0);
     let status = response.status().as_u16().to_string();
-    metrics::histogram!("hudstream_gateway_request_seconds", "endpoint" => endpoint).record(started.elapsed().as_secs_f64());
+    metrics::histogram!("hudstream_gateway_request_seconds", "endpoint" => endpoint)
+        .record(started.elapsed().as_secs_f64());
     metrics::counter!("hudstream_gateway_requests_total", "endpoint" => endpoint, "event" => event, "status" => status.clone()).increment(1);
-    span.in_scope(|| tracing::debug!(%status, elapsed_ms = started.elapsed().as_millis() as u64, "answered"));
+    span.in_scope(
+        || tracing::debug!(%status, elapsed_ms = started.elapsed().as_millis() as u64, "answered"),
+    );
     response
 }
 
@@ -169,13 +190,19 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
 
 /// Serves the gateway on `listener` until `shutdown`: then stops accepting, lets in-flight
 /// requests finish their appends, and flushes the producer.
-pub async fn serve(config: &GatewayConfig, listener: TcpListener, appender: Appender, shutdown: CancellationToken) -> anyhow::Result<()> {
+pub async fn serve(
+    config: &GatewayConfig,
+    listener: TcpListener,
+    appender: Appender,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
     let gateway = Arc::new(Gateway::new(config, appender.clone())?);
     tracing::info!(address = %listener.local_addr()?, "gateway listening");
     axum::serve(listener, router(gateway))
         .with_graceful_shutdown(async move { shutdown.cancelled().await })
         .await?;
-    let flushed = tokio::task::spawn_blocking(move || appender.flush(Duration::from_secs(10))).await;
+    let flushed =
+        tokio::task::spawn_blocking(move || appender.flush(Duration::from_secs(10))).await;
     match flushed {
         Ok(Ok(())) => tracing::info!("gateway stopped; producer flushed"),
         Ok(Err(e)) => tracing::warn!(error = %e, "producer flush incomplete at shutdown"),

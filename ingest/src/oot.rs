@@ -26,9 +26,9 @@ use crate::{header, Gateway};
 
 fn token_matches(tokens: &[Secret], given: &str) -> bool {
     // Each comparison is constant-time; `|` (not `||`) so every token is always compared.
-    tokens
-        .iter()
-        .fold(false, |found, t| found | bool::from(t.expose().as_bytes().ct_eq(given.as_bytes())))
+    tokens.iter().fold(false, |found, t| {
+        found | bool::from(t.expose().as_bytes().ct_eq(given.as_bytes()))
+    })
 }
 
 /// The identity of a result: `{verified_repo}/{delivery_id}/{workflow.name}/{job_name}/{check_run_id}`.
@@ -41,16 +41,24 @@ pub struct OotIdentity {
 fn text<'a>(v: &'a Value, field: &'static str, path: &str) -> Result<&'a str, GatewayError> {
     match v.get(field) {
         Some(Value::String(s)) => Ok(s),
-        None | Some(Value::Null) => Err(GatewayError::MalformedOot(format!("{path}.{field} is missing"))),
-        Some(_) => Err(GatewayError::MalformedOot(format!("{path}.{field} must be a string"))),
+        None | Some(Value::Null) => Err(GatewayError::MalformedOot(format!(
+            "{path}.{field} is missing"
+        ))),
+        Some(_) => Err(GatewayError::MalformedOot(format!(
+            "{path}.{field} must be a string"
+        ))),
     }
 }
 
 fn object<'a>(v: &'a Value, field: &'static str, path: &str) -> Result<&'a Value, GatewayError> {
     match v.get(field) {
         Some(o @ Value::Object(_)) => Ok(o),
-        None | Some(Value::Null) => Err(GatewayError::MalformedOot(format!("{path}.{field} is missing"))),
-        Some(_) => Err(GatewayError::MalformedOot(format!("{path}.{field} must be an object"))),
+        None | Some(Value::Null) => Err(GatewayError::MalformedOot(format!(
+            "{path}.{field} is missing"
+        ))),
+        Some(_) => Err(GatewayError::MalformedOot(format!(
+            "{path}.{field} must be an object"
+        ))),
     }
 }
 
@@ -59,7 +67,9 @@ pub fn identify(body: &Value) -> Result<OotIdentity, GatewayError> {
     let trusted = object(body, "trusted", "body")?;
     let verified_repo = text(trusted, "verified_repo", "trusted")?;
     if verified_repo.is_empty() {
-        return Err(GatewayError::MalformedOot("trusted.verified_repo is empty".into()));
+        return Err(GatewayError::MalformedOot(
+            "trusted.verified_repo is empty".into(),
+        ));
     }
     let untrusted = object(body, "untrusted", "body")?;
     let callback = object(untrusted, "callback_payload", "untrusted")?;
@@ -72,10 +82,13 @@ pub fn identify(body: &Value) -> Result<OotIdentity, GatewayError> {
     let check_run_id = match workflow.get("check_run_id") {
         Some(Value::String(s)) => s.clone(),
         Some(Value::Number(n)) => n.to_string(),
-        None | Some(Value::Null) => return Err(GatewayError::MissingField("workflow.check_run_id")),
+        None | Some(Value::Null) => {
+            return Err(GatewayError::MissingField("workflow.check_run_id"))
+        }
         Some(_) => {
             return Err(GatewayError::MalformedOot(
-                "untrusted.callback_payload.workflow.check_run_id must be a string or a number".into(),
+                "untrusted.callback_payload.workflow.check_run_id must be a string or a number"
+                    .into(),
             ))
         }
     };
@@ -87,10 +100,16 @@ pub fn identify(body: &Value) -> Result<OotIdentity, GatewayError> {
     })
 }
 
-pub async fn receive(State(gateway): State<Arc<Gateway>>, headers: HeaderMap, body: Body) -> Result<Response, GatewayError> {
+pub async fn receive(
+    State(gateway): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, GatewayError> {
     let received_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     if gateway.oot_tokens.is_empty() {
-        return Err(GatewayError::Misconfigured("no OOT relay token is configured (gateway.oot_relay_tokens)"));
+        return Err(GatewayError::Misconfigured(
+            "no OOT relay token is configured (gateway.oot_relay_tokens)",
+        ));
     }
     let body = gateway
         .read_body(&headers, body, gateway.config.oot_max_body_bytes)
@@ -99,10 +118,13 @@ pub async fn receive(State(gateway): State<Arc<Gateway>>, headers: HeaderMap, bo
             GatewayError::TooLarge { .. } => GatewayError::OotTooLarge,
             other => other,
         })?;
-    metrics::counter!("hudstream_gateway_bytes_total", "endpoint" => "oot").increment(body.len() as u64);
-    let token = header(&headers, "x-oot-relay-token").or_else(|| header(&headers, "x-hud-internal-bot"));
+    metrics::counter!("hudstream_gateway_bytes_total", "endpoint" => "oot")
+        .increment(body.len() as u64);
+    let token =
+        header(&headers, "x-oot-relay-token").or_else(|| header(&headers, "x-hud-internal-bot"));
     if !token.is_some_and(|t| token_matches(&gateway.oot_tokens, t)) {
-        metrics::counter!("hudstream_gateway_signature_failures_total", "endpoint" => "oot").increment(1);
+        metrics::counter!("hudstream_gateway_signature_failures_total", "endpoint" => "oot")
+            .increment(1);
         return Err(GatewayError::Unauthorized);
     }
     let parsed = parse_object(&body).map_err(|e| GatewayError::MalformedOot(e.to_string()))?;
@@ -114,8 +136,17 @@ pub async fn receive(State(gateway): State<Arc<Gateway>>, headers: HeaderMap, bo
         headers: vec![
             (h::OOT_STATUS.into(), identity.status.clone().into_bytes()),
             (h::RECEIVED_AT.into(), received_at.into_bytes()),
-            (h::CONTENT_TYPE.into(), header(&headers, "content-type").unwrap_or("application/json").as_bytes().to_vec()),
-            (h::GATEWAY_VERSION.into(), crate::VERSION.as_bytes().to_vec()),
+            (
+                h::CONTENT_TYPE.into(),
+                header(&headers, "content-type")
+                    .unwrap_or("application/json")
+                    .as_bytes()
+                    .to_vec(),
+            ),
+            (
+                h::GATEWAY_VERSION.into(),
+                crate::VERSION.as_bytes().to_vec(),
+            ),
         ],
     };
     let appended = gateway.append(&record).await?;
@@ -154,23 +185,39 @@ mod tests {
 
     #[test]
     fn missing_job_name_and_check_run_id_use_torchcis_messages() {
-        let e = identify(&result(json!({"name": "xpu", "job_name": "", "check_run_id": "1", "status": "completed"}))).unwrap_err();
+        let e = identify(&result(
+            json!({"name": "xpu", "job_name": "", "check_run_id": "1", "status": "completed"}),
+        ))
+        .unwrap_err();
         assert_eq!(e.to_string(), "Missing required field: workflow.job_name");
-        let e = identify(&result(json!({"name": "xpu", "job_name": "j", "check_run_id": null, "status": "completed"}))).unwrap_err();
-        assert_eq!(e.to_string(), "Missing required field: workflow.check_run_id");
+        let e = identify(&result(
+            json!({"name": "xpu", "job_name": "j", "check_run_id": null, "status": "completed"}),
+        ))
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "Missing required field: workflow.check_run_id"
+        );
     }
 
     #[test]
     fn a_broken_structure_is_a_400_with_the_reason() {
         let e = identify(&json!({"trusted": {"verified_repo": "a/b"}})).unwrap_err();
         assert_eq!(e.status(), StatusCode::BAD_REQUEST);
-        assert_eq!(e.to_string(), "Malformed OOT result: body.untrusted is missing");
+        assert_eq!(
+            e.to_string(),
+            "Malformed OOT result: body.untrusted is missing"
+        );
     }
 
     #[test]
     fn tokens_compare_whole_values() {
         let tokens = [Secret::new("abc"), Secret::new("other")];
         assert!(token_matches(&tokens, "abc") && token_matches(&tokens, "other"));
-        assert!(!token_matches(&tokens, "ab") && !token_matches(&tokens, "abcd") && !token_matches(&tokens, ""));
+        assert!(
+            !token_matches(&tokens, "ab")
+                && !token_matches(&tokens, "abcd")
+                && !token_matches(&tokens, "")
+        );
     }
 }

@@ -124,16 +124,29 @@ fn non_empty(s: &Option<Scalar>) -> Option<&str> {
 
 /// Routes a delivery of `event` with envelope `env`.
 pub fn route(event: &str, env: &Envelope, delivery_id: &str) -> Route {
-    let repo = env.repository.as_ref().and_then(|r| non_empty(&r.full_name));
-    let id = |e: &Option<Entity>| e.as_ref().and_then(|e| non_empty(&e.id)).map(str::to_string);
-    let number = |e: &Option<Entity>| e.as_ref().and_then(|e| non_empty(&e.number)).map(str::to_string);
+    let repo = env
+        .repository
+        .as_ref()
+        .and_then(|r| non_empty(&r.full_name));
+    let id = |e: &Option<Entity>| {
+        e.as_ref()
+            .and_then(|e| non_empty(&e.id))
+            .map(str::to_string)
+    };
+    let number = |e: &Option<Entity>| {
+        e.as_ref()
+            .and_then(|e| non_empty(&e.number))
+            .map(str::to_string)
+    };
     let in_repo = |part: Option<String>| Some(format!("{}/{}", repo?, part?));
     let key = match event {
         "workflow_job" => in_repo(id(&env.workflow_job)),
         "workflow_run" => in_repo(id(&env.workflow_run)),
         "check_run" => in_repo(id(&env.check_run)),
         "check_suite" => in_repo(id(&env.check_suite)),
-        "pull_request" | "pull_request_review" | "pull_request_review_comment" => in_repo(number(&env.pull_request)),
+        "pull_request" | "pull_request_review" | "pull_request_review_comment" => {
+            in_repo(number(&env.pull_request))
+        }
         "issues" | "issue_comment" => in_repo(number(&env.issue)),
         "push" | "create" | "delete" => in_repo(non_empty(&env.git_ref).map(str::to_string)),
         "status" => in_repo(non_empty(&env.sha).map(str::to_string)),
@@ -164,12 +177,21 @@ mod tests {
         let job = json!({"action": "queued", "repository": {"full_name": "pytorch/pytorch", "id": 1}, "workflow_job": {"id": 42, "steps": []}});
         assert_eq!(
             route("workflow_job", &typed(&job), "d"),
-            Route { topic: "github.workflow_job".into(), key: "pytorch/pytorch/42".into() }
+            Route {
+                topic: "github.workflow_job".into(),
+                key: "pytorch/pytorch/42".into()
+            }
         );
         assert_eq!(typed(&job).action(), "queued");
         let review = json!({"repository": {"full_name": "o/r"}, "pull_request": {"number": 7}});
-        assert_eq!(route("pull_request_review", &typed(&review), "d").key, "o/r/7");
-        assert_eq!(route("pull_request_review", &typed(&review), "d").topic, "github.pull_request_review");
+        assert_eq!(
+            route("pull_request_review", &typed(&review), "d").key,
+            "o/r/7"
+        );
+        assert_eq!(
+            route("pull_request_review", &typed(&review), "d").topic,
+            "github.pull_request_review"
+        );
         let push = json!({"repository": {"full_name": "o/r"}, "ref": "refs/heads/main"});
         assert_eq!(route("push", &typed(&push), "d").key, "o/r/refs/heads/main");
     }
@@ -178,14 +200,23 @@ mod tests {
     fn missing_ids_fall_back_to_the_delivery_and_unknown_events_to_the_catch_all() {
         let broken = json!({"repository": {"full_name": "o/r"}});
         assert_eq!(route("workflow_job", &typed(&broken), "dlv-1").key, "dlv-1");
-        assert_eq!(route("sponsorship", &typed(&broken), "d"), Route { topic: "github.other".into(), key: "o/r".into() });
+        assert_eq!(
+            route("sponsorship", &typed(&broken), "d"),
+            Route {
+                topic: "github.other".into(),
+                key: "o/r".into()
+            }
+        );
     }
 
     #[test]
     fn odd_types_fail_the_typed_parse_but_route_the_same_from_a_full_parse() {
         let odd = json!({"repository": {"full_name": "o/r"}, "workflow_job": {"id": 5}, "ref": ["not", "a", "string"]});
         assert!(serde_json::from_value::<Envelope>(odd.clone()).is_err());
-        assert_eq!(route("workflow_job", &Envelope::from_value(&odd), "d").key, "o/r/5");
+        assert_eq!(
+            route("workflow_job", &Envelope::from_value(&odd), "d").key,
+            "o/r/5"
+        );
     }
 
     proptest! {

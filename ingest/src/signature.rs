@@ -25,13 +25,20 @@ pub enum SignatureError {
     Sha1Malformed,
     #[error("missing circleci-signature header")]
     CircleCiMissing,
-    #[error("circleci-signature has no v1 signature that matches the body for any configured secret")]
+    #[error(
+        "circleci-signature has no v1 signature that matches the body for any configured secret"
+    )]
     CircleCiMismatch,
 }
 
-fn matches<M: Mac + hmac::digest::KeyInit>(secrets: &[Secret], body: &[u8], expected: &[u8]) -> bool {
+fn matches<M: Mac + hmac::digest::KeyInit>(
+    secrets: &[Secret],
+    body: &[u8],
+    expected: &[u8],
+) -> bool {
     secrets.iter().any(|secret| {
-        let Ok(mut mac) = <M as hmac::digest::KeyInit>::new_from_slice(secret.expose().as_bytes()) else {
+        let Ok(mut mac) = <M as hmac::digest::KeyInit>::new_from_slice(secret.expose().as_bytes())
+        else {
             return false;
         };
         mac.update(body);
@@ -41,7 +48,10 @@ fn matches<M: Mac + hmac::digest::KeyInit>(secrets: &[Secret], body: &[u8], expe
 
 /// Checks the legacy `X-Hub-Signature: sha1=<hex>` value (only used when explicitly enabled).
 pub fn verify_sha1(secrets: &[Secret], header: &str, body: &[u8]) -> Result<(), SignatureError> {
-    let hex_digest = header.trim().strip_prefix("sha1=").ok_or(SignatureError::Sha1Malformed)?;
+    let hex_digest = header
+        .trim()
+        .strip_prefix("sha1=")
+        .ok_or(SignatureError::Sha1Malformed)?;
     if hex_digest.len() != 40 {
         return Err(SignatureError::Sha1Malformed);
     }
@@ -55,7 +65,11 @@ pub fn verify_sha1(secrets: &[Secret], header: &str, body: &[u8]) -> Result<(), 
 
 /// Checks CircleCI's `circleci-signature` header: comma-separated `version=hex` pairs, of which
 /// a `v1` (HMAC-SHA256) one must match.
-pub fn verify_circleci(secrets: &[Secret], header: Option<&str>, body: &[u8]) -> Result<(), SignatureError> {
+pub fn verify_circleci(
+    secrets: &[Secret],
+    header: Option<&str>,
+    body: &[u8],
+) -> Result<(), SignatureError> {
     let header = header.ok_or(SignatureError::CircleCiMissing)?;
     let ok = header
         .split(',')
@@ -70,9 +84,15 @@ pub fn verify_circleci(secrets: &[Secret], header: Option<&str>, body: &[u8]) ->
 }
 
 /// Checks `header` (the value of `X-Hub-Signature-256`) against `body` for every secret.
-pub fn verify_sha256(secrets: &[Secret], header: Option<&str>, body: &[u8]) -> Result<(), SignatureError> {
+pub fn verify_sha256(
+    secrets: &[Secret],
+    header: Option<&str>,
+    body: &[u8],
+) -> Result<(), SignatureError> {
     let header = header.ok_or(SignatureError::Missing)?.trim();
-    let hex_digest = header.strip_prefix("sha256=").ok_or(SignatureError::Malformed)?;
+    let hex_digest = header
+        .strip_prefix("sha256=")
+        .ok_or(SignatureError::Malformed)?;
     if hex_digest.len() != 64 {
         return Err(SignatureError::Malformed);
     }
@@ -87,7 +107,8 @@ pub fn verify_sha256(secrets: &[Secret], header: Option<&str>, body: &[u8]) -> R
 /// The `X-Hub-Signature-256` value GitHub would send for `body` (used by `hudstream feed`).
 pub fn sign_sha256(secret: &Secret, body: &[u8]) -> String {
     // HMAC accepts keys of any length, so this cannot fail.
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.expose().as_bytes()).expect("HMAC takes any key length");
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.expose().as_bytes())
+        .expect("HMAC takes any key length");
     mac.update(body);
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
@@ -117,30 +138,78 @@ mod tests {
     #[test]
     fn refuses_missing_malformed_and_wrong_signatures() {
         let secrets = [Secret::new(SECRET)];
-        assert_eq!(verify_sha256(&secrets, None, b"x"), Err(SignatureError::Missing));
-        assert_eq!(verify_sha256(&secrets, Some("sha1=abc"), b"x"), Err(SignatureError::Malformed));
-        assert_eq!(verify_sha256(&secrets, Some("sha256=zz"), b"x"), Err(SignatureError::Malformed));
-        assert_eq!(verify_sha256(&secrets, Some(SIG), b"Hello, World?"), Err(SignatureError::Mismatch));
-        assert_eq!(verify_sha256(&[], Some(SIG), b"Hello, World!"), Err(SignatureError::Mismatch));
+        assert_eq!(
+            verify_sha256(&secrets, None, b"x"),
+            Err(SignatureError::Missing)
+        );
+        assert_eq!(
+            verify_sha256(&secrets, Some("sha1=abc"), b"x"),
+            Err(SignatureError::Malformed)
+        );
+        assert_eq!(
+            verify_sha256(&secrets, Some("sha256=zz"), b"x"),
+            Err(SignatureError::Malformed)
+        );
+        assert_eq!(
+            verify_sha256(&secrets, Some(SIG), b"Hello, World?"),
+            Err(SignatureError::Mismatch)
+        );
+        assert_eq!(
+            verify_sha256(&[], Some(SIG), b"Hello, World!"),
+            Err(SignatureError::Mismatch)
+        );
     }
 
     #[test]
     fn legacy_sha1_verifies_the_computed_vector() {
         // signature-test-vectors.json: HMAC-SHA1 of the same secret and payload.
         let secrets = [Secret::new(SECRET)];
-        assert_eq!(verify_sha1(&secrets, "sha1=01dc10d0c83e72ed246219cdd91669667fe2ca59", b"Hello, World!"), Ok(()));
-        assert_eq!(verify_sha1(&secrets, "sha1=01dc10d0c83e72ed246219cdd91669667fe2ca5a", b"Hello, World!"), Err(SignatureError::Sha1Mismatch));
-        assert_eq!(verify_sha1(&secrets, "sha256=01", b"x"), Err(SignatureError::Sha1Malformed));
+        assert_eq!(
+            verify_sha1(
+                &secrets,
+                "sha1=01dc10d0c83e72ed246219cdd91669667fe2ca59",
+                b"Hello, World!"
+            ),
+            Ok(())
+        );
+        assert_eq!(
+            verify_sha1(
+                &secrets,
+                "sha1=01dc10d0c83e72ed246219cdd91669667fe2ca5a",
+                b"Hello, World!"
+            ),
+            Err(SignatureError::Sha1Mismatch)
+        );
+        assert_eq!(
+            verify_sha1(&secrets, "sha256=01", b"x"),
+            Err(SignatureError::Sha1Malformed)
+        );
     }
 
     #[test]
     fn circleci_v1_signatures_verify_among_other_versions() {
         let secrets = [Secret::new(SECRET)];
         let v1 = SIG.trim_start_matches("sha256=");
-        assert_eq!(verify_circleci(&secrets, Some(&format!("v1={v1}")), b"Hello, World!"), Ok(()));
-        assert_eq!(verify_circleci(&secrets, Some(&format!("v2=abcd, v1={v1}")), b"Hello, World!"), Ok(()));
-        assert_eq!(verify_circleci(&secrets, Some(&format!("v1={v1}")), b"Hello"), Err(SignatureError::CircleCiMismatch));
-        assert_eq!(verify_circleci(&secrets, None, b"x"), Err(SignatureError::CircleCiMissing));
+        assert_eq!(
+            verify_circleci(&secrets, Some(&format!("v1={v1}")), b"Hello, World!"),
+            Ok(())
+        );
+        assert_eq!(
+            verify_circleci(
+                &secrets,
+                Some(&format!("v2=abcd, v1={v1}")),
+                b"Hello, World!"
+            ),
+            Ok(())
+        );
+        assert_eq!(
+            verify_circleci(&secrets, Some(&format!("v1={v1}")), b"Hello"),
+            Err(SignatureError::CircleCiMismatch)
+        );
+        assert_eq!(
+            verify_circleci(&secrets, None, b"x"),
+            Err(SignatureError::CircleCiMissing)
+        );
     }
 
     proptest! {

@@ -81,11 +81,16 @@ pub fn status_rank(status: &str) -> u64 {
 
 /// Normalizes one raw `check_run` delivery body. Pure.
 pub fn normalize(payload: &[u8]) -> Result<CheckRun, NormalizeError> {
-    let d: Delivery = serde_json::from_slice(payload).map_err(|e| NormalizeError::Shape(e.to_string()))?;
+    let d: Delivery =
+        serde_json::from_slice(payload).map_err(|e| NormalizeError::Shape(e.to_string()))?;
     let c = d.check_run;
     let mut check = CheckRun {
         version: 0,
-        repository_full_name: d.repository.and_then(|r| r.full_name).filter(|n| n.contains('/')).ok_or(NormalizeError::NoRepository)?,
+        repository_full_name: d
+            .repository
+            .and_then(|r| r.full_name)
+            .filter(|n| n.contains('/'))
+            .ok_or(NormalizeError::NoRepository)?,
         id: c.id,
         name: c.name.unwrap_or_default(),
         head_sha: c.head_sha.unwrap_or_default(),
@@ -96,12 +101,20 @@ pub fn normalize(payload: &[u8]) -> Result<CheckRun, NormalizeError> {
         check_suite_id: c.check_suite.and_then(|s| s.id).unwrap_or(0),
         app_slug: c.app.and_then(|a| a.slug).unwrap_or_default(),
         external_id: c.external_id.unwrap_or_default(),
-        pull_request_numbers: c.pull_requests.unwrap_or_default().into_iter().filter_map(|p| p.number).collect(),
+        pull_request_numbers: c
+            .pull_requests
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|p| p.number)
+            .collect(),
         html_url: c.html_url.unwrap_or_default(),
         details_url: c.details_url.unwrap_or_default(),
     };
     let latest = check.completed_at.max(check.started_at);
-    check.version = pack(&[(status_rank(&check.status), 3), (seconds(latest), 32)], &check);
+    check.version = pack(
+        &[(status_rank(&check.status), 3), (seconds(latest), 32)],
+        &check,
+    );
     Ok(check)
 }
 
@@ -112,7 +125,9 @@ pub struct CheckRunProcessor {
 
 impl CheckRunProcessor {
     pub fn new() -> anyhow::Result<Self> {
-        Ok(Self { codec: Codec::new()? })
+        Ok(Self {
+            codec: Codec::new()?,
+        })
     }
 }
 
@@ -126,9 +141,16 @@ impl Processor for CheckRunProcessor {
     }
 
     fn process(&self, record: &InRecord) -> Vec<Action> {
-        match record.payload.as_deref().ok_or(NormalizeError::Empty).and_then(normalize) {
+        match record
+            .payload
+            .as_deref()
+            .ok_or(NormalizeError::Empty)
+            .and_then(normalize)
+        {
             Ok(c) => vec![publish(&self.codec, HUD_CHECK_RUN_V1, c.key(), &c, record)],
-            Err(e) => vec![Action::DeadLetter { reason: e.to_string() }],
+            Err(e) => vec![Action::DeadLetter {
+                reason: e.to_string(),
+            }],
         }
     }
 }
@@ -141,16 +163,29 @@ mod tests {
 
     #[test]
     fn every_real_check_run_fixture_normalizes_and_completed_outranks_created() {
-        let all: Vec<_> = fixtures::load(&fixtures::default_dir()).expect("fixtures").into_iter().filter(|d| d.event == "check_run").collect();
+        let all: Vec<_> = fixtures::load(&fixtures::default_dir())
+            .expect("fixtures")
+            .into_iter()
+            .filter(|d| d.event == "check_run")
+            .collect();
         assert_eq!(all.len(), 16);
-        let checks: Vec<CheckRun> = all.iter().map(|d| normalize(&d.body).unwrap_or_else(|e| panic!("{}: {e}", d.path.display()))).collect();
+        let checks: Vec<CheckRun> = all
+            .iter()
+            .map(|d| normalize(&d.body).unwrap_or_else(|e| panic!("{}: {e}", d.path.display())))
+            .collect();
         for c in &checks {
             assert!(c.id > 0 && !c.head_sha.is_empty());
         }
         for a in &checks {
             for b in &checks {
                 if a.key() == b.key() && status_rank(&a.status) > status_rank(&b.status) {
-                    assert!(a.version > b.version, "{} {} vs {}", a.key(), a.status, b.status);
+                    assert!(
+                        a.version > b.version,
+                        "{} {} vs {}",
+                        a.key(),
+                        a.status,
+                        b.status
+                    );
                 }
             }
         }

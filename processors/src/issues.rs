@@ -9,7 +9,9 @@ use serde::Deserialize;
 use hudstream_runtime::worker::{Action, InRecord, Processor};
 use hudstream_schemas::issue::{Issue, IssueComment};
 use hudstream_schemas::pull_request::LabelEvent;
-use hudstream_schemas::topics::{GITHUB_ISSUES, GITHUB_ISSUE_COMMENT, HUD_ISSUE_COMMENT_V1, HUD_ISSUE_V1, HUD_LABEL_EVENT_V1};
+use hudstream_schemas::topics::{
+    GITHUB_ISSUES, GITHUB_ISSUE_COMMENT, HUD_ISSUE_COMMENT_V1, HUD_ISSUE_V1, HUD_LABEL_EVENT_V1,
+};
 use hudstream_schemas::wire::Codec;
 
 use crate::output::publish;
@@ -91,7 +93,9 @@ struct CommentDelivery {
 }
 
 fn repo(r: Option<Named>) -> Result<String, NormalizeError> {
-    r.and_then(|r| r.full_name).filter(|n| n.contains('/')).ok_or(NormalizeError::NoRepository)
+    r.and_then(|r| r.full_name)
+        .filter(|n| n.contains('/'))
+        .ok_or(NormalizeError::NoRepository)
 }
 
 /// What one `issues` delivery derives.
@@ -103,7 +107,10 @@ pub struct DerivedIssue {
 
 /// Normalizes one raw `issues` delivery body. Pure.
 pub fn normalize_issue(payload: &[u8]) -> Result<DerivedIssue, NormalizeError> {
-    let d: IssuesDelivery = serde_json::from_slice(payload).map_err(|e| NormalizeError::Shape { event: "issues", reason: e.to_string() })?;
+    let d: IssuesDelivery = serde_json::from_slice(payload).map_err(|e| NormalizeError::Shape {
+        event: "issues",
+        reason: e.to_string(),
+    })?;
     let raw = d.issue;
     let action = d.action.unwrap_or_default();
     let updated_at = parse_millis("issue.updated_at", raw.updated_at.as_deref())?;
@@ -115,7 +122,12 @@ pub fn normalize_issue(payload: &[u8]) -> Result<DerivedIssue, NormalizeError> {
         title: raw.title.unwrap_or_default(),
         body: raw.body.unwrap_or_default(),
         state: raw.state.unwrap_or_default(),
-        labels: raw.labels.unwrap_or_default().into_iter().filter_map(|l| l.name).collect(),
+        labels: raw
+            .labels
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|l| l.name)
+            .collect(),
         author_login: raw.user.and_then(|u| u.login).unwrap_or_default(),
         author_association: raw.author_association.unwrap_or_default(),
         is_pull_request: raw.pull_request.is_some(),
@@ -126,12 +138,20 @@ pub fn normalize_issue(payload: &[u8]) -> Result<DerivedIssue, NormalizeError> {
         html_url: raw.html_url.unwrap_or_default(),
     };
     issue.version = pack(
-        &[(issue.deleted as u64, 1), (seconds(updated_at.or(issue.created_at)), 32), ((issue.state == "closed") as u64, 1)],
+        &[
+            (issue.deleted as u64, 1),
+            (seconds(updated_at.or(issue.created_at)), 32),
+            ((issue.state == "closed") as u64, 1),
+        ],
         &issue,
     );
     let label_event = match action.as_str() {
         "labeled" | "unlabeled" => {
-            let name = d.label.and_then(|l| l.name).filter(|n| !n.is_empty()).ok_or_else(|| NormalizeError::NoLabel(action.clone()))?;
+            let name = d
+                .label
+                .and_then(|l| l.name)
+                .filter(|n| !n.is_empty())
+                .ok_or_else(|| NormalizeError::NoLabel(action.clone()))?;
             let mut event = LabelEvent {
                 version: 0,
                 repository_full_name: issue.repository_full_name.clone(),
@@ -151,7 +171,11 @@ pub fn normalize_issue(payload: &[u8]) -> Result<DerivedIssue, NormalizeError> {
 
 /// Normalizes one raw `issue_comment` delivery body. Pure.
 pub fn normalize_comment(payload: &[u8]) -> Result<IssueComment, NormalizeError> {
-    let d: CommentDelivery = serde_json::from_slice(payload).map_err(|e| NormalizeError::Shape { event: "issue_comment", reason: e.to_string() })?;
+    let d: CommentDelivery =
+        serde_json::from_slice(payload).map_err(|e| NormalizeError::Shape {
+            event: "issue_comment",
+            reason: e.to_string(),
+        })?;
     let c = d.comment;
     let mut comment = IssueComment {
         version: 0,
@@ -168,7 +192,13 @@ pub fn normalize_comment(payload: &[u8]) -> Result<IssueComment, NormalizeError>
         html_url: c.html_url.unwrap_or_default(),
         issue_url: c.issue_url.unwrap_or_default(),
     };
-    comment.version = pack(&[(comment.deleted as u64, 1), (seconds(comment.updated_at.or(comment.created_at)), 32)], &comment);
+    comment.version = pack(
+        &[
+            (comment.deleted as u64, 1),
+            (seconds(comment.updated_at.or(comment.created_at)), 32),
+        ],
+        &comment,
+    );
     Ok(comment)
 }
 
@@ -180,7 +210,10 @@ pub struct IssuesProcessor {
 
 impl IssuesProcessor {
     pub fn new() -> anyhow::Result<Self> {
-        Ok(Self { issues: Codec::new()?, labels: Codec::new()? })
+        Ok(Self {
+            issues: Codec::new()?,
+            labels: Codec::new()?,
+        })
     }
 }
 
@@ -194,15 +227,34 @@ impl Processor for IssuesProcessor {
     }
 
     fn process(&self, record: &InRecord) -> Vec<Action> {
-        match record.payload.as_deref().ok_or(NormalizeError::Empty).and_then(normalize_issue) {
+        match record
+            .payload
+            .as_deref()
+            .ok_or(NormalizeError::Empty)
+            .and_then(normalize_issue)
+        {
             Ok(d) => {
-                let mut actions = vec![publish(&self.issues, HUD_ISSUE_V1, d.issue.key(), &d.issue, record)];
+                let mut actions = vec![publish(
+                    &self.issues,
+                    HUD_ISSUE_V1,
+                    d.issue.key(),
+                    &d.issue,
+                    record,
+                )];
                 if let Some(event) = &d.label_event {
-                    actions.push(publish(&self.labels, HUD_LABEL_EVENT_V1, event.key(), event, record));
+                    actions.push(publish(
+                        &self.labels,
+                        HUD_LABEL_EVENT_V1,
+                        event.key(),
+                        event,
+                        record,
+                    ));
                 }
                 actions
             }
-            Err(e) => vec![Action::DeadLetter { reason: e.to_string() }],
+            Err(e) => vec![Action::DeadLetter {
+                reason: e.to_string(),
+            }],
         }
     }
 }
@@ -214,7 +266,9 @@ pub struct IssueCommentProcessor {
 
 impl IssueCommentProcessor {
     pub fn new() -> anyhow::Result<Self> {
-        Ok(Self { codec: Codec::new()? })
+        Ok(Self {
+            codec: Codec::new()?,
+        })
     }
 }
 
@@ -228,9 +282,22 @@ impl Processor for IssueCommentProcessor {
     }
 
     fn process(&self, record: &InRecord) -> Vec<Action> {
-        match record.payload.as_deref().ok_or(NormalizeError::Empty).and_then(normalize_comment) {
-            Ok(c) => vec![publish(&self.codec, HUD_ISSUE_COMMENT_V1, c.key(), &c, record)],
-            Err(e) => vec![Action::DeadLetter { reason: e.to_string() }],
+        match record
+            .payload
+            .as_deref()
+            .ok_or(NormalizeError::Empty)
+            .and_then(normalize_comment)
+        {
+            Ok(c) => vec![publish(
+                &self.codec,
+                HUD_ISSUE_COMMENT_V1,
+                c.key(),
+                &c,
+                record,
+            )],
+            Err(e) => vec![Action::DeadLetter {
+                reason: e.to_string(),
+            }],
         }
     }
 }
@@ -253,34 +320,58 @@ mod tests {
         let issues = of("issues");
         assert_eq!(issues.len(), 46);
         for d in issues {
-            let derived = normalize_issue(&d.body).unwrap_or_else(|e| panic!("{}: {e}", d.path.display()));
+            let derived =
+                normalize_issue(&d.body).unwrap_or_else(|e| panic!("{}: {e}", d.path.display()));
             let body: serde_json::Value = serde_json::from_slice(&d.body).expect("json");
-            assert_eq!(derived.label_event.is_some(), matches!(body["action"].as_str(), Some("labeled" | "unlabeled")), "{}", d.path.display());
+            assert_eq!(
+                derived.label_event.is_some(),
+                matches!(body["action"].as_str(), Some("labeled" | "unlabeled")),
+                "{}",
+                d.path.display()
+            );
             assert_eq!(derived.issue.deleted, body["action"] == "deleted");
         }
         let comments = of("issue_comment");
         assert!(!comments.is_empty());
         for d in comments {
-            let c = normalize_comment(&d.body).unwrap_or_else(|e| panic!("{}: {e}", d.path.display()));
+            let c =
+                normalize_comment(&d.body).unwrap_or_else(|e| panic!("{}: {e}", d.path.display()));
             assert!(c.id > 0 && c.version > 0, "{}", d.path.display());
         }
     }
 
     #[test]
     fn issue_fields_and_labels() {
-        let d = of("issues").into_iter().find(|d| d.path.ends_with("issues/labeled.payload.json")).expect("fixture");
+        let d = of("issues")
+            .into_iter()
+            .find(|d| d.path.ends_with("issues/labeled.payload.json"))
+            .expect("fixture");
         let derived = normalize_issue(&d.body).expect("normalizes");
         assert_eq!(derived.issue.number, 1);
         assert_eq!(derived.issue.labels, vec!["bug"]);
         let event = derived.label_event.expect("label event");
-        assert_eq!((event.kind.as_str(), event.label_name.as_str()), ("issue", "bug"));
-        let milestoned_pr = of("issues").into_iter().find(|d| d.path.ends_with("issues/milestoned.payload.json")).expect("fixture");
-        assert!(normalize_issue(&milestoned_pr.body).expect("normalizes").issue.is_pull_request);
+        assert_eq!(
+            (event.kind.as_str(), event.label_name.as_str()),
+            ("issue", "bug")
+        );
+        let milestoned_pr = of("issues")
+            .into_iter()
+            .find(|d| d.path.ends_with("issues/milestoned.payload.json"))
+            .expect("fixture");
+        assert!(
+            normalize_issue(&milestoned_pr.body)
+                .expect("normalizes")
+                .issue
+                .is_pull_request
+        );
     }
 
     #[test]
     fn a_deletion_outranks_any_update() {
-        let d = of("issues").into_iter().find(|d| d.path.ends_with("issues/deleted.payload.json")).expect("fixture");
+        let d = of("issues")
+            .into_iter()
+            .find(|d| d.path.ends_with("issues/deleted.payload.json"))
+            .expect("fixture");
         let deleted = normalize_issue(&d.body).expect("normalizes").issue;
         for other in of("issues") {
             let issue = normalize_issue(&other.body).expect("normalizes").issue;

@@ -43,7 +43,9 @@ pub enum NormalizeError {
 }
 
 fn at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a Value> {
-    path.iter().try_fold(v, |cur, p| cur.get(p)).filter(|v| !v.is_null())
+    path.iter()
+        .try_fold(v, |cur, p| cur.get(p))
+        .filter(|v| !v.is_null())
 }
 
 /// JavaScript truthiness, for torchci's "stored if truthy".
@@ -98,30 +100,46 @@ pub fn status_rank(status: &str) -> u64 {
 
 /// Flattens one callback body. Pure: same bytes, same record.
 pub fn normalize(payload: &[u8]) -> Result<OotResult, NormalizeError> {
-    let body: Value = serde_json::from_slice(payload).map_err(|e| NormalizeError::Json(e.to_string()))?;
+    let body: Value =
+        serde_json::from_slice(payload).map_err(|e| NormalizeError::Json(e.to_string()))?;
     if !body.is_object() {
         return Err(NormalizeError::Json("the body is not an object".into()));
     }
     let trusted = at(&body, &["trusted"]).ok_or(NormalizeError::Missing("trusted"))?;
-    let callback = at(&body, &["untrusted", "callback_payload"]).ok_or(NormalizeError::Missing("untrusted.callback_payload"))?;
-    let workflow = at(callback, &["workflow"]).ok_or(NormalizeError::Missing("untrusted.callback_payload.workflow"))?;
+    let callback = at(&body, &["untrusted", "callback_payload"])
+        .ok_or(NormalizeError::Missing("untrusted.callback_payload"))?;
+    let workflow = at(callback, &["workflow"]).ok_or(NormalizeError::Missing(
+        "untrusted.callback_payload.workflow",
+    ))?;
     let downstream_repo = text(at(trusted, &["verified_repo"]))
         .filter(|s| !s.is_empty())
         .ok_or(NormalizeError::Missing("trusted.verified_repo"))?;
-    let delivery_id = text(at(callback, &["delivery_id"])).ok_or(NormalizeError::Missing("untrusted.callback_payload.delivery_id"))?;
-    let workflow_name = text(at(workflow, &["name"])).ok_or(NormalizeError::Missing("workflow.name"))?;
-    let job_name = text(at(workflow, &["job_name"])).filter(|s| !s.is_empty()).ok_or(NormalizeError::Missing("workflow.job_name"))?;
-    let check_run_id = text(at(workflow, &["check_run_id"])).ok_or(NormalizeError::Missing("workflow.check_run_id"))?;
-    let status = text(at(workflow, &["status"])).ok_or(NormalizeError::Missing("workflow.status"))?;
+    let delivery_id = text(at(callback, &["delivery_id"])).ok_or(NormalizeError::Missing(
+        "untrusted.callback_payload.delivery_id",
+    ))?;
+    let workflow_name =
+        text(at(workflow, &["name"])).ok_or(NormalizeError::Missing("workflow.name"))?;
+    let job_name = text(at(workflow, &["job_name"]))
+        .filter(|s| !s.is_empty())
+        .ok_or(NormalizeError::Missing("workflow.job_name"))?;
+    let check_run_id = text(at(workflow, &["check_run_id"]))
+        .ok_or(NormalizeError::Missing("workflow.check_run_id"))?;
+    let status =
+        text(at(workflow, &["status"])).ok_or(NormalizeError::Missing("workflow.status"))?;
     let payload = at(callback, &["payload"]);
     let from_payload = |path: &[&str]| payload.and_then(|p| at(p, path));
     let completed = status == "completed";
 
     let mut result = OotResult {
         version: 0,
-        dynamo_key: format!("{downstream_repo}/{delivery_id}/{workflow_name}/{job_name}/{check_run_id}"),
-        upstream_repo: text(from_payload(&["repository", "full_name"])).unwrap_or_else(|| "pytorch/pytorch".into()),
-        pr_number: number(from_payload(&["pull_request", "number"])).map(|n| n as i64).unwrap_or(0),
+        dynamo_key: format!(
+            "{downstream_repo}/{delivery_id}/{workflow_name}/{job_name}/{check_run_id}"
+        ),
+        upstream_repo: text(from_payload(&["repository", "full_name"]))
+            .unwrap_or_else(|| "pytorch/pytorch".into()),
+        pr_number: number(from_payload(&["pull_request", "number"]))
+            .map(|n| n as i64)
+            .unwrap_or(0),
         pytorch_head_sha: text(from_payload(&["pull_request", "head", "sha"]))
             .or_else(|| text(from_payload(&["head_sha"])))
             .unwrap_or_else(|| delivery_id.clone()),
@@ -136,21 +154,33 @@ pub fn normalize(payload: &[u8]) -> Result<OotResult, NormalizeError> {
         queue_time: number(at(trusted, &["ci_metrics", "queue_time"])),
         execution_time: number(at(trusted, &["ci_metrics", "execution_time"])),
         started_at: if truthy(at(workflow, &["started_at"])) {
-            parse_millis("workflow.started_at", text(at(workflow, &["started_at"])).as_deref())?
+            parse_millis(
+                "workflow.started_at",
+                text(at(workflow, &["started_at"])).as_deref(),
+            )?
         } else {
             None
         },
         completed_at: if completed && truthy(at(workflow, &["completed_at"])) {
-            parse_millis("workflow.completed_at", text(at(workflow, &["completed_at"])).as_deref())?
+            parse_millis(
+                "workflow.completed_at",
+                text(at(workflow, &["completed_at"])).as_deref(),
+            )?
         } else {
             None
         },
-        conclusion: if completed { text(at(workflow, &["conclusion"])) } else { None },
+        conclusion: if completed {
+            text(at(workflow, &["conclusion"]))
+        } else {
+            None
+        },
         passed_tests: None,
         failed_tests: None,
         skipped_tests: None,
         total_tests: None,
-        artifact_url: truthy(at(workflow, &["artifact_url"])).then(|| text(at(workflow, &["artifact_url"]))).flatten(),
+        artifact_url: truthy(at(workflow, &["artifact_url"]))
+            .then(|| text(at(workflow, &["artifact_url"])))
+            .flatten(),
         status,
         downstream_repo,
         delivery_id,
@@ -165,7 +195,9 @@ pub fn normalize(payload: &[u8]) -> Result<OotResult, NormalizeError> {
             result.failed_tests = count("failed");
             result.skipped_tests = count("skipped");
             result.total_tests = Some(count("total").unwrap_or_else(|| {
-                result.passed_tests.unwrap_or(0) + result.failed_tests.unwrap_or(0) + result.skipped_tests.unwrap_or(0)
+                result.passed_tests.unwrap_or(0)
+                    + result.failed_tests.unwrap_or(0)
+                    + result.skipped_tests.unwrap_or(0)
             }));
         }
     }
@@ -183,9 +215,11 @@ pub fn merge_all(callbacks: &[OotResult]) -> Option<OotResult> {
     let mut sorted: Vec<&OotResult> = callbacks.iter().collect();
     // Highest version first; the content decides between equal versions (a hash collision).
     sorted.sort_by(|a, b| {
-        b.version
-            .cmp(&a.version)
-            .then_with(|| serde_json::to_vec(b).unwrap_or_default().cmp(&serde_json::to_vec(a).unwrap_or_default()))
+        b.version.cmp(&a.version).then_with(|| {
+            serde_json::to_vec(b)
+                .unwrap_or_default()
+                .cmp(&serde_json::to_vec(a).unwrap_or_default())
+        })
     });
     let (first, rest) = sorted.split_first()?;
     let mut out = (*first).clone();
@@ -193,7 +227,19 @@ pub fn merge_all(callbacks: &[OotResult]) -> Option<OotResult> {
         macro_rules! fill {
             ($($field:ident),*) => { $( if out.$field.is_none() { out.$field = lo.$field.clone(); } )* };
         }
-        fill!(downstream_repo_level, queue_time, execution_time, started_at, completed_at, conclusion, passed_tests, failed_tests, skipped_tests, total_tests, artifact_url);
+        fill!(
+            downstream_repo_level,
+            queue_time,
+            execution_time,
+            started_at,
+            completed_at,
+            conclusion,
+            passed_tests,
+            failed_tests,
+            skipped_tests,
+            total_tests,
+            artifact_url
+        );
     }
     Some(out)
 }
@@ -205,7 +251,9 @@ pub struct OotProcessor {
 
 impl OotProcessor {
     pub fn new() -> anyhow::Result<Self> {
-        Ok(Self { codec: Codec::new()? })
+        Ok(Self {
+            codec: Codec::new()?,
+        })
     }
 }
 
@@ -219,9 +267,22 @@ impl Processor for OotProcessor {
     }
 
     fn process(&self, record: &InRecord) -> Vec<Action> {
-        match record.payload.as_deref().ok_or(NormalizeError::Empty).and_then(normalize) {
-            Ok(result) => vec![publish(&self.codec, HUD_OOT_RESULT_V1, result.dynamo_key.clone(), &result, record)],
-            Err(e) => vec![Action::DeadLetter { reason: e.to_string() }],
+        match record
+            .payload
+            .as_deref()
+            .ok_or(NormalizeError::Empty)
+            .and_then(normalize)
+        {
+            Ok(result) => vec![publish(
+                &self.codec,
+                HUD_OOT_RESULT_V1,
+                result.dynamo_key.clone(),
+                &result,
+                record,
+            )],
+            Err(e) => vec![Action::DeadLetter {
+                reason: e.to_string(),
+            }],
         }
     }
 }
@@ -254,7 +315,12 @@ mod tests {
     }
 
     fn in_progress() -> OotResult {
-        normalize(&callback("in_progress", json!({"started_at": "2026-05-01T10:00:00Z", "run_attempt": "2"}), trusted(json!(12.5), Value::Null))).expect("ok")
+        normalize(&callback(
+            "in_progress",
+            json!({"started_at": "2026-05-01T10:00:00Z", "run_attempt": "2"}),
+            trusted(json!(12.5), Value::Null),
+        ))
+        .expect("ok")
     }
 
     fn completed() -> OotResult {
@@ -270,23 +336,56 @@ mod tests {
     #[test]
     fn the_key_and_the_always_fields() {
         let r = in_progress();
-        assert_eq!(r.dynamo_key, "intel/torch-xpu-ops/d-1/xpu-ci/test (1, 2)/777");
-        assert_eq!((r.downstream_repo.as_str(), r.upstream_repo.as_str(), r.pr_number), ("intel/torch-xpu-ops", "pytorch/pytorch", 12345));
-        assert_eq!((r.pytorch_head_sha.as_str(), r.workflow_run_url.as_str(), r.run_id.as_str()), ("abc123", "https://ci/run/9", "9"));
-        assert_eq!((r.check_run_id.as_str(), r.event_type.as_str()), ("777", "pull_request"));
+        assert_eq!(
+            r.dynamo_key,
+            "intel/torch-xpu-ops/d-1/xpu-ci/test (1, 2)/777"
+        );
+        assert_eq!(
+            (
+                r.downstream_repo.as_str(),
+                r.upstream_repo.as_str(),
+                r.pr_number
+            ),
+            ("intel/torch-xpu-ops", "pytorch/pytorch", 12345)
+        );
+        assert_eq!(
+            (
+                r.pytorch_head_sha.as_str(),
+                r.workflow_run_url.as_str(),
+                r.run_id.as_str()
+            ),
+            ("abc123", "https://ci/run/9", "9")
+        );
+        assert_eq!(
+            (r.check_run_id.as_str(), r.event_type.as_str()),
+            ("777", "pull_request")
+        );
     }
 
     #[test]
     fn the_key_matches_the_gateways() {
         let body = callback("in_progress", json!({}), trusted(Value::Null, Value::Null));
-        let gateway = hudstream_ingest::oot::identify(&serde_json::from_slice(&body).expect("json")).expect("valid");
+        let gateway =
+            hudstream_ingest::oot::identify(&serde_json::from_slice(&body).expect("json"))
+                .expect("valid");
         assert_eq!(gateway.key, normalize(&body).expect("ok").dynamo_key);
     }
 
     #[test]
     fn run_attempt_is_coerced_like_torchci() {
-        for (given, want) in [(json!("2"), 2), (json!(3), 3), (json!("junk"), 1), (json!(0), 1), (json!(""), 1), (Value::Null, 1)] {
-            let body = callback("in_progress", json!({"run_attempt": given.clone()}), trusted(Value::Null, Value::Null));
+        for (given, want) in [
+            (json!("2"), 2),
+            (json!(3), 3),
+            (json!("junk"), 1),
+            (json!(0), 1),
+            (json!(""), 1),
+            (Value::Null, 1),
+        ] {
+            let body = callback(
+                "in_progress",
+                json!({"run_attempt": given.clone()}),
+                trusted(Value::Null, Value::Null),
+            );
             assert_eq!(normalize(&body).expect("ok").run_attempt, want, "{given}");
         }
     }
@@ -297,26 +396,58 @@ mod tests {
         assert_eq!(r.queue_time, Some(12.5));
         assert_eq!(r.execution_time, None, "null metrics are not set");
         assert_eq!(r.started_at, Some(1_777_629_600_000));
-        assert_eq!((r.conclusion.clone(), r.completed_at, r.total_tests), (None, None, None), "only a completed callback sets these");
+        assert_eq!(
+            (r.conclusion.clone(), r.completed_at, r.total_tests),
+            (None, None, None),
+            "only a completed callback sets these"
+        );
         let c = completed();
         assert_eq!(c.started_at, None, "a null started_at is not set");
         assert_eq!(c.queue_time, None);
         assert_eq!(c.conclusion.as_deref(), Some("failure"));
-        assert_eq!((c.passed_tests, c.failed_tests, c.skipped_tests, c.total_tests), (Some(90), Some(3), Some(7), Some(100)));
+        assert_eq!(
+            (
+                c.passed_tests,
+                c.failed_tests,
+                c.skipped_tests,
+                c.total_tests
+            ),
+            (Some(90), Some(3), Some(7), Some(100))
+        );
         assert_eq!(c.artifact_url.as_deref(), Some("https://ci/artifacts"));
         // An empty test_results object totals 0; an explicit total wins.
-        let empty = normalize(&callback("completed", json!({"test_results": {}}), trusted(Value::Null, Value::Null))).expect("ok");
+        let empty = normalize(&callback(
+            "completed",
+            json!({"test_results": {}}),
+            trusted(Value::Null, Value::Null),
+        ))
+        .expect("ok");
         assert_eq!((empty.passed_tests, empty.total_tests), (None, Some(0)));
-        let total = normalize(&callback("completed", json!({"test_results": {"passed": 1, "total": 50}}), trusted(Value::Null, Value::Null))).expect("ok");
+        let total = normalize(&callback(
+            "completed",
+            json!({"test_results": {"passed": 1, "total": 50}}),
+            trusted(Value::Null, Value::Null),
+        ))
+        .expect("ok");
         assert_eq!(total.total_tests, Some(50));
         // A completed callback's null conclusion is not set.
-        let no_conclusion = normalize(&callback("completed", json!({"conclusion": null}), trusted(Value::Null, Value::Null))).expect("ok");
+        let no_conclusion = normalize(&callback(
+            "completed",
+            json!({"conclusion": null}),
+            trusted(Value::Null, Value::Null),
+        ))
+        .expect("ok");
         assert_eq!(no_conclusion.conclusion, None);
     }
 
     #[test]
     fn untrusted_cannot_set_the_repository_or_its_level() {
-        let mut body: Value = serde_json::from_slice(&callback("in_progress", json!({}), json!({"verified_repo": "real/repo"}))).expect("json");
+        let mut body: Value = serde_json::from_slice(&callback(
+            "in_progress",
+            json!({}),
+            json!({"verified_repo": "real/repo"}),
+        ))
+        .expect("json");
         body["untrusted"]["verified_repo"] = json!("evil/repo");
         body["untrusted"]["downstream_repo_level"] = json!("L4");
         body["untrusted"]["callback_payload"]["downstream_repo_level"] = json!("L4");
@@ -324,7 +455,10 @@ mod tests {
         let r = normalize(&serde_json::to_vec(&body).expect("json")).expect("ok");
         assert_eq!(r.downstream_repo, "real/repo");
         assert!(r.dynamo_key.starts_with("real/repo/"));
-        assert_eq!(r.downstream_repo_level, None, "trusted had no level, so none is set");
+        assert_eq!(
+            r.downstream_repo_level, None,
+            "trusted had no level, so none is set"
+        );
     }
 
     #[test]
@@ -333,7 +467,11 @@ mod tests {
         let row = merge_all(&[p.clone(), c.clone()]).expect("row");
         assert_eq!(row, merge_all(&[c.clone(), p.clone()]).expect("row"));
         assert_eq!(row.status, "completed");
-        assert_eq!(row.queue_time, Some(12.5), "in_progress's queue time survives the completed callback");
+        assert_eq!(
+            row.queue_time,
+            Some(12.5),
+            "in_progress's queue time survives the completed callback"
+        );
         assert_eq!(row.started_at, p.started_at, "and so does its started_at");
         assert_eq!(row.execution_time, Some(1800.0));
         assert_eq!(row.conclusion.as_deref(), Some("failure"));
@@ -351,8 +489,18 @@ mod tests {
         vec![
             in_progress(),
             completed(),
-            normalize(&callback("completed", json!({"conclusion": "success"}), trusted(json!(3.0), Value::Null))).expect("ok"),
-            normalize(&callback("in_progress", json!({"artifact_url": "https://x"}), trusted(Value::Null, json!(5.0)))).expect("ok"),
+            normalize(&callback(
+                "completed",
+                json!({"conclusion": "success"}),
+                trusted(json!(3.0), Value::Null),
+            ))
+            .expect("ok"),
+            normalize(&callback(
+                "in_progress",
+                json!({"artifact_url": "https://x"}),
+                trusted(Value::Null, json!(5.0)),
+            ))
+            .expect("ok"),
         ]
     }
 

@@ -6,10 +6,20 @@ use hudstream_schemas::wire::{Codec, RecordType};
 
 /// Publish `record` to `topic` under `key`, naming its schema, its source record and the
 /// GitHub delivery it came from; dead-letter the input if it cannot be encoded.
-pub fn publish<T: RecordType>(codec: &Codec<T>, topic: &str, key: String, record: &T, input: &InRecord) -> Action {
+pub fn publish<T: RecordType>(
+    codec: &Codec<T>,
+    topic: &str,
+    key: String,
+    record: &T,
+    input: &InRecord,
+) -> Action {
     let payload = match codec.encode(record) {
         Ok(bytes) => bytes,
-        Err(e) => return Action::DeadLetter { reason: e.to_string() },
+        Err(e) => {
+            return Action::DeadLetter {
+                reason: e.to_string(),
+            }
+        }
     };
     let mut headers = vec![
         (h::SCHEMA.to_string(), codec.schema_header().into_bytes()),

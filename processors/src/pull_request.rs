@@ -103,7 +103,8 @@ pub struct Derived {
 
 /// Normalizes one raw `pull_request` delivery body. Pure: same bytes, same records.
 pub fn normalize(payload: &[u8]) -> Result<Derived, NormalizeError> {
-    let delivery: Delivery = serde_json::from_slice(payload).map_err(|e| NormalizeError::Shape(e.to_string()))?;
+    let delivery: Delivery =
+        serde_json::from_slice(payload).map_err(|e| NormalizeError::Shape(e.to_string()))?;
     let raw = delivery.pull_request;
     let base = raw.base.unwrap_or_default();
     let head = raw.head.unwrap_or_default();
@@ -128,14 +129,20 @@ pub fn normalize(payload: &[u8]) -> Result<Derived, NormalizeError> {
         body: raw.body.unwrap_or_default(),
         author_login: raw.user.and_then(|u| u.login).unwrap_or_default(),
         author_association: raw.author_association.unwrap_or_default(),
-        labels: raw.labels.unwrap_or_default().into_iter().filter_map(|l| l.name).collect(),
+        labels: raw
+            .labels
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|l| l.name)
+            .collect(),
         head_sha: head.sha.unwrap_or_default(),
         head_ref: head.git_ref.unwrap_or_default(),
         head_repository_full_name: head.repo.and_then(|r| r.full_name).unwrap_or_default(),
         base_sha: base.sha.unwrap_or_default(),
         base_ref: base.git_ref.unwrap_or_default(),
         merge_commit_sha: raw.merge_commit_sha.unwrap_or_default(),
-        created_at: parse_millis("pull_request.created_at", raw.created_at.as_deref())?.ok_or(NormalizeError::NoCreatedAt)?,
+        created_at: parse_millis("pull_request.created_at", raw.created_at.as_deref())?
+            .ok_or(NormalizeError::NoCreatedAt)?,
         updated_at,
         closed_at: parse_millis("pull_request.closed_at", raw.closed_at.as_deref())?,
         merged_at: parse_millis("pull_request.merged_at", raw.merged_at.as_deref())?,
@@ -164,7 +171,10 @@ pub fn normalize(payload: &[u8]) -> Result<Derived, NormalizeError> {
         }
         _ => None,
     };
-    Ok(Derived { pull_request: pr, label_event })
+    Ok(Derived {
+        pull_request: pr,
+        label_event,
+    })
 }
 
 /// The content-derived version of a PR (see the module docs for the layout).
@@ -178,7 +188,13 @@ pub fn version(pr: &PullRequest) -> i64 {
     };
     let mut unversioned = pr.clone();
     unversioned.version = 0;
-    pack(&[(seconds(pr.updated_at.or(Some(pr.created_at))), 32), (closure, 2)], &unversioned)
+    pack(
+        &[
+            (seconds(pr.updated_at.or(Some(pr.created_at))), 32),
+            (closure, 2),
+        ],
+        &unversioned,
+    )
 }
 
 /// The `process.pull_request` stage.
@@ -206,15 +222,34 @@ impl Processor for PullRequestProcessor {
     }
 
     fn process(&self, record: &InRecord) -> Vec<Action> {
-        match record.payload.as_deref().ok_or(NormalizeError::Empty).and_then(normalize) {
+        match record
+            .payload
+            .as_deref()
+            .ok_or(NormalizeError::Empty)
+            .and_then(normalize)
+        {
             Ok(derived) => {
-                let mut actions = vec![publish(&self.prs, HUD_PULL_REQUEST_V1, derived.pull_request.key(), &derived.pull_request, record)];
+                let mut actions = vec![publish(
+                    &self.prs,
+                    HUD_PULL_REQUEST_V1,
+                    derived.pull_request.key(),
+                    &derived.pull_request,
+                    record,
+                )];
                 if let Some(event) = &derived.label_event {
-                    actions.push(publish(&self.labels, HUD_LABEL_EVENT_V1, event.key(), event, record));
+                    actions.push(publish(
+                        &self.labels,
+                        HUD_LABEL_EVENT_V1,
+                        event.key(),
+                        event,
+                        record,
+                    ));
                 }
                 actions
             }
-            Err(e) => vec![Action::DeadLetter { reason: e.to_string() }],
+            Err(e) => vec![Action::DeadLetter {
+                reason: e.to_string(),
+            }],
         }
     }
 }
@@ -227,22 +262,30 @@ mod tests {
     use std::collections::BTreeMap;
 
     // Loaded once: property tests run their bodies hundreds of times.
-    static DELIVERIES: std::sync::LazyLock<Vec<fixtures::Delivery>> = std::sync::LazyLock::new(|| {
-        fixtures::load(&fixtures::default_dir())
-            .expect("fixtures")
-            .into_iter()
-            .filter(|d| d.event == "pull_request")
+    static DELIVERIES: std::sync::LazyLock<Vec<fixtures::Delivery>> =
+        std::sync::LazyLock::new(|| {
+            fixtures::load(&fixtures::default_dir())
+                .expect("fixtures")
+                .into_iter()
+                .filter(|d| d.event == "pull_request")
+                .collect()
+        });
+    static DERIVED: std::sync::LazyLock<Vec<Derived>> = std::sync::LazyLock::new(|| {
+        DELIVERIES
+            .iter()
+            .map(|d| normalize(&d.body).expect("normalizes"))
             .collect()
     });
-    static DERIVED: std::sync::LazyLock<Vec<Derived>> =
-        std::sync::LazyLock::new(|| DELIVERIES.iter().map(|d| normalize(&d.body).expect("normalizes")).collect());
 
     fn deliveries() -> Vec<fixtures::Delivery> {
         DELIVERIES.clone()
     }
 
     fn by_name(name: &str) -> Derived {
-        let d = deliveries().into_iter().find(|d| d.path.ends_with(name)).expect("fixture");
+        let d = deliveries()
+            .into_iter()
+            .find(|d| d.path.ends_with(name))
+            .expect("fixture");
         normalize(&d.body).expect("normalizes")
     }
 
@@ -250,14 +293,24 @@ mod tests {
     fn every_real_pull_request_fixture_normalizes_including_ghes_and_github_ae() {
         let all = deliveries();
         assert!(all.len() >= 50, "{}", all.len());
-        assert!(all.iter().any(|d| d.path.to_string_lossy().contains("ghes-35")));
-        assert!(all.iter().any(|d| d.path.to_string_lossy().contains("github.ae")));
+        assert!(all
+            .iter()
+            .any(|d| d.path.to_string_lossy().contains("ghes-35")));
+        assert!(all
+            .iter()
+            .any(|d| d.path.to_string_lossy().contains("github.ae")));
         for d in all {
-            let derived = normalize(&d.body).unwrap_or_else(|e| panic!("{}: {e}", d.path.display()));
+            let derived =
+                normalize(&d.body).unwrap_or_else(|e| panic!("{}: {e}", d.path.display()));
             assert!(derived.pull_request.version > 0, "{}", d.path.display());
             let body: serde_json::Value = serde_json::from_slice(&d.body).expect("json");
             let labeling = matches!(body["action"].as_str(), Some("labeled" | "unlabeled"));
-            assert_eq!(derived.label_event.is_some(), labeling, "{}", d.path.display());
+            assert_eq!(
+                derived.label_event.is_some(),
+                labeling,
+                "{}",
+                d.path.display()
+            );
         }
     }
 
@@ -270,13 +323,28 @@ mod tests {
         assert!(!pr.head_sha.is_empty() && !pr.base_ref.is_empty() && !pr.author_login.is_empty());
         assert!(pr.labels.contains(&"ci/windows".to_string()));
         let event = d.label_event.expect("label event");
-        assert_eq!((event.label_name.as_str(), event.action.as_str(), event.kind.as_str()), ("ci/windows", "labeled", "pull_request"));
-        assert_eq!(event.key(), format!("{}/20/ci/windows", pr.repository_full_name));
+        assert_eq!(
+            (
+                event.label_name.as_str(),
+                event.action.as_str(),
+                event.kind.as_str()
+            ),
+            ("ci/windows", "labeled", "pull_request")
+        );
+        assert_eq!(
+            event.key(),
+            format!("{}/20/ci/windows", pr.repository_full_name)
+        );
     }
 
     #[test]
     fn a_null_body_is_an_empty_string_and_merged_prs_say_so() {
-        assert_eq!(by_name("pull_request/opened.with-null-body.json").pull_request.body, "");
+        assert_eq!(
+            by_name("pull_request/opened.with-null-body.json")
+                .pull_request
+                .body,
+            ""
+        );
         let merged = by_name("pull_request/cogni-git-review/pull_request.closed.json").pull_request;
         assert!(merged.merged && merged.merged_at.is_some() && merged.state == "closed");
     }
@@ -284,7 +352,8 @@ mod tests {
     #[test]
     fn the_closing_delivery_outranks_the_opening_one() {
         let opened = by_name("pull_request/cogni-git-review/pull_request.opened.json").pull_request;
-        let synced = by_name("pull_request/cogni-git-review/pull_request.synchronize.json").pull_request;
+        let synced =
+            by_name("pull_request/cogni-git-review/pull_request.synchronize.json").pull_request;
         let closed = by_name("pull_request/cogni-git-review/pull_request.closed.json").pull_request;
         assert!(opened.version < synced.version && synced.version < closed.version);
     }

@@ -69,7 +69,11 @@ impl<'de> Deserialize<'de> for PushedAt {
 impl PushedAt {
     fn millis(&self) -> Result<Option<i64>, BadTimestamp> {
         match self.0.as_deref() {
-            Some(text) if text.starts_with('@') => Ok(text[1..].parse::<i64>().ok().filter(|s| *s > 0).map(|s| s * 1000)),
+            Some(text) if text.starts_with('@') => Ok(text[1..]
+                .parse::<i64>()
+                .ok()
+                .filter(|s| *s > 0)
+                .map(|s| s * 1000)),
             other => parse_millis("repository.pushed_at", other),
         }
     }
@@ -124,12 +128,22 @@ pub struct Derived {
 
 /// Normalizes one raw `push` delivery body. Pure: same bytes, same records.
 pub fn normalize(payload: &[u8]) -> Result<Derived, NormalizeError> {
-    let d: Delivery = serde_json::from_slice(payload).map_err(|e| NormalizeError::Shape(e.to_string()))?;
+    let d: Delivery =
+        serde_json::from_slice(payload).map_err(|e| NormalizeError::Shape(e.to_string()))?;
     let repository = d.repository.ok_or(NormalizeError::NoRepository)?;
-    let repository_full_name = repository.full_name.filter(|n| n.contains('/')).ok_or(NormalizeError::NoRepository)?;
+    let repository_full_name = repository
+        .full_name
+        .filter(|n| n.contains('/'))
+        .ok_or(NormalizeError::NoRepository)?;
     let pushed_at = repository.pushed_at.millis()?;
-    let git_ref = d.git_ref.filter(|r| !r.is_empty()).ok_or(NormalizeError::NoRef)?;
-    let branch = git_ref.strip_prefix("refs/heads/").unwrap_or("").to_string();
+    let git_ref = d
+        .git_ref
+        .filter(|r| !r.is_empty())
+        .ok_or(NormalizeError::NoRef)?;
+    let branch = git_ref
+        .strip_prefix("refs/heads/")
+        .unwrap_or("")
+        .to_string();
     let after = d.after.unwrap_or_default();
     // A head commit can be missing from `commits` (e.g. a new branch at an existing commit).
     let mut raw_commits = d.commits.unwrap_or_default();
@@ -160,7 +174,10 @@ pub fn normalize(payload: &[u8]) -> Result<Derived, NormalizeError> {
             committer_email: committer.email.unwrap_or_default(),
             url: c.url.unwrap_or_default(),
         };
-        commit.version = pack(&[(seconds(pushed_at), 32), (commit.is_head as u64, 1)], &commit);
+        commit.version = pack(
+            &[(seconds(pushed_at), 32), (commit.is_head as u64, 1)],
+            &commit,
+        );
         commits.push(commit);
     }
     let mut ref_update = RefUpdate {
@@ -173,11 +190,17 @@ pub fn normalize(payload: &[u8]) -> Result<Derived, NormalizeError> {
         deleted: d.deleted.unwrap_or(false),
         forced: d.forced.unwrap_or(false),
         commit_count: commits.len() as i64,
-        pusher_name: d.pusher.and_then(|p| p.name.or(p.username).or(p.email)).unwrap_or_default(),
+        pusher_name: d
+            .pusher
+            .and_then(|p| p.name.or(p.username).or(p.email))
+            .unwrap_or_default(),
         pushed_at,
     };
     ref_update.version = pack(&[(seconds(pushed_at), 32)], &ref_update);
-    Ok(Derived { commits, ref_update })
+    Ok(Derived {
+        commits,
+        ref_update,
+    })
 }
 
 /// The `process.push` stage.
@@ -205,7 +228,12 @@ impl Processor for PushProcessor {
     }
 
     fn process(&self, record: &InRecord) -> Vec<Action> {
-        match record.payload.as_deref().ok_or(NormalizeError::Empty).and_then(normalize) {
+        match record
+            .payload
+            .as_deref()
+            .ok_or(NormalizeError::Empty)
+            .and_then(normalize)
+        {
             Ok(derived) => {
                 let mut actions: Vec<Action> = derived
                     .commits
@@ -216,7 +244,9 @@ impl Processor for PushProcessor {
                 actions.push(publish(&self.refs, HUD_REF_UPDATE_V1, r.key(), r, record));
                 actions
             }
-            Err(e) => vec![Action::DeadLetter { reason: e.to_string() }],
+            Err(e) => vec![Action::DeadLetter {
+                reason: e.to_string(),
+            }],
         }
     }
 }
@@ -236,7 +266,10 @@ mod tests {
     }
 
     fn by_name(name: &str) -> Derived {
-        let d = deliveries().into_iter().find(|d| d.path.ends_with(name)).expect("fixture");
+        let d = deliveries()
+            .into_iter()
+            .find(|d| d.path.ends_with(name))
+            .expect("fixture");
         normalize(&d.body).expect("normalizes")
     }
 
@@ -245,9 +278,13 @@ mod tests {
         let all = deliveries();
         assert_eq!(all.len(), 9);
         for d in all {
-            let derived = normalize(&d.body).unwrap_or_else(|e| panic!("{}: {e}", d.path.display()));
+            let derived =
+                normalize(&d.body).unwrap_or_else(|e| panic!("{}: {e}", d.path.display()));
             assert!(derived.ref_update.version > 0);
-            assert_eq!(derived.ref_update.commit_count as usize, derived.commits.len());
+            assert_eq!(
+                derived.ref_update.commit_count as usize,
+                derived.commits.len()
+            );
         }
     }
 
@@ -258,10 +295,16 @@ mod tests {
         let c = &d.commits[0];
         assert_eq!(c.sha, "6113728f27ae82c7b1a177c8d03f9e96e0adf246");
         assert!(c.is_head && c.distinct);
-        assert_eq!((c.git_ref.as_str(), c.branch.as_str()), ("refs/heads/master", "master"));
+        assert_eq!(
+            (c.git_ref.as_str(), c.branch.as_str()),
+            ("refs/heads/master", "master")
+        );
         assert_eq!(c.author_username, "Codertocat");
         assert_eq!(c.pushed_at, Some(1_557_933_657_000));
-        assert_eq!(c.key(), "Codertocat/Hello-World/refs/heads/master/6113728f27ae82c7b1a177c8d03f9e96e0adf246");
+        assert_eq!(
+            c.key(),
+            "Codertocat/Hello-World/refs/heads/master/6113728f27ae82c7b1a177c8d03f9e96e0adf246"
+        );
         assert!(d.ref_update.created && !d.ref_update.deleted);
     }
 
@@ -270,16 +313,28 @@ mod tests {
         let d = by_name("push/payload.json");
         assert!(d.commits.is_empty());
         assert!(d.ref_update.deleted);
-        assert_eq!(d.ref_update.after, "0000000000000000000000000000000000000000");
-        assert_eq!(d.ref_update.key(), "Codertocat/Hello-World/refs/tags/simple-tag");
+        assert_eq!(
+            d.ref_update.after,
+            "0000000000000000000000000000000000000000"
+        );
+        assert_eq!(
+            d.ref_update.key(),
+            "Codertocat/Hello-World/refs/tags/simple-tag"
+        );
     }
 
     #[test]
     fn pushed_at_is_read_as_seconds_or_as_a_timestamp() {
         let as_number = br#"{"ref": "refs/heads/x", "after": "a", "repository": {"full_name": "o/r", "pushed_at": 1557933657}}"#;
         let as_text = br#"{"ref": "refs/heads/x", "after": "a", "repository": {"full_name": "o/r", "pushed_at": "2019-05-15T15:20:57Z"}}"#;
-        assert_eq!(normalize(as_number).expect("number").ref_update.pushed_at, Some(1_557_933_657_000));
-        assert_eq!(normalize(as_text).expect("text").ref_update.pushed_at, Some(1_557_933_657_000));
+        assert_eq!(
+            normalize(as_number).expect("number").ref_update.pushed_at,
+            Some(1_557_933_657_000)
+        );
+        assert_eq!(
+            normalize(as_text).expect("text").ref_update.pushed_at,
+            Some(1_557_933_657_000)
+        );
     }
 
     proptest! {

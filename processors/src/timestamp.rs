@@ -29,9 +29,18 @@ mod tests {
 
     #[test]
     fn reads_githubs_forms() {
-        assert_eq!(parse_millis("t", Some("2021-08-05T10:34:58Z")), Ok(Some(1_628_159_698_000)));
-        assert_eq!(parse_millis("t", Some("2021-08-05T10:26:08.000Z")), Ok(Some(1_628_159_168_000)));
-        assert_eq!(parse_millis("t", Some("2021-08-05T12:34:58+02:00")), Ok(Some(1_628_159_698_000)));
+        assert_eq!(
+            parse_millis("t", Some("2021-08-05T10:34:58Z")),
+            Ok(Some(1_628_159_698_000))
+        );
+        assert_eq!(
+            parse_millis("t", Some("2021-08-05T10:26:08.000Z")),
+            Ok(Some(1_628_159_168_000))
+        );
+        assert_eq!(
+            parse_millis("t", Some("2021-08-05T12:34:58+02:00")),
+            Ok(Some(1_628_159_698_000))
+        );
         assert_eq!(parse_millis("t", None), Ok(None));
         assert_eq!(parse_millis("t", Some("")), Ok(None));
         assert_eq!(parse_millis("t", Some("0001-01-01T00:00:00Z")), Ok(None));

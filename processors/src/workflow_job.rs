@@ -96,7 +96,8 @@ fn repo_from_url(url: &str) -> Option<String> {
 
 /// Normalizes one raw `workflow_job` delivery body. Pure: same bytes, same job.
 pub fn normalize(payload: &[u8]) -> Result<WorkflowJob, NormalizeError> {
-    let delivery: Delivery = serde_json::from_slice(payload).map_err(|e| NormalizeError::Shape(e.to_string()))?;
+    let delivery: Delivery =
+        serde_json::from_slice(payload).map_err(|e| NormalizeError::Shape(e.to_string()))?;
     let raw = delivery.workflow_job;
     let repository_full_name = delivery
         .repository
@@ -129,8 +130,14 @@ pub fn normalize(payload: &[u8]) -> Result<WorkflowJob, NormalizeError> {
             name: s.name.unwrap_or_default(),
             status: s.status.unwrap_or_default(),
             conclusion: s.conclusion.unwrap_or_default(),
-            started_at: parse_millis(&format!("workflow_job.steps[{i}].started_at"), s.started_at.as_deref())?,
-            completed_at: parse_millis(&format!("workflow_job.steps[{i}].completed_at"), s.completed_at.as_deref())?,
+            started_at: parse_millis(
+                &format!("workflow_job.steps[{i}].started_at"),
+                s.started_at.as_deref(),
+            )?,
+            completed_at: parse_millis(
+                &format!("workflow_job.steps[{i}].completed_at"),
+                s.completed_at.as_deref(),
+            )?,
         });
     }
     let mut job = WorkflowJob {
@@ -181,14 +188,22 @@ pub fn status_rank(status: &str) -> i64 {
 pub fn version(job: &WorkflowJob) -> i64 {
     let latest_ms = [Some(job.created_at), job.started_at, job.completed_at]
         .into_iter()
-        .chain(job.steps.iter().flat_map(|s| [s.started_at, s.completed_at]))
+        .chain(
+            job.steps
+                .iter()
+                .flat_map(|s| [s.started_at, s.completed_at]),
+        )
         .flatten()
         .max();
     let completed_steps = job.steps.iter().filter(|s| s.status == "completed").count() as u64;
     let mut unversioned = job.clone();
     unversioned.version = 0;
     crate::version::pack(
-        &[(status_rank(&job.status) as u64, 3), (crate::version::seconds(latest_ms), 32), (completed_steps, 8)],
+        &[
+            (status_rank(&job.status) as u64, 3),
+            (crate::version::seconds(latest_ms), 32),
+            (completed_steps, 8),
+        ],
         &unversioned,
     )
 }
@@ -200,7 +215,9 @@ pub struct WorkflowJobProcessor {
 
 impl WorkflowJobProcessor {
     pub fn new() -> anyhow::Result<Self> {
-        Ok(Self { codec: Codec::new()? })
+        Ok(Self {
+            codec: Codec::new()?,
+        })
     }
 }
 
@@ -214,9 +231,22 @@ impl Processor for WorkflowJobProcessor {
     }
 
     fn process(&self, record: &InRecord) -> Vec<Action> {
-        match record.payload.as_deref().ok_or(NormalizeError::Empty).and_then(normalize) {
-            Ok(job) => vec![publish(&self.codec, HUD_WORKFLOW_JOB_V1, job.key(), &job, record)],
-            Err(e) => vec![Action::DeadLetter { reason: e.to_string() }],
+        match record
+            .payload
+            .as_deref()
+            .ok_or(NormalizeError::Empty)
+            .and_then(normalize)
+        {
+            Ok(job) => vec![publish(
+                &self.codec,
+                HUD_WORKFLOW_JOB_V1,
+                job.key(),
+                &job,
+                record,
+            )],
+            Err(e) => vec![Action::DeadLetter {
+                reason: e.to_string(),
+            }],
         }
     }
 }
@@ -228,26 +258,35 @@ mod tests {
     use proptest::prelude::*;
     use rand::seq::SliceRandom;
 
-    const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/fixtures/github/workflow_job");
+    const FIXTURES: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../shared/fixtures/github/workflow_job"
+    );
 
     fn fixture(name: &str) -> Vec<u8> {
         let path = format!("{FIXTURES}/{name}");
         std::fs::read(&path).unwrap_or_else(|e| panic!("fixture {path}: {e}"))
     }
 
-    static COMPLETED: std::sync::LazyLock<WorkflowJob> =
-        std::sync::LazyLock::new(|| normalize(&fixture("completed.success.with-organization.payload.json")).expect("normalizes"));
+    static COMPLETED: std::sync::LazyLock<WorkflowJob> = std::sync::LazyLock::new(|| {
+        normalize(&fixture("completed.success.with-organization.payload.json")).expect("normalizes")
+    });
 
     fn lifecycle() -> Vec<Vec<u8>> {
-        ["queued.payload.json", "in_progress.payload.json", "completed.success.with-organization.payload.json"]
-            .iter()
-            .map(|f| fixture(f))
-            .collect()
+        [
+            "queued.payload.json",
+            "in_progress.payload.json",
+            "completed.success.with-organization.payload.json",
+        ]
+        .iter()
+        .map(|f| fixture(f))
+        .collect()
     }
 
     #[test]
     fn normalizes_the_real_completed_fixture() {
-        let job = normalize(&fixture("completed.success.with-organization.payload.json")).expect("normalizes");
+        let job = normalize(&fixture("completed.success.with-organization.payload.json"))
+            .expect("normalizes");
         assert_eq!(job.repository_full_name, "Codertocat/Hello-World");
         assert_eq!(job.id, 289782451);
         assert_eq!(job.run_id, 2202229078);
@@ -274,7 +313,10 @@ mod tests {
 
     #[test]
     fn every_real_workflow_job_fixture_normalizes() {
-        for entry in std::fs::read_dir(FIXTURES).expect("fixtures dir").chain(std::fs::read_dir(format!("{FIXTURES}/pytorch-test-infra")).expect("dir")) {
+        for entry in std::fs::read_dir(FIXTURES)
+            .expect("fixtures dir")
+            .chain(std::fs::read_dir(format!("{FIXTURES}/pytorch-test-infra")).expect("dir"))
+        {
             let path = entry.expect("entry").path();
             if path.extension().and_then(|e| e.to_str()) != Some("json") {
                 continue;
@@ -282,7 +324,10 @@ mod tests {
             let bytes = std::fs::read(&path).expect("read");
             // Probot-event files wrap the body as {id, name, payload}.
             let value: serde_json::Value = serde_json::from_slice(&bytes).expect("json");
-            let body = value.get("payload").map(|p| serde_json::to_vec(p).expect("re-encode")).unwrap_or(bytes);
+            let body = value
+                .get("payload")
+                .map(|p| serde_json::to_vec(p).expect("re-encode"))
+                .unwrap_or(bytes);
             let job = normalize(&body).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
             assert!(job.version > 0);
         }
@@ -290,20 +335,32 @@ mod tests {
 
     #[test]
     fn later_lifecycle_states_have_higher_versions() {
-        let versions: Vec<i64> = lifecycle().iter().map(|b| normalize(b).expect("normalizes").version).collect();
-        assert!(versions[0] < versions[1] && versions[1] < versions[2], "{versions:?}");
+        let versions: Vec<i64> = lifecycle()
+            .iter()
+            .map(|b| normalize(b).expect("normalizes").version)
+            .collect();
+        assert!(
+            versions[0] < versions[1] && versions[1] < versions[2],
+            "{versions:?}"
+        );
     }
 
     #[test]
     fn the_winner_is_the_same_in_every_delivery_order() {
-        let jobs: Vec<WorkflowJob> = lifecycle().iter().map(|b| normalize(b).expect("normalizes")).collect();
+        let jobs: Vec<WorkflowJob> = lifecycle()
+            .iter()
+            .map(|b| normalize(b).expect("normalizes"))
+            .collect();
         let mut rng = rand::thread_rng();
         for _ in 0..50 {
             let mut shuffled = jobs.clone();
             shuffled.shuffle(&mut rng);
             // Deliver some twice, as GitHub does.
             shuffled.push(shuffled[0].clone());
-            let winner = shuffled.iter().max_by_key(|j| j.version).expect("non-empty");
+            let winner = shuffled
+                .iter()
+                .max_by_key(|j| j.version)
+                .expect("non-empty");
             assert_eq!(winner.status, "completed");
             assert_eq!(winner, &jobs[2]);
         }
@@ -329,7 +386,9 @@ mod tests {
         ];
         for (payload, reason) in cases {
             match p.process(&record(payload)).as_slice() {
-                [Action::DeadLetter { reason: r }] => assert!(r.contains(reason), "{r:?} should mention {reason:?}"),
+                [Action::DeadLetter { reason: r }] => {
+                    assert!(r.contains(reason), "{r:?} should mention {reason:?}")
+                }
                 other => panic!("expected a dead letter, got {other:?}"),
             }
         }
@@ -347,12 +406,19 @@ mod tests {
             headers: vec![(h::GITHUB_DELIVERY.into(), b"abc".to_vec())],
             timestamp_ms: None,
         });
-        let [Action::Publish(out)] = actions.as_slice() else { panic!("{actions:?}") };
+        let [Action::Publish(out)] = actions.as_slice() else {
+            panic!("{actions:?}")
+        };
         assert_eq!(out.topic, HUD_WORKFLOW_JOB_V1);
         assert_eq!(out.key, b"Codertocat/Hello-World/289782451");
-        let job = Codec::<WorkflowJob>::new().expect("codec").decode(&out.payload).expect("decodes");
+        let job = Codec::<WorkflowJob>::new()
+            .expect("codec")
+            .decode(&out.payload)
+            .expect("decodes");
         assert_eq!(job.status, "in_progress");
-        assert!(out.headers.contains(&(h::SOURCE.to_string(), b"github.workflow_job/3/9".to_vec())));
+        assert!(out
+            .headers
+            .contains(&(h::SOURCE.to_string(), b"github.workflow_job/3/9".to_vec())));
     }
 
     proptest! {

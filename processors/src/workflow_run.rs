@@ -113,7 +113,8 @@ pub fn status_rank(status: &str) -> u64 {
 
 /// Normalizes one raw `workflow_run` delivery body. Pure: same bytes, same run.
 pub fn normalize(payload: &[u8]) -> Result<WorkflowRun, NormalizeError> {
-    let delivery: Delivery = serde_json::from_slice(payload).map_err(|e| NormalizeError::Shape(e.to_string()))?;
+    let delivery: Delivery =
+        serde_json::from_slice(payload).map_err(|e| NormalizeError::Shape(e.to_string()))?;
     let raw = delivery.workflow_run;
     let repository_full_name = delivery
         .repository
@@ -121,7 +122,8 @@ pub fn normalize(payload: &[u8]) -> Result<WorkflowRun, NormalizeError> {
         .or_else(|| raw.repository.as_ref().and_then(|r| r.full_name.clone()))
         .filter(|n| n.contains('/'))
         .ok_or(NormalizeError::NoRepository)?;
-    let run_started_at = parse_millis("workflow_run.run_started_at", raw.run_started_at.as_deref())?;
+    let run_started_at =
+        parse_millis("workflow_run.run_started_at", raw.run_started_at.as_deref())?;
     let created_at = parse_millis("workflow_run.created_at", raw.created_at.as_deref())?
         .or(run_started_at)
         .ok_or(NormalizeError::NoCreatedAt)?;
@@ -143,12 +145,26 @@ pub fn normalize(payload: &[u8]) -> Result<WorkflowRun, NormalizeError> {
         conclusion: raw.conclusion.unwrap_or_default(),
         head_branch: raw.head_branch.unwrap_or_default(),
         head_sha: raw.head_sha.unwrap_or_default(),
-        head_repository_full_name: raw.head_repository.and_then(|r| r.full_name).unwrap_or_default(),
-        pull_request_numbers: raw.pull_requests.unwrap_or_default().into_iter().filter_map(|p| p.number).collect(),
+        head_repository_full_name: raw
+            .head_repository
+            .and_then(|r| r.full_name)
+            .unwrap_or_default(),
+        pull_request_numbers: raw
+            .pull_requests
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|p| p.number)
+            .collect(),
         actor_login: raw.actor.and_then(|a| a.login).unwrap_or_default(),
-        triggering_actor_login: raw.triggering_actor.and_then(|a| a.login).unwrap_or_default(),
+        triggering_actor_login: raw
+            .triggering_actor
+            .and_then(|a| a.login)
+            .unwrap_or_default(),
         head_commit_message: head_commit.message.unwrap_or_default(),
-        head_commit_timestamp: parse_millis("workflow_run.head_commit.timestamp", head_commit.timestamp.as_deref())?,
+        head_commit_timestamp: parse_millis(
+            "workflow_run.head_commit.timestamp",
+            head_commit.timestamp.as_deref(),
+        )?,
         head_commit_author_name: author.name.unwrap_or_default(),
         head_commit_author_email: author.email.unwrap_or_default(),
         created_at,
@@ -185,7 +201,9 @@ pub struct WorkflowRunProcessor {
 
 impl WorkflowRunProcessor {
     pub fn new() -> anyhow::Result<Self> {
-        Ok(Self { codec: Codec::new()? })
+        Ok(Self {
+            codec: Codec::new()?,
+        })
     }
 }
 
@@ -199,9 +217,22 @@ impl Processor for WorkflowRunProcessor {
     }
 
     fn process(&self, record: &InRecord) -> Vec<Action> {
-        match record.payload.as_deref().ok_or(NormalizeError::Empty).and_then(normalize) {
-            Ok(run) => vec![publish(&self.codec, HUD_WORKFLOW_RUN_V1, run.key(), &run, record)],
-            Err(e) => vec![Action::DeadLetter { reason: e.to_string() }],
+        match record
+            .payload
+            .as_deref()
+            .ok_or(NormalizeError::Empty)
+            .and_then(normalize)
+        {
+            Ok(run) => vec![publish(
+                &self.codec,
+                HUD_WORKFLOW_RUN_V1,
+                run.key(),
+                &run,
+                record,
+            )],
+            Err(e) => vec![Action::DeadLetter {
+                reason: e.to_string(),
+            }],
         }
     }
 }
@@ -213,22 +244,30 @@ mod tests {
     use proptest::prelude::*;
 
     // Loaded once: property tests run their bodies hundreds of times.
-    static DELIVERIES: std::sync::LazyLock<Vec<fixtures::Delivery>> = std::sync::LazyLock::new(|| {
-        fixtures::load(&fixtures::default_dir())
-            .expect("fixtures")
-            .into_iter()
-            .filter(|d| d.event == "workflow_run")
+    static DELIVERIES: std::sync::LazyLock<Vec<fixtures::Delivery>> =
+        std::sync::LazyLock::new(|| {
+            fixtures::load(&fixtures::default_dir())
+                .expect("fixtures")
+                .into_iter()
+                .filter(|d| d.event == "workflow_run")
+                .collect()
+        });
+    static RUNS: std::sync::LazyLock<Vec<WorkflowRun>> = std::sync::LazyLock::new(|| {
+        DELIVERIES
+            .iter()
+            .map(|d| normalize(&d.body).expect("normalizes"))
             .collect()
     });
-    static RUNS: std::sync::LazyLock<Vec<WorkflowRun>> =
-        std::sync::LazyLock::new(|| DELIVERIES.iter().map(|d| normalize(&d.body).expect("normalizes")).collect());
 
     fn deliveries() -> Vec<fixtures::Delivery> {
         DELIVERIES.clone()
     }
 
     fn by_name(name: &str) -> WorkflowRun {
-        let d = deliveries().into_iter().find(|d| d.path.ends_with(name)).expect("fixture");
+        let d = deliveries()
+            .into_iter()
+            .find(|d| d.path.ends_with(name))
+            .expect("fixture");
         normalize(&d.body).expect("normalizes")
     }
 
@@ -246,7 +285,10 @@ mod tests {
     fn reads_the_fields_torchci_queries_use() {
         let run = by_name("workflow_run/pytorch-test-infra/workflow_run.completed.json");
         assert_eq!(run.id, 3206737417);
-        assert_eq!((run.status.as_str(), run.conclusion.as_str()), ("completed", "failure"));
+        assert_eq!(
+            (run.status.as_str(), run.conclusion.as_str()),
+            ("completed", "failure")
+        );
         assert!(!run.head_sha.is_empty() && !run.name.is_empty() && !run.event.is_empty());
         let with_prs = by_name("workflow_run/completed.with-pull-requests.payload.json");
         assert_eq!(with_prs.pull_request_numbers.len(), 1);

@@ -128,12 +128,23 @@ impl BatchHandler for WorkflowJobProjection {
         for (index, record) in batch.iter().enumerate() {
             match record.payload.as_deref().map(|p| self.codec.decode(p)) {
                 Some(Ok(job)) => rows.push(WorkflowJobRow::from(job)),
-                Some(Err(e)) => dead.push((index, Action::DeadLetter { reason: e.to_string() })),
-                None => dead.push((index, Action::DeadLetter { reason: "record has no value".into() })),
+                Some(Err(e)) => dead.push((
+                    index,
+                    Action::DeadLetter {
+                        reason: e.to_string(),
+                    },
+                )),
+                None => dead.push((
+                    index,
+                    Action::DeadLetter {
+                        reason: "record has no value".into(),
+                    },
+                )),
             }
         }
         self.clickhouse.insert(Self::TABLE, &rows).await?;
-        metrics::counter!("hudstream_rows_inserted_total", "table" => Self::TABLE).increment(rows.len() as u64);
+        metrics::counter!("hudstream_rows_inserted_total", "table" => Self::TABLE)
+            .increment(rows.len() as u64);
         Ok(dead)
     }
 }
@@ -142,8 +153,14 @@ impl BatchHandler for WorkflowJobProjection {
 mod tests {
     use super::*;
 
-    const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/fixtures/github/workflow_job");
-    const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/workflow_job.rows.jsonl");
+    const FIXTURES: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../shared/fixtures/github/workflow_job"
+    );
+    const GOLDEN: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/testdata/workflow_job.rows.jsonl"
+    );
 
     /// The rows the projection writes for the real lifecycle fixtures. The same file is inserted
     /// into ClickHouse 18.16 and a modern engine by `deploy/local/sql-compat.py`, so what the
@@ -166,14 +183,20 @@ mod tests {
         if std::env::var_os("UPDATE_GOLDEN").is_some() {
             std::fs::write(GOLDEN, &out).expect("write golden");
         }
-        let golden = std::fs::read_to_string(GOLDEN).expect("golden file (UPDATE_GOLDEN=1 creates it)");
-        assert_eq!(golden, out, "projection rows changed: review, then UPDATE_GOLDEN=1");
+        let golden =
+            std::fs::read_to_string(GOLDEN).expect("golden file (UPDATE_GOLDEN=1 creates it)");
+        assert_eq!(
+            golden, out,
+            "projection rows changed: review, then UPDATE_GOLDEN=1"
+        );
     }
 
     #[test]
     fn not_yet_is_the_epoch_and_steps_flatten_into_parallel_arrays() {
         let bytes = std::fs::read(format!("{FIXTURES}/in_progress.payload.json")).expect("fixture");
-        let row = WorkflowJobRow::from(hudstream_processors::workflow_job::normalize(&bytes).expect("normalizes"));
+        let row = WorkflowJobRow::from(
+            hudstream_processors::workflow_job::normalize(&bytes).expect("normalizes"),
+        );
         assert_eq!(row.completed_at, "1970-01-01 00:00:00");
         assert_eq!(row.steps_name.len(), row.steps_started_at.len());
         let json = serde_json::to_value(&row).expect("json");

@@ -94,20 +94,31 @@ impl ClickHouse {
         &self.url
     }
 
-    async fn post(&self, params: &[(&str, &str)], body: Vec<u8>, statement: &str) -> Result<String, ClickHouseError> {
+    async fn post(
+        &self,
+        params: &[(&str, &str)],
+        body: Vec<u8>,
+        statement: &str,
+    ) -> Result<String, ClickHouseError> {
         let mut request = self.http.post(&self.url).query(params).body(body);
         if !self.user.is_empty() {
             request = request.basic_auth(&self.user, Some(self.password.expose()));
         }
-        let response = request.send().await.map_err(|source| ClickHouseError::Unreachable {
-            url: self.url.clone(),
-            source,
-        })?;
+        let response = request
+            .send()
+            .await
+            .map_err(|source| ClickHouseError::Unreachable {
+                url: self.url.clone(),
+                source,
+            })?;
         let status = response.status();
-        let text = response.text().await.map_err(|source| ClickHouseError::Unreachable {
-            url: self.url.clone(),
-            source,
-        })?;
+        let text = response
+            .text()
+            .await
+            .map_err(|source| ClickHouseError::Unreachable {
+                url: self.url.clone(),
+                source,
+            })?;
         // A failure after the first bytes of a result still arrives with status 200; ClickHouse
         // then ends the body with the exception text.
         if !status.is_success() || text.contains("DB::Exception") {
@@ -122,11 +133,17 @@ impl ClickHouse {
 
     /// Runs a statement that returns nothing of interest (DDL, ALTER, OPTIMIZE).
     pub async fn execute(&self, sql: &str) -> Result<(), ClickHouseError> {
-        self.post(&[], sql.as_bytes().to_vec(), sql).await.map(|_| ())
+        self.post(&[], sql.as_bytes().to_vec(), sql)
+            .await
+            .map(|_| ())
     }
 
     /// Inserts rows into `table` (in the configured database) as one `JSONEachRow` block.
-    pub async fn insert<T: Serialize>(&self, table: &str, rows: &[T]) -> Result<(), ClickHouseError> {
+    pub async fn insert<T: Serialize>(
+        &self,
+        table: &str,
+        rows: &[T],
+    ) -> Result<(), ClickHouseError> {
         if rows.is_empty() {
             return Ok(());
         }
@@ -140,7 +157,9 @@ impl ClickHouse {
             body.push(b'\n');
         }
         let query = format!("INSERT INTO {}.{} FORMAT JSONEachRow", self.database, table);
-        self.post(&[("query", &query)], body, &query).await.map(|_| ())
+        self.post(&[("query", &query)], body, &query)
+            .await
+            .map(|_| ())
     }
 
     /// Runs a query and decodes each result row. `sql` must not have a FORMAT clause.
@@ -166,13 +185,16 @@ impl ClickHouse {
 
     /// Answers whether the server is up.
     pub async fn ping(&self) -> Result<(), ClickHouseError> {
-        self.query::<serde_json::Value>("SELECT 1").await.map(|_| ())
+        self.query::<serde_json::Value>("SELECT 1")
+            .await
+            .map(|_| ())
     }
 
     /// Creates the database and applies every migration not applied yet, in order. Returns the
     /// versions applied now.
     pub async fn migrate(&self, migrations: &[Migration]) -> Result<Vec<u32>, ClickHouseError> {
-        self.execute(&format!("CREATE DATABASE IF NOT EXISTS {}", self.database)).await?;
+        self.execute(&format!("CREATE DATABASE IF NOT EXISTS {}", self.database))
+            .await?;
         self.execute(&format!(
             "CREATE TABLE IF NOT EXISTS {}.schema_migrations (version UInt32, name String, checksum String, applied_at DateTime) ENGINE = MergeTree ORDER BY version",
             self.database
@@ -184,7 +206,10 @@ impl ClickHouse {
             checksum: String,
         }
         let applied: BTreeMap<u32, String> = self
-            .query::<Applied>(&format!("SELECT version, checksum FROM {}.schema_migrations", self.database))
+            .query::<Applied>(&format!(
+                "SELECT version, checksum FROM {}.schema_migrations",
+                self.database
+            ))
             .await?
             .into_iter()
             .map(|a| (a.version, a.checksum))
@@ -222,7 +247,11 @@ impl ClickHouse {
                 }],
             )
             .await?;
-            tracing::info!(version = migration.version, name = migration.name, "migration applied");
+            tracing::info!(
+                version = migration.version,
+                name = migration.name,
+                "migration applied"
+            );
             done.push(migration.version);
         }
         Ok(done)
@@ -301,7 +330,11 @@ pub fn quote(s: &str) -> String {
 
 /// Replaces `{database}` and every `{name:Type}` placeholder of a saved query with literals.
 /// The declared type must match the value given; unknown or unused placeholders are errors.
-pub fn bind(sql: &str, database: &str, params: &BTreeMap<&str, Param>) -> Result<String, ClickHouseError> {
+pub fn bind(
+    sql: &str,
+    database: &str,
+    params: &BTreeMap<&str, Param>,
+) -> Result<String, ClickHouseError> {
     let mut out = String::with_capacity(sql.len() + 64);
     let mut rest = sql;
     while let Some(start) = rest.find('{') {
@@ -314,18 +347,21 @@ pub fn bind(sql: &str, database: &str, params: &BTreeMap<&str, Param>) -> Result
         if inner == "database" {
             out.push_str(database);
         } else {
-            let (name, ty) = inner
-                .split_once(':')
-                .ok_or_else(|| ClickHouseError::Bind(format!("placeholder {{{inner}}} has no type")))?;
-            let value = params
-                .get(name.trim())
-                .ok_or_else(|| ClickHouseError::Bind(format!("no value for parameter {}", name.trim())))?;
+            let (name, ty) = inner.split_once(':').ok_or_else(|| {
+                ClickHouseError::Bind(format!("placeholder {{{inner}}} has no type"))
+            })?;
+            let value = params.get(name.trim()).ok_or_else(|| {
+                ClickHouseError::Bind(format!("no value for parameter {}", name.trim()))
+            })?;
             let literal = match (ty.trim(), value) {
                 ("String", Param::Str(s)) => quote(s),
                 ("Int64", Param::Int(i)) => i.to_string(),
                 ("UInt64", Param::UInt(u)) => u.to_string(),
                 ("Array(String)", Param::StrArray(v)) => {
-                    format!("[{}]", v.iter().map(|s| quote(s)).collect::<Vec<_>>().join(", "))
+                    format!(
+                        "[{}]",
+                        v.iter().map(|s| quote(s)).collect::<Vec<_>>().join(", ")
+                    )
                 }
                 (ty, value) => {
                     return Err(ClickHouseError::Bind(format!(
@@ -358,8 +394,16 @@ mod tests {
         let mut p = BTreeMap::new();
         p.insert("repo", Param::Str("o'wner/re\\po".into()));
         p.insert("id", Param::Int(-3));
-        let sql = bind("SELECT * FROM {database}.t WHERE r = {repo:String} AND id = {id:Int64}", "db", &p).unwrap();
-        assert_eq!(sql, "SELECT * FROM db.t WHERE r = 'o\\'wner/re\\\\po' AND id = -3");
+        let sql = bind(
+            "SELECT * FROM {database}.t WHERE r = {repo:String} AND id = {id:Int64}",
+            "db",
+            &p,
+        )
+        .unwrap();
+        assert_eq!(
+            sql,
+            "SELECT * FROM db.t WHERE r = 'o\\'wner/re\\\\po' AND id = -3"
+        );
         assert!(bind("{id:String}", "db", &p).is_err());
         assert!(bind("{missing:String}", "db", &p).is_err());
     }

@@ -231,8 +231,14 @@ impl Config {
         }
         // Only HUDSTREAM_<SECTION>__<KEY> are settings; other HUDSTREAM_* variables (the
         // config path, test and tool locations) are not, and must not trip `deny_unknown_fields`.
-        figment = figment.merge(Env::prefixed("HUDSTREAM_").filter(|key| key.as_str().contains("__")).split("__"));
-        figment.extract().map_err(|e| ConfigError::Invalid(Box::new(e)))
+        figment = figment.merge(
+            Env::prefixed("HUDSTREAM_")
+                .filter(|key| key.as_str().contains("__"))
+                .split("__"),
+        );
+        figment
+            .extract()
+            .map_err(|e| ConfigError::Invalid(Box::new(e)))
     }
 }
 
@@ -259,7 +265,10 @@ mod tests {
             let config = Config::load(Some(Path::new("hud.toml"))).expect("loads");
             assert_eq!(config.kafka.brokers, "127.0.0.1:19092");
             assert_eq!(config.kafka.topic("github.push"), "staging.github.push");
-            assert_eq!(config.gateway.webhook_secrets, vec![Secret::new("from-file")]);
+            assert_eq!(
+                config.gateway.webhook_secrets,
+                vec![Secret::new("from-file")]
+            );
             assert_eq!(config.clickhouse.password.expose(), "12345");
             assert_eq!(config.api.listen, "127.0.0.1:8081");
             Ok(())

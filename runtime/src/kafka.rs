@@ -144,22 +144,22 @@ impl Appender {
             // Queue-full back-pressure counts against the same deadline.
             self.timeout,
         );
-        let result = match tokio::time::timeout(self.timeout + Duration::from_millis(500), future).await {
-            Ok(Ok(delivery)) => Ok(Appended {
-                partition: delivery.partition,
-                offset: delivery.offset,
-            }),
-            Ok(Err((KafkaError::MessageProduction(RDKafkaErrorCode::MessageTimedOut), _))) | Err(_) => {
-                Err(AppendError::Timeout {
+        let result =
+            match tokio::time::timeout(self.timeout + Duration::from_millis(500), future).await {
+                Ok(Ok(delivery)) => Ok(Appended {
+                    partition: delivery.partition,
+                    offset: delivery.offset,
+                }),
+                Ok(Err((KafkaError::MessageProduction(RDKafkaErrorCode::MessageTimedOut), _)))
+                | Err(_) => Err(AppendError::Timeout {
                     topic: record.topic.clone(),
                     timeout_ms: self.timeout.as_millis() as u64,
-                })
-            }
-            Ok(Err((source, _))) => Err(AppendError::Refused {
-                topic: record.topic.clone(),
-                source,
-            }),
-        };
+                }),
+                Ok(Err((source, _))) => Err(AppendError::Refused {
+                    topic: record.topic.clone(),
+                    source,
+                }),
+            };
         // A record the broker refused on its merits (too large, say) says nothing about the
         // producer; a timeout or a fatal error does.
         let stuck = match &result {
@@ -199,10 +199,19 @@ pub async fn ensure_topics(kafka: &KafkaConfig, logical: &[String]) -> anyhow::R
     let names: Vec<String> = logical.iter().map(|t| kafka.topic(t)).collect();
     let new: Vec<NewTopic> = names
         .iter()
-        .map(|n| NewTopic::new(n, kafka.partitions, TopicReplication::Fixed(kafka.replication_factor)))
+        .map(|n| {
+            NewTopic::new(
+                n,
+                kafka.partitions,
+                TopicReplication::Fixed(kafka.replication_factor),
+            )
+        })
         .collect();
     let results = admin
-        .create_topics(&new, &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))))
+        .create_topics(
+            &new,
+            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))),
+        )
         .await?;
     let mut created = Vec::new();
     for result in results {
@@ -231,9 +240,15 @@ impl ClientContext for StageContext {
                 if *id < 0 || !p.desired {
                     continue;
                 }
-                let labels = [("stage", self.stage.to_string()), ("topic", topic.clone()), ("partition", id.to_string())];
-                metrics::gauge!("hudstream_consumer_lag", &labels).set(p.consumer_lag.max(0) as f64);
-                metrics::gauge!("hudstream_consumer_committed_offset", &labels).set(p.committed_offset as f64);
+                let labels = [
+                    ("stage", self.stage.to_string()),
+                    ("topic", topic.clone()),
+                    ("partition", id.to_string()),
+                ];
+                metrics::gauge!("hudstream_consumer_lag", &labels)
+                    .set(p.consumer_lag.max(0) as f64);
+                metrics::gauge!("hudstream_consumer_committed_offset", &labels)
+                    .set(p.committed_offset as f64);
                 metrics::gauge!("hudstream_consumer_position", &labels).set(p.app_offset as f64);
             }
         }
@@ -241,36 +256,65 @@ impl ClientContext for StageContext {
 }
 
 impl ConsumerContext for StageContext {
-    fn post_rebalance(&self, _base: &rdkafka::consumer::BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+    fn post_rebalance(
+        &self,
+        _base: &rdkafka::consumer::BaseConsumer<Self>,
+        rebalance: &Rebalance<'_>,
+    ) {
         match rebalance {
             Rebalance::Assign(tpl) => {
-                tracing::info!(stage = self.stage, partitions = tpl.count(), "partitions assigned")
+                tracing::info!(
+                    stage = self.stage,
+                    partitions = tpl.count(),
+                    "partitions assigned"
+                )
             }
             Rebalance::Revoke(tpl) => {
-                tracing::info!(stage = self.stage, partitions = tpl.count(), "partitions revoked")
+                tracing::info!(
+                    stage = self.stage,
+                    partitions = tpl.count(),
+                    "partitions revoked"
+                )
             }
-            Rebalance::Error(e) => tracing::warn!(stage = self.stage, error = %e, "rebalance error"),
+            Rebalance::Error(e) => {
+                tracing::warn!(stage = self.stage, error = %e, "rebalance error")
+            }
         }
     }
 
-    fn commit_callback(&self, result: rdkafka::error::KafkaResult<()>, _offsets: &TopicPartitionList) {
+    fn commit_callback(
+        &self,
+        result: rdkafka::error::KafkaResult<()>,
+        _offsets: &TopicPartitionList,
+    ) {
         if let Err(e) = result {
             // The records will be redelivered and rewritten idempotently; worth a look, not fatal.
-            metrics::counter!("hudstream_commit_failures_total", "stage" => self.stage).increment(1);
+            metrics::counter!("hudstream_commit_failures_total", "stage" => self.stage)
+                .increment(1);
             tracing::warn!(stage = self.stage, error = %e, "offset commit failed");
         }
     }
 }
 
-fn consumer(kafka: &KafkaConfig, stage: &'static str, topic: &str) -> Result<StreamConsumer<StageContext>, KafkaError> {
+fn consumer(
+    kafka: &KafkaConfig,
+    stage: &'static str,
+    topic: &str,
+) -> Result<StreamConsumer<StageContext>, KafkaError> {
     let consumer: StreamConsumer<StageContext> = base_config(kafka)
         .set("group.id", kafka.group(stage))
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
         .set("session.timeout.ms", kafka.session_timeout_ms.to_string())
-        .set("heartbeat.interval.ms", kafka.heartbeat_interval_ms.to_string())
-        .set("statistics.interval.ms", kafka.statistics_interval_ms.to_string())
+        .set(
+            "heartbeat.interval.ms",
+            kafka.heartbeat_interval_ms.to_string(),
+        )
+        .set(
+            "statistics.interval.ms",
+            kafka.statistics_interval_ms.to_string(),
+        )
         .create_with_context(StageContext { stage })?;
     consumer.subscribe(&[topic])?;
     Ok(consumer)
@@ -282,7 +326,12 @@ fn to_in_record(prefix: &str, message: &rdkafka::message::BorrowedMessage<'_>) -
         .headers()
         .map(|hs| {
             hs.iter()
-                .map(|h| (h.key.to_string(), h.value.map(|v| v.to_vec()).unwrap_or_default()))
+                .map(|h| {
+                    (
+                        h.key.to_string(),
+                        h.value.map(|v| v.to_vec()).unwrap_or_default(),
+                    )
+                })
                 .collect()
         })
         .unwrap_or_default();
@@ -354,7 +403,8 @@ pub async fn run_stage<H: BatchHandler>(
             }
         }
         let started = Instant::now();
-        metrics::counter!("hudstream_records_consumed_total", "stage" => stage).increment(batch.len() as u64);
+        metrics::counter!("hudstream_records_consumed_total", "stage" => stage)
+            .increment(batch.len() as u64);
 
         // 2. Handle it; on failure retry the same batch, never skip it.
         let mut backoff = Duration::from_millis(100);
@@ -362,8 +412,15 @@ pub async fn run_stage<H: BatchHandler>(
             match handler.handle(&batch).await {
                 Ok(actions) => break actions,
                 Err(e) => {
-                    metrics::counter!("hudstream_batch_retries_total", "stage" => stage).increment(1);
-                    tracing::warn!(stage, records = batch.len(), error = format!("{e:#}"), retry_in_ms = backoff.as_millis() as u64, "batch failed; retrying it");
+                    metrics::counter!("hudstream_batch_retries_total", "stage" => stage)
+                        .increment(1);
+                    tracing::warn!(
+                        stage,
+                        records = batch.len(),
+                        error = format!("{e:#}"),
+                        retry_in_ms = backoff.as_millis() as u64,
+                        "batch failed; retrying it"
+                    );
                     tokio::select! {
                         // Shutting down mid-retry: the batch stays uncommitted and is redelivered.
                         _ = shutdown.cancelled() => break 'batches,
@@ -381,7 +438,8 @@ pub async fn run_stage<H: BatchHandler>(
                 Action::Publish(out) => Some(out),
                 Action::DeadLetter { reason } => {
                     let record = batch.get(index)?;
-                    metrics::counter!("hudstream_dead_letters_total", "stage" => stage).increment(1);
+                    metrics::counter!("hudstream_dead_letters_total", "stage" => stage)
+                        .increment(1);
                     tracing::warn!(stage, source = %record.source(), %reason, "dead-lettered");
                     Some(dead_letter(stage, record, &reason))
                 }
@@ -390,7 +448,8 @@ pub async fn run_stage<H: BatchHandler>(
         let mut pending = outputs;
         let mut backoff = Duration::from_millis(100);
         while !pending.is_empty() {
-            let results = futures::future::join_all(pending.iter().map(|o| appender.append(o))).await;
+            let results =
+                futures::future::join_all(pending.iter().map(|o| appender.append(o))).await;
             let mut failed = Vec::new();
             for (out, result) in pending.into_iter().zip(results) {
                 match result {
@@ -416,7 +475,9 @@ pub async fn run_stage<H: BatchHandler>(
         // 4. Only now commit: the next offset of every partition in the batch.
         let mut next: BTreeMap<(String, i32), i64> = BTreeMap::new();
         for r in &batch {
-            let e = next.entry((kafka.topic(&r.topic), r.partition)).or_insert(r.offset + 1);
+            let e = next
+                .entry((kafka.topic(&r.topic), r.partition))
+                .or_insert(r.offset + 1);
             *e = (*e).max(r.offset + 1);
         }
         let mut tpl = TopicPartitionList::new();
@@ -427,7 +488,8 @@ pub async fn run_stage<H: BatchHandler>(
             tracing::warn!(stage, error = %e, "offset commit failed; the batch will be redelivered");
         }
         last_committed = Some(tpl);
-        metrics::histogram!("hudstream_batch_seconds", "stage" => stage).record(started.elapsed().as_secs_f64());
+        metrics::histogram!("hudstream_batch_seconds", "stage" => stage)
+            .record(started.elapsed().as_secs_f64());
     }
 
     // Make the last commit durable before leaving the group.

@@ -31,7 +31,10 @@ pub struct SecretFileError {
 }
 
 /// The non-empty secrets given inline plus one per file (a trailing newline is not part of it).
-pub fn collect(inline: &[Secret], files: &[std::path::PathBuf]) -> Result<Vec<Secret>, SecretFileError> {
+pub fn collect(
+    inline: &[Secret],
+    files: &[std::path::PathBuf],
+) -> Result<Vec<Secret>, SecretFileError> {
     let mut out: Vec<Secret> = inline.iter().filter(|s| !s.is_empty()).cloned().collect();
     for path in files {
         let text = std::fs::read_to_string(path).map_err(|source| SecretFileError {
@@ -106,8 +109,13 @@ mod tests {
         std::fs::write(&file, "from-file\n").unwrap();
         let got = collect(&[Secret::new("inline"), Secret::new("")], &[file]).unwrap();
         assert_eq!(got, vec![Secret::new("inline"), Secret::new("from-file")]);
-        let err = collect(&[], &[dir.join("missing")]).unwrap_err().to_string();
-        assert!(err.contains("missing") && err.contains("cannot read"), "{err}");
+        let err = collect(&[], &[dir.join("missing")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("missing") && err.contains("cannot read"),
+            "{err}"
+        );
         std::fs::remove_dir_all(&dir).ok();
     }
 }

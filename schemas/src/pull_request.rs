@@ -62,7 +62,10 @@ pub struct LabelEvent {
 impl LabelEvent {
     /// `{owner}/{repo}/{number}/{label}`: the latest event per label wins.
     pub fn key(&self) -> String {
-        format!("{}/{}/{}", self.repository_full_name, self.number, self.label_name)
+        format!(
+            "{}/{}/{}",
+            self.repository_full_name, self.number, self.label_name
+        )
     }
 }
 

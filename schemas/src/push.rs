@@ -30,7 +30,10 @@ pub struct Commit {
 impl Commit {
     /// `{owner}/{repo}/{ref}/{sha}`.
     pub fn key(&self) -> String {
-        format!("{}/{}/{}", self.repository_full_name, self.git_ref, self.sha)
+        format!(
+            "{}/{}/{}",
+            self.repository_full_name, self.git_ref, self.sha
+        )
     }
 }
 
@@ -89,7 +92,12 @@ mod tests {
             pushed_at: Some(5),
         };
         let codec = Codec::<RefUpdate>::new().expect("schemas parse");
-        assert_eq!(codec.decode(&codec.encode(&update).expect("encodes")).expect("decodes"), update);
+        assert_eq!(
+            codec
+                .decode(&codec.encode(&update).expect("encodes"))
+                .expect("decodes"),
+            update
+        );
         check_backward_compatible::<Commit>().expect("compatible");
         check_backward_compatible::<RefUpdate>().expect("compatible");
     }

@@ -172,9 +172,21 @@ pub fn catalogue() -> Vec<TopicSpec> {
         value: "hudstream.OotResult (Avro single-object encoding); merge callbacks field by field",
     });
     for (name, key, value) in [
-        (HUD_ISSUE_V1, "{owner}/{repo}/{number}", "hudstream.Issue (Avro single-object encoding)"),
-        (HUD_ISSUE_COMMENT_V1, "{owner}/{repo}/{number}/{comment id}", "hudstream.IssueComment (Avro single-object encoding)"),
-        (HUD_CHECK_RUN_V1, "{owner}/{repo}/{check run id}", "hudstream.CheckRun (Avro single-object encoding)"),
+        (
+            HUD_ISSUE_V1,
+            "{owner}/{repo}/{number}",
+            "hudstream.Issue (Avro single-object encoding)",
+        ),
+        (
+            HUD_ISSUE_COMMENT_V1,
+            "{owner}/{repo}/{number}/{comment id}",
+            "hudstream.IssueComment (Avro single-object encoding)",
+        ),
+        (
+            HUD_CHECK_RUN_V1,
+            "{owner}/{repo}/{check run id}",
+            "hudstream.CheckRun (Avro single-object encoding)",
+        ),
     ] {
         topics.push(TopicSpec {
             name: name.to_string(),

@@ -48,7 +48,10 @@ pub enum DecodeError {
     #[error("record does not start with the Avro single-object marker C3 01 (found {found:02X?})")]
     BadMagic { found: [u8; 2] },
     #[error("record was written with schema fingerprint {fingerprint}, which is not a published version of {name}")]
-    UnknownSchema { name: &'static str, fingerprint: String },
+    UnknownSchema {
+        name: &'static str,
+        fingerprint: String,
+    },
     #[error("record is not a valid {name} datum: {source}")]
     Avro {
         name: &'static str,

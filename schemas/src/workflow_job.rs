@@ -119,14 +119,20 @@ mod tests {
     #[test]
     fn rejects_foreign_and_damaged_records_with_a_reason() {
         let codec = Codec::<WorkflowJob>::new().expect("published schemas parse");
-        assert!(matches!(codec.decode(b"{}"), Err(DecodeError::TooShort { .. })));
+        assert!(matches!(
+            codec.decode(b"{}"),
+            Err(DecodeError::TooShort { .. })
+        ));
         assert!(matches!(
             codec.decode(b"{\"id\": 12345678}"),
             Err(DecodeError::BadMagic { .. })
         ));
         let mut bytes = codec.encode(&sample()).expect("encodes");
         bytes[5] ^= 0xFF;
-        assert!(matches!(codec.decode(&bytes), Err(DecodeError::UnknownSchema { .. })));
+        assert!(matches!(
+            codec.decode(&bytes),
+            Err(DecodeError::UnknownSchema { .. })
+        ));
         let good = codec.encode(&sample()).expect("encodes");
         let truncated = &good[..good.len() - 3];
         assert!(codec.decode(truncated).is_err());

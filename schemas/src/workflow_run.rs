@@ -93,7 +93,12 @@ mod tests {
             previous_attempt_url: String::new(),
         };
         let codec = Codec::<WorkflowRun>::new().expect("schemas parse");
-        assert_eq!(codec.decode(&codec.encode(&run).expect("encodes")).expect("decodes"), run);
+        assert_eq!(
+            codec
+                .decode(&codec.encode(&run).expect("encodes"))
+                .expect("decodes"),
+            run
+        );
         check_backward_compatible::<WorkflowRun>().expect("compatible");
     }
 }

@@ -28,7 +28,10 @@ pub fn services() -> (String, String) {
             panic!("{name} is not set: run the end-to-end tests with `deploy/local/hud test`, which starts a real broker and ClickHouse")
         })
     };
-    (get("HUDSTREAM_TEST_KAFKA_BROKERS"), get("HUDSTREAM_TEST_CLICKHOUSE_URL"))
+    (
+        get("HUDSTREAM_TEST_KAFKA_BROKERS"),
+        get("HUDSTREAM_TEST_CLICKHOUSE_URL"),
+    )
 }
 
 /// A configuration in a fresh namespace on the real services.
@@ -78,27 +81,44 @@ impl Stack {
 
     pub async fn start_with(config: Config) -> Stack {
         init_logs();
-        hudstream::create_topics(&config).await.expect("topics are created");
+        hudstream::create_topics(&config)
+            .await
+            .expect("topics are created");
         hudstream::migrate(&config).await.expect("migrations apply");
         let shutdown = CancellationToken::new();
-        let gateway = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let api = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let gateway = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let api = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let gateway_url = format!("http://{}", gateway.local_addr().expect("addr"));
         let api_url = format!("http://{}", api.local_addr().expect("addr"));
         let mut tasks = Vec::new();
         let (c, s) = (config.clone(), shutdown.clone());
-        tasks.push(tokio::spawn(async move { hudstream::run_gateway(&c, gateway, s).await }));
+        tasks.push(tokio::spawn(async move {
+            hudstream::run_gateway(&c, gateway, s).await
+        }));
         let (c, s) = (config.clone(), shutdown.clone());
-        tasks.push(tokio::spawn(async move { hudstream::run_processors(&c, s).await }));
+        tasks.push(tokio::spawn(async move {
+            hudstream::run_processors(&c, s).await
+        }));
         let (c, s) = (config.clone(), shutdown.clone());
-        tasks.push(tokio::spawn(async move { hudstream::run_projections(&c, s).await }));
+        tasks.push(tokio::spawn(async move {
+            hudstream::run_projections(&c, s).await
+        }));
         let (c, s) = (config.clone(), shutdown.clone());
-        tasks.push(tokio::spawn(async move { hudstream::run_api(&c, api, s).await }));
+        tasks.push(tokio::spawn(
+            async move { hudstream::run_api(&c, api, s).await },
+        ));
         Stack {
             config,
             gateway_url,
             api_url,
-            http: reqwest::Client::builder().timeout(Duration::from_secs(20)).build().expect("client"),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(20))
+                .build()
+                .expect("client"),
             shutdown,
             tasks,
         }
@@ -126,10 +146,21 @@ impl Stack {
         for (name, value) in &d.headers {
             request = request.header(name, value);
         }
-        request.body(d.body.clone()).send().await.expect("gateway answers")
+        request
+            .body(d.body.clone())
+            .send()
+            .await
+            .expect("gateway answers")
     }
 
-    pub async fn post_raw(&self, event: &str, delivery: &str, content_type: &str, body: Vec<u8>, signature: Option<String>) -> reqwest::Response {
+    pub async fn post_raw(
+        &self,
+        event: &str,
+        delivery: &str,
+        content_type: &str,
+        body: Vec<u8>,
+        signature: Option<String>,
+    ) -> reqwest::Response {
         let mut request = self
             .http
             .post(format!("{}/github/webhook", self.gateway_url))
@@ -145,7 +176,12 @@ impl Stack {
 
     /// GET on the API; returns status and JSON body.
     pub async fn api(&self, path: &str) -> (u16, Value) {
-        let response = self.http.get(format!("{}{path}", self.api_url)).send().await.expect("api answers");
+        let response = self
+            .http
+            .get(format!("{}{path}", self.api_url))
+            .send()
+            .await
+            .expect("api answers");
         let status = response.status().as_u16();
         (status, response.json().await.unwrap_or(Value::Null))
     }
@@ -167,7 +203,11 @@ impl Stack {
 
     /// Every record of a catalogue topic from the start, until `until` holds for the records
     /// read so far (or 30 s pass).
-    pub async fn read_topic(&self, logical: &str, until: impl Fn(&[InRecord]) -> bool + Send + 'static) -> Vec<InRecord> {
+    pub async fn read_topic(
+        &self,
+        logical: &str,
+        until: impl Fn(&[InRecord]) -> bool + Send + 'static,
+    ) -> Vec<InRecord> {
         read_topic(&self.config, logical, until).await
     }
 
@@ -194,7 +234,9 @@ impl Drop for Stack {
 /// and body), for requests no HTTP client would send: lying lengths, stalled bodies.
 pub async fn raw_http(address: &str, head: &str, body_part: &[u8], then: RawThen) -> (u16, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(address).await.expect("connect");
+    let mut stream = tokio::net::TcpStream::connect(address)
+        .await
+        .expect("connect");
     stream.write_all(head.as_bytes()).await.expect("write head");
     stream.write_all(body_part).await.expect("write body");
     match then {
@@ -204,7 +246,11 @@ pub async fn raw_http(address: &str, head: &str, body_part: &[u8], then: RawThen
     let mut answer = Vec::new();
     let _ = tokio::time::timeout(Duration::from_secs(20), stream.read_to_end(&mut answer)).await;
     let text = String::from_utf8_lossy(&answer).to_string();
-    let status = text.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
     let body = text.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
     (status, body)
 }
@@ -219,7 +265,11 @@ pub enum RawThen {
 
 /// Reads every partition of a topic from the beginning (no consumer group, so no join delay).
 /// With one partition — the harness's default — records come in log order.
-pub async fn read_topic(config: &Config, logical: &str, until: impl Fn(&[InRecord]) -> bool + Send + 'static) -> Vec<InRecord> {
+pub async fn read_topic(
+    config: &Config,
+    logical: &str,
+    until: impl Fn(&[InRecord]) -> bool + Send + 'static,
+) -> Vec<InRecord> {
     let brokers = config.kafka.brokers.clone();
     let topic = config.kafka.topic(logical);
     let prefix = config.kafka.topic_prefix.clone();
@@ -230,11 +280,14 @@ pub async fn read_topic(config: &Config, logical: &str, until: impl Fn(&[InRecor
             .set("enable.auto.commit", "false")
             .create()
             .expect("consumer");
-        let metadata = consumer.fetch_metadata(Some(&topic), Duration::from_secs(10)).expect("metadata");
+        let metadata = consumer
+            .fetch_metadata(Some(&topic), Duration::from_secs(10))
+            .expect("metadata");
         let mut tpl = TopicPartitionList::new();
         for t in metadata.topics().iter().filter(|t| t.name() == topic) {
             for p in t.partitions() {
-                tpl.add_partition_offset(&topic, p.id(), Offset::Beginning).expect("tpl");
+                tpl.add_partition_offset(&topic, p.id(), Offset::Beginning)
+                    .expect("tpl");
             }
         }
         consumer.assign(&tpl).expect("assign");
@@ -242,18 +295,29 @@ pub async fn read_topic(config: &Config, logical: &str, until: impl Fn(&[InRecor
         let mut records = Vec::new();
         while !until(&records) {
             if std::time::Instant::now() > deadline {
-                panic!("{topic}: condition not met after 30 s; read {} records", records.len());
+                panic!(
+                    "{topic}: condition not met after 30 s; read {} records",
+                    records.len()
+                );
             }
             if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
                 records.push(InRecord {
-                    topic: m.topic().strip_prefix(&prefix).unwrap_or(m.topic()).to_string(),
+                    topic: m
+                        .topic()
+                        .strip_prefix(&prefix)
+                        .unwrap_or(m.topic())
+                        .to_string(),
                     partition: m.partition(),
                     offset: m.offset(),
                     key: m.key().map(<[u8]>::to_vec),
                     payload: m.payload().map(<[u8]>::to_vec),
                     headers: m
                         .headers()
-                        .map(|hs| hs.iter().map(|h| (h.key.to_string(), h.value.unwrap_or_default().to_vec())).collect())
+                        .map(|hs| {
+                            hs.iter()
+                                .map(|h| (h.key.to_string(), h.value.unwrap_or_default().to_vec()))
+                                .collect()
+                        })
                         .unwrap_or_default(),
                     timestamp_ms: m.timestamp().to_millis(),
                 });

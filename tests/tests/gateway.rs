@@ -7,7 +7,9 @@ use hudstream_schemas::headers as h;
 use hudstream_schemas::topics::GITHUB_WORKFLOW_JOB;
 
 fn has_delivery(records: &[hudstream_runtime::worker::InRecord], id: &str) -> bool {
-    records.iter().any(|r| r.header_str(h::GITHUB_DELIVERY) == Some(id))
+    records
+        .iter()
+        .any(|r| r.header_str(h::GITHUB_DELIVERY) == Some(id))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -16,19 +18,46 @@ async fn a_bad_signature_gets_401_with_a_json_error_and_appends_nothing() {
     let d = fixture("workflow_job/completed.success.with-organization.payload.json");
 
     let wrong = sign_sha256(&Secret::new("not the secret"), &d.body);
-    let r = stack.post_raw(&d.event, "bad-signature", "application/json", d.body.clone(), Some(wrong)).await;
+    let r = stack
+        .post_raw(
+            &d.event,
+            "bad-signature",
+            "application/json",
+            d.body.clone(),
+            Some(wrong),
+        )
+        .await;
     assert_eq!(r.status().as_u16(), 401);
     let body: serde_json::Value = r.json().await.expect("json error");
     assert_eq!(body["code"], "bad_signature");
-    assert!(body["error"].as_str().expect("text").contains("does not match"));
+    assert!(body["error"]
+        .as_str()
+        .expect("text")
+        .contains("does not match"));
 
-    let r = stack.post_raw(&d.event, "no-signature", "application/json", d.body.clone(), None).await;
+    let r = stack
+        .post_raw(
+            &d.event,
+            "no-signature",
+            "application/json",
+            d.body.clone(),
+            None,
+        )
+        .await;
     assert_eq!(r.status().as_u16(), 401);
 
     // A body changed after signing.
     let mut tampered = d.body.clone();
     tampered.extend_from_slice(b" ");
-    let r = stack.post_raw(&d.event, "tampered", "application/json", tampered, Some(sign_sha256(stack.secret(), &d.body))).await;
+    let r = stack
+        .post_raw(
+            &d.event,
+            "tampered",
+            "application/json",
+            tampered,
+            Some(sign_sha256(stack.secret(), &d.body)),
+        )
+        .await;
     assert_eq!(r.status().as_u16(), 401);
 
     // Then a good one; everything before it in the partition has been read once it shows up.
@@ -38,7 +67,9 @@ async fn a_bad_signature_gets_401_with_a_json_error_and_appends_nothing() {
     assert_eq!(answer["delivery_id"], d.delivery_id);
     assert_eq!(answer["topic"], GITHUB_WORKFLOW_JOB);
     let good = d.delivery_id.clone();
-    let records = stack.read_topic(GITHUB_WORKFLOW_JOB, move |rs| has_delivery(rs, &good)).await;
+    let records = stack
+        .read_topic(GITHUB_WORKFLOW_JOB, move |rs| has_delivery(rs, &good))
+        .await;
     assert_eq!(records.len(), 1, "only the good delivery was appended");
     for refused in ["bad-signature", "no-signature", "tampered"] {
         assert!(!has_delivery(&records, refused));
@@ -52,14 +83,26 @@ async fn appends_the_body_byte_for_byte_with_the_delivery_headers_and_job_key() 
     let d = fixture("workflow_job/in_progress.payload.json");
     assert_eq!(stack.post(&d).await.status().as_u16(), 202);
     let id = d.delivery_id.clone();
-    let records = stack.read_topic(GITHUB_WORKFLOW_JOB, move |rs| has_delivery(rs, &id)).await;
+    let records = stack
+        .read_topic(GITHUB_WORKFLOW_JOB, move |rs| has_delivery(rs, &id))
+        .await;
     let r = &records[0];
-    assert_eq!(r.payload.as_deref(), Some(d.body.as_slice()), "the raw body is stored unchanged");
-    assert_eq!(r.key.as_deref(), Some(&b"Codertocat/Hello-World/289782451"[..]));
+    assert_eq!(
+        r.payload.as_deref(),
+        Some(d.body.as_slice()),
+        "the raw body is stored unchanged"
+    );
+    assert_eq!(
+        r.key.as_deref(),
+        Some(&b"Codertocat/Hello-World/289782451"[..])
+    );
     assert_eq!(r.header_str(h::GITHUB_EVENT), Some("workflow_job"));
     assert_eq!(r.header_str(h::GITHUB_ACTION), Some("in_progress"));
     assert!(r.header_str(h::RECEIVED_AT).is_some());
-    assert!(r.header_str(h::GATEWAY_VERSION).expect("version").starts_with("hudstream/"));
+    assert!(r
+        .header_str(h::GATEWAY_VERSION)
+        .expect("version")
+        .starts_with("hudstream/"));
     stack.stop().await;
 }
 
@@ -68,19 +111,25 @@ async fn malformed_requests_get_a_precise_4xx() {
     let stack = Stack::start().await;
     let body = b"{\"action\":\"queued\"".to_vec();
     let sig = sign_sha256(stack.secret(), &body);
-    let r = stack.post_raw("workflow_job", "d1", "application/json", body, Some(sig)).await;
+    let r = stack
+        .post_raw("workflow_job", "d1", "application/json", body, Some(sig))
+        .await;
     assert_eq!(r.status().as_u16(), 400);
     let e: serde_json::Value = r.json().await.expect("json");
     assert_eq!(e["code"], "invalid_json");
 
     let body = b"[1,2]".to_vec();
     let sig = sign_sha256(stack.secret(), &body);
-    let r = stack.post_raw("workflow_job", "d2", "application/json", body, Some(sig)).await;
+    let r = stack
+        .post_raw("workflow_job", "d2", "application/json", body, Some(sig))
+        .await;
     assert_eq!(r.status().as_u16(), 400);
 
     let body = b"{}".to_vec();
     let sig = sign_sha256(stack.secret(), &body);
-    let r = stack.post_raw("ping", "d3", "text/plain", body, Some(sig)).await;
+    let r = stack
+        .post_raw("ping", "d3", "text/plain", body, Some(sig))
+        .await;
     assert_eq!(r.status().as_u16(), 415);
 
     let r = stack
@@ -103,9 +152,24 @@ async fn a_form_encoded_delivery_is_verified_over_the_raw_body_and_appended_as_j
     let d = fixture("workflow_job/queued.payload.json");
     let form: String = form_urlencoded_body(&d.body);
     let sig = sign_sha256(stack.secret(), form.as_bytes());
-    let r = stack.post_raw("workflow_job", "form-1", "application/x-www-form-urlencoded", form.into_bytes(), Some(sig)).await;
-    assert_eq!(r.status().as_u16(), 202, "{}", r.text().await.unwrap_or_default());
-    let records = stack.read_topic(GITHUB_WORKFLOW_JOB, |rs| has_delivery(rs, "form-1")).await;
+    let r = stack
+        .post_raw(
+            "workflow_job",
+            "form-1",
+            "application/x-www-form-urlencoded",
+            form.into_bytes(),
+            Some(sig),
+        )
+        .await;
+    assert_eq!(
+        r.status().as_u16(),
+        202,
+        "{}",
+        r.text().await.unwrap_or_default()
+    );
+    let records = stack
+        .read_topic(GITHUB_WORKFLOW_JOB, |rs| has_delivery(rs, "form-1"))
+        .await;
     assert_eq!(records[0].payload.as_deref(), Some(d.body.as_slice()));
     stack.stop().await;
 }
@@ -114,7 +178,9 @@ fn form_urlencoded_body(json: &[u8]) -> String {
     let mut out = String::from("payload=");
     for b in json {
         match *b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'*' => out.push(*b as char),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'*' => {
+                out.push(*b as char)
+            }
             b' ' => out.push('+'),
             other => out.push_str(&format!("%{other:02X}")),
         }
@@ -128,7 +194,13 @@ async fn every_real_fixture_is_accepted() {
     let fixtures = all_fixtures();
     for d in &fixtures {
         let r = stack.post(d).await;
-        assert_eq!(r.status().as_u16(), 202, "{}: {}", d.path.display(), r.text().await.unwrap_or_default());
+        assert_eq!(
+            r.status().as_u16(),
+            202,
+            "{}: {}",
+            d.path.display(),
+            r.text().await.unwrap_or_default()
+        );
     }
     assert_eq!(fixtures.len(), 236);
     stack.stop().await;

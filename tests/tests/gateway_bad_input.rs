@@ -24,34 +24,167 @@ async fn github_bad_requests_get_precise_answers_and_append_nothing() {
     // (status, code, request)
     let wrong_secret = sign_sha256(&Secret::new("an unknown secret"), &d.body);
     let cases: Vec<(u16, &str, reqwest::Response)> = vec![
-        (401, "bad_signature", stack.post_raw("workflow_job", "bad-1", "application/json", d.body.clone(), Some(wrong_secret)).await),
-        (401, "bad_signature", stack.post_raw("workflow_job", "bad-2", "application/json", d.body.clone(), None).await),
-        (401, "bad_signature", stack.post_raw("workflow_job", "bad-3", "application/json", d.body.clone(), Some("sha256=123".into())).await),
-        (415, "unsupported_content_type", stack.post_raw("workflow_job", "bad-4", "text/xml", d.body.clone(), sig(&d.body)).await),
-        (400, "missing_form_payload", stack.post_raw("workflow_job", "bad-5", "application/x-www-form-urlencoded", b"other=1".to_vec(), sig(b"other=1")).await),
-        (400, "invalid_json", stack.post_raw("workflow_job", "bad-6", "application/json", b"{\"a\":".to_vec(), sig(b"{\"a\":")).await),
-        (400, "empty_body", stack.post_raw("workflow_job", "bad-7", "application/json", Vec::new(), sig(b"")).await),
-        (400, "not_an_object", stack.post_raw("workflow_job", "bad-8", "application/json", b"\"x\"".to_vec(), sig(b"\"x\"")).await),
-        (413, "too_large", stack.post_raw("workflow_job", "bad-9", "application/json", vec![b' '; 65 * 1024], sig(&vec![b' '; 65 * 1024])).await),
+        (
+            401,
+            "bad_signature",
+            stack
+                .post_raw(
+                    "workflow_job",
+                    "bad-1",
+                    "application/json",
+                    d.body.clone(),
+                    Some(wrong_secret),
+                )
+                .await,
+        ),
+        (
+            401,
+            "bad_signature",
+            stack
+                .post_raw(
+                    "workflow_job",
+                    "bad-2",
+                    "application/json",
+                    d.body.clone(),
+                    None,
+                )
+                .await,
+        ),
+        (
+            401,
+            "bad_signature",
+            stack
+                .post_raw(
+                    "workflow_job",
+                    "bad-3",
+                    "application/json",
+                    d.body.clone(),
+                    Some("sha256=123".into()),
+                )
+                .await,
+        ),
+        (
+            415,
+            "unsupported_content_type",
+            stack
+                .post_raw(
+                    "workflow_job",
+                    "bad-4",
+                    "text/xml",
+                    d.body.clone(),
+                    sig(&d.body),
+                )
+                .await,
+        ),
+        (
+            400,
+            "missing_form_payload",
+            stack
+                .post_raw(
+                    "workflow_job",
+                    "bad-5",
+                    "application/x-www-form-urlencoded",
+                    b"other=1".to_vec(),
+                    sig(b"other=1"),
+                )
+                .await,
+        ),
+        (
+            400,
+            "invalid_json",
+            stack
+                .post_raw(
+                    "workflow_job",
+                    "bad-6",
+                    "application/json",
+                    b"{\"a\":".to_vec(),
+                    sig(b"{\"a\":"),
+                )
+                .await,
+        ),
+        (
+            400,
+            "empty_body",
+            stack
+                .post_raw(
+                    "workflow_job",
+                    "bad-7",
+                    "application/json",
+                    Vec::new(),
+                    sig(b""),
+                )
+                .await,
+        ),
+        (
+            400,
+            "not_an_object",
+            stack
+                .post_raw(
+                    "workflow_job",
+                    "bad-8",
+                    "application/json",
+                    b"\"x\"".to_vec(),
+                    sig(b"\"x\""),
+                )
+                .await,
+        ),
+        (
+            413,
+            "too_large",
+            stack
+                .post_raw(
+                    "workflow_job",
+                    "bad-9",
+                    "application/json",
+                    vec![b' '; 65 * 1024],
+                    sig(&vec![b' '; 65 * 1024]),
+                )
+                .await,
+        ),
     ];
     for (want_status, want_code, response) in cases {
         let (status, body) = json_error(response).await;
-        assert_eq!((status, body["code"].as_str()), (want_status, Some(want_code)), "{body}");
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (want_status, Some(want_code)),
+            "{body}"
+        );
         assert!(body["error"].as_str().is_some_and(|e| !e.is_empty()));
     }
-    for (missing, header) in [("x-github-event", "X-GitHub-Event"), ("x-github-delivery", "X-GitHub-Delivery")] {
-        let mut request = stack.http.post(format!("{}/github/webhook", stack.gateway_url)).header("content-type", "application/json");
-        for (name, value) in [("x-github-event", "workflow_job"), ("x-github-delivery", "bad-10")] {
+    for (missing, header) in [
+        ("x-github-event", "X-GitHub-Event"),
+        ("x-github-delivery", "X-GitHub-Delivery"),
+    ] {
+        let mut request = stack
+            .http
+            .post(format!("{}/github/webhook", stack.gateway_url))
+            .header("content-type", "application/json");
+        for (name, value) in [
+            ("x-github-event", "workflow_job"),
+            ("x-github-delivery", "bad-10"),
+        ] {
             if name != missing {
                 request = request.header(name, value);
             }
         }
-        let (status, body) = json_error(request.body(d.body.clone()).send().await.expect("answer")).await;
+        let (status, body) =
+            json_error(request.body(d.body.clone()).send().await.expect("answer")).await;
         assert_eq!(status, 400);
         assert_eq!(body["error"], format!("missing {header} header"));
     }
-    let (status, body) = json_error(stack.http.get(format!("{}/github/webhook", stack.gateway_url)).send().await.expect("answer")).await;
-    assert_eq!((status, body["error"].as_str()), (405, Some("Method not allowed")));
+    let (status, body) = json_error(
+        stack
+            .http
+            .get(format!("{}/github/webhook", stack.gateway_url))
+            .send()
+            .await
+            .expect("answer"),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (405, Some("Method not allowed"))
+    );
 
     let address = stack.gateway_url.trim_start_matches("http://").to_string();
     let head = |len: usize| {
@@ -64,7 +197,10 @@ async fn github_bad_requests_get_precise_answers_and_append_nothing() {
     let started = std::time::Instant::now();
     let (status, body) = raw_http(&address, &head(10_000_000), b"{", RawThen::Stall).await;
     assert_eq!(status, 413, "{body}");
-    assert!(started.elapsed() < std::time::Duration::from_millis(650), "answered before the read timeout");
+    assert!(
+        started.elapsed() < std::time::Duration::from_millis(650),
+        "answered before the read timeout"
+    );
     // Truncated: the client hangs up mid-body.
     let (status, body) = raw_http(&address, &head(1000), b"{\"action\":", RawThen::HangUp).await;
     assert_eq!(status, 400, "{body}");
@@ -78,7 +214,10 @@ async fn github_bad_requests_get_precise_answers_and_append_nothing() {
     assert_eq!(stack.post(&d).await.status().as_u16(), 202);
     let good = d.delivery_id.clone();
     let records = stack
-        .read_topic(GITHUB_WORKFLOW_JOB, move |rs| rs.iter().any(|r| r.header_str(h::GITHUB_DELIVERY) == Some(good.as_str())))
+        .read_topic(GITHUB_WORKFLOW_JOB, move |rs| {
+            rs.iter()
+                .any(|r| r.header_str(h::GITHUB_DELIVERY) == Some(good.as_str()))
+        })
         .await;
     assert_eq!(records.len(), 1, "only the good delivery was appended");
     stack.stop().await;
@@ -105,7 +244,13 @@ async fn beyond_the_in_flight_cap_requests_get_503_with_retry_after() {
     let d = fixture("ping/payload.json");
     let response = stack.post(&d).await;
     assert_eq!(response.status().as_u16(), 503);
-    assert_eq!(response.headers().get("retry-after").and_then(|v| v.to_str().ok()), Some("5"));
+    assert_eq!(
+        response
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok()),
+        Some("5")
+    );
     let (_, body) = json_error(response).await;
     assert_eq!(body["code"], "overloaded");
     assert_eq!(holder.await.expect("holder").0, 408);
@@ -132,43 +277,124 @@ fn oot_result(job_name: Value, check_run_id: Value) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oot_results_follow_torchcis_contract() {
     let stack = Stack::start().await;
-    let token = stack.config.gateway.oot_relay_tokens[0].expose().to_string();
+    let token = stack.config.gateway.oot_relay_tokens[0]
+        .expose()
+        .to_string();
     let post = |path: &'static str, header: &'static str, token: String, body: Vec<u8>| {
-        let request = stack.http.post(format!("{}{path}", stack.gateway_url)).header("content-type", "application/json").body(body);
+        let request = stack
+            .http
+            .post(format!("{}{path}", stack.gateway_url))
+            .header("content-type", "application/json")
+            .body(body);
         async move { json_error(request.header(header, token).send().await.expect("answer")).await }
     };
     let good = serde_json::to_vec(&oot_result(json!("test (1, 2)"), json!(777))).expect("json");
 
-    let (status, body) = post("/oot/results", "x-oot-relay-token", "wrong".into(), good.clone()).await;
-    assert_eq!((status, body["error"].as_str()), (401, Some("Unauthorized")));
-    let (status, body) = post("/oot/results", "x-oot-relay-token", token.clone(), vec![b' '; 2 * 1024 * 1024 + 1]).await;
-    assert_eq!((status, body["error"].as_str()), (413, Some("Payload exceeds 2MB limit")));
+    let (status, body) = post(
+        "/oot/results",
+        "x-oot-relay-token",
+        "wrong".into(),
+        good.clone(),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("Unauthorized"))
+    );
+    let (status, body) = post(
+        "/oot/results",
+        "x-oot-relay-token",
+        token.clone(),
+        vec![b' '; 2 * 1024 * 1024 + 1],
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (413, Some("Payload exceeds 2MB limit"))
+    );
     let missing_job = serde_json::to_vec(&oot_result(json!(""), json!(1))).expect("json");
-    let (status, body) = post("/oot/results", "x-oot-relay-token", token.clone(), missing_job).await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("Missing required field: workflow.job_name")));
+    let (status, body) = post(
+        "/oot/results",
+        "x-oot-relay-token",
+        token.clone(),
+        missing_job,
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("Missing required field: workflow.job_name"))
+    );
     let missing_check = serde_json::to_vec(&oot_result(json!("j"), Value::Null)).expect("json");
-    let (status, body) = post("/oot/results", "x-oot-relay-token", token.clone(), missing_check).await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("Missing required field: workflow.check_run_id")));
-    let (status, body) = post("/oot/results", "x-oot-relay-token", token.clone(), b"{\"trusted\": {}}".to_vec()).await;
-    assert_eq!(status, 400, "a broken body is a 400 with the reason, not torchci's 500");
-    assert_eq!(body["error"], "Malformed OOT result: trusted.verified_repo is missing");
-    let (status, _) = post("/oot/results", "x-oot-relay-token", token.clone(), b"not json".to_vec()).await;
+    let (status, body) = post(
+        "/oot/results",
+        "x-oot-relay-token",
+        token.clone(),
+        missing_check,
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("Missing required field: workflow.check_run_id"))
+    );
+    let (status, body) = post(
+        "/oot/results",
+        "x-oot-relay-token",
+        token.clone(),
+        b"{\"trusted\": {}}".to_vec(),
+    )
+    .await;
+    assert_eq!(
+        status, 400,
+        "a broken body is a 400 with the reason, not torchci's 500"
+    );
+    assert_eq!(
+        body["error"],
+        "Malformed OOT result: trusted.verified_repo is missing"
+    );
+    let (status, _) = post(
+        "/oot/results",
+        "x-oot-relay-token",
+        token.clone(),
+        b"not json".to_vec(),
+    )
+    .await;
     assert_eq!(status, 400);
 
     // Accepted on both paths and with both headers.
-    let (status, body) = post("/oot/results", "x-oot-relay-token", token.clone(), good.clone()).await;
+    let (status, body) = post(
+        "/oot/results",
+        "x-oot-relay-token",
+        token.clone(),
+        good.clone(),
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["ok"], true);
     assert_eq!(body["status"], "in_progress");
-    assert_eq!(body["dynamoKey"], "intel/torch-xpu-ops/72d3162e-cc78-11e3-81ab-4c9367dc0958/xpu-ci/test (1, 2)/777");
-    let (status, _) = post("/api/oot/results", "x-hud-internal-bot", token.clone(), good.clone()).await;
+    assert_eq!(
+        body["dynamoKey"],
+        "intel/torch-xpu-ops/72d3162e-cc78-11e3-81ab-4c9367dc0958/xpu-ci/test (1, 2)/777"
+    );
+    let (status, _) = post(
+        "/api/oot/results",
+        "x-hud-internal-bot",
+        token.clone(),
+        good.clone(),
+    )
+    .await;
     assert_eq!(status, 200);
 
     let records = stack.read_topic(OOT_RESULTS, |rs| rs.len() >= 2).await;
     assert_eq!(records.len(), 2, "refused results were not appended");
     for r in &records {
         assert_eq!(r.payload.as_deref(), Some(good.as_slice()));
-        assert_eq!(r.key.as_deref(), Some(&b"intel/torch-xpu-ops/72d3162e-cc78-11e3-81ab-4c9367dc0958/xpu-ci/test (1, 2)/777"[..]));
+        assert_eq!(
+            r.key.as_deref(),
+            Some(
+                &b"intel/torch-xpu-ops/72d3162e-cc78-11e3-81ab-4c9367dc0958/xpu-ci/test (1, 2)/777"
+                    [..]
+            )
+        );
         assert_eq!(r.header_str(h::OOT_STATUS), Some("in_progress"));
     }
     stack.stop().await;
@@ -179,9 +405,18 @@ async fn without_a_relay_token_the_oot_endpoint_says_it_is_misconfigured() {
     let mut config = test_config();
     config.gateway.oot_relay_tokens.clear();
     let stack = Stack::start_with(config).await;
-    let r = stack.http.post(format!("{}/oot/results", stack.gateway_url)).body("{}").send().await.expect("answer");
+    let r = stack
+        .http
+        .post(format!("{}/oot/results", stack.gateway_url))
+        .body("{}")
+        .send()
+        .await
+        .expect("answer");
     let (status, body) = json_error(r).await;
-    assert_eq!((status, body["error"].as_str()), (500, Some("Server misconfigured")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (500, Some("Server misconfigured"))
+    );
     stack.stop().await;
 }
 
@@ -205,18 +440,30 @@ async fn circleci_webhooks_are_verified_and_appended() {
             .send()
     };
     let signed = sign_sha256(&secret, &body).replace("sha256=", "v1=");
-    let (status, e) = json_error(send(sign_sha256(&Secret::new("x"), &body).replace("sha256=", "v1=")).await.expect("answer")).await;
+    let (status, e) = json_error(
+        send(sign_sha256(&Secret::new("x"), &body).replace("sha256=", "v1="))
+            .await
+            .expect("answer"),
+    )
+    .await;
     assert_eq!((status, e["code"].as_str()), (401, Some("bad_signature")));
     let r = send(signed).await.expect("answer");
     assert_eq!(r.status().as_u16(), 202);
-    let records = stack.read_topic(hudstream_schemas::topics::CIRCLECI_WEBHOOK, |rs| !rs.is_empty()).await;
+    let records = stack
+        .read_topic(hudstream_schemas::topics::CIRCLECI_WEBHOOK, |rs| {
+            !rs.is_empty()
+        })
+        .await;
     assert_eq!(records.len(), 1);
     assert_eq!(records[0].payload.as_deref(), Some(body.as_slice()));
     assert_eq!(
         records[0].key.as_deref(),
         Some(&b"circleci/9YytKzouJxzu4TjCRFqAoD/2ZcnZ4Ct6sg3L14E5xgEPs/fda08377-fe7e-46b1-8992-3a7aaecac9c3"[..])
     );
-    assert_eq!(records[0].header_str(h::CIRCLECI_EVENT), Some("workflow-completed"));
+    assert_eq!(
+        records[0].header_str(h::CIRCLECI_EVENT),
+        Some("workflow-completed")
+    );
     stack.stop().await;
 }
 
@@ -229,7 +476,9 @@ async fn legacy_sha1_signatures_count_only_when_enabled() {
         let stack = Stack::start_with(config).await;
         let sha1 = {
             use hmac::{Hmac, Mac};
-            let mut mac = <Hmac<sha1::Sha1> as Mac>::new_from_slice(stack.secret().expose().as_bytes()).expect("key");
+            let mut mac =
+                <Hmac<sha1::Sha1> as Mac>::new_from_slice(stack.secret().expose().as_bytes())
+                    .expect("key");
             mac.update(&d.body);
             format!("sha1={}", hex::encode(mac.finalize().into_bytes()))
         };

@@ -13,19 +13,30 @@ const JOB: &str = "/api/jobs/Codertocat/Hello-World/289782451";
 const MARKER: &str = "/api/jobs/lineville/elastic-machines-testing/12877621891";
 
 fn lifecycle() -> Vec<Delivery> {
-    ["workflow_job/queued.payload.json", "workflow_job/in_progress.payload.json", "workflow_job/completed.success.with-organization.payload.json"]
-        .iter()
-        .map(|p| fixture(p))
-        .collect()
+    [
+        "workflow_job/queued.payload.json",
+        "workflow_job/in_progress.payload.json",
+        "workflow_job/completed.success.with-organization.payload.json",
+    ]
+    .iter()
+    .map(|p| fixture(p))
+    .collect()
 }
 
 async fn deliver_and_read(order: &[Delivery]) -> Value {
     let stack = Stack::start().await;
     for d in order {
         let response = stack.post(d).await;
-        assert_eq!(response.status().as_u16(), 202, "{}", response.text().await.unwrap_or_default());
+        assert_eq!(
+            response.status().as_u16(),
+            202,
+            "{}",
+            response.text().await.unwrap_or_default()
+        );
     }
-    stack.post(&fixture("workflow_job/waiting.payload.json")).await;
+    stack
+        .post(&fixture("workflow_job/waiting.payload.json"))
+        .await;
     stack.wait_for(MARKER, |_| true).await;
     let (status, job) = stack.api(JOB).await;
     assert_eq!(status, 200, "{job}");
@@ -39,7 +50,13 @@ async fn the_api_shows_the_completed_job_whatever_the_delivery_order() {
     let mut shuffled = lifecycle();
     shuffled.shuffle(&mut rand::thread_rng());
     // GitHub redelivers too: the completed event twice, an old state late.
-    let mut with_redeliveries = vec![in_order[2].clone(), in_order[0].clone(), in_order[2].clone(), in_order[1].clone(), in_order[0].clone()];
+    let mut with_redeliveries = vec![
+        in_order[2].clone(),
+        in_order[0].clone(),
+        in_order[2].clone(),
+        in_order[1].clone(),
+        in_order[0].clone(),
+    ];
     with_redeliveries.shuffle(&mut rand::thread_rng());
     let reversed: Vec<Delivery> = in_order.iter().rev().cloned().collect();
 
@@ -66,24 +83,39 @@ async fn the_api_shows_the_completed_job_whatever_the_delivery_order() {
     assert_eq!(a["queue_time_s"], 60.0);
     assert_eq!(a["duration_s"], 198.0);
     assert_eq!(a["labels"], serde_json::json!(["ubuntu-latest"]));
-    assert_eq!(a["runner"], serde_json::json!({"id": 5, "name": "GitHub Actions 5", "group_id": 2, "group_name": "GitHub Actions"}));
+    assert_eq!(
+        a["runner"],
+        serde_json::json!({"id": 5, "name": "GitHub Actions 5", "group_id": 2, "group_name": "GitHub Actions"})
+    );
     let steps = a["steps"].as_array().expect("steps");
     assert_eq!(steps.len(), 8);
-    assert_eq!(steps[0], serde_json::json!({"number": 1, "name": "Set up job", "status": "completed", "conclusion": "success", "started_at": "2021-08-05T10:26:08Z", "completed_at": "2021-08-05T10:26:11Z"}));
+    assert_eq!(
+        steps[0],
+        serde_json::json!({"number": 1, "name": "Set up job", "status": "completed", "conclusion": "success", "started_at": "2021-08-05T10:26:08Z", "completed_at": "2021-08-05T10:26:11Z"})
+    );
     assert_eq!(steps[7]["name"], "Complete job");
-    assert_eq!(a["html_url"], "https://github.com/octo-org/octo-repo/runs/1291536064");
+    assert_eq!(
+        a["html_url"],
+        "https://github.com/octo-org/octo-repo/runs/1291536064"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_running_job_shows_its_progress_and_nulls_for_what_has_not_happened() {
     let stack = Stack::start().await;
-    stack.post(&fixture("workflow_job/in_progress.payload.json")).await;
+    stack
+        .post(&fixture("workflow_job/in_progress.payload.json"))
+        .await;
     let job = stack.wait_for(JOB, |j| j["status"] == "in_progress").await;
     assert_eq!(job["conclusion"], Value::Null);
     assert_eq!(job["completed_at"], Value::Null);
     assert_eq!(job["duration_s"], Value::Null);
     assert_eq!(job["queue_time_s"], 0.0);
-    stack.post(&fixture("workflow_job/completed.success.with-organization.payload.json")).await;
+    stack
+        .post(&fixture(
+            "workflow_job/completed.success.with-organization.payload.json",
+        ))
+        .await;
     stack.wait_for(JOB, |j| j["status"] == "completed").await;
     stack.stop().await;
 }
@@ -91,9 +123,14 @@ async fn a_running_job_shows_its_progress_and_nulls_for_what_has_not_happened() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_api_answers_bad_requests_and_unknown_jobs_with_json_errors() {
     let stack = Stack::start().await;
-    let (status, body) = stack.api("/api/jobs/Codertocat/Hello-World/not-a-number").await;
+    let (status, body) = stack
+        .api("/api/jobs/Codertocat/Hello-World/not-a-number")
+        .await;
     assert_eq!(status, 400);
-    assert!(body["error"].as_str().expect("error text").contains("not a positive integer"));
+    assert!(body["error"]
+        .as_str()
+        .expect("error text")
+        .contains("not a positive integer"));
     let (status, body) = stack.api("/api/jobs/Codertocat/Hello-World/1").await;
     assert_eq!(status, 404);
     assert_eq!(body["code"], "not_found");
@@ -105,11 +142,21 @@ async fn the_api_answers_bad_requests_and_unknown_jobs_with_json_errors() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_stage_reports_its_numbers_on_metrics() {
     let stack = Stack::start().await;
-    stack.post(&fixture("workflow_job/queued.payload.json")).await;
+    stack
+        .post(&fixture("workflow_job/queued.payload.json"))
+        .await;
     stack.wait_for(JOB, |j| j["status"] == "queued").await;
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
-        let text = stack.http.get(format!("{}/metrics", stack.gateway_url)).send().await.expect("answer").text().await.expect("text");
+        let text = stack
+            .http
+            .get(format!("{}/metrics", stack.gateway_url))
+            .send()
+            .await
+            .expect("answer")
+            .text()
+            .await
+            .expect("text");
         let wanted = [
             "hudstream_gateway_requests_total",
             "hudstream_gateway_append_seconds",
@@ -121,7 +168,14 @@ async fn every_stage_reports_its_numbers_on_metrics() {
         if wanted.iter().all(|w| text.contains(w)) {
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "missing metrics: {:?}", wanted.iter().filter(|w| !text.contains(*w)).collect::<Vec<_>>());
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "missing metrics: {:?}",
+            wanted
+                .iter()
+                .filter(|w| !text.contains(*w))
+                .collect::<Vec<_>>()
+        );
         tokio::time::sleep(std::time::Duration::from_millis(250)).await;
     }
     stack.stop().await;

@@ -11,11 +11,7 @@
 
 use std::time::Duration;
 
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::{Headers, Message};
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
-
-use hudstream_runtime::kafka::Appender;
+use hudstream_runtime::kafka::{to_in_record, whole_topic_reader, Appender};
 use hudstream_runtime::worker::{InRecord, OutRecord};
 use hudstream_runtime::Config;
 use hudstream_schemas::headers as h;
@@ -37,53 +33,15 @@ pub struct DeadLetter {
 
 /// Reads every dead letter, in partition order, until the topic is idle for `idle`.
 pub async fn read_all(config: &Config, idle: Duration) -> anyhow::Result<Vec<DeadLetter>> {
-    let brokers = config.kafka.brokers.clone();
-    let topic = config.kafka.topic(DEAD_LETTERS);
-    let prefix = config.kafka.topic_prefix.clone();
+    let kafka = config.kafka.clone();
     let records = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<InRecord>> {
-        let consumer: BaseConsumer = ClientConfig::new()
-            .set("bootstrap.servers", &brokers)
-            .set("group.id", "hudstream-dead-letters-reader")
-            .set("enable.auto.commit", "false")
-            .create()?;
-        let metadata = consumer.fetch_metadata(Some(&topic), Duration::from_secs(10))?;
-        let partitions: Vec<i32> = metadata
-            .topics()
-            .iter()
-            .filter(|t| t.name() == topic)
-            .flat_map(|t| t.partitions().iter().map(|p| p.id()))
-            .collect();
-        let mut tpl = TopicPartitionList::new();
-        for p in partitions {
-            tpl.add_partition_offset(&topic, p, Offset::Beginning)?;
-        }
-        consumer.assign(&tpl)?;
+        let consumer = whole_topic_reader(&kafka, DEAD_LETTERS)?;
         let mut records = Vec::new();
         let mut last = std::time::Instant::now();
         while last.elapsed() < idle {
             if let Some(message) = consumer.poll(Duration::from_millis(100)) {
-                let m = message?;
+                records.push(to_in_record(&kafka.topic_prefix, &message?));
                 last = std::time::Instant::now();
-                records.push(InRecord {
-                    topic: m
-                        .topic()
-                        .strip_prefix(&prefix)
-                        .unwrap_or(m.topic())
-                        .to_string(),
-                    partition: m.partition(),
-                    offset: m.offset(),
-                    key: m.key().map(<[u8]>::to_vec),
-                    payload: m.payload().map(<[u8]>::to_vec),
-                    headers: m
-                        .headers()
-                        .map(|hs| {
-                            hs.iter()
-                                .map(|h| (h.key.to_string(), h.value.unwrap_or_default().to_vec()))
-                                .collect()
-                        })
-                        .unwrap_or_default(),
-                    timestamp_ms: m.timestamp().to_millis(),
-                });
             }
         }
         records.sort_by_key(|r| (r.partition, r.offset));

@@ -19,7 +19,7 @@ use hudstream_projections::workflow_job::WorkflowJobProjection;
 use hudstream_runtime::clickhouse::ClickHouse;
 use hudstream_runtime::kafka::{ensure_topics, run_stage, Appender};
 use hudstream_runtime::shutdown::CancellationToken;
-use hudstream_runtime::worker::PerRecord;
+use hudstream_runtime::worker::{PerRecord, Processor};
 use hudstream_runtime::Config;
 use hudstream_schemas::migrations::MIGRATIONS;
 use hudstream_schemas::topics::catalogue;
@@ -52,123 +52,49 @@ pub async fn run_gateway(
 }
 
 /// Runs every processor until shutdown, each in its own consumer group; the first to fail
-/// stops the others.
+/// stops the others. A new processor is one more line in the list.
 pub async fn run_processors(config: &Config, shutdown: CancellationToken) -> anyhow::Result<()> {
     let appender = Appender::new(&config.kafka).context("creating the Kafka producer")?;
-    let guard = shutdown.clone();
-    let stop_all = |r: anyhow::Result<()>| {
-        if r.is_err() {
-            guard.cancel();
+    let stages: Vec<futures::future::BoxFuture<'_, anyhow::Result<()>>> = vec![
+        processor(config, WorkflowJobProcessor::new()?, &appender, &shutdown),
+        processor(config, WorkflowRunProcessor::new()?, &appender, &shutdown),
+        processor(config, PullRequestProcessor::new()?, &appender, &shutdown),
+        processor(config, PushProcessor::new()?, &appender, &shutdown),
+        processor(config, OotProcessor::new()?, &appender, &shutdown),
+        processor(config, IssuesProcessor::new()?, &appender, &shutdown),
+        processor(config, IssueCommentProcessor::new()?, &appender, &shutdown),
+        processor(config, CheckRunProcessor::new()?, &appender, &shutdown),
+    ];
+    futures::future::join_all(stages)
+        .await
+        .into_iter()
+        .collect()
+}
+
+/// One processor's consumer loop; its failure (named after its stage) stops the others.
+fn processor<'a, P: Processor>(
+    config: &'a Config,
+    p: P,
+    appender: &Appender,
+    shutdown: &CancellationToken,
+) -> futures::future::BoxFuture<'a, anyhow::Result<()>> {
+    let (appender, shutdown) = (appender.clone(), shutdown.clone());
+    let stage = p.stage();
+    Box::pin(async move {
+        let result = run_stage(
+            &config.kafka,
+            &config.pipeline,
+            PerRecord(p),
+            appender,
+            shutdown.clone(),
+        )
+        .await
+        .context(stage);
+        if result.is_err() {
+            shutdown.cancel();
         }
-        r
-    };
-    let (k, p) = (&config.kafka, &config.pipeline);
-    let (jobs, runs, prs, pushes, oot, issues, comments, checks) = tokio::join!(
-        async {
-            stop_all(
-                run_stage(
-                    k,
-                    p,
-                    PerRecord(WorkflowJobProcessor::new()?),
-                    appender.clone(),
-                    shutdown.clone(),
-                )
-                .await,
-            )
-        },
-        async {
-            stop_all(
-                run_stage(
-                    k,
-                    p,
-                    PerRecord(WorkflowRunProcessor::new()?),
-                    appender.clone(),
-                    shutdown.clone(),
-                )
-                .await,
-            )
-        },
-        async {
-            stop_all(
-                run_stage(
-                    k,
-                    p,
-                    PerRecord(PullRequestProcessor::new()?),
-                    appender.clone(),
-                    shutdown.clone(),
-                )
-                .await,
-            )
-        },
-        async {
-            stop_all(
-                run_stage(
-                    k,
-                    p,
-                    PerRecord(PushProcessor::new()?),
-                    appender.clone(),
-                    shutdown.clone(),
-                )
-                .await,
-            )
-        },
-        async {
-            stop_all(
-                run_stage(
-                    k,
-                    p,
-                    PerRecord(OotProcessor::new()?),
-                    appender.clone(),
-                    shutdown.clone(),
-                )
-                .await,
-            )
-        },
-        async {
-            stop_all(
-                run_stage(
-                    k,
-                    p,
-                    PerRecord(IssuesProcessor::new()?),
-                    appender.clone(),
-                    shutdown.clone(),
-                )
-                .await,
-            )
-        },
-        async {
-            stop_all(
-                run_stage(
-                    k,
-                    p,
-                    PerRecord(IssueCommentProcessor::new()?),
-                    appender.clone(),
-                    shutdown.clone(),
-                )
-                .await,
-            )
-        },
-        async {
-            stop_all(
-                run_stage(
-                    k,
-                    p,
-                    PerRecord(CheckRunProcessor::new()?),
-                    appender.clone(),
-                    shutdown.clone(),
-                )
-                .await,
-            )
-        },
-    );
-    jobs.context("process.workflow_job")
-        .and(runs.context("process.workflow_run"))
-        .and(prs.context("process.pull_request"))
-        .and(pushes.context("process.push"))
-        .and(oot.context("process.oot"))
-        .and(issues.context("process.issues"))
-        .and(comments.context("process.issue_comment"))
-        .and(checks.context("process.check_run"))
+        result
+    })
 }
 
 /// Runs every projection until shutdown.

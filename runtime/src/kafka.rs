@@ -224,6 +224,28 @@ pub async fn ensure_topics(kafka: &KafkaConfig, logical: &[String]) -> anyhow::R
     Ok(created)
 }
 
+/// A consumer outside any group, assigned to every partition of `logical` from the beginning:
+/// for tools and tests that read a whole topic (no group join, so no join delay).
+pub fn whole_topic_reader(
+    kafka: &KafkaConfig,
+    logical: &str,
+) -> anyhow::Result<rdkafka::consumer::BaseConsumer> {
+    let consumer: rdkafka::consumer::BaseConsumer = base_config(kafka)
+        .set("group.id", format!("{}.reader", kafka.group_prefix))
+        .set("enable.auto.commit", "false")
+        .create()?;
+    let topic = kafka.topic(logical);
+    let metadata = consumer.fetch_metadata(Some(&topic), Duration::from_secs(10))?;
+    let mut tpl = TopicPartitionList::new();
+    for t in metadata.topics().iter().filter(|t| t.name() == topic) {
+        for p in t.partitions() {
+            tpl.add_partition_offset(&topic, p.id(), Offset::Beginning)?;
+        }
+    }
+    consumer.assign(&tpl)?;
+    Ok(consumer)
+}
+
 /// Logs rebalances and commit failures; counts them.
 struct StageContext {
     stage: &'static str,
@@ -320,7 +342,8 @@ fn consumer(
     Ok(consumer)
 }
 
-fn to_in_record(prefix: &str, message: &rdkafka::message::BorrowedMessage<'_>) -> InRecord {
+/// A consumed message as an [`InRecord`], with the topic prefix stripped.
+pub fn to_in_record(prefix: &str, message: &rdkafka::message::BorrowedMessage<'_>) -> InRecord {
     let topic = message.topic();
     let headers = message
         .headers()

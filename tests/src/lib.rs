@@ -8,15 +8,13 @@
 
 use std::time::Duration;
 
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::{Headers, Message};
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use serde_json::Value;
 use tokio::task::JoinHandle;
 
 use hudstream_ingest::fixtures::{self, Delivery};
 use hudstream_ingest::signature::sign_sha256;
 use hudstream_runtime::clickhouse::ClickHouse;
+use hudstream_runtime::kafka::{to_in_record, whole_topic_reader};
 use hudstream_runtime::shutdown::CancellationToken;
 use hudstream_runtime::worker::InRecord;
 use hudstream_runtime::{Config, Secret};
@@ -270,57 +268,21 @@ pub async fn read_topic(
     logical: &str,
     until: impl Fn(&[InRecord]) -> bool + Send + 'static,
 ) -> Vec<InRecord> {
-    let brokers = config.kafka.brokers.clone();
-    let topic = config.kafka.topic(logical);
-    let prefix = config.kafka.topic_prefix.clone();
+    let kafka = config.kafka.clone();
+    let logical = logical.to_string();
     tokio::task::spawn_blocking(move || {
-        let consumer: BaseConsumer = ClientConfig::new()
-            .set("bootstrap.servers", &brokers)
-            .set("group.id", format!("reader-{}", uuid::Uuid::new_v4()))
-            .set("enable.auto.commit", "false")
-            .create()
-            .expect("consumer");
-        let metadata = consumer
-            .fetch_metadata(Some(&topic), Duration::from_secs(10))
-            .expect("metadata");
-        let mut tpl = TopicPartitionList::new();
-        for t in metadata.topics().iter().filter(|t| t.name() == topic) {
-            for p in t.partitions() {
-                tpl.add_partition_offset(&topic, p.id(), Offset::Beginning)
-                    .expect("tpl");
-            }
-        }
-        consumer.assign(&tpl).expect("assign");
+        let consumer = whole_topic_reader(&kafka, &logical).expect("reader");
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
         let mut records = Vec::new();
         while !until(&records) {
             if std::time::Instant::now() > deadline {
                 panic!(
-                    "{topic}: condition not met after 30 s; read {} records",
+                    "{logical}: condition not met after 30 s; read {} records",
                     records.len()
                 );
             }
             if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
-                records.push(InRecord {
-                    topic: m
-                        .topic()
-                        .strip_prefix(&prefix)
-                        .unwrap_or(m.topic())
-                        .to_string(),
-                    partition: m.partition(),
-                    offset: m.offset(),
-                    key: m.key().map(<[u8]>::to_vec),
-                    payload: m.payload().map(<[u8]>::to_vec),
-                    headers: m
-                        .headers()
-                        .map(|hs| {
-                            hs.iter()
-                                .map(|h| (h.key.to_string(), h.value.unwrap_or_default().to_vec()))
-                                .collect()
-                        })
-                        .unwrap_or_default(),
-                    timestamp_ms: m.timestamp().to_millis(),
-                });
+                records.push(to_in_record(&kafka.topic_prefix, &m));
             }
         }
         records

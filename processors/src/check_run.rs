@@ -10,14 +10,12 @@ use hudstream_schemas::issue::CheckRun;
 use hudstream_schemas::topics::{GITHUB_CHECK_RUN, HUD_CHECK_RUN_V1};
 use hudstream_schemas::wire::Codec;
 
-use crate::output::publish;
+use crate::output::{derive, publish};
 use crate::timestamp::{parse_millis, BadTimestamp};
 use crate::version::{pack, seconds};
 
 #[derive(Debug, thiserror::Error)]
 pub enum NormalizeError {
-    #[error("record has no value (a tombstone?)")]
-    Empty,
     #[error("not a check_run delivery: {0}")]
     Shape(String),
     #[error("no repository.full_name")]
@@ -141,17 +139,9 @@ impl Processor for CheckRunProcessor {
     }
 
     fn process(&self, record: &InRecord) -> Vec<Action> {
-        match record
-            .payload
-            .as_deref()
-            .ok_or(NormalizeError::Empty)
-            .and_then(normalize)
-        {
-            Ok(c) => vec![publish(&self.codec, HUD_CHECK_RUN_V1, c.key(), &c, record)],
-            Err(e) => vec![Action::DeadLetter {
-                reason: e.to_string(),
-            }],
-        }
+        derive(record, normalize, |c| {
+            vec![publish(&self.codec, HUD_CHECK_RUN_V1, c.key(), &c, record)]
+        })
     }
 }
 

@@ -14,14 +14,12 @@ use hudstream_schemas::topics::{
 };
 use hudstream_schemas::wire::Codec;
 
-use crate::output::publish;
+use crate::output::{derive, publish};
 use crate::timestamp::{parse_millis, BadTimestamp};
 use crate::version::{pack, seconds};
 
 #[derive(Debug, thiserror::Error)]
 pub enum NormalizeError {
-    #[error("record has no value (a tombstone?)")]
-    Empty,
     #[error("not an {event} delivery: {reason}")]
     Shape { event: &'static str, reason: String },
     #[error("no repository.full_name")]
@@ -227,35 +225,25 @@ impl Processor for IssuesProcessor {
     }
 
     fn process(&self, record: &InRecord) -> Vec<Action> {
-        match record
-            .payload
-            .as_deref()
-            .ok_or(NormalizeError::Empty)
-            .and_then(normalize_issue)
-        {
-            Ok(d) => {
-                let mut actions = vec![publish(
-                    &self.issues,
-                    HUD_ISSUE_V1,
-                    d.issue.key(),
-                    &d.issue,
+        derive(record, normalize_issue, |d| {
+            let mut actions = vec![publish(
+                &self.issues,
+                HUD_ISSUE_V1,
+                d.issue.key(),
+                &d.issue,
+                record,
+            )];
+            if let Some(event) = &d.label_event {
+                actions.push(publish(
+                    &self.labels,
+                    HUD_LABEL_EVENT_V1,
+                    event.key(),
+                    event,
                     record,
-                )];
-                if let Some(event) = &d.label_event {
-                    actions.push(publish(
-                        &self.labels,
-                        HUD_LABEL_EVENT_V1,
-                        event.key(),
-                        event,
-                        record,
-                    ));
-                }
-                actions
+                ));
             }
-            Err(e) => vec![Action::DeadLetter {
-                reason: e.to_string(),
-            }],
-        }
+            actions
+        })
     }
 }
 
@@ -282,23 +270,15 @@ impl Processor for IssueCommentProcessor {
     }
 
     fn process(&self, record: &InRecord) -> Vec<Action> {
-        match record
-            .payload
-            .as_deref()
-            .ok_or(NormalizeError::Empty)
-            .and_then(normalize_comment)
-        {
-            Ok(c) => vec![publish(
+        derive(record, normalize_comment, |c| {
+            vec![publish(
                 &self.codec,
                 HUD_ISSUE_COMMENT_V1,
                 c.key(),
                 &c,
                 record,
-            )],
-            Err(e) => vec![Action::DeadLetter {
-                reason: e.to_string(),
-            }],
-        }
+            )]
+        })
     }
 }
 

@@ -26,14 +26,12 @@ use hudstream_schemas::oot::OotResult;
 use hudstream_schemas::topics::{HUD_OOT_RESULT_V1, OOT_RESULTS};
 use hudstream_schemas::wire::Codec;
 
-use crate::output::publish;
+use crate::output::{derive, publish};
 use crate::timestamp::{parse_millis, BadTimestamp};
 use crate::version::pack;
 
 #[derive(Debug, thiserror::Error)]
 pub enum NormalizeError {
-    #[error("record has no value (a tombstone?)")]
-    Empty,
     #[error("not a JSON object: {0}")]
     Json(String),
     #[error("missing {0}")]
@@ -267,23 +265,15 @@ impl Processor for OotProcessor {
     }
 
     fn process(&self, record: &InRecord) -> Vec<Action> {
-        match record
-            .payload
-            .as_deref()
-            .ok_or(NormalizeError::Empty)
-            .and_then(normalize)
-        {
-            Ok(result) => vec![publish(
+        derive(record, normalize, |result| {
+            vec![publish(
                 &self.codec,
                 HUD_OOT_RESULT_V1,
                 result.dynamo_key.clone(),
                 &result,
                 record,
-            )],
-            Err(e) => vec![Action::DeadLetter {
-                reason: e.to_string(),
-            }],
-        }
+            )]
+        })
     }
 }
 

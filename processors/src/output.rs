@@ -35,3 +35,24 @@ pub fn publish<T: RecordType>(
         headers,
     })
 }
+
+/// Normalizes a record's value and turns the result into actions. A record without a value,
+/// or one `normalize` refuses, becomes a dead letter carrying the reason; every processor
+/// shares this rule.
+pub fn derive<T, E: std::fmt::Display>(
+    record: &InRecord,
+    normalize: impl FnOnce(&[u8]) -> Result<T, E>,
+    actions: impl FnOnce(T) -> Vec<Action>,
+) -> Vec<Action> {
+    let Some(payload) = record.payload.as_deref() else {
+        return vec![Action::DeadLetter {
+            reason: "record has no value (a tombstone?)".into(),
+        }];
+    };
+    match normalize(payload) {
+        Ok(derived) => actions(derived),
+        Err(e) => vec![Action::DeadLetter {
+            reason: e.to_string(),
+        }],
+    }
+}

@@ -19,14 +19,12 @@ use hudstream_schemas::pull_request::{LabelEvent, PullRequest};
 use hudstream_schemas::topics::{GITHUB_PULL_REQUEST, HUD_LABEL_EVENT_V1, HUD_PULL_REQUEST_V1};
 use hudstream_schemas::wire::Codec;
 
-use crate::output::publish;
+use crate::output::{derive, publish};
 use crate::timestamp::{parse_millis, BadTimestamp};
 use crate::version::{pack, seconds};
 
 #[derive(Debug, thiserror::Error)]
 pub enum NormalizeError {
-    #[error("record has no value (a tombstone?)")]
-    Empty,
     #[error("not a pull_request delivery: {0}")]
     Shape(String),
     #[error("no repository: neither repository.full_name nor pull_request.base.repo.full_name")]
@@ -222,35 +220,25 @@ impl Processor for PullRequestProcessor {
     }
 
     fn process(&self, record: &InRecord) -> Vec<Action> {
-        match record
-            .payload
-            .as_deref()
-            .ok_or(NormalizeError::Empty)
-            .and_then(normalize)
-        {
-            Ok(derived) => {
-                let mut actions = vec![publish(
-                    &self.prs,
-                    HUD_PULL_REQUEST_V1,
-                    derived.pull_request.key(),
-                    &derived.pull_request,
+        derive(record, normalize, |derived| {
+            let mut actions = vec![publish(
+                &self.prs,
+                HUD_PULL_REQUEST_V1,
+                derived.pull_request.key(),
+                &derived.pull_request,
+                record,
+            )];
+            if let Some(event) = &derived.label_event {
+                actions.push(publish(
+                    &self.labels,
+                    HUD_LABEL_EVENT_V1,
+                    event.key(),
+                    event,
                     record,
-                )];
-                if let Some(event) = &derived.label_event {
-                    actions.push(publish(
-                        &self.labels,
-                        HUD_LABEL_EVENT_V1,
-                        event.key(),
-                        event,
-                        record,
-                    ));
-                }
-                actions
+                ));
             }
-            Err(e) => vec![Action::DeadLetter {
-                reason: e.to_string(),
-            }],
-        }
+            actions
+        })
     }
 }
 

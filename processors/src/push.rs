@@ -13,14 +13,12 @@ use hudstream_schemas::push::{Commit, RefUpdate};
 use hudstream_schemas::topics::{GITHUB_PUSH, HUD_COMMIT_V1, HUD_REF_UPDATE_V1};
 use hudstream_schemas::wire::Codec;
 
-use crate::output::publish;
+use crate::output::{derive, publish};
 use crate::timestamp::{parse_millis, BadTimestamp};
 use crate::version::{pack, seconds};
 
 #[derive(Debug, thiserror::Error)]
 pub enum NormalizeError {
-    #[error("record has no value (a tombstone?)")]
-    Empty,
     #[error("not a push delivery: {0}")]
     Shape(String),
     #[error("push has no repository.full_name")]
@@ -228,26 +226,16 @@ impl Processor for PushProcessor {
     }
 
     fn process(&self, record: &InRecord) -> Vec<Action> {
-        match record
-            .payload
-            .as_deref()
-            .ok_or(NormalizeError::Empty)
-            .and_then(normalize)
-        {
-            Ok(derived) => {
-                let mut actions: Vec<Action> = derived
-                    .commits
-                    .iter()
-                    .map(|c| publish(&self.commits, HUD_COMMIT_V1, c.key(), c, record))
-                    .collect();
-                let r = &derived.ref_update;
-                actions.push(publish(&self.refs, HUD_REF_UPDATE_V1, r.key(), r, record));
-                actions
-            }
-            Err(e) => vec![Action::DeadLetter {
-                reason: e.to_string(),
-            }],
-        }
+        derive(record, normalize, |derived| {
+            let mut actions: Vec<Action> = derived
+                .commits
+                .iter()
+                .map(|c| publish(&self.commits, HUD_COMMIT_V1, c.key(), c, record))
+                .collect();
+            let r = &derived.ref_update;
+            actions.push(publish(&self.refs, HUD_REF_UPDATE_V1, r.key(), r, record));
+            actions
+        })
     }
 }
 

@@ -19,14 +19,12 @@ use hudstream_schemas::topics::{GITHUB_WORKFLOW_JOB, HUD_WORKFLOW_JOB_V1};
 use hudstream_schemas::wire::Codec;
 use hudstream_schemas::workflow_job::{WorkflowJob, WorkflowStep};
 
-use crate::output::publish;
+use crate::output::{derive, publish};
 use crate::timestamp::{parse_millis, BadTimestamp};
 
 /// Why a `workflow_job` delivery could not be normalized. The text is the dead-letter reason.
 #[derive(Debug, thiserror::Error)]
 pub enum NormalizeError {
-    #[error("record has no value (a tombstone?)")]
-    Empty,
     #[error("not a workflow_job delivery: {0}")]
     Shape(String),
     #[error("no repository: neither repository.full_name nor a /repos/OWNER/REPO/ url")]
@@ -231,23 +229,15 @@ impl Processor for WorkflowJobProcessor {
     }
 
     fn process(&self, record: &InRecord) -> Vec<Action> {
-        match record
-            .payload
-            .as_deref()
-            .ok_or(NormalizeError::Empty)
-            .and_then(normalize)
-        {
-            Ok(job) => vec![publish(
+        derive(record, normalize, |job| {
+            vec![publish(
                 &self.codec,
                 HUD_WORKFLOW_JOB_V1,
                 job.key(),
                 &job,
                 record,
-            )],
-            Err(e) => vec![Action::DeadLetter {
-                reason: e.to_string(),
-            }],
-        }
+            )]
+        })
     }
 }
 

@@ -16,14 +16,12 @@ use hudstream_schemas::topics::{GITHUB_WORKFLOW_RUN, HUD_WORKFLOW_RUN_V1};
 use hudstream_schemas::wire::Codec;
 use hudstream_schemas::workflow_run::WorkflowRun;
 
-use crate::output::publish;
+use crate::output::{derive, publish};
 use crate::timestamp::{parse_millis, BadTimestamp};
 use crate::version::{pack, seconds};
 
 #[derive(Debug, thiserror::Error)]
 pub enum NormalizeError {
-    #[error("record has no value (a tombstone?)")]
-    Empty,
     #[error("not a workflow_run delivery: {0}")]
     Shape(String),
     #[error("no repository: neither repository.full_name nor workflow_run.repository.full_name")]
@@ -217,23 +215,15 @@ impl Processor for WorkflowRunProcessor {
     }
 
     fn process(&self, record: &InRecord) -> Vec<Action> {
-        match record
-            .payload
-            .as_deref()
-            .ok_or(NormalizeError::Empty)
-            .and_then(normalize)
-        {
-            Ok(run) => vec![publish(
+        derive(record, normalize, |run| {
+            vec![publish(
                 &self.codec,
                 HUD_WORKFLOW_RUN_V1,
                 run.key(),
                 &run,
                 record,
-            )],
-            Err(e) => vec![Action::DeadLetter {
-                reason: e.to_string(),
-            }],
-        }
+            )]
+        })
     }
 }
 

@@ -520,6 +520,17 @@ pub async fn run_stage<H: BatchHandler>(
         let consumer = consumer.clone();
         let _ = tokio::task::spawn_blocking(move || consumer.commit(&tpl, CommitMode::Sync)).await;
     }
+    // Closing a consumer can hang when a group rebalance is in flight: the close serves an
+    // "assign" event whose `rd_kafka_assign` waits on a group coordinator that is itself
+    // shutting down. Close on a thread of its own, so shutdown never waits on (or blocks an
+    // async worker with) a close; everything that matters is committed above, and a stuck
+    // close ends with the process.
+    let closer = std::thread::Builder::new()
+        .name(format!("close-{stage}"))
+        .spawn(move || drop(consumer));
+    if let Err(e) = closer {
+        tracing::warn!(stage, error = %e, "cannot start the consumer-closing thread");
+    }
     tracing::info!(stage, "stage stopped");
     Ok(())
 }

@@ -415,3 +415,40 @@ async fn two_instances_in_one_group_split_the_partitions() {
         "together they covered all four partitions"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopping_during_a_group_join_returns_promptly() {
+    // A stop while the consumer is still joining its group used to hang in the consumer's
+    // close (a rebalance "assign" served during close). Stop at several points of the join.
+    let config = test_config();
+    ensure_topics(
+        &config.kafka,
+        &["test.input".to_string(), DEAD_LETTERS.to_string()],
+    )
+    .await
+    .expect("topics");
+    let appender = Appender::new(&config.kafka).expect("producer");
+    for delay_ms in [0u64, 200, 500, 900, 1300, 2000] {
+        let shutdown = CancellationToken::new();
+        let handler = Flaky {
+            failures: 0,
+            seen: Arc::new(Mutex::new(Vec::new())),
+        };
+        let (k, p, a, s) = (
+            config.kafka.clone(),
+            config.pipeline.clone(),
+            appender.clone(),
+            shutdown.clone(),
+        );
+        let run = tokio::spawn(async move { run_stage(&k, &p, handler, a, s).await });
+        tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+        shutdown.cancel();
+        tokio::time::timeout(Duration::from_secs(15), run)
+            .await
+            .unwrap_or_else(|_| {
+                panic!("the stage did not stop within 15 s when stopped {delay_ms} ms after start")
+            })
+            .expect("joined")
+            .expect("stage ran");
+    }
+}

@@ -92,6 +92,14 @@ fn repo_from_url(url: &str) -> Option<String> {
     (!owner.is_empty() && !repo.is_empty()).then(|| format!("{owner}/{repo}"))
 }
 
+/// Parses a delivery into the fields the processor reads and nothing more: the typed-parse
+/// floor that `hudstream bench` compares [`normalize`] with.
+pub fn parse(payload: &[u8]) -> Result<(), NormalizeError> {
+    serde_json::from_slice::<Delivery>(payload)
+        .map(|_| ())
+        .map_err(|e| NormalizeError::Shape(e.to_string()))
+}
+
 /// Normalizes one raw `workflow_job` delivery body. Pure: same bytes, same job.
 pub fn normalize(payload: &[u8]) -> Result<WorkflowJob, NormalizeError> {
     let delivery: Delivery =

@@ -13,10 +13,10 @@ use futures::StreamExt;
 use hudstream_ingest::fixtures;
 use hudstream_ingest::signature::sign_sha256;
 use hudstream_processors::workflow_job::normalize;
-use hudstream_projections::workflow_job::WorkflowJobRow;
 use hudstream_runtime::clickhouse::ClickHouse;
 use hudstream_runtime::shutdown::CancellationToken;
 use hudstream_runtime::{Config, Secret};
+use hudstream_schemas::topics::HUD_WORKFLOW_JOB_V1;
 use hudstream_schemas::wire::Codec;
 use hudstream_schemas::workflow_job::WorkflowJob;
 
@@ -33,6 +33,9 @@ pub struct BenchArgs {
     pub deliveries: usize,
     pub concurrency: usize,
     pub rows: usize,
+    pub replay_events: usize,
+    /// ClickHouse's native port, for the `clickhouse-client` reference.
+    pub clickhouse_tcp_port: Option<u16>,
 }
 
 fn line(name: &str, figure: String, against: String) {
@@ -110,17 +113,15 @@ pub async fn run(base: &Config, args: BenchArgs) -> anyhow::Result<()> {
     );
 
     // 2. Gateway: signed deliveries over HTTP, each acknowledged by the broker (acks=all).
-    hudstream::create_topics(&config).await?;
-    hudstream::migrate(&config).await?;
+    crate::create_topics(&config).await?;
+    crate::migrate(&config).await?;
     let shutdown = CancellationToken::new();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}/github/webhook", listener.local_addr()?);
     let gw_config = config.clone();
     let gw_shutdown = shutdown.clone();
     let gateway =
-        tokio::spawn(
-            async move { hudstream::run_gateway(&gw_config, listener, gw_shutdown).await },
-        );
+        tokio::spawn(async move { crate::run_gateway(&gw_config, listener, gw_shutdown).await });
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(args.concurrency)
         .build()?;
@@ -189,10 +190,10 @@ pub async fn run(base: &Config, args: BenchArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let (p_config, p_shutdown) = (config.clone(), shutdown.clone());
     let processors =
-        tokio::spawn(async move { hudstream::run_processors(&p_config, p_shutdown).await });
+        tokio::spawn(async move { crate::run_processors(&p_config, p_shutdown).await });
     let (j_config, j_shutdown) = (config.clone(), shutdown.clone());
     let projections =
-        tokio::spawn(async move { hudstream::run_projections(&j_config, j_shutdown).await });
+        tokio::spawn(async move { crate::run_projections(&j_config, j_shutdown).await });
     #[derive(serde::Deserialize)]
     struct Count {
         n: u64,
@@ -228,39 +229,233 @@ pub async fn run(base: &Config, args: BenchArgs) -> anyhow::Result<()> {
     shutdown.cancel();
     let _ = tokio::join!(gateway, processors, projections);
 
-    // 4. ClickHouse insert path alone: JSONEachRow batches of 5000 rows.
-    let sample: Vec<WorkflowJob> = job_bodies(1000)?
-        .iter()
-        .map(|b| normalize(b))
-        .collect::<Result<_, _>>()?;
-    let mut rows: Vec<WorkflowJobRow> = Vec::with_capacity(args.rows);
-    for i in 0..args.rows {
-        let mut job = sample[i % sample.len()].clone();
-        job.id = 2_000_000_000 + i as i64;
-        rows.push(job.into());
-    }
-    clickhouse
-        .execute(&format!("TRUNCATE TABLE {ns}.workflow_job"))
-        .await
-        .ok();
-    let started = Instant::now();
-    for chunk in rows.chunks(5000) {
-        clickhouse.insert("workflow_job", chunk).await?;
-    }
-    let secs = started.elapsed().as_secs_f64();
-    let rate = args.rows as f64 / secs;
-    line(
-        "projection insert (JSONEachRow)",
-        format!("{rate:>9.0} rows/s ({} rows, batches of 5000)", args.rows),
-        format!(
-            "clickhouse crate RowBinary 467k rows/s: ×{:.2}",
-            rate / CLICKHOUSE_CRATE_ROWS_PER_S
-        ),
-    );
+    // 4. The projection writer against clickhouse-client, and 5. a replay of a million jobs.
+    projection_insert(&config, &clickhouse, args.rows, args.clickhouse_tcp_port).await?;
+    replay(&config, args.replay_events).await?;
     clickhouse
         .execute(&format!("DROP DATABASE IF EXISTS {ns}"))
         .await
         .ok();
+    Ok(())
+}
+
+/// `count` completed jobs shaped like ../shared/reference/datasets/pytorch_jobs_2024-08-14.csv:
+/// its job names, conclusions and start times, in turn, on a real completed job's body, with
+/// ~400 jobs per commit.
+fn dataset_jobs(count: usize) -> anyhow::Result<Vec<WorkflowJob>> {
+    let csv_path =
+        fixtures::default_dir().join("../../reference/datasets/pytorch_jobs_2024-08-14.csv");
+    let csv = std::fs::read_to_string(&csv_path)
+        .with_context(|| format!("reading {}", csv_path.display()))?;
+    let rows: Vec<Vec<String>> = csv
+        .lines()
+        .skip(1)
+        .map(|l| {
+            l.trim_matches('"')
+                .split("\",\"")
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .filter(|f| f.len() == 6)
+        .collect();
+    anyhow::ensure!(!rows.is_empty(), "no rows in {}", csv_path.display());
+    let template = job_bodies(1)?
+        .iter()
+        .map(|b| normalize(b))
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter()
+        .find(|j| j.status == "completed")
+        .context("a completed job fixture")?;
+    let mut jobs = Vec::with_capacity(count);
+    for i in 0..count {
+        let row = &rows[i % rows.len()];
+        let mut job = template.clone();
+        job.repository_full_name = "pytorch/pytorch".into();
+        job.id = 30_000_000_000 + i as i64;
+        job.run_id = 10_000_000_000 + (i / 8) as i64;
+        job.head_sha = format!("{:040x}", i / 400);
+        let (workflow, name) = row[4]
+            .split_once(" / ")
+            .unwrap_or(("pull", row[4].as_str()));
+        job.workflow_name = workflow.to_string();
+        job.name = name.to_string();
+        job.conclusion = row[2].clone();
+        let started = chrono_like_parse(&row[1]).unwrap_or(1_723_680_000) * 1000;
+        job.created_at = started - 60_000;
+        job.started_at = Some(started);
+        job.completed_at = Some(started + 600_000);
+        job.version = (started / 1000) << 20 | (i as i64 & 0xfffff);
+        jobs.push(job);
+    }
+    Ok(jobs)
+}
+
+/// `2024-08-14 22:38:01.000000000` → Unix seconds.
+fn chrono_like_parse(s: &str) -> Option<i64> {
+    let dt = chrono::NaiveDateTime::parse_from_str(s.get(..19)?, "%Y-%m-%d %H:%M:%S").ok()?;
+    Some(dt.and_utc().timestamp())
+}
+
+fn as_records(jobs: &[WorkflowJob]) -> anyhow::Result<Vec<hudstream_runtime::worker::InRecord>> {
+    let codec = Codec::<WorkflowJob>::new()?;
+    jobs.iter()
+        .enumerate()
+        .map(|(i, job)| {
+            Ok(hudstream_runtime::worker::InRecord {
+                topic: HUD_WORKFLOW_JOB_V1.into(),
+                partition: 0,
+                offset: i as i64,
+                key: Some(job.key().into_bytes()),
+                payload: Some(codec.encode(job)?),
+                headers: Vec::new(),
+                timestamp_ms: None,
+            })
+        })
+        .collect()
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// Rows/s of the projection writer (Avro decode, RowBinary encode, 50k-row inserts over HTTP)
+/// next to `clickhouse-client` inserting the same rows from a RowBinary file: the server's own
+/// limit, measured in the same run. Alternating rounds, compared by their medians.
+async fn projection_insert(
+    config: &Config,
+    clickhouse: &ClickHouse,
+    rows: usize,
+    tcp_port: Option<u16>,
+) -> anyhow::Result<()> {
+    let db = clickhouse.database().to_string();
+    let records = as_records(&dataset_jobs(rows)?)?;
+    let encoder = hudstream_projections::by_table("workflow_job")?;
+    let writer = hudstream_projections::TableWriter::new(encoder.clone(), clickhouse.clone())
+        .into_table("bench_writer");
+    let file = std::env::temp_dir().join(format!("hudstream-bench-{db}.rowbinary"));
+    std::fs::write(&file, encoder.encode(&records).body)?;
+    let columns: Vec<String> = encoder.columns().iter().map(|c| format!("`{c}`")).collect();
+    let (mut ours, mut client) = (Vec::new(), Vec::new());
+    for round in 0..3 {
+        for table in ["bench_writer", "bench_client"] {
+            clickhouse
+                .execute(&format!("DROP TABLE IF EXISTS {db}.{table}"))
+                .await?;
+            clickhouse
+                .execute(&format!("CREATE TABLE {db}.{table} AS {db}.workflow_job"))
+                .await?;
+        }
+        let started = Instant::now();
+        for chunk in records.chunks(config.pipeline.projection_batch_max_records.max(1)) {
+            writer.write(chunk).await?;
+        }
+        ours.push(rows as f64 / started.elapsed().as_secs_f64());
+        if let Some(port) = tcp_port {
+            let started = Instant::now();
+            let status = std::process::Command::new("clickhouse-client")
+                .args([
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    &port.to_string(),
+                    "--query",
+                ])
+                .arg(format!(
+                    "INSERT INTO {db}.bench_client ({}) FORMAT RowBinary",
+                    columns.join(", ")
+                ))
+                .stdin(std::fs::File::open(&file)?)
+                .status()
+                .context("running clickhouse-client")?;
+            anyhow::ensure!(status.success(), "clickhouse-client failed: {status}");
+            client.push(rows as f64 / started.elapsed().as_secs_f64());
+        }
+        tracing::debug!(round, "projection insert round done");
+    }
+    let _ = std::fs::remove_file(&file);
+    let ours = median(ours);
+    let against = if client.is_empty() {
+        "(no --clickhouse-tcp-port: clickhouse-client not measured)".to_string()
+    } else {
+        let limit = median(client);
+        format!(
+            "clickhouse-client RowBinary {limit:.0} rows/s: ×{:.2} (goal ≥ 0.7)",
+            ours / limit
+        )
+    };
+    line(
+        "projection writer → ClickHouse",
+        format!("{ours:>9.0} rows/s ({rows} jobs, median of 3)"),
+        against,
+    );
+    line(
+        "",
+        String::new(),
+        format!(
+            "clickhouse crate RowBinary 467k rows/s: ×{:.2}",
+            ours / CLICKHOUSE_CRATE_ROWS_PER_S
+        ),
+    );
+    Ok(())
+}
+
+/// Events/s of `hudstream replay workflow_job` over `events` job records in the topic.
+async fn replay(config: &Config, events: usize) -> anyhow::Result<()> {
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+    let records = as_records(&dataset_jobs(events)?)?;
+    let producer: FutureProducer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", &config.kafka.brokers)
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("linger.ms", "20")
+        .set("batch.size", "1000000")
+        .set("queue.buffering.max.messages", "1000000")
+        .set("queue.buffering.max.kbytes", "2097152")
+        .create()?;
+    let topic = config.kafka.topic(HUD_WORKFLOW_JOB_V1);
+    let started = Instant::now();
+    let sent = futures::stream::iter(records.iter())
+        .map(|r| {
+            producer.send(
+                FutureRecord::to(&topic)
+                    .key(r.key.as_deref().unwrap_or_default())
+                    .payload(r.payload.as_deref().unwrap_or_default()),
+                Duration::from_secs(60),
+            )
+        })
+        .buffer_unordered(100_000)
+        .filter(|r| futures::future::ready(r.is_err()))
+        .count()
+        .await;
+    anyhow::ensure!(sent == 0, "{sent} records were not appended");
+    let append_rate = events as f64 / started.elapsed().as_secs_f64();
+    drop(records);
+    let replayer = crate::replayer(config)?;
+    let report = replayer
+        .replay(
+            hudstream_projections::by_table("workflow_job")?,
+            &mut |_| {},
+        )
+        .await?;
+    let rate = report.events as f64 / report.elapsed.as_secs_f64();
+    line(
+        "replay workflow_job (log → table)",
+        format!(
+            "{rate:>9.0} events/s ({} events in {:.1} s)",
+            report.events,
+            report.elapsed.as_secs_f64()
+        ),
+        format!("goal 100k events/s: ×{:.2}", rate / 100_000.0),
+    );
+    line(
+        "",
+        String::new(),
+        format!(
+            "(appending them took {:.0} records/s, acks=all)",
+            append_rate
+        ),
+    );
     Ok(())
 }
 

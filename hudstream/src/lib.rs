@@ -1,7 +1,11 @@
 //! Wiring: which stages exist and how they start. The `hudstream` binary runs them one per
 //! subcommand or all in one process; the end-to-end tests start them in-process the same way.
 
+mod bench;
+pub mod cli;
 pub mod dead_letters;
+mod load;
+pub mod status;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
@@ -15,11 +19,11 @@ use hudstream_processors::pull_request::PullRequestProcessor;
 use hudstream_processors::push::PushProcessor;
 use hudstream_processors::workflow_job::WorkflowJobProcessor;
 use hudstream_processors::workflow_run::WorkflowRunProcessor;
-use hudstream_projections::workflow_job::WorkflowJobProjection;
+use hudstream_projections::ProjectionStage;
 use hudstream_runtime::clickhouse::ClickHouse;
 use hudstream_runtime::kafka::{ensure_topics, run_stage, Appender};
 use hudstream_runtime::shutdown::CancellationToken;
-use hudstream_runtime::worker::{PerRecord, Processor};
+use hudstream_runtime::worker::{DynProcessor, PerRecord, Processor};
 use hudstream_runtime::Config;
 use hudstream_schemas::migrations::MIGRATIONS;
 use hudstream_schemas::topics::catalogue;
@@ -51,64 +55,94 @@ pub async fn run_gateway(
     ingest::serve(&config.gateway, listener, appender, shutdown).await
 }
 
+/// Every processor. A new processor is one more line.
+pub fn processors() -> anyhow::Result<Vec<DynProcessor>> {
+    Ok(vec![
+        DynProcessor(Box::new(WorkflowJobProcessor::new()?)),
+        DynProcessor(Box::new(WorkflowRunProcessor::new()?)),
+        DynProcessor(Box::new(PullRequestProcessor::new()?)),
+        DynProcessor(Box::new(PushProcessor::new()?)),
+        DynProcessor(Box::new(OotProcessor::new()?)),
+        DynProcessor(Box::new(IssuesProcessor::new()?)),
+        DynProcessor(Box::new(IssueCommentProcessor::new()?)),
+        DynProcessor(Box::new(CheckRunProcessor::new()?)),
+    ])
+}
+
+/// Every stage that reads a topic, with that topic: processors, then projections.
+pub fn stages() -> anyhow::Result<Vec<(&'static str, &'static str)>> {
+    let mut out: Vec<(&'static str, &'static str)> = processors()?
+        .iter()
+        .map(|p| (p.stage(), p.input_topic()))
+        .collect();
+    out.extend(
+        hudstream_projections::all()?
+            .iter()
+            .map(|e| (e.stage(), e.topic())),
+    );
+    Ok(out)
+}
+
 /// Runs every processor until shutdown, each in its own consumer group; the first to fail
-/// stops the others. A new processor is one more line in the list.
+/// stops the others.
 pub async fn run_processors(config: &Config, shutdown: CancellationToken) -> anyhow::Result<()> {
     let appender = Appender::new(&config.kafka).context("creating the Kafka producer")?;
-    let stages: Vec<futures::future::BoxFuture<'_, anyhow::Result<()>>> = vec![
-        processor(config, WorkflowJobProcessor::new()?, &appender, &shutdown),
-        processor(config, WorkflowRunProcessor::new()?, &appender, &shutdown),
-        processor(config, PullRequestProcessor::new()?, &appender, &shutdown),
-        processor(config, PushProcessor::new()?, &appender, &shutdown),
-        processor(config, OotProcessor::new()?, &appender, &shutdown),
-        processor(config, IssuesProcessor::new()?, &appender, &shutdown),
-        processor(config, IssueCommentProcessor::new()?, &appender, &shutdown),
-        processor(config, CheckRunProcessor::new()?, &appender, &shutdown),
-    ];
+    let stages = processors()?.into_iter().map(|p| {
+        let (appender, shutdown) = (appender.clone(), shutdown.clone());
+        let stage = p.stage();
+        async move {
+            let result = run_stage(
+                &config.kafka,
+                &config.pipeline,
+                config.pipeline.processor_batches(),
+                PerRecord(p),
+                appender,
+                shutdown.clone(),
+            )
+            .await
+            .context(stage);
+            if result.is_err() {
+                shutdown.cancel();
+            }
+            result
+        }
+    });
     futures::future::join_all(stages)
         .await
         .into_iter()
         .collect()
 }
 
-/// One processor's consumer loop; its failure (named after its stage) stops the others.
-fn processor<'a, P: Processor>(
-    config: &'a Config,
-    p: P,
-    appender: &Appender,
-    shutdown: &CancellationToken,
-) -> futures::future::BoxFuture<'a, anyhow::Result<()>> {
-    let (appender, shutdown) = (appender.clone(), shutdown.clone());
-    let stage = p.stage();
-    Box::pin(async move {
-        let result = run_stage(
-            &config.kafka,
-            &config.pipeline,
-            PerRecord(p),
-            appender,
-            shutdown.clone(),
-        )
-        .await
-        .context(stage);
-        if result.is_err() {
-            shutdown.cancel();
-        }
-        result
-    })
-}
-
-/// Runs every projection until shutdown.
+/// Runs every projection until shutdown, each in its own consumer group; the first to fail
+/// stops the others. The tables are listed in `hudstream_projections::all`.
 pub async fn run_projections(config: &Config, shutdown: CancellationToken) -> anyhow::Result<()> {
     let appender = Appender::new(&config.kafka).context("creating the Kafka producer")?;
     let clickhouse = ClickHouse::new(&config.clickhouse)?;
-    run_stage(
-        &config.kafka,
-        &config.pipeline,
-        WorkflowJobProjection::new(clickhouse)?,
-        appender,
-        shutdown,
-    )
-    .await
+    let stages = hudstream_projections::all()?.into_iter().map(|encoder| {
+        let (appender, shutdown, clickhouse) =
+            (appender.clone(), shutdown.clone(), clickhouse.clone());
+        let stage = encoder.stage();
+        async move {
+            let result = run_stage(
+                &config.kafka,
+                &config.pipeline,
+                config.pipeline.projection_batches(),
+                ProjectionStage::new(encoder, clickhouse),
+                appender,
+                shutdown.clone(),
+            )
+            .await
+            .context(stage);
+            if result.is_err() {
+                shutdown.cancel();
+            }
+            result
+        }
+    });
+    futures::future::join_all(stages)
+        .await
+        .into_iter()
+        .collect()
 }
 
 /// Runs the read API on `listener` until shutdown.
@@ -181,4 +215,26 @@ pub async fn run_all(config: &Config, shutdown: CancellationToken) -> anyhow::Re
         async { stop_all(metrics.await.context("metrics")) },
     );
     g.and(p).and(j).and(a).and(m)
+}
+
+/// The replayer for this configuration (projection batch limits, five retries per insert).
+pub fn replayer(config: &Config) -> anyhow::Result<hudstream_projections::replay::Replayer> {
+    Ok(hudstream_projections::replay::Replayer {
+        kafka: config.kafka.clone(),
+        clickhouse: ClickHouse::new(&config.clickhouse)?,
+        appender: Appender::new(&config.kafka).context("creating the Kafka producer")?,
+        limits: config.pipeline.projection_batches(),
+        max_retries: 5,
+    })
+}
+
+/// The projections `replay` rebuilds for `which`: one table's, or `all`.
+pub fn tables_to_replay(
+    which: &str,
+) -> anyhow::Result<Vec<std::sync::Arc<dyn hudstream_projections::Encoder>>> {
+    if which == "all" {
+        hudstream_projections::all()
+    } else {
+        Ok(vec![hudstream_projections::by_table(which)?])
+    }
 }

@@ -164,9 +164,7 @@ async fn gateway_round(
     let url = format!("http://{}/github/webhook", listener.local_addr()?);
     let (gw_config, gw_shutdown) = (config.clone(), shutdown.clone());
     let server =
-        tokio::spawn(
-            async move { hudstream::run_gateway(&gw_config, listener, gw_shutdown).await },
-        );
+        tokio::spawn(async move { crate::run_gateway(&gw_config, listener, gw_shutdown).await });
     let secret = hudstream_runtime::secret::collect(
         &config.gateway.webhook_secrets,
         &config.gateway.webhook_secret_files,
@@ -254,7 +252,7 @@ pub async fn run(base: &Config, args: LoadArgs) -> anyhow::Result<()> {
     }
     // The generator refuses nothing itself: let the gateway take every connection.
     config.gateway.max_in_flight = config.gateway.max_in_flight.max(args.connections * 2);
-    hudstream::create_topics(&config).await?;
+    crate::create_topics(&config).await?;
     let pool = 20_000usize;
     let deliveries = Arc::new(bodies(pool, args.payload_kib)?);
     let sizes = Arc::new(deliveries.iter().map(|(_, b)| b.len()).collect::<Vec<_>>());

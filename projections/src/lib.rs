@@ -1,10 +1,57 @@
-//! ClickHouse writers: one projection per table, each fed by one derived topic.
+//! ClickHouse writers: one projection per table, each fed by one topic.
 //!
-//! A projection decodes a batch, turns each record into a row, and inserts the whole batch in
-//! one statement. If the insert fails the batch is retried as a whole and no offset moves (the
-//! runtime's consumer loop guarantees that); a record that cannot be decoded is dead-lettered,
-//! not retried forever. Rows carry the record's content-derived `version`, and every table is a
-//! `ReplacingMergeTree(version)`, so writing a batch twice — after a retry, a rebalance or a
-//! full replay — leaves the same table.
+//! A projection (`Projection`, one file per table) says how a record becomes rows; the shared
+//! [`writer`] batches them into one `RowBinary` insert, retries transient failures without
+//! moving on, and dead-letters the rows ClickHouse refuses on their own. The consumer loop in
+//! `hudstream_runtime::kafka` commits offsets only after the insert. Rows carry the record's
+//! content-derived `version` and every table is a `ReplacingMergeTree(version)`, so writing a
+//! batch twice — after a retry, a rebalance or a full [`replay`] — leaves the same table.
+//!
+//! Where to find a table: its DDL in `schemas/migrations/`, its writer here (see [`all`]), its
+//! readers in `api/queries/`.
 
+pub mod dead_letter;
+pub mod issues;
+pub mod oot;
+pub mod pull_request;
+pub mod push;
+pub mod replay;
+pub mod row;
 pub mod workflow_job;
+pub mod workflow_run;
+pub mod writer;
+
+#[cfg(test)]
+mod testdata;
+
+use std::sync::Arc;
+
+pub use writer::{Encoder, Projection, ProjectionStage, TableWriter};
+
+/// Every projection, in the order `replay all` rebuilds them (dead letters last, since
+/// rebuilding the others may add to them). A new table is one more line.
+pub fn all() -> anyhow::Result<Vec<Arc<dyn Encoder>>> {
+    Ok(vec![
+        Arc::new(workflow_job::WorkflowJobProjection::new()?),
+        Arc::new(workflow_run::WorkflowRunProjection::new()?),
+        Arc::new(push::CommitProjection::new()?),
+        Arc::new(push::RefUpdateProjection::new()?),
+        Arc::new(pull_request::PullRequestProjection::new()?),
+        Arc::new(pull_request::LabelEventProjection::new()?),
+        Arc::new(issues::IssueProjection::new()?),
+        Arc::new(issues::IssueCommentProjection::new()?),
+        Arc::new(issues::CheckRunProjection::new()?),
+        Arc::new(oot::OotWorkflowJobProjection::new()?),
+        Arc::new(dead_letter::DeadLetterProjection),
+    ])
+}
+
+/// The projection writing `table`, or an error listing the tables there are.
+pub fn by_table(table: &str) -> anyhow::Result<Arc<dyn Encoder>> {
+    let all = all()?;
+    let names: Vec<&str> = all.iter().map(|e| e.table()).collect();
+    let names = names.join(", ");
+    all.into_iter()
+        .find(|e| e.table() == table)
+        .ok_or_else(|| anyhow::anyhow!("no table {table:?}; the projected tables are: {names}"))
+}

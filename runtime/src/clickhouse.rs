@@ -56,6 +56,54 @@ pub enum ClickHouseError {
     },
 }
 
+impl ClickHouseError {
+    /// ClickHouse's error code (`Code: N` in its message), if the server answered with one.
+    pub fn code(&self) -> Option<u32> {
+        let ClickHouseError::Rejected { message, .. } = self else {
+            return None;
+        };
+        let rest = &message[message.find("Code: ")? + 6..];
+        let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+        digits.parse().ok()
+    }
+
+    /// The server's message (or the transport error), without the statement.
+    pub fn message(&self) -> String {
+        match self {
+            ClickHouseError::Rejected { message, .. } => message.clone(),
+            other => other.to_string(),
+        }
+    }
+
+    /// Whether the server refused an insert because of the rows it carried — bad values, a
+    /// failed integrity check — rather than because of the server, the network or the schema.
+    /// Only such a refusal is worth narrowing down to the guilty rows; anything else (ClickHouse
+    /// down, a table not migrated yet, too many parts) is retried as it is.
+    pub fn is_refused_data(&self) -> bool {
+        // Codes from ClickHouse's ErrorCodes.cpp; stable since long before 18.16.
+        const DATA_ERRORS: &[u32] = &[
+            6,   // CANNOT_PARSE_TEXT
+            26,  // CANNOT_PARSE_QUOTED_STRING
+            27,  // CANNOT_PARSE_INPUT_ASSERTION_FAILED
+            33,  // CANNOT_READ_ALL_DATA
+            38,  // CANNOT_PARSE_DATE
+            41,  // CANNOT_PARSE_DATETIME
+            53,  // TYPE_MISMATCH
+            69,  // ARGUMENT_OUT_OF_BOUND
+            70,  // CANNOT_CONVERT_TYPE
+            72,  // CANNOT_PARSE_NUMBER
+            117, // INCORRECT_DATA
+            128, // TOO_LARGE_ARRAY_SIZE
+            131, // TOO_LARGE_STRING_SIZE
+            190, // SIZES_OF_ARRAYS_DOESNT_MATCH (Nested columns of unequal length)
+            321, // VALUE_IS_OUT_OF_RANGE_OF_DATA_TYPE
+            395, // FUNCTION_THROW_IF_VALUE_IS_NON_ZERO (a _check_* column)
+            469, // VIOLATED_CONSTRAINT (modern CHECK constraints)
+        ];
+        self.code().is_some_and(|c| DATA_ERRORS.contains(&c))
+    }
+}
+
 /// A ClickHouse server and the database hudstream uses on it.
 #[derive(Clone)]
 pub struct ClickHouse {
@@ -97,7 +145,7 @@ impl ClickHouse {
     async fn post(
         &self,
         params: &[(&str, &str)],
-        body: Vec<u8>,
+        body: impl Into<reqwest::Body>,
         statement: &str,
     ) -> Result<String, ClickHouseError> {
         let mut request = self.http.post(&self.url).query(params).body(body);
@@ -133,9 +181,7 @@ impl ClickHouse {
 
     /// Runs a statement that returns nothing of interest (DDL, ALTER, OPTIMIZE).
     pub async fn execute(&self, sql: &str) -> Result<(), ClickHouseError> {
-        self.post(&[], sql.as_bytes().to_vec(), sql)
-            .await
-            .map(|_| ())
+        self.post(&[], sql.to_string(), sql).await.map(|_| ())
     }
 
     /// Inserts rows into `table` (in the configured database) as one `JSONEachRow` block.
@@ -162,13 +208,43 @@ impl ClickHouse {
             .map(|_| ())
     }
 
+    /// Inserts rows already encoded as `RowBinary`, in the order of `columns`, as one statement.
+    /// Columns left out get their defaults; `MATERIALIZED` columns (the `_check_*` integrity
+    /// checks among them) are computed by the server, which may refuse the whole insert.
+    pub async fn insert_row_binary(
+        &self,
+        table: &str,
+        columns: &[&str],
+        body: bytes::Bytes,
+    ) -> Result<(), ClickHouseError> {
+        if body.is_empty() {
+            return Ok(());
+        }
+        let columns: Vec<String> = columns.iter().map(|c| format!("`{c}`")).collect();
+        let query = format!(
+            "INSERT INTO {}.{} ({}) FORMAT RowBinary",
+            self.database,
+            table,
+            columns.join(", ")
+        );
+        self.post(&[("query", &query)], body, &query)
+            .await
+            .map(|_| ())
+    }
+
+    /// Runs a query and returns its output in `format` (e.g. `TabSeparated`), unparsed.
+    pub async fn query_text(&self, sql: &str, format: &str) -> Result<String, ClickHouseError> {
+        let statement = format!("{sql}\nFORMAT {format}");
+        self.post(&[], statement.clone(), &statement).await
+    }
+
     /// Runs a query and decodes each result row. `sql` must not have a FORMAT clause.
     pub async fn query<T: DeserializeOwned>(&self, sql: &str) -> Result<Vec<T>, ClickHouseError> {
         let statement = format!("{sql}\nFORMAT JSONEachRow");
         let text = self
             .post(
                 &[("output_format_json_quote_64bit_integers", "0")],
-                statement.as_bytes().to_vec(),
+                statement.clone(),
                 &statement,
             )
             .await?;
@@ -406,6 +482,27 @@ mod tests {
         );
         assert!(bind("{id:String}", "db", &p).is_err());
         assert!(bind("{missing:String}", "db", &p).is_err());
+    }
+
+    #[test]
+    fn error_codes_are_read_from_both_message_styles() {
+        let old = ClickHouseError::Rejected {
+            status: 500,
+            message: "Code: 395, e.displayText() = DB::Exception: Value passed to 'throwIf' function is non zero".into(),
+            statement: String::new(),
+        };
+        assert_eq!(old.code(), Some(395));
+        assert!(old.is_refused_data());
+        let modern = ClickHouseError::Rejected {
+            status: 404,
+            message: "Code: 60. DB::Exception: Table db.t does not exist. (UNKNOWN_TABLE)".into(),
+            statement: String::new(),
+        };
+        assert_eq!(modern.code(), Some(60));
+        assert!(
+            !modern.is_refused_data(),
+            "a missing table is retried, not blamed on rows"
+        );
     }
 
     #[test]

@@ -27,7 +27,7 @@ use tokio_util::sync::CancellationToken;
 use hudstream_schemas::headers as h;
 use hudstream_schemas::topics::DEAD_LETTERS;
 
-use crate::config::{KafkaConfig, PipelineConfig};
+use crate::config::{BatchLimits, KafkaConfig, PipelineConfig};
 use crate::worker::{Action, BatchHandler, InRecord, OutRecord};
 
 fn base_config(kafka: &KafkaConfig) -> ClientConfig {
@@ -246,6 +246,219 @@ pub fn whole_topic_reader(
     Ok(consumer)
 }
 
+/// Reads a topic's partitions from given offsets up to given ends: the log side of a replay.
+///
+/// It uses a consumer group of its own (so a rebuild never disturbs the live stage's offsets,
+/// and its progress is visible with the usual group tools), but assigns the partitions itself
+/// instead of subscribing: there is no group join to wait for and no rebalance mid-rebuild.
+pub struct LogReader {
+    consumer: StreamConsumer,
+    topic: String,
+    prefix: String,
+    /// Per partition: the next offset to read.
+    positions: BTreeMap<i32, i64>,
+    /// Partitions paused at the end of a pass.
+    paused: std::collections::BTreeSet<i32>,
+}
+
+impl LogReader {
+    /// Opens `logical` for reading in consumer group `group` (a full group id).
+    pub fn open(kafka: &KafkaConfig, logical: &str, group: &str) -> anyhow::Result<Self> {
+        let consumer: StreamConsumer = base_config(kafka)
+            .set("group.id", group)
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest")
+            // Replays read far more than they wait: fetch big.
+            .set("fetch.max.bytes", "104857600")
+            .set("max.partition.fetch.bytes", "16777216")
+            .set("queued.max.messages.kbytes", "262144")
+            .create()?;
+        Ok(Self {
+            consumer,
+            topic: kafka.topic(logical),
+            prefix: kafka.topic_prefix.clone(),
+            positions: BTreeMap::new(),
+            paused: Default::default(),
+        })
+    }
+
+    fn partition_list(&self, partitions: &[i32]) -> TopicPartitionList {
+        let mut tpl = TopicPartitionList::new();
+        for p in partitions {
+            tpl.add_partition(&self.topic, *p);
+        }
+        tpl
+    }
+
+    /// Per partition: the first offset still in the log and the offset the next append gets.
+    pub fn watermarks(&self) -> anyhow::Result<BTreeMap<i32, (i64, i64)>> {
+        let timeout = Duration::from_secs(10);
+        let metadata = self
+            .consumer
+            .fetch_metadata(Some(&self.topic), timeout)
+            .with_topic(&self.topic)?;
+        let mut out = BTreeMap::new();
+        for t in metadata.topics().iter().filter(|t| t.name() == self.topic) {
+            if let Some(e) = t.error() {
+                anyhow::bail!("topic {}: {:?}", self.topic, e);
+            }
+            for p in t.partitions() {
+                let marks = self
+                    .consumer
+                    .fetch_watermarks(&self.topic, p.id(), timeout)
+                    .with_topic(&self.topic)?;
+                out.insert(p.id(), marks);
+            }
+        }
+        if out.is_empty() {
+            anyhow::bail!(
+                "topic {} does not exist (run `hudstream topics`)",
+                self.topic
+            );
+        }
+        Ok(out)
+    }
+
+    /// Starts reading each partition at the given offset.
+    pub fn assign(&mut self, from: &BTreeMap<i32, i64>) -> anyhow::Result<()> {
+        let mut tpl = TopicPartitionList::new();
+        for (partition, offset) in from {
+            tpl.add_partition_offset(&self.topic, *partition, Offset::Offset(*offset))?;
+        }
+        self.consumer.assign(&tpl)?;
+        self.positions = from.clone();
+        Ok(())
+    }
+
+    /// The next offset to read, per partition.
+    pub fn positions(&self) -> &BTreeMap<i32, i64> {
+        &self.positions
+    }
+
+    /// Whether every partition has been read up to `ends` (exclusive).
+    pub fn reached(&self, ends: &BTreeMap<i32, i64>) -> bool {
+        ends.iter()
+            .all(|(p, end)| self.positions.get(p).copied().unwrap_or(0) >= *end)
+    }
+
+    /// The next batch of records below `ends`, within `limits`. Empty once every partition has
+    /// reached its end. Records at or past a partition's end are left for later.
+    pub async fn next_batch(
+        &mut self,
+        limits: BatchLimits,
+        ends: &BTreeMap<i32, i64>,
+    ) -> anyhow::Result<Vec<InRecord>> {
+        // Partitions paused at an earlier pass's end that have more to read now.
+        let resume: Vec<i32> = self
+            .paused
+            .iter()
+            .copied()
+            .filter(|p| {
+                self.positions.get(p).copied().unwrap_or(0) < ends.get(p).copied().unwrap_or(0)
+            })
+            .collect();
+        if !resume.is_empty() {
+            self.consumer
+                .resume(&self.partition_list(&resume))
+                .with_topic(&self.topic)?;
+            for p in resume {
+                self.paused.remove(&p);
+            }
+        }
+        let mut batch = Vec::new();
+        let mut bytes = 0usize;
+        let mut deadline: Option<tokio::time::Instant> = None;
+        while !self.reached(ends) && batch.len() < limits.max_records && bytes < limits.max_bytes {
+            // Wait as long as it takes for the first record (the ends say it exists), then
+            // only for the rest of the linger.
+            let received = match deadline {
+                None => tokio::time::timeout(Duration::from_secs(30), self.consumer.recv()).await,
+                Some(d) => match tokio::time::timeout_at(d, self.consumer.recv()).await {
+                    Ok(r) => Ok(r),
+                    Err(_) => break,
+                },
+            };
+            let message = match received {
+                Ok(Ok(m)) => m,
+                Ok(Err(e)) => return Err(anyhow::anyhow!("reading {}: {e}", self.topic)),
+                Err(_) => anyhow::bail!(
+                    "no record arrived from {} for 30 s although the log has more (positions {:?}, ends {:?})",
+                    self.topic, self.positions, ends
+                ),
+            };
+            deadline.get_or_insert_with(|| tokio::time::Instant::now() + limits.linger);
+            let (partition, offset) = (message.partition(), message.offset());
+            let end = ends.get(&partition).copied().unwrap_or(0);
+            let position = self.positions.get(&partition).copied().unwrap_or(0);
+            let record = (offset >= position && offset < end)
+                .then(|| (message.payload_len(), to_in_record(&self.prefix, &message)));
+            drop(message);
+            if offset < position {
+                continue; // already read (fetched again after a rewind)
+            }
+            let Some((len, record)) = record else {
+                // Past this pass's end: rewind and pause this partition, so a later pass
+                // (with later ends) reads this record again.
+                self.pause_at(partition, Some(position))?;
+                continue;
+            };
+            self.positions.insert(partition, offset + 1);
+            if offset + 1 >= end {
+                self.pause_at(partition, None)?;
+            }
+            bytes += len;
+            batch.push(record);
+        }
+        Ok(batch)
+    }
+
+    /// Pauses a partition at the end of a pass; `rewind` to an offset when a record past the
+    /// end was already delivered (seeking also drops what was fetched beyond it).
+    fn pause_at(&mut self, partition: i32, rewind: Option<i64>) -> anyhow::Result<()> {
+        if self.paused.insert(partition) {
+            self.consumer
+                .pause(&self.partition_list(&[partition]))
+                .with_topic(&self.topic)?;
+        }
+        if let Some(offset) = rewind {
+            self.consumer
+                .seek(
+                    &self.topic,
+                    partition,
+                    Offset::Offset(offset),
+                    Duration::from_secs(10),
+                )
+                .with_topic(&self.topic)?;
+        }
+        Ok(())
+    }
+
+    /// Records progress in this reader's group (best effort: a replay does not resume).
+    pub fn commit(&self) {
+        let mut tpl = TopicPartitionList::new();
+        for (partition, offset) in &self.positions {
+            if tpl
+                .add_partition_offset(&self.topic, *partition, Offset::Offset(*offset))
+                .is_err()
+            {
+                return;
+            }
+        }
+        let _ = self.consumer.commit(&tpl, CommitMode::Async);
+    }
+}
+
+trait WithTopic<T> {
+    fn with_topic(self, topic: &str) -> anyhow::Result<T>;
+}
+
+impl<T> WithTopic<T> for Result<T, KafkaError> {
+    fn with_topic(self, topic: &str) -> anyhow::Result<T> {
+        self.map_err(|e| anyhow::anyhow!("topic {topic}: {e}"))
+    }
+}
+
 /// Logs rebalances and commit failures; counts them.
 struct StageContext {
     stage: &'static str,
@@ -384,9 +597,17 @@ pub fn dead_letter(stage: &str, record: &InRecord, reason: &str) -> OutRecord {
 }
 
 /// Runs a stage until `shutdown` is cancelled: read a batch, handle it, publish, commit.
+///
+/// Between batches the loop holds nothing: a batch is handled, its outputs acknowledged and its
+/// offsets committed before the next poll, so a partition revoked at a poll has nothing
+/// pending — "flush before revoke" holds by construction. The one exception is the linger
+/// window while a batch fills: records of a partition revoked then are still handled, and the
+/// group refuses their commit (a stale generation), so the new owner reprocesses them —
+/// idempotently, as every sink is.
 pub async fn run_stage<H: BatchHandler>(
     kafka: &KafkaConfig,
     pipeline: &PipelineConfig,
+    limits: BatchLimits,
     mut handler: H,
     appender: Appender,
     shutdown: CancellationToken,
@@ -395,7 +616,7 @@ pub async fn run_stage<H: BatchHandler>(
     let input = handler.input_topic();
     let consumer = Arc::new(consumer(kafka, stage, &kafka.topic(input))?);
     tracing::info!(stage, topic = %kafka.topic(input), group = %kafka.group(stage), "stage started");
-    let linger = Duration::from_millis(pipeline.batch_linger_ms);
+    let linger = limits.linger;
     let max_backoff = Duration::from_millis(pipeline.retry_max_backoff_ms.max(1));
     let mut last_committed: Option<TopicPartitionList> = None;
 
@@ -406,8 +627,12 @@ pub async fn run_stage<H: BatchHandler>(
             m = consumer.recv() => m,
         };
         let mut batch = Vec::new();
+        let mut bytes = 0usize;
         match first {
-            Ok(m) => batch.push(to_in_record(&kafka.topic_prefix, &m)),
+            Ok(m) => {
+                bytes += m.payload_len();
+                batch.push(to_in_record(&kafka.topic_prefix, &m))
+            }
             Err(e) => {
                 tracing::warn!(stage, error = %e, "consumer error");
                 tokio::time::sleep(Duration::from_millis(200)).await;
@@ -415,9 +640,12 @@ pub async fn run_stage<H: BatchHandler>(
             }
         }
         let deadline = tokio::time::Instant::now() + linger;
-        while batch.len() < pipeline.batch_max_records {
+        while batch.len() < limits.max_records && bytes < limits.max_bytes {
             match tokio::time::timeout_at(deadline, consumer.recv()).await {
-                Ok(Ok(m)) => batch.push(to_in_record(&kafka.topic_prefix, &m)),
+                Ok(Ok(m)) => {
+                    bytes += m.payload_len();
+                    batch.push(to_in_record(&kafka.topic_prefix, &m))
+                }
                 Ok(Err(e)) => {
                     tracing::warn!(stage, error = %e, "consumer error");
                     break;
@@ -428,6 +656,8 @@ pub async fn run_stage<H: BatchHandler>(
         let started = Instant::now();
         metrics::counter!("hudstream_records_consumed_total", "stage" => stage)
             .increment(batch.len() as u64);
+        metrics::histogram!("hudstream_batch_records", "stage" => stage).record(batch.len() as f64);
+        metrics::histogram!("hudstream_batch_bytes", "stage" => stage).record(bytes as f64);
 
         // 2. Handle it; on failure retry the same batch, never skip it.
         let mut backoff = Duration::from_millis(100);
@@ -506,6 +736,14 @@ pub async fn run_stage<H: BatchHandler>(
         let mut tpl = TopicPartitionList::new();
         for ((topic, partition), offset) in next {
             tpl.add_partition_offset(&topic, partition, Offset::Offset(offset))?;
+            // Our own view of progress, exact even where a broker's statistics are not: the
+            // next offset this stage will read, as committed after the batch's writes.
+            let logical = topic
+                .strip_prefix(&kafka.topic_prefix)
+                .unwrap_or(&topic)
+                .to_string();
+            metrics::gauge!("hudstream_stage_committed_offset", "stage" => stage, "topic" => logical, "partition" => partition.to_string())
+                .set(offset as f64);
         }
         if let Err(e) = consumer.commit(&tpl, CommitMode::Async) {
             tracing::warn!(stage, error = %e, "offset commit failed; the batch will be redelivered");

@@ -99,3 +99,20 @@ impl<P: Processor> BatchHandler for PerRecord<P> {
             .collect())
     }
 }
+
+/// Any processor, for lists of them.
+pub struct DynProcessor(pub Box<dyn Processor>);
+
+impl Processor for DynProcessor {
+    fn stage(&self) -> &'static str {
+        self.0.stage()
+    }
+
+    fn input_topic(&self) -> &'static str {
+        self.0.input_topic()
+    }
+
+    fn process(&self, record: &InRecord) -> Vec<Action> {
+        self.0.process(record)
+    }
+}

@@ -36,11 +36,53 @@ impl Migration {
 }
 
 /// Every migration, oldest first.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "workflow_job",
-    sql: include_str!("../migrations/0001_workflow_job.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "workflow_job",
+        sql: include_str!("../migrations/0001_workflow_job.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "workflow_run",
+        sql: include_str!("../migrations/0002_workflow_run.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "push",
+        sql: include_str!("../migrations/0003_push.sql"),
+    },
+    Migration {
+        version: 4,
+        name: "pull_request",
+        sql: include_str!("../migrations/0004_pull_request.sql"),
+    },
+    Migration {
+        version: 5,
+        name: "issues",
+        sql: include_str!("../migrations/0005_issues.sql"),
+    },
+    Migration {
+        version: 6,
+        name: "check_run",
+        sql: include_str!("../migrations/0006_check_run.sql"),
+    },
+    Migration {
+        version: 7,
+        name: "oot_workflow_job",
+        sql: include_str!("../migrations/0007_oot_workflow_job.sql"),
+    },
+    Migration {
+        version: 8,
+        name: "job_classification",
+        sql: include_str!("../migrations/0008_job_classification.sql"),
+    },
+    Migration {
+        version: 9,
+        name: "dead_letter",
+        sql: include_str!("../migrations/0009_dead_letter.sql"),
+    },
+];
 
 fn split_statements(sql: &str) -> Vec<String> {
     let mut statements = Vec::new();

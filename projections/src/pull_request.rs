@@ -1,0 +1,135 @@
+//! `hud.pull_request.v1` → `pull_request` and `hud.label_event.v1` → `label_event`
+//! (DDL: `schemas/migrations/0004_pull_request.sql`).
+
+use hudstream_runtime::worker::InRecord;
+use hudstream_schemas::pull_request::{LabelEvent, PullRequest};
+use hudstream_schemas::topics::{HUD_LABEL_EVENT_V1, HUD_PULL_REQUEST_V1};
+
+use crate::row::DateTime;
+use crate::writer::{AvroRecords, Projection};
+
+crate::row! {
+    pub struct PullRequestRow {
+        repository_full_name: String,
+        number: i64,
+        version: u64,
+        id: i64,
+        node_id: String,
+        state: String,
+        draft: bool,
+        merged: bool,
+        locked: bool,
+        title: String,
+        body: String,
+        author_login: String,
+        author_association: String,
+        labels: Vec<String>,
+        head_sha: String,
+        head_ref: String,
+        head_repository_full_name: String,
+        base_sha: String,
+        base_ref: String,
+        merge_commit_sha: String,
+        created_at: DateTime,
+        updated_at: DateTime,
+        closed_at: DateTime,
+        merged_at: DateTime,
+        html_url: String,
+    }
+}
+
+impl From<PullRequest> for PullRequestRow {
+    fn from(p: PullRequest) -> Self {
+        Self {
+            repository_full_name: p.repository_full_name,
+            number: p.number,
+            version: p.version.max(0) as u64,
+            id: p.id,
+            node_id: p.node_id,
+            state: p.state,
+            draft: p.draft,
+            merged: p.merged,
+            locked: p.locked,
+            title: p.title,
+            body: p.body,
+            author_login: p.author_login,
+            author_association: p.author_association,
+            labels: p.labels,
+            head_sha: p.head_sha,
+            head_ref: p.head_ref,
+            head_repository_full_name: p.head_repository_full_name,
+            base_sha: p.base_sha,
+            base_ref: p.base_ref,
+            merge_commit_sha: p.merge_commit_sha,
+            created_at: DateTime::from_millis(Some(p.created_at)),
+            updated_at: DateTime::from_millis(p.updated_at),
+            closed_at: DateTime::from_millis(p.closed_at),
+            merged_at: DateTime::from_millis(p.merged_at),
+            html_url: p.html_url,
+        }
+    }
+}
+
+pub struct PullRequestProjection(AvroRecords<PullRequest>);
+
+impl PullRequestProjection {
+    pub fn new() -> anyhow::Result<Self> {
+        Ok(Self(AvroRecords::new()?))
+    }
+}
+
+impl Projection for PullRequestProjection {
+    type Row = PullRequestRow;
+    const TABLE: &'static str = "pull_request";
+    const TOPIC: &'static str = HUD_PULL_REQUEST_V1;
+    const STAGE: &'static str = "project.pull_request";
+
+    fn rows(&self, record: &InRecord) -> Result<Vec<PullRequestRow>, String> {
+        Ok(vec![self.0.decode(record)?.into()])
+    }
+}
+
+crate::row! {
+    pub struct LabelEventRow {
+        repository_full_name: String,
+        number: i64,
+        label_name: String,
+        version: u64,
+        kind: String,
+        action: String,
+        event_time: DateTime,
+    }
+}
+
+impl From<LabelEvent> for LabelEventRow {
+    fn from(l: LabelEvent) -> Self {
+        Self {
+            repository_full_name: l.repository_full_name,
+            number: l.number,
+            label_name: l.label_name,
+            version: l.version.max(0) as u64,
+            kind: l.kind,
+            action: l.action,
+            event_time: DateTime::from_millis(l.event_time),
+        }
+    }
+}
+
+pub struct LabelEventProjection(AvroRecords<LabelEvent>);
+
+impl LabelEventProjection {
+    pub fn new() -> anyhow::Result<Self> {
+        Ok(Self(AvroRecords::new()?))
+    }
+}
+
+impl Projection for LabelEventProjection {
+    type Row = LabelEventRow;
+    const TABLE: &'static str = "label_event";
+    const TOPIC: &'static str = HUD_LABEL_EVENT_V1;
+    const STAGE: &'static str = "project.label_event";
+
+    fn rows(&self, record: &InRecord) -> Result<Vec<LabelEventRow>, String> {
+        Ok(vec![self.0.decode(record)?.into()])
+    }
+}

@@ -1,0 +1,329 @@
+//! Rebuilding a table from the log: `hudstream replay <table|all>`.
+//!
+//! The log is the source of truth and a table is a cache of it. A replay:
+//! 1. creates an empty shadow table `<table>__replay` with the table's own definition;
+//! 2. reads the table's topic from the first offset still in the log up to the end it had when
+//!    the replay started, in a consumer group of its own, and writes it into the shadow with
+//!    the live projection's own writer (same rows, same dead letters);
+//! 3. swaps the shadow in — `EXCHANGE TABLES` where the server has it (modern ClickHouse,
+//!    atomic), else one `RENAME TABLE` of both names (ClickHouse 18.16);
+//! 4. catches up: everything appended up to the moment after the swap is written into the new
+//!    table, so records the live projection wrote into the old table during the rebuild are
+//!    not lost with it (rewriting them is harmless: the table is versioned);
+//! 5. drops the old table.
+//!
+//! The live projection keeps running and keeps serving the old table until the swap; after it,
+//! its inserts (by table name) land in the new one.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+
+use hudstream_runtime::clickhouse::ClickHouse;
+use hudstream_runtime::config::{BatchLimits, KafkaConfig};
+use hudstream_runtime::kafka::{dead_letter, Appender, LogReader};
+use hudstream_runtime::worker::Action;
+
+use crate::writer::{Encoder, TableWriter};
+
+/// What a replay of one table would do.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub table: String,
+    pub topic: String,
+    pub shadow: String,
+    /// Per partition: first offset in the log, end offset (exclusive).
+    pub partitions: BTreeMap<i32, (i64, i64)>,
+    /// Rows in the table now (before any merge, so versions not yet collapsed count).
+    pub rows_now: u64,
+}
+
+impl Plan {
+    pub fn events(&self) -> u64 {
+        self.partitions
+            .values()
+            .map(|(low, high)| (high - low).max(0) as u64)
+            .sum()
+    }
+}
+
+/// A replay's progress, reported after every batch.
+#[derive(Debug, Clone, Copy)]
+pub struct Progress {
+    pub events_done: u64,
+    pub events_total: u64,
+    pub elapsed: Duration,
+}
+
+impl Progress {
+    pub fn events_per_second(&self) -> f64 {
+        self.events_done as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    /// Time left at the rate so far.
+    pub fn eta(&self) -> Option<Duration> {
+        let rate = self.events_per_second();
+        (self.events_done > 0 && rate > 0.0).then(|| {
+            Duration::from_secs_f64(
+                self.events_total.saturating_sub(self.events_done) as f64 / rate,
+            )
+        })
+    }
+}
+
+/// What a replay did.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    pub table: String,
+    pub events: u64,
+    pub rows_written: u64,
+    pub dead_letters: u64,
+    /// Events appended during the rebuild and written after the swap.
+    pub caught_up: u64,
+    pub elapsed: Duration,
+    pub swap: &'static str,
+}
+
+#[derive(Clone)]
+pub struct Replayer {
+    pub kafka: KafkaConfig,
+    pub clickhouse: ClickHouse,
+    pub appender: Appender,
+    pub limits: BatchLimits,
+    /// How many times a failed insert is retried before the replay gives up (the live table
+    /// is untouched until the swap, so giving up is safe).
+    pub max_retries: u32,
+}
+
+fn shadow_name(table: &str) -> String {
+    format!("{table}__replay")
+}
+
+impl Replayer {
+    fn group(&self, table: &str) -> String {
+        let millis = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or(0);
+        self.kafka.group(&format!("replay.{table}.{millis}"))
+    }
+
+    /// What a replay of `encoder`'s table would read and replace (nothing is changed).
+    pub async fn plan(&self, encoder: &Arc<dyn Encoder>) -> anyhow::Result<Plan> {
+        let table = encoder.table();
+        let reader = LogReader::open(&self.kafka, encoder.topic(), &self.group(table))?;
+        let partitions = tokio::task::block_in_place(|| reader.watermarks())?;
+        #[derive(serde::Deserialize)]
+        struct Count {
+            rows: u64,
+        }
+        let rows_now = self
+            .clickhouse
+            .query::<Count>(&format!(
+                "SELECT count() AS rows FROM {}.{table}",
+                self.clickhouse.database()
+            ))
+            .await
+            .with_context(|| format!("reading table {table} (has `hudstream migrate` run?)"))?
+            .first()
+            .map_or(0, |c| c.rows);
+        Ok(Plan {
+            table: table.to_string(),
+            topic: encoder.topic().to_string(),
+            shadow: shadow_name(table),
+            partitions,
+            rows_now,
+        })
+    }
+
+    /// Rebuilds `encoder`'s table from its topic and swaps it in.
+    pub async fn replay(
+        &self,
+        encoder: Arc<dyn Encoder>,
+        progress: &mut (dyn FnMut(Progress) + Send),
+    ) -> anyhow::Result<Report> {
+        let started = Instant::now();
+        let plan = self.plan(&encoder).await?;
+        let db = self.clickhouse.database().to_string();
+        let (table, shadow) = (plan.table.clone(), plan.shadow.clone());
+        self.clickhouse
+            .execute(&format!("DROP TABLE IF EXISTS {db}.{shadow}"))
+            .await?;
+        self.clickhouse
+            .execute(&format!("CREATE TABLE {db}.{shadow} AS {db}.{table}"))
+            .await
+            .with_context(|| format!("creating the shadow table {shadow}"))?;
+        tracing::info!(%table, %shadow, events = plan.events(), "replay started");
+
+        let mut reader = LogReader::open(&self.kafka, &plan.topic, &self.group(&table))?;
+        reader.assign(
+            &plan
+                .partitions
+                .iter()
+                .map(|(p, (low, _))| (*p, *low))
+                .collect(),
+        )?;
+        let ends: BTreeMap<i32, i64> = plan
+            .partitions
+            .iter()
+            .map(|(p, (_, high))| (*p, *high))
+            .collect();
+        let mut report = Report {
+            table: table.clone(),
+            ..Report::default()
+        };
+        let into_shadow =
+            TableWriter::new(encoder.clone(), self.clickhouse.clone()).into_table(&shadow);
+        let total = plan.events();
+        self.drain(&mut reader, &ends, &into_shadow, &mut report, &mut |done| {
+            progress(Progress {
+                events_done: done,
+                events_total: total,
+                elapsed: started.elapsed(),
+            })
+        })
+        .await?;
+
+        report.swap = self.swap(&db, &table, &shadow).await?;
+        tracing::info!(%table, swap = report.swap, "shadow table swapped in");
+
+        // Catch up on what was appended meanwhile, into the table now live.
+        let after_swap: BTreeMap<i32, i64> = tokio::task::block_in_place(|| reader.watermarks())?
+            .into_iter()
+            .map(|(p, (_, high))| (p, high))
+            .collect();
+        let before = report.events;
+        let into_live = TableWriter::new(encoder.clone(), self.clickhouse.clone());
+        self.drain(
+            &mut reader,
+            &after_swap,
+            &into_live,
+            &mut report,
+            &mut |_| {},
+        )
+        .await?;
+        report.caught_up = report.events - before;
+        // After EXCHANGE the old table carries the shadow's name; after RENAME, `__old`.
+        let old = if report.swap == "exchange" {
+            shadow
+        } else {
+            format!("{table}__old")
+        };
+        self.clickhouse
+            .execute(&format!("DROP TABLE IF EXISTS {db}.{old}"))
+            .await?;
+        report.elapsed = started.elapsed();
+        tracing::info!(%table, events = report.events, rows = report.rows_written, dead_letters = report.dead_letters, seconds = report.elapsed.as_secs_f64(), "replay finished");
+        Ok(report)
+    }
+
+    /// Reads up to `ends` and writes every batch with `writer`, publishing dead letters.
+    async fn drain(
+        &self,
+        reader: &mut LogReader,
+        ends: &BTreeMap<i32, i64>,
+        writer: &TableWriter,
+        report: &mut Report,
+        progress: &mut (dyn FnMut(u64) + Send),
+    ) -> anyhow::Result<()> {
+        let stage = writer.encoder().stage();
+        // One batch is written while the next is read.
+        let mut in_flight: Option<tokio::task::JoinHandle<anyhow::Result<(u64, u64, u64)>>> = None;
+        loop {
+            let batch = reader.next_batch(self.limits, ends).await?;
+            if let Some(task) = in_flight.take() {
+                let (events, rows, dead) = task.await.context("replay writer task")??;
+                report.events += events;
+                report.rows_written += rows;
+                report.dead_letters += dead;
+                progress(report.events);
+            }
+            if batch.is_empty() {
+                // Everything read is written: record it in the replay's group.
+                reader.commit();
+                break;
+            }
+            let (writer, appender, retries) =
+                (writer.clone(), self.appender.clone(), self.max_retries);
+            in_flight = Some(tokio::spawn(async move {
+                let mut attempt = 0;
+                let (actions, written) = loop {
+                    match writer.write(&batch).await {
+                        Ok(done) => break done,
+                        Err(e) if attempt < retries => {
+                            attempt += 1;
+                            tracing::warn!(error = %e, attempt, "replay insert failed; retrying");
+                            tokio::time::sleep(Duration::from_millis(200 * (1 << attempt.min(6))))
+                                .await;
+                        }
+                        Err(e) => {
+                            return Err(anyhow::Error::new(e)
+                                .context("replay insert failed; the live table is unchanged"))
+                        }
+                    }
+                };
+                let mut dead = 0;
+                for (index, action) in actions {
+                    if let (Action::DeadLetter { reason }, Some(record)) =
+                        (action, batch.get(index))
+                    {
+                        appender
+                            .append(&dead_letter(stage, record, &reason))
+                            .await
+                            .context("publishing a dead letter")?;
+                        dead += 1;
+                    }
+                }
+                Ok((batch.len() as u64, written.rows as u64, dead))
+            }));
+        }
+        Ok(())
+    }
+
+    async fn swap(&self, db: &str, table: &str, shadow: &str) -> anyhow::Result<&'static str> {
+        match self
+            .clickhouse
+            .execute(&format!("EXCHANGE TABLES {db}.{table} AND {db}.{shadow}"))
+            .await
+        {
+            Ok(()) => Ok("exchange"),
+            Err(e) => {
+                tracing::debug!(error = %e, "EXCHANGE TABLES unavailable; renaming");
+                self.clickhouse
+                    .execute(&format!("DROP TABLE IF EXISTS {db}.{table}__old"))
+                    .await?;
+                self.clickhouse
+                    .execute(&format!(
+                        "RENAME TABLE {db}.{table} TO {db}.{table}__old, {db}.{shadow} TO {db}.{table}"
+                    ))
+                    .await
+                    .with_context(|| format!("swapping {shadow} in for {table}"))?;
+                Ok("rename")
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn eta_follows_the_rate_so_far() {
+        let p = Progress {
+            events_done: 500,
+            events_total: 1500,
+            elapsed: Duration::from_secs(5),
+        };
+        assert_eq!(p.events_per_second(), 100.0);
+        assert_eq!(p.eta(), Some(Duration::from_secs(10)));
+        let start = Progress {
+            events_done: 0,
+            events_total: 10,
+            elapsed: Duration::ZERO,
+        };
+        assert_eq!(start.eta(), None);
+    }
+}

@@ -1,0 +1,196 @@
+//! Real input for the projections' tests: every GitHub fixture run through the real processors,
+//! plus a pair of OOT callbacks, giving the records of every derived topic (and the dead
+//! letters the processors produce for fixtures they refuse).
+//!
+//! `testdata/<table>.rows.jsonl` holds the rows each projection makes of them. The same files
+//! are what `deploy/local/sql-compat.py` loads into ClickHouse 18.16 and the modern engine
+//! before running every saved query, so the SQL is checked against exactly what we write.
+
+use std::collections::BTreeMap;
+
+use hudstream_ingest::fixtures;
+use hudstream_processors as p;
+use hudstream_runtime::kafka::dead_letter;
+use hudstream_runtime::worker::{Action, InRecord, OutRecord, Processor};
+use hudstream_schemas::headers as h;
+use hudstream_schemas::topics::{raw_topic_for_event, OOT_RESULTS};
+
+pub fn fixture(relative: &str) -> std::path::PathBuf {
+    fixtures::default_dir().join(relative)
+}
+
+fn to_in_record(out: OutRecord, offset: i64) -> InRecord {
+    InRecord {
+        topic: out.topic,
+        partition: 0,
+        offset,
+        key: Some(out.key),
+        payload: Some(out.payload),
+        headers: out.headers,
+        // A fixed instant: rows must not depend on when the test runs.
+        timestamp_ms: Some(1_767_225_600_000),
+    }
+}
+
+/// Two callbacks of one OOT job (in progress, then completed), as a relay sends them.
+fn oot_callbacks() -> Vec<Vec<u8>> {
+    let body = |status: &str, extra: serde_json::Value, queue: serde_json::Value| {
+        let mut workflow = serde_json::json!({"status": status, "name": "xpu-ci", "url": "https://github.com/intel/torch-xpu-ops/actions/runs/9", "job_name": "test (1, 2)", "check_run_id": 777, "run_id": "9", "run_attempt": 1});
+        for (k, v) in extra.as_object().into_iter().flatten() {
+            workflow[k] = v.clone();
+        }
+        serde_json::to_vec(&serde_json::json!({
+            "trusted": {"verified_repo": "intel/torch-xpu-ops", "downstream_repo_level": "L2", "ci_metrics": {"queue_time": queue, "execution_time": null}},
+            "untrusted": {"callback_payload": {"event_type": "pull_request", "delivery_id": "d-1",
+                "payload": {"pull_request": {"number": 12345, "head": {"sha": "abc123"}}, "repository": {"full_name": "pytorch/pytorch"}},
+                "workflow": workflow}}
+        }))
+        .unwrap_or_default()
+    };
+    vec![
+        body(
+            "in_progress",
+            serde_json::json!({"started_at": "2026-05-01T10:00:00Z"}),
+            serde_json::json!(12.5),
+        ),
+        body(
+            "completed",
+            serde_json::json!({"conclusion": "failure", "completed_at": "2026-05-01T10:30:00Z",
+                "test_results": {"passed": 90, "failed": 3, "skipped": 7}}),
+            serde_json::Value::Null,
+        ),
+    ]
+}
+
+/// The records of every derived topic (and the dead-letter topic), by topic, in order.
+pub fn derived_records() -> BTreeMap<String, Vec<InRecord>> {
+    let processors: Vec<Box<dyn Processor>> = vec![
+        Box::new(p::workflow_job::WorkflowJobProcessor::new().expect("codec")),
+        Box::new(p::workflow_run::WorkflowRunProcessor::new().expect("codec")),
+        Box::new(p::pull_request::PullRequestProcessor::new().expect("codec")),
+        Box::new(p::push::PushProcessor::new().expect("codec")),
+        Box::new(p::oot::OotProcessor::new().expect("codec")),
+        Box::new(p::issues::IssuesProcessor::new().expect("codec")),
+        Box::new(p::issues::IssueCommentProcessor::new().expect("codec")),
+        Box::new(p::check_run::CheckRunProcessor::new().expect("codec")),
+    ];
+    let mut raw: Vec<InRecord> = fixtures::load(&fixtures::default_dir())
+        .expect("fixtures")
+        .into_iter()
+        .enumerate()
+        .map(|(i, d)| InRecord {
+            topic: raw_topic_for_event(&d.event).to_string(),
+            partition: 0,
+            offset: i as i64,
+            key: None,
+            payload: Some(d.body),
+            headers: vec![
+                (h::GITHUB_EVENT.into(), d.event.into_bytes()),
+                (h::GITHUB_DELIVERY.into(), d.delivery_id.into_bytes()),
+            ],
+            timestamp_ms: Some(1_767_225_600_000),
+        })
+        .collect();
+    // A delivery cut short in transit: the processor refuses it, giving a real dead letter.
+    if let Some(job) = raw
+        .iter()
+        .find(|r| r.topic == "github.workflow_job")
+        .cloned()
+    {
+        let cut = job.payload.as_ref().map_or(0, |p| p.len() / 3);
+        raw.push(InRecord {
+            offset: raw.len() as i64,
+            payload: job.payload.map(|mut p| {
+                p.truncate(cut);
+                p
+            }),
+            ..job
+        });
+    }
+    let base = raw.len() as i64;
+    raw.extend(
+        oot_callbacks()
+            .into_iter()
+            .enumerate()
+            .map(|(i, body)| InRecord {
+                topic: OOT_RESULTS.into(),
+                partition: 0,
+                offset: base + i as i64,
+                key: None,
+                payload: Some(body),
+                headers: vec![(h::OOT_STATUS.into(), b"completed".to_vec())],
+                timestamp_ms: Some(1_767_225_600_000),
+            }),
+    );
+    let mut out: BTreeMap<String, Vec<InRecord>> = BTreeMap::new();
+    for record in &raw {
+        for processor in processors
+            .iter()
+            .filter(|p| p.input_topic() == record.topic)
+        {
+            for action in processor.process(record) {
+                let produced = match action {
+                    Action::Publish(o) => o,
+                    Action::DeadLetter { reason } => {
+                        dead_letter(processor.stage(), record, &reason)
+                    }
+                };
+                let list = out.entry(produced.topic.clone()).or_default();
+                let offset = list.len() as i64;
+                list.push(to_in_record(produced, offset));
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every projection's rows for the real input, compared with its golden file.
+    /// `UPDATE_GOLDEN=1 cargo test -p hudstream-projections` rewrites them after a reviewed change.
+    #[test]
+    fn rows_match_the_golden_files_used_by_the_sql_compatibility_check() {
+        let records = derived_records();
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata");
+        let mut changed = Vec::new();
+        for encoder in crate::all().expect("projections") {
+            let input = records.get(encoder.topic()).cloned().unwrap_or_default();
+            let lines = encoder.json_lines(&input).expect("every record has rows");
+            assert!(
+                !lines.is_empty(),
+                "{}: no rows from the real fixtures",
+                encoder.table()
+            );
+            let path = format!("{dir}/{}.rows.jsonl", encoder.table());
+            if std::env::var_os("UPDATE_GOLDEN").is_some() {
+                std::fs::write(&path, &lines).expect("write golden");
+            }
+            if std::fs::read_to_string(&path).ok().as_deref() != Some(lines.as_str()) {
+                changed.push(path);
+            }
+        }
+        assert!(
+            changed.is_empty(),
+            "projection rows changed: review, then UPDATE_GOLDEN=1: {changed:?}"
+        );
+    }
+
+    #[test]
+    fn row_binary_and_json_agree_on_the_number_of_rows() {
+        let records = derived_records();
+        for encoder in crate::all().expect("projections") {
+            let input = records.get(encoder.topic()).cloned().unwrap_or_default();
+            let encoded = encoder.encode(&input);
+            assert!(encoded.unreadable.is_empty(), "{}", encoder.table());
+            assert_eq!(
+                encoded.rows.len(),
+                encoder.json_lines(&input).expect("rows").lines().count(),
+                "{}",
+                encoder.table()
+            );
+            assert_eq!(encoded.rows.last().map(|r| r.0), Some(encoded.body.len()));
+        }
+    }
+}

@@ -165,7 +165,7 @@ impl Replayer {
                 .map(|(p, (low, _))| (*p, *low))
                 .collect(),
         )?;
-        let ends: BTreeMap<i32, i64> = plan
+        let mut ends: BTreeMap<i32, i64> = plan
             .partitions
             .iter()
             .map(|(p, (_, high))| (*p, *high))
@@ -177,33 +177,33 @@ impl Replayer {
         let into_shadow =
             TableWriter::new(encoder.clone(), self.clickhouse.clone()).into_table(&shadow);
         let total = plan.events();
-        self.drain(&mut reader, &ends, &into_shadow, &mut report, &mut |done| {
-            progress(Progress {
-                events_done: done,
-                events_total: total,
-                elapsed: started.elapsed(),
-            })
-        })
+        self.drain(
+            &mut reader,
+            &mut ends,
+            &into_shadow,
+            &mut report,
+            &mut |done| {
+                progress(Progress {
+                    events_done: done,
+                    events_total: total,
+                    elapsed: started.elapsed(),
+                })
+            },
+        )
         .await?;
 
         report.swap = self.swap(&db, &table, &shadow).await?;
         tracing::info!(%table, swap = report.swap, "shadow table swapped in");
 
         // Catch up on what was appended meanwhile, into the table now live.
-        let after_swap: BTreeMap<i32, i64> = tokio::task::block_in_place(|| reader.watermarks())?
-            .into_iter()
-            .map(|(p, (_, high))| (p, high))
-            .collect();
+        for (p, (_, high)) in tokio::task::block_in_place(|| reader.watermarks())? {
+            let end = ends.entry(p).or_insert(0);
+            *end = (*end).max(high);
+        }
         let before = report.events;
         let into_live = TableWriter::new(encoder.clone(), self.clickhouse.clone());
-        self.drain(
-            &mut reader,
-            &after_swap,
-            &into_live,
-            &mut report,
-            &mut |_| {},
-        )
-        .await?;
+        self.drain(&mut reader, &mut ends, &into_live, &mut report, &mut |_| {})
+            .await?;
         report.caught_up = report.events - before;
         // After EXCHANGE the old table carries the shadow's name; after RENAME, `__old`.
         let old = if report.swap == "exchange" {
@@ -219,11 +219,12 @@ impl Replayer {
         Ok(report)
     }
 
-    /// Reads up to `ends` and writes every batch with `writer`, publishing dead letters.
+    /// Reads up to `ends` — and on, while more keeps coming, for at most `READ_ON` — and
+    /// writes every batch with `writer`, publishing dead letters.
     async fn drain(
         &self,
         reader: &mut LogReader,
-        ends: &BTreeMap<i32, i64>,
+        ends: &mut BTreeMap<i32, i64>,
         writer: &TableWriter,
         report: &mut Report,
         progress: &mut (dyn FnMut(u64) + Send),
@@ -231,8 +232,21 @@ impl Replayer {
         let stage = writer.encoder().stage();
         // One batch is written while the next is read.
         let mut in_flight: Option<tokio::task::JoinHandle<anyhow::Result<(u64, u64, u64)>>> = None;
+        // After the ends, read on until the log is quiet for `QUIET`, but not forever on a busy
+        // topic: what arrives after that is the live projection's (and the catch-up's) job.
+        const QUIET: Duration = Duration::from_millis(500);
+        const READ_ON: Duration = Duration::from_secs(5);
+        let mut ends_reached_at: Option<Instant> = None;
         loop {
-            let batch = reader.next_batch(self.limits, ends).await?;
+            let over = ends_reached_at.is_some_and(|t| t.elapsed() > READ_ON);
+            let batch = if over {
+                Vec::new()
+            } else {
+                reader.next_batch(self.limits, ends, QUIET).await?
+            };
+            if ends_reached_at.is_none() && reader.reached(ends) {
+                ends_reached_at = Some(Instant::now());
+            }
             if let Some(task) = in_flight.take() {
                 let (events, rows, dead) = task.await.context("replay writer task")??;
                 report.events += events;

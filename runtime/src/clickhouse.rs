@@ -160,6 +160,9 @@ impl ClickHouse {
                 source,
             })?;
         let status = response.status();
+        let exception_header = response
+            .headers()
+            .contains_key("x-clickhouse-exception-code");
         let text = response
             .text()
             .await
@@ -168,8 +171,14 @@ impl ClickHouse {
                 source,
             })?;
         // A failure after the first bytes of a result still arrives with status 200; ClickHouse
-        // then ends the body with the exception text.
-        if !status.is_success() || text.contains("DB::Exception") {
+        // then ends the body with the exception text, on a line of its own. (Looking for the
+        // text anywhere would take a stored value that quotes an exception for one.)
+        let ends_with_exception = text
+            .trim_end()
+            .lines()
+            .last()
+            .is_some_and(|l| l.starts_with("Code: ") && l.contains("DB::Exception"));
+        if !status.is_success() || exception_header || ends_with_exception {
             return Err(ClickHouseError::Rejected {
                 status: status.as_u16(),
                 message: text.trim().chars().take(2000).collect(),

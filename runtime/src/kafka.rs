@@ -246,19 +246,23 @@ pub fn whole_topic_reader(
     Ok(consumer)
 }
 
-/// Reads a topic's partitions from given offsets up to given ends: the log side of a replay.
+/// Reads a topic's partitions from given offsets to their ends: the log side of a replay.
 ///
 /// It uses a consumer group of its own (so a rebuild never disturbs the live stage's offsets,
 /// and its progress is visible with the usual group tools), but assigns the partitions itself
 /// instead of subscribing: there is no group join to wait for and no rebalance mid-rebuild.
+///
+/// Where a partition ends is what the broker says (its high watermark), but the reader does not
+/// stop there blindly: after reaching it, it keeps reading until the log has been quiet for a
+/// moment, and a record past the end moves the end. Records appended meanwhile are simply read
+/// too, and a broker whose watermarks lag behind (tansu reports one past the last *batch*, not
+/// the last record) loses nothing.
 pub struct LogReader {
     consumer: StreamConsumer,
     topic: String,
     prefix: String,
     /// Per partition: the next offset to read.
     positions: BTreeMap<i32, i64>,
-    /// Partitions paused at the end of a pass.
-    paused: std::collections::BTreeSet<i32>,
 }
 
 impl LogReader {
@@ -279,19 +283,11 @@ impl LogReader {
             topic: kafka.topic(logical),
             prefix: kafka.topic_prefix.clone(),
             positions: BTreeMap::new(),
-            paused: Default::default(),
         })
     }
 
-    fn partition_list(&self, partitions: &[i32]) -> TopicPartitionList {
-        let mut tpl = TopicPartitionList::new();
-        for p in partitions {
-            tpl.add_partition(&self.topic, *p);
-        }
-        tpl
-    }
-
-    /// Per partition: the first offset still in the log and the offset the next append gets.
+    /// Per partition: the first offset still in the log and the offset the next append gets,
+    /// as the broker reports them.
     pub fn watermarks(&self) -> anyhow::Result<BTreeMap<i32, (i64, i64)>> {
         let timeout = Duration::from_secs(10);
         let metadata = self
@@ -342,99 +338,52 @@ impl LogReader {
             .all(|(p, end)| self.positions.get(p).copied().unwrap_or(0) >= *end)
     }
 
-    /// The next batch of records below `ends`, within `limits`. Empty once every partition has
-    /// reached its end. Records at or past a partition's end are left for later.
+    /// The next batch of records, within `limits`. Before `ends` are reached it waits as long
+    /// as records are due (30 s at most, then it is an error); after, only `quiet` for more.
+    /// Empty means: ends reached, and nothing more came for `quiet`. A record at or past a
+    /// partition's end moves that end.
     pub async fn next_batch(
         &mut self,
         limits: BatchLimits,
-        ends: &BTreeMap<i32, i64>,
+        ends: &mut BTreeMap<i32, i64>,
+        quiet: Duration,
     ) -> anyhow::Result<Vec<InRecord>> {
-        // Partitions paused at an earlier pass's end that have more to read now.
-        let resume: Vec<i32> = self
-            .paused
-            .iter()
-            .copied()
-            .filter(|p| {
-                self.positions.get(p).copied().unwrap_or(0) < ends.get(p).copied().unwrap_or(0)
-            })
-            .collect();
-        if !resume.is_empty() {
-            self.consumer
-                .resume(&self.partition_list(&resume))
-                .with_topic(&self.topic)?;
-            for p in resume {
-                self.paused.remove(&p);
-            }
-        }
         let mut batch = Vec::new();
         let mut bytes = 0usize;
         let mut deadline: Option<tokio::time::Instant> = None;
-        while !self.reached(ends) && batch.len() < limits.max_records && bytes < limits.max_bytes {
-            // Wait as long as it takes for the first record (the ends say it exists), then
-            // only for the rest of the linger.
-            let received = match deadline {
-                None => tokio::time::timeout(Duration::from_secs(30), self.consumer.recv()).await,
-                Some(d) => match tokio::time::timeout_at(d, self.consumer.recv()).await {
-                    Ok(r) => Ok(r),
-                    Err(_) => break,
-                },
+        while batch.len() < limits.max_records && bytes < limits.max_bytes {
+            let wait = match deadline {
+                Some(d) => d.saturating_duration_since(tokio::time::Instant::now()),
+                None if self.reached(ends) => quiet,
+                None => Duration::from_secs(30),
             };
-            let message = match received {
+            let message = match tokio::time::timeout(wait, self.consumer.recv()).await {
                 Ok(Ok(m)) => m,
                 Ok(Err(e)) => return Err(anyhow::anyhow!("reading {}: {e}", self.topic)),
+                Err(_) if deadline.is_some() || self.reached(ends) => break,
                 Err(_) => anyhow::bail!(
-                    "no record arrived from {} for 30 s although the log has more (positions {:?}, ends {:?})",
-                    self.topic, self.positions, ends
+                    "no record arrived from {} for 30 s although the log has more (read up to {:?}, ends {:?})",
+                    self.topic,
+                    self.positions,
+                    ends
                 ),
             };
             deadline.get_or_insert_with(|| tokio::time::Instant::now() + limits.linger);
             let (partition, offset) = (message.partition(), message.offset());
-            let end = ends.get(&partition).copied().unwrap_or(0);
-            let position = self.positions.get(&partition).copied().unwrap_or(0);
-            let record = (offset >= position && offset < end)
-                .then(|| (message.payload_len(), to_in_record(&self.prefix, &message)));
-            drop(message);
-            if offset < position {
-                continue; // already read (fetched again after a rewind)
-            }
-            let Some((len, record)) = record else {
-                // Past this pass's end: rewind and pause this partition, so a later pass
-                // (with later ends) reads this record again.
-                self.pause_at(partition, Some(position))?;
+            if offset < self.positions.get(&partition).copied().unwrap_or(0) {
                 continue;
-            };
-            self.positions.insert(partition, offset + 1);
-            if offset + 1 >= end {
-                self.pause_at(partition, None)?;
             }
-            bytes += len;
-            batch.push(record);
+            self.positions.insert(partition, offset + 1);
+            let end = ends.entry(partition).or_insert(0);
+            *end = (*end).max(offset + 1);
+            bytes += message.payload_len();
+            batch.push(to_in_record(&self.prefix, &message));
         }
         Ok(batch)
     }
 
-    /// Pauses a partition at the end of a pass; `rewind` to an offset when a record past the
-    /// end was already delivered (seeking also drops what was fetched beyond it).
-    fn pause_at(&mut self, partition: i32, rewind: Option<i64>) -> anyhow::Result<()> {
-        if self.paused.insert(partition) {
-            self.consumer
-                .pause(&self.partition_list(&[partition]))
-                .with_topic(&self.topic)?;
-        }
-        if let Some(offset) = rewind {
-            self.consumer
-                .seek(
-                    &self.topic,
-                    partition,
-                    Offset::Offset(offset),
-                    Duration::from_secs(10),
-                )
-                .with_topic(&self.topic)?;
-        }
-        Ok(())
-    }
-
-    /// Records progress in this reader's group (best effort: a replay does not resume).
+    /// Records progress in this reader's group (for the usual group tools; a replay that
+    /// stops is started again from the beginning).
     pub fn commit(&self) {
         let mut tpl = TopicPartitionList::new();
         for (partition, offset) in &self.positions {

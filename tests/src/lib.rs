@@ -49,6 +49,7 @@ pub fn test_config() -> Config {
     config.gateway.oot_relay_tokens = vec![Secret::new(format!("oot-{ns}"))];
     config.gateway.circleci_secrets = vec![Secret::new(format!("circleci-{ns}"))];
     config.pipeline.batch_linger_ms = 50;
+    config.pipeline.projection_batch_linger_ms = 100;
     config.kafka.statistics_interval_ms = 1000;
     config.telemetry.metrics_listen = String::new();
     config
@@ -304,4 +305,163 @@ pub fn fixture(relative: &str) -> Delivery {
 /// All real fixtures.
 pub fn all_fixtures() -> Vec<Delivery> {
     fixtures::load(&fixtures::default_dir()).expect("fixtures load")
+}
+
+/// A ClickHouse server of a test's own (the shared one must stay up for the other tests), on
+/// free loopback ports, with its data in a temporary directory so a restart keeps the tables.
+/// Uses the `clickhouse-server` that `deploy/local/hud` installs.
+pub struct OwnClickHouse {
+    pub http_port: u16,
+    dir: std::path::PathBuf,
+    child: Option<std::process::Child>,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+impl OwnClickHouse {
+    pub async fn start() -> OwnClickHouse {
+        let dir =
+            std::env::temp_dir().join(format!("hudstream-ch-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(dir.join("data")).expect("data dir");
+        let mut server = OwnClickHouse {
+            http_port: free_port(),
+            dir,
+            child: None,
+        };
+        let template = std::fs::read_to_string("/etc/clickhouse-server/config.xml")
+            .expect("/etc/clickhouse-server/config.xml (installed by deploy/local/hud)");
+        let d = server.dir.display().to_string();
+        let mut config = template;
+        for (tag, value) in [
+            ("log", format!("{d}/server.log")),
+            ("errorlog", format!("{d}/server.err.log")),
+            ("http_port", server.http_port.to_string()),
+            ("tcp_port", free_port().to_string()),
+            ("interserver_http_port", free_port().to_string()),
+            ("path", format!("{d}/data/")),
+            ("tmp_path", format!("{d}/data/tmp/")),
+            ("user_files_path", format!("{d}/data/user_files/")),
+            ("format_schema_path", format!("{d}/data/format_schemas/")),
+        ] {
+            let (open, close) = (format!("<{tag}>"), format!("</{tag}>"));
+            if let (Some(a), Some(b)) = (config.find(&open), config.find(&close)) {
+                config.replace_range(a + open.len()..b, &value);
+            }
+        }
+        // Loopback only, whatever the template listens on.
+        while let Some(a) = config.find("<listen_host>") {
+            let b = config[a..]
+                .find("</listen_host>")
+                .map(|b| a + b + 14)
+                .expect("closing tag");
+            config.replace_range(a..b, "");
+        }
+        config = config.replace("</yandex>", "<listen_host>127.0.0.1</listen_host></yandex>");
+        std::fs::write(server.dir.join("config.xml"), config).expect("config");
+        std::fs::copy(
+            "/etc/clickhouse-server/users.xml",
+            server.dir.join("users.xml"),
+        )
+        .expect("users.xml");
+        server.resume().await;
+        server
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.http_port)
+    }
+
+    /// Starts the server (again) on the same port and data, and waits until it answers.
+    pub async fn resume(&mut self) {
+        let child = std::process::Command::new("clickhouse-server")
+            .arg(format!(
+                "--config-file={}",
+                self.dir.join("config.xml").display()
+            ))
+            .current_dir(&self.dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("clickhouse-server (installed by deploy/local/hud)");
+        self.child = Some(child);
+        let client = reqwest::Client::new();
+        for _ in 0..300 {
+            if client
+                .get(format!("{}/ping", self.url()))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!(
+            "own ClickHouse did not start; see {}/server.err.log",
+            self.dir.display()
+        );
+    }
+
+    /// Stops the server (SIGTERM, then SIGKILL after 20 s) and waits for it to exit.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = std::process::Command::new("kill")
+                .arg(child.id().to_string())
+                .status();
+            for _ in 0..200 {
+                if child.try_wait().ok().flatten().is_some() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for OwnClickHouse {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// An ordered checksum of a table's current contents: every row of `SELECT * … FINAL` (one per
+/// entity), as text, sorted, hashed. Equal checksums mean equal tables.
+pub async fn table_checksum(clickhouse: &ClickHouse, table: &str) -> (usize, String) {
+    use sha2::Digest;
+    let text = clickhouse
+        .query_text(
+            &format!("SELECT * FROM {}.{table} FINAL", clickhouse.database()),
+            "TabSeparated",
+        )
+        .await
+        .unwrap_or_else(|e| panic!("reading {table}: {e}"));
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines.sort_unstable();
+    let mut hash = sha2::Sha256::new();
+    for line in &lines {
+        hash.update(line.as_bytes());
+        hash.update(b"\n");
+    }
+    (lines.len(), hex::encode(hash.finalize()))
+}
+
+/// One number from ClickHouse (`SELECT … AS n`).
+pub async fn count(clickhouse: &ClickHouse, sql: &str) -> u64 {
+    #[derive(serde::Deserialize)]
+    struct N {
+        n: u64,
+    }
+    clickhouse
+        .query::<N>(&sql.replace("{db}", clickhouse.database()))
+        .await
+        .map(|r| r.first().map_or(0, |n| n.n))
+        .unwrap_or(0)
 }

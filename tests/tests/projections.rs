@@ -1,0 +1,466 @@
+//! Projections and replay on the real broker and ClickHouse: every table filled from the real
+//! fixtures, a replay that rebuilds them to identical checksums, a refused row dead-lettered
+//! alone, ClickHouse stopped for 30 s mid-stream, and a projection killed with SIGKILL.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use hudstream_e2e::{
+    all_fixtures, count, init_logs, table_checksum, test_config, OwnClickHouse, Stack,
+};
+use hudstream_runtime::clickhouse::ClickHouse;
+use hudstream_runtime::kafka::Appender;
+use hudstream_runtime::shutdown::CancellationToken;
+use hudstream_runtime::worker::OutRecord;
+use hudstream_runtime::Config;
+use hudstream_schemas::topics::HUD_WORKFLOW_JOB_V1;
+use hudstream_schemas::wire::Codec;
+use hudstream_schemas::workflow_job::WorkflowJob;
+
+/// Rows the projections make of the real fixtures (the golden files), by table.
+fn golden_row_counts() -> BTreeMap<String, u64> {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../projections/testdata");
+    std::fs::read_dir(dir)
+        .expect("golden files")
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().to_string();
+            let table = name.strip_suffix(".rows.jsonl")?.to_string();
+            let lines = std::fs::read_to_string(e.path()).ok()?.lines().count() as u64;
+            Some((table, lines))
+        })
+        .collect()
+}
+
+async fn wait_until<F: std::future::Future<Output = bool>>(
+    what: &str,
+    seconds: u64,
+    check: impl Fn() -> F,
+) {
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    while !check().await {
+        assert!(Instant::now() < deadline, "{what}: not after {seconds} s");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn checksums(clickhouse: &ClickHouse) -> BTreeMap<String, (usize, String)> {
+    let mut out = BTreeMap::new();
+    for encoder in hudstream_projections::all().expect("projections") {
+        out.insert(
+            encoder.table().to_string(),
+            table_checksum(clickhouse, encoder.table()).await,
+        );
+    }
+    out
+}
+
+/// `jobs` jobs with ids from `first_id`, each in `versions` versions (1..=versions), as records of
+/// the derived jobs topic, built on the real completed-job fixture.
+fn job_records(first_id: i64, jobs: usize, versions: i64) -> Vec<OutRecord> {
+    let template = hudstream_processors::workflow_job::normalize(
+        &hudstream_e2e::fixture("workflow_job/completed.success.with-organization.payload.json")
+            .body,
+    )
+    .expect("fixture normalizes");
+    let codec = Codec::<WorkflowJob>::new().expect("codec");
+    let mut out = Vec::new();
+    for v in 1..=versions {
+        for i in 0..jobs as i64 {
+            let mut job = template.clone();
+            job.id = first_id + i;
+            job.version = v;
+            job.status = if v == versions {
+                "completed".into()
+            } else {
+                "in_progress".into()
+            };
+            out.push(OutRecord {
+                topic: HUD_WORKFLOW_JOB_V1.into(),
+                key: job.key().into_bytes(),
+                payload: codec.encode(&job).expect("encodes"),
+                headers: Vec::new(),
+            });
+        }
+    }
+    out
+}
+
+async fn append_all(config: &Config, records: &[OutRecord]) {
+    let appender = Appender::new(&config.kafka).expect("appender");
+    for chunk in records.chunks(2000) {
+        for r in futures::future::join_all(chunk.iter().map(|r| appender.append(r))).await {
+            r.expect("appended");
+        }
+    }
+}
+
+/// Every job exactly once, at its last version: FINAL count = distinct ids = `jobs`, and no
+/// job's current row is an older version.
+async fn assert_exactly_once(clickhouse: &ClickHouse, jobs: u64, last_version: u64) {
+    let final_rows = count(
+        clickhouse,
+        "SELECT count() AS n FROM {db}.workflow_job FINAL",
+    )
+    .await;
+    let distinct = count(
+        clickhouse,
+        "SELECT uniqExact(id) AS n FROM {db}.workflow_job",
+    )
+    .await;
+    let stale = count(
+        clickhouse,
+        &format!(
+            "SELECT count() AS n FROM {{db}}.workflow_job FINAL WHERE version != {last_version}"
+        ),
+    )
+    .await;
+    assert_eq!(
+        (final_rows, distinct, stale),
+        (jobs, jobs, 0),
+        "FINAL rows, distinct jobs, stale rows"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_table_fills_from_the_fixtures_and_a_replay_rebuilds_identical_tables() {
+    let stack = Stack::start().await;
+    for d in all_fixtures() {
+        let r = stack.post(&d).await;
+        assert!(
+            r.status().is_success(),
+            "{}: {}",
+            d.path.display(),
+            r.status()
+        );
+    }
+    // A delivery the processor refuses (no workflow_job object): a dead letter to project.
+    let broken = br#"{"action":"completed","repository":{"full_name":"o/r"}}"#;
+    let signature = hudstream_ingest::signature::sign_sha256(stack.secret(), broken);
+    let r = stack
+        .post_raw(
+            "workflow_job",
+            "broken-1",
+            "application/json",
+            broken.to_vec(),
+            Some(signature),
+        )
+        .await;
+    assert!(r.status().is_success());
+    // OOT callbacks of one job.
+    let token = stack.config.gateway.oot_relay_tokens[0]
+        .expose()
+        .to_string();
+    for status in ["in_progress", "completed"] {
+        let body = serde_json::json!({
+            "trusted": {"verified_repo": "intel/torch-xpu-ops"},
+            "untrusted": {"callback_payload": {"event_type": "pull_request", "delivery_id": "d-1",
+                "payload": {"pull_request": {"number": 7}},
+                "workflow": {"status": status, "name": "xpu", "url": "u", "job_name": "test", "check_run_id": 1, "conclusion": "success"}}}
+        });
+        let r = stack
+            .http
+            .post(format!("{}/oot/results", stack.gateway_url))
+            .header("x-hud-internal-bot", &token)
+            .json(&body)
+            .send()
+            .await
+            .expect("answer");
+        assert_eq!(r.status().as_u16(), 200);
+    }
+
+    // Every table gets every row the projections make of these inputs.
+    let clickhouse = stack.clickhouse();
+    let golden = golden_row_counts();
+    for (table, rows) in &golden {
+        let sql = format!("SELECT count() AS n FROM {{db}}.{table}");
+        wait_until(&format!("{table} has {rows} rows"), 60, || {
+            let (clickhouse, sql) = (clickhouse.clone(), sql.clone());
+            async move { count(&clickhouse, &sql).await >= *rows }
+        })
+        .await;
+    }
+    let reason = count(
+        &clickhouse,
+        "SELECT count() AS n FROM {db}.dead_letter WHERE stage = 'process.workflow_job' AND reason LIKE '%workflow_job%'",
+    )
+    .await;
+    assert_eq!(
+        reason, 1,
+        "the refused delivery is in the dead-letter table with its reason"
+    );
+
+    // `status` sees every stage caught up.
+    let offsets =
+        tokio::task::block_in_place(|| hudstream::status::offsets(&stack.config)).expect("offsets");
+    for p in offsets
+        .iter()
+        .filter(|p| p.stage.starts_with("project.") && p.end > 0)
+    {
+        assert_eq!(p.lag(), 0, "{p:?}");
+    }
+    let report = hudstream::status::report(&stack.config)
+        .await
+        .expect("status");
+    assert!(
+        report.contains("project.workflow_job") && report.contains("oot_workflow_job"),
+        "{report}"
+    );
+
+    // Replay everything while the live projections keep running: identical tables.
+    let before = checksums(&clickhouse).await;
+    for (table, (rows, _)) in &before {
+        assert!(*rows > 0, "{table} is empty");
+    }
+    let replayer = hudstream::replayer(&stack.config).expect("replayer");
+    for encoder in hudstream::tables_to_replay("all").expect("tables") {
+        let plan = replayer.plan(&encoder).await.expect("plan");
+        let mut last = None;
+        let report = replayer
+            .replay(encoder.clone(), &mut |p| last = Some(p))
+            .await
+            .expect("replay");
+        // At least what the broker reported: tansu under-reports where a partition ends (one
+        // past its last batch, not its last record), and the reader reads on.
+        assert!(
+            report.events >= plan.events(),
+            "{}: every event of the topic",
+            plan.table
+        );
+        let last = last.expect("progress was reported");
+        assert_eq!(last.events_done, report.events - report.caught_up);
+    }
+    let after = checksums(&clickhouse).await;
+    assert_eq!(
+        before, after,
+        "a replay must rebuild every table to the same contents"
+    );
+    let leftovers = count(
+        &clickhouse,
+        "SELECT count() AS n FROM system.tables WHERE database = '{db}' AND (name LIKE '%__replay' OR name LIKE '%__old')",
+    )
+    .await;
+    assert_eq!(leftovers, 0, "shadow and old tables are dropped");
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_writer_sends_exactly_the_columns_of_its_migrated_table() {
+    let config = test_config();
+    hudstream::migrate(&config).await.expect("migrate");
+    let clickhouse = ClickHouse::new(&config.clickhouse).expect("client");
+    #[derive(serde::Deserialize)]
+    struct Column {
+        name: String,
+        #[serde(rename = "type")]
+        ty: String,
+    }
+    for encoder in hudstream_projections::all().expect("projections") {
+        let columns: Vec<Column> = clickhouse
+            .query(&format!(
+                "SELECT name, type FROM system.columns WHERE database = '{}' AND table = '{}' AND default_kind NOT IN ('MATERIALIZED', 'ALIAS')",
+                clickhouse.database(),
+                encoder.table()
+            ))
+            .await
+            .expect("columns");
+        let table: Vec<(String, String)> = columns.into_iter().map(|c| (c.name, c.ty)).collect();
+        let writer: Vec<(String, String)> = encoder
+            .columns()
+            .iter()
+            .map(|c| c.to_string())
+            .zip(encoder.types())
+            .collect();
+        assert_eq!(writer, table, "{}: writer vs DDL", encoder.table());
+    }
+    clickhouse
+        .execute(&format!("DROP DATABASE {}", clickhouse.database()))
+        .await
+        .expect("drop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_row_is_dead_lettered_alone_and_the_rest_of_its_batch_is_written() {
+    init_logs();
+    let config = test_config();
+    hudstream::create_topics(&config).await.expect("topics");
+    hudstream::migrate(&config).await.expect("migrate");
+    // 40 good jobs with one keyless job among them, all in the topic before the projection
+    // starts, so they arrive as one batch.
+    let mut records = job_records(5_000, 40, 1);
+    let mut keyless = hudstream_processors::workflow_job::normalize(
+        &hudstream_e2e::fixture("workflow_job/completed.success.with-organization.payload.json")
+            .body,
+    )
+    .expect("fixture");
+    keyless.repository_full_name = String::new();
+    records.insert(
+        17,
+        OutRecord {
+            topic: HUD_WORKFLOW_JOB_V1.into(),
+            key: b"keyless".to_vec(),
+            payload: Codec::<WorkflowJob>::new()
+                .expect("codec")
+                .encode(&keyless)
+                .expect("encodes"),
+            headers: Vec::new(),
+        },
+    );
+    append_all(&config, &records).await;
+    let shutdown = CancellationToken::new();
+    let (c, s) = (config.clone(), shutdown.clone());
+    let projections = tokio::spawn(async move { hudstream::run_projections(&c, s).await });
+    let clickhouse = ClickHouse::new(&config.clickhouse).expect("client");
+    wait_until("the refused row in dead_letter", 60, || {
+        let clickhouse = clickhouse.clone();
+        async move { count(&clickhouse, "SELECT count() AS n FROM {db}.dead_letter").await >= 1 }
+    })
+    .await;
+    #[derive(serde::Deserialize)]
+    struct Letter {
+        stage: String,
+        source_offset: i64,
+        reason: String,
+    }
+    let letters: Vec<Letter> = clickhouse
+        .query(&format!(
+            "SELECT stage, source_offset, reason FROM {}.dead_letter",
+            clickhouse.database()
+        ))
+        .await
+        .expect("dead letters");
+    assert_eq!(letters.len(), 1);
+    assert_eq!(
+        (letters[0].stage.as_str(), letters[0].source_offset),
+        ("project.workflow_job", 17)
+    );
+    assert!(
+        letters[0]
+            .reason
+            .contains("refused this row of workflow_job")
+            && letters[0].reason.contains("_check_"),
+        "{}",
+        letters[0].reason
+    );
+    assert_exactly_once(&clickhouse, 40, 1).await;
+    shutdown.cancel();
+    projections
+        .await
+        .expect("joins")
+        .expect("projections stop cleanly");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn projections_pause_while_clickhouse_is_down_for_30_s_and_resume_by_themselves() {
+    init_logs();
+    let mut server = OwnClickHouse::start().await;
+    let mut config = test_config();
+    config.clickhouse.url = server.url();
+    config.clickhouse.request_timeout_ms = 5_000;
+    config.pipeline.retry_max_backoff_ms = 2_000;
+    hudstream::create_topics(&config).await.expect("topics");
+    hudstream::migrate(&config).await.expect("migrate");
+    let shutdown = CancellationToken::new();
+    let (c, s) = (config.clone(), shutdown.clone());
+    let projections = tokio::spawn(async move { hudstream::run_projections(&c, s).await });
+    let clickhouse = ClickHouse::new(&config.clickhouse).expect("client");
+
+    // First half of the stream, written while the server is up.
+    append_all(&config, &job_records(1, 1000, 2)).await;
+    wait_until("the first rows", 60, || {
+        let clickhouse = clickhouse.clone();
+        async move { count(&clickhouse, "SELECT count() AS n FROM {db}.workflow_job").await > 0 }
+    })
+    .await;
+    // The server goes away mid-stream; the second half arrives while it is down.
+    tokio::task::block_in_place(|| server.stop());
+    append_all(&config, &job_records(1001, 1000, 2)).await;
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    assert!(
+        !projections.is_finished(),
+        "the projections keep retrying, they do not give up"
+    );
+    server.resume().await;
+    wait_until("every job in the table", 120, || {
+        let clickhouse = clickhouse.clone();
+        async move {
+            count(
+                &clickhouse,
+                "SELECT count() AS n FROM {db}.workflow_job FINAL",
+            )
+            .await
+                >= 2000
+        }
+    })
+    .await;
+    assert_exactly_once(&clickhouse, 2000, 2).await;
+    shutdown.cancel();
+    projections
+        .await
+        .expect("joins")
+        .expect("projections stop cleanly");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_projection_killed_with_sigkill_mid_stream_loses_nothing_after_a_restart() {
+    init_logs();
+    let config = test_config();
+    hudstream::create_topics(&config).await.expect("topics");
+    hudstream::migrate(&config).await.expect("migrate");
+    let jobs = 20_000u64;
+    append_all(&config, &job_records(1, jobs as usize, 2)).await;
+    let start = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_hudstream-under-test"))
+            .arg("project")
+            .env_remove("HUDSTREAM_CONFIG")
+            .env("HUDSTREAM_KAFKA__BROKERS", &config.kafka.brokers)
+            .env("HUDSTREAM_KAFKA__TOPIC_PREFIX", &config.kafka.topic_prefix)
+            .env("HUDSTREAM_KAFKA__GROUP_PREFIX", &config.kafka.group_prefix)
+            .env("HUDSTREAM_KAFKA__SESSION_TIMEOUT_MS", "2000")
+            .env("HUDSTREAM_KAFKA__HEARTBEAT_INTERVAL_MS", "300")
+            .env("HUDSTREAM_CLICKHOUSE__URL", &config.clickhouse.url)
+            .env(
+                "HUDSTREAM_CLICKHOUSE__DATABASE",
+                &config.clickhouse.database,
+            )
+            .env("HUDSTREAM_PIPELINE__PROJECTION_BATCH_MAX_RECORDS", "1000")
+            .env("HUDSTREAM_PIPELINE__PROJECTION_BATCH_LINGER_MS", "50")
+            .env("HUDSTREAM_TELEMETRY__METRICS_LISTEN", "")
+            .env("RUST_LOG", "warn")
+            .spawn()
+            .expect("hudstream-under-test")
+    };
+    let clickhouse = ClickHouse::new(&config.clickhouse).expect("client");
+    let mut child = start();
+    wait_until("some batches written", 120, || {
+        let clickhouse = clickhouse.clone();
+        async move { count(&clickhouse, "SELECT count() AS n FROM {db}.workflow_job").await >= 3000 }
+    })
+    .await;
+    child.kill().expect("SIGKILL");
+    child.wait().expect("reaped");
+    let at_kill = count(&clickhouse, "SELECT count() AS n FROM {db}.workflow_job").await;
+    assert!(
+        at_kill < 2 * jobs,
+        "killed mid-stream ({at_kill} rows stored)"
+    );
+
+    let mut child = start();
+    wait_until("every job in the table", 180, || {
+        let clickhouse = clickhouse.clone();
+        async move {
+            count(
+                &clickhouse,
+                "SELECT count() AS n FROM {db}.workflow_job FINAL WHERE version = 2",
+            )
+            .await
+                >= jobs
+        }
+    })
+    .await;
+    let _ = std::process::Command::new("kill")
+        .arg(child.id().to_string())
+        .status();
+    child.wait().expect("stops");
+    assert_exactly_once(&clickhouse, jobs, 2).await;
+}

@@ -161,7 +161,7 @@ async fn every_stage_reports_its_numbers_on_metrics() {
             "hudstream_gateway_requests_total",
             "hudstream_gateway_append_seconds",
             "hudstream_records_consumed_total{stage=\"process.workflow_job\"}",
-            "hudstream_rows_inserted_total{table=\"workflow_job\"}",
+            "hudstream_projection_rows_written_total{table=\"workflow_job\"}",
             "hudstream_consumer_lag{stage=\"process.workflow_job\"",
             "hudstream_consumer_committed_offset{stage=\"project.workflow_job\"",
         ];

@@ -97,6 +97,8 @@ impl Projection for DeadLetterProjection {
     const TOPIC: &'static str = DEAD_LETTERS;
     const STAGE: &'static str = "project.dead_letter";
     const DEAD_LETTER_REFUSED_ROWS: bool = false;
+    // The record key is the failed record's, not this row's identity.
+    const LATEST_VERSION_WINS: bool = false;
 
     fn rows(&self, record: &InRecord) -> Result<Vec<DeadLetterRow>, String> {
         Ok(vec![DeadLetterRow::from_record(record)])

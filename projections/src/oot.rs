@@ -86,6 +86,8 @@ impl Projection for OotWorkflowJobProjection {
     const TABLE: &'static str = "oot_workflow_job";
     const TOPIC: &'static str = HUD_OOT_RESULT_V1;
     const STAGE: &'static str = "project.oot_workflow_job";
+    // Every distinct callback is kept (versions are part of the ORDER BY).
+    const LATEST_VERSION_WINS: bool = false;
 
     fn rows(&self, record: &InRecord) -> Result<Vec<OotWorkflowJobRow>, String> {
         Ok(vec![self.0.decode(record)?.into()])

@@ -83,6 +83,10 @@ pub struct Report {
     /// Events appended during the rebuild and written after the swap.
     pub caught_up: u64,
     pub elapsed: Duration,
+    /// Time spent reading the log, and waiting for a batch's write after the next was read:
+    /// where a replay's time goes (reads and writes overlap otherwise).
+    pub reading: Duration,
+    pub waiting_for_writes: Duration,
     pub swap: &'static str,
 }
 
@@ -230,8 +234,13 @@ impl Replayer {
         progress: &mut (dyn FnMut(u64) + Send),
     ) -> anyhow::Result<()> {
         let stage = writer.encoder().stage();
-        // One batch is written while the next is read.
-        let mut in_flight: Option<tokio::task::JoinHandle<anyhow::Result<(u64, u64, u64)>>> = None;
+        // Up to WRITERS batches are written while the next is read: a replay is bound by the
+        // server's inserts, and two at a time keep both cores of a small box busy. Order does
+        // not matter (rows are versioned), and nothing is committed until all are written.
+        const WRITERS: usize = 2;
+        let mut in_flight: std::collections::VecDeque<
+            tokio::task::JoinHandle<anyhow::Result<(u64, u64, u64)>>,
+        > = Default::default();
         // After the ends, read on until the log is quiet for `QUIET`, but not forever on a busy
         // topic: what arrives after that is the live projection's (and the catch-up's) job.
         const QUIET: Duration = Duration::from_millis(500);
@@ -239,16 +248,23 @@ impl Replayer {
         let mut ends_reached_at: Option<Instant> = None;
         loop {
             let over = ends_reached_at.is_some_and(|t| t.elapsed() > READ_ON);
+            let reading = Instant::now();
             let batch = if over {
                 Vec::new()
             } else {
                 reader.next_batch(self.limits, ends, QUIET).await?
             };
+            report.reading += reading.elapsed();
             if ends_reached_at.is_none() && reader.reached(ends) {
                 ends_reached_at = Some(Instant::now());
             }
-            if let Some(task) = in_flight.take() {
+            while in_flight.len() >= WRITERS || (batch.is_empty() && !in_flight.is_empty()) {
+                let Some(task) = in_flight.pop_front() else {
+                    break;
+                };
+                let waiting = Instant::now();
                 let (events, rows, dead) = task.await.context("replay writer task")??;
+                report.waiting_for_writes += waiting.elapsed();
                 report.events += events;
                 report.rows_written += rows;
                 report.dead_letters += dead;
@@ -261,7 +277,7 @@ impl Replayer {
             }
             let (writer, appender, retries) =
                 (writer.clone(), self.appender.clone(), self.max_retries);
-            in_flight = Some(tokio::spawn(async move {
+            in_flight.push_back(tokio::spawn(async move {
                 let mut attempt = 0;
                 let (actions, written) = loop {
                     match writer.write(&batch).await {

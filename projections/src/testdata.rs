@@ -182,7 +182,7 @@ mod tests {
         let records = derived_records();
         for encoder in crate::all().expect("projections") {
             let input = records.get(encoder.topic()).cloned().unwrap_or_default();
-            let encoded = encoder.encode(&input);
+            let encoded = encoder.encode(&input.iter().collect::<Vec<_>>());
             assert!(encoded.unreadable.is_empty(), "{}", encoder.table());
             assert_eq!(
                 encoded.rows.len(),
@@ -192,5 +192,38 @@ mod tests {
             );
             assert_eq!(encoded.rows.last().map(|r| r.0), Some(encoded.body.len()));
         }
+    }
+}
+
+#[cfg(test)]
+mod cost {
+    /// Where the writer's CPU goes, per row (run: cargo test --release -p hudstream-projections
+    /// -- --ignored --nocapture).
+    #[test]
+    #[ignore]
+    fn per_row_costs() {
+        use hudstream_schemas::wire::Codec;
+        use hudstream_schemas::workflow_job::WorkflowJob;
+        let records = super::derived_records();
+        let jobs = &records["hud.workflow_job.v1"];
+        let n = 200_000;
+        let batch: Vec<_> = (0..n).map(|i| jobs[i % jobs.len()].clone()).collect();
+        let codec = Codec::<WorkflowJob>::new().unwrap();
+        let t = std::time::Instant::now();
+        for r in &batch {
+            std::hint::black_box(codec.decode(r.payload.as_deref().unwrap()).unwrap());
+        }
+        let decode = t.elapsed().as_secs_f64() / n as f64 * 1e6;
+        let encoder = crate::by_table("workflow_job").unwrap();
+        let t = std::time::Instant::now();
+        let e = encoder.encode(&batch.iter().collect::<Vec<_>>());
+        let all = t.elapsed().as_secs_f64() / n as f64 * 1e6;
+        if let Ok(path) = std::env::var("HUDSTREAM_DUMP_ROWBINARY") {
+            std::fs::write(path, &e.body).unwrap();
+        }
+        println!(
+            "avro decode {decode:.2} µs/row, decode+rows+RowBinary {all:.2} µs/row, {} bytes/row",
+            e.body.len() / n
+        );
     }
 }

@@ -20,7 +20,7 @@ use std::time::Instant;
 
 use hudstream_runtime::clickhouse::{ClickHouse, ClickHouseError};
 use hudstream_runtime::worker::{Action, BatchHandler, InRecord};
-use hudstream_schemas::wire::{Codec, RecordType};
+use hudstream_schemas::wire::{peek_version, Codec, RecordType};
 
 use crate::row::Row;
 
@@ -33,6 +33,13 @@ pub trait Projection: Send + Sync + 'static {
     const TOPIC: &'static str;
     /// The stage name: consumer group, metrics, dead-letter headers.
     const STAGE: &'static str;
+    /// Whether a newer version of an entity replaces the older ones in this table (its
+    /// ORDER BY names the entity, as the record key does). Then a batch writes only each key's
+    /// newest record — what `ReplacingMergeTree` would keep anyway — which saves most rows in a
+    /// replay, where a job's queued, in-progress and completed records come close together.
+    /// Not for tables that keep every version (OOT callbacks) or whose key is not the row's
+    /// identity (dead letters).
+    const LATEST_VERSION_WINS: bool = true;
     /// Whether a row the server refuses is dead-lettered. Only the dead-letter table says no:
     /// its records already are dead letters, and they stay in their topic whatever happens.
     const DEAD_LETTER_REFUSED_ROWS: bool = true;
@@ -60,7 +67,9 @@ pub trait Encoder: Send + Sync + 'static {
     fn columns(&self) -> &'static [&'static str];
     fn types(&self) -> Vec<String>;
     fn dead_letters_refused_rows(&self) -> bool;
-    fn encode(&self, batch: &[InRecord]) -> Encoded;
+    fn latest_version_wins(&self) -> bool;
+    /// Encodes the records' rows; indices in the result are positions in `records`.
+    fn encode(&self, records: &[&InRecord]) -> Encoded;
     /// The batch's rows as `JSONEachRow` lines (golden files, the SQL compatibility check).
     fn json_lines(&self, batch: &[InRecord]) -> Result<String, String>;
 }
@@ -84,14 +93,17 @@ impl<P: Projection> Encoder for P {
     fn dead_letters_refused_rows(&self) -> bool {
         P::DEAD_LETTER_REFUSED_ROWS
     }
+    fn latest_version_wins(&self) -> bool {
+        P::LATEST_VERSION_WINS
+    }
 
-    fn encode(&self, batch: &[InRecord]) -> Encoded {
+    fn encode(&self, records: &[&InRecord]) -> Encoded {
         let mut encoded = Encoded {
-            body: Vec::with_capacity(batch.iter().map(|r| r.payload_len()).sum::<usize>()),
-            rows: Vec::with_capacity(batch.len()),
+            body: Vec::with_capacity(records.iter().map(|r| r.payload_len()).sum::<usize>()),
+            rows: Vec::with_capacity(records.len()),
             unreadable: Vec::new(),
         };
-        for (index, record) in batch.iter().enumerate() {
+        for (index, record) in records.iter().enumerate() {
             match self.rows(record) {
                 Ok(rows) => {
                     for row in rows {
@@ -106,6 +118,7 @@ impl<P: Projection> Encoder for P {
     }
 
     fn json_lines(&self, batch: &[InRecord]) -> Result<String, String> {
+        // Every record's rows, superseded or not: golden files show what each record becomes.
         let mut out = Vec::new();
         for record in batch {
             for row in self.rows(record)? {
@@ -151,6 +164,8 @@ impl<T: RecordType> AvroRecords<T> {
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Written {
     pub rows: usize,
+    /// Records skipped because a newer version of the same entity is in the same batch.
+    pub superseded: usize,
     pub inserts: usize,
     pub refused_rows: usize,
 }
@@ -191,61 +206,76 @@ impl TableWriter {
         batch: &[InRecord],
     ) -> Result<(Vec<(usize, Action)>, Written), ClickHouseError> {
         let table = self.encoder.table();
-        let encoded = self.encoder.encode(batch);
+        let started = Instant::now();
+        let (first, encoded, chunks, superseded) = self.stream_batch(batch).await;
+        metrics::histogram!("hudstream_projection_insert_seconds", "table" => table)
+            .record(started.elapsed().as_secs_f64());
         let mut actions: Vec<(usize, Action)> = encoded
             .unreadable
             .into_iter()
             .map(|(index, reason)| (index, Action::DeadLetter { reason }))
             .collect();
-        let mut written = Written::default();
-        if encoded.rows.is_empty() {
-            return Ok((actions, written));
+        let rows = &encoded.rows;
+        let mut written = Written {
+            inserts: 1,
+            superseded,
+            ..Written::default()
+        };
+        if superseded > 0 {
+            metrics::counter!("hudstream_projection_rows_superseded_total", "table" => table)
+                .increment(superseded as u64);
         }
         metrics::histogram!("hudstream_projection_batch_rows", "table" => table)
-            .record(encoded.rows.len() as f64);
+            .record(rows.len() as f64);
         metrics::histogram!("hudstream_projection_batch_bytes", "table" => table)
-            .record(encoded.body.len() as f64);
-
-        let body = bytes::Bytes::from(encoded.body);
-        let rows = &encoded.rows;
+            .record(rows.last().map_or(0, |r| r.0) as f64);
+        // Refused ranges of rows, each split in two and retried until the refused rows stand
+        // alone. (Order does not matter: rows are versioned.)
+        let mut pending = Vec::new();
+        match first {
+            Ok(()) => written.rows = rows.len(),
+            Err(e) if e.is_refused_data() && !rows.is_empty() => pending.push((0, rows.len(), e)),
+            Err(e) => return Err(e),
+        }
+        // Only now, on the rare refused batch, is the body made contiguous for slicing.
+        let body = if pending.is_empty() {
+            bytes::Bytes::new()
+        } else {
+            bytes::Bytes::from(chunks.concat())
+        };
         let start_of = |row: usize| if row == 0 { 0 } else { rows[row - 1].0 };
-        // Ranges of rows still to insert; a refused range is split in two until the refused
-        // rows stand alone. Depth-first, so rows go in in batch order.
-        let mut pending = vec![(0usize, rows.len())];
-        while let Some((lo, hi)) = pending.pop() {
-            let started = Instant::now();
-            let result = self
-                .clickhouse
-                .insert_row_binary(
-                    &self.target,
-                    self.encoder.columns(),
-                    body.slice(start_of(lo)..rows[hi - 1].0),
-                )
-                .await;
-            written.inserts += 1;
-            metrics::histogram!("hudstream_projection_insert_seconds", "table" => table)
-                .record(started.elapsed().as_secs_f64());
-            match result {
-                Ok(()) => written.rows += hi - lo,
-                Err(e) if e.is_refused_data() && hi - lo > 1 => {
-                    let mid = lo + (hi - lo) / 2;
-                    pending.push((mid, hi));
-                    pending.push((lo, mid));
-                }
-                Err(e) if e.is_refused_data() => {
-                    written.refused_rows += 1;
-                    let index = rows[lo].1;
-                    let reason = refusal_reason(table, &e);
-                    if self.encoder.dead_letters_refused_rows() {
-                        actions.push((index, Action::DeadLetter { reason }));
-                    } else {
-                        // Dead letters are not dead-lettered again (that could loop); the
-                        // record stays in its topic, readable with `hudstream dead-letters list`.
-                        let record = batch.get(index).map(InRecord::source).unwrap_or_default();
-                        tracing::error!(table, source = %record, %reason, "row refused; it remains only in its topic");
+        while let Some((lo, hi, error)) = pending.pop() {
+            if hi - lo > 1 {
+                // Split, and try each half.
+                let mid = lo + (hi - lo) / 2;
+                for (a, b) in [(mid, hi), (lo, mid)] {
+                    let result = self
+                        .clickhouse
+                        .insert_row_binary(
+                            &self.target,
+                            self.encoder.columns(),
+                            body.slice(start_of(a)..rows[b - 1].0),
+                        )
+                        .await;
+                    written.inserts += 1;
+                    match result {
+                        Ok(()) => written.rows += b - a,
+                        Err(e) if e.is_refused_data() => pending.push((a, b, e)),
+                        Err(e) => return Err(e),
                     }
                 }
-                Err(e) => return Err(e),
+                continue;
+            }
+            written.refused_rows += 1;
+            let index = rows[lo].1;
+            let reason = refusal_reason(table, &error);
+            if self.encoder.dead_letters_refused_rows() {
+                actions.push((index, Action::DeadLetter { reason }));
+            } else {
+                // Dead letters are not dead-lettered again (that could loop); the record stays
+                // in its topic, readable with `hudstream dead-letters list`.
+                let record = batch.get(index).map(InRecord::source).unwrap_or_default();
+                tracing::error!(table, source = %record, %reason, "row refused; it remains only in its topic");
             }
         }
         metrics::counter!("hudstream_projection_rows_written_total", "table" => table)
@@ -256,6 +286,96 @@ impl TableWriter {
         }
         Ok((actions, written))
     }
+
+    /// Encodes the batch a slice at a time while the slices already encoded stream to the
+    /// server as the body of one INSERT: our encoding and the server's parsing overlap instead
+    /// of taking turns. Returns the insert's result, the whole batch's encoding, and the body
+    /// as the chunks that were sent.
+    async fn stream_batch(
+        &self,
+        batch: &[InRecord],
+    ) -> (
+        Result<(), ClickHouseError>,
+        Encoded,
+        Vec<bytes::Bytes>,
+        usize,
+    ) {
+        const RECORDS_PER_CHUNK: usize = 2048;
+        let (tx, rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(8);
+        let body = futures::stream::unfold(rx, |mut rx| async move {
+            rx.recv()
+                .await
+                .map(|chunk| (Ok::<_, std::io::Error>(chunk), rx))
+        });
+        let insert =
+            self.clickhouse
+                .insert_row_binary_stream(&self.target, self.encoder.columns(), body);
+        let keep = if self.encoder.latest_version_wins() {
+            newest_per_entity(batch)
+        } else {
+            (0..batch.len()).collect()
+        };
+        let superseded = batch.len() - keep.len();
+        let produce = async move {
+            let mut all = Encoded::default();
+            let mut chunks = Vec::new();
+            let mut sent_bytes = 0usize;
+            for indices in keep.chunks(RECORDS_PER_CHUNK) {
+                let records: Vec<&InRecord> = indices.iter().map(|&i| &batch[i]).collect();
+                let part = self.encoder.encode(&records);
+                all.rows.extend(
+                    part.rows
+                        .iter()
+                        .map(|(end, at)| (sent_bytes + end, indices[*at])),
+                );
+                all.unreadable
+                    .extend(part.unreadable.into_iter().map(|(at, r)| (indices[at], r)));
+                sent_bytes += part.body.len();
+                let chunk = bytes::Bytes::from(part.body);
+                chunks.push(chunk.clone());
+                // A send fails only when the insert already ended (failed early); the result
+                // says why, and the chunks are kept for narrowing down.
+                let _ = tx.send(chunk).await;
+                tokio::task::yield_now().await;
+            }
+            drop(tx);
+            (all, chunks)
+        };
+        let (result, (encoded, chunks)) = tokio::join!(insert, produce);
+        (result, encoded, chunks, superseded)
+    }
+}
+
+/// Indices of the records to write, in batch order: for each record key, only the record with
+/// the highest version (the later one on a tie). Records without a key or a readable version are
+/// all kept.
+fn newest_per_entity(batch: &[InRecord]) -> Vec<usize> {
+    use std::collections::hash_map::Entry;
+    let mut newest: std::collections::HashMap<&[u8], (i64, usize)> =
+        std::collections::HashMap::with_capacity(batch.len());
+    let mut keep = vec![true; batch.len()];
+    for (index, record) in batch.iter().enumerate() {
+        let key = record.key.as_deref().filter(|k| !k.is_empty());
+        let version = record.payload.as_deref().and_then(peek_version);
+        let (Some(key), Some(version)) = (key, version) else {
+            continue;
+        };
+        match newest.entry(key) {
+            Entry::Vacant(e) => {
+                e.insert((version, index));
+            }
+            Entry::Occupied(mut e) => {
+                let (best, at) = *e.get();
+                if version >= best {
+                    keep[at] = false;
+                    e.insert((version, index));
+                } else {
+                    keep[index] = false;
+                }
+            }
+        }
+    }
+    (0..batch.len()).filter(|&i| keep[i]).collect()
 }
 
 fn refusal_reason(table: &str, error: &ClickHouseError) -> String {
@@ -295,5 +415,46 @@ impl BatchHandler for ProjectionStage {
     async fn handle(&mut self, batch: &[InRecord]) -> anyhow::Result<Vec<(usize, Action)>> {
         let (actions, _) = self.writer.write(batch).await?;
         Ok(actions)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hudstream_schemas::workflow_job::WorkflowJob;
+
+    fn record(key: &str, version: i64) -> InRecord {
+        let bytes = std::fs::read(crate::testdata::fixture(
+            "workflow_job/completed.success.with-organization.payload.json",
+        ))
+        .expect("fixture");
+        let mut job: WorkflowJob =
+            hudstream_processors::workflow_job::normalize(&bytes).expect("normalizes");
+        job.version = version;
+        InRecord {
+            topic: "t".into(),
+            partition: 0,
+            offset: 0,
+            key: Some(key.as_bytes().to_vec()),
+            payload: Some(Codec::<WorkflowJob>::new().unwrap().encode(&job).unwrap()),
+            headers: vec![],
+            timestamp_ms: None,
+        }
+    }
+
+    #[test]
+    fn only_each_keys_newest_record_is_written_and_ties_go_to_the_later() {
+        let batch = vec![
+            record("a", 1),
+            record("b", 5),
+            record("a", 3),
+            record("b", 4),
+            record("c", 1),
+            record("c", 1),
+        ];
+        assert_eq!(newest_per_entity(&batch), vec![1, 2, 5]);
+        let mut keyless = record("", 9);
+        keyless.key = None;
+        assert_eq!(newest_per_entity(&[keyless.clone(), keyless]), vec![0, 1]);
     }
 }

@@ -241,6 +241,33 @@ impl ClickHouse {
             .map(|_| ())
     }
 
+    /// Like [`Self::insert_row_binary`], with the body streamed as it is produced, so the
+    /// server parses while the client is still encoding (one statement all the same).
+    pub async fn insert_row_binary_stream<S>(
+        &self,
+        table: &str,
+        columns: &[&str],
+        body: S,
+    ) -> Result<(), ClickHouseError>
+    where
+        S: futures::Stream<Item = Result<bytes::Bytes, std::io::Error>> + Send + 'static,
+    {
+        let columns: Vec<String> = columns.iter().map(|c| format!("`{c}`")).collect();
+        let query = format!(
+            "INSERT INTO {}.{} ({}) FORMAT RowBinary",
+            self.database,
+            table,
+            columns.join(", ")
+        );
+        self.post(
+            &[("query", &query)],
+            reqwest::Body::wrap_stream(body),
+            &query,
+        )
+        .await
+        .map(|_| ())
+    }
+
     /// Runs a query and returns its output in `format` (e.g. `TabSeparated`), unparsed.
     pub async fn query_text(&self, sql: &str, format: &str) -> Result<String, ClickHouseError> {
         let statement = format!("{sql}\nFORMAT {format}");

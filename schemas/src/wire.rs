@@ -58,6 +58,12 @@ pub enum DecodeError {
         #[source]
         source: Box<apache_avro::Error>,
     },
+    #[error("record is not a valid {name} datum: {source}")]
+    Datum {
+        name: &'static str,
+        #[source]
+        source: serde_avro_fast::de::DeError,
+    },
     #[error("{trailing} bytes follow the {name} datum")]
     TrailingBytes { name: &'static str, trailing: usize },
 }
@@ -68,7 +74,7 @@ pub struct SchemaError {
     name: &'static str,
     version: usize,
     #[source]
-    source: Box<apache_avro::Error>,
+    source: Box<dyn std::error::Error + Send + Sync>,
 }
 
 struct Published {
@@ -79,6 +85,10 @@ struct Published {
 /// Encoder and decoder of one record type. Build it once per stage; it is cheap to share.
 pub struct Codec<T: RecordType> {
     versions: Vec<Published>,
+    /// The current schema for `serde_avro_fast`, which reads a datum straight into `T` — about
+    /// ten times faster than `apache_avro`'s `Value` tree, and the projections' and replay's
+    /// hottest path. Records of older versions still go through `apache_avro`'s resolution.
+    fast_current: serde_avro_fast::Schema,
     _type: PhantomData<fn() -> T>,
 }
 
@@ -98,8 +108,18 @@ impl<T: RecordType> Codec<T> {
                 schema,
             });
         }
+        let current_json = T::SCHEMAS.last().copied().unwrap_or_default();
+        let fast_current =
+            current_json
+                .parse()
+                .map_err(|e: serde_avro_fast::schema::SchemaError| SchemaError {
+                    name: T::NAME,
+                    version: T::SCHEMAS.len(),
+                    source: Box::new(e),
+                })?;
         Ok(Self {
             versions,
+            fast_current,
             _type: PhantomData,
         })
     }
@@ -156,6 +176,23 @@ impl<T: RecordType> Codec<T> {
         };
         let mut datum = &bytes[HEADER_LEN..];
         let current = self.current();
+        if std::ptr::eq(writer, current) {
+            let mut state =
+                serde_avro_fast::de::DeserializerState::from_reader(datum, &self.fast_current);
+            let value =
+                T::deserialize(state.deserializer()).map_err(|source| DecodeError::Datum {
+                    name: T::NAME,
+                    source,
+                })?;
+            let rest = state.into_reader().into_inner();
+            if !rest.is_empty() {
+                return Err(DecodeError::TrailingBytes {
+                    name: T::NAME,
+                    trailing: rest.len(),
+                });
+            }
+            return Ok(value);
+        }
         let reader = if std::ptr::eq(writer, current) {
             GenericDatumReader::builder(&writer.schema).build()
         } else {
@@ -173,6 +210,25 @@ impl<T: RecordType> Codec<T> {
         }
         apache_avro::from_value::<T>(&value).map_err(avro)
     }
+}
+
+/// The `version` of a derived record without decoding it: every hudstream record type has
+/// `version: long` as its first field (a test checks every published schema), so it is the
+/// zig-zag varint right after the single-object header. Consumers can compare versions — and
+/// skip superseded records — at the cost of reading a few bytes. `None` if the bytes are not a
+/// single-object-encoded record.
+pub fn peek_version(bytes: &[u8]) -> Option<i64> {
+    if bytes.len() <= HEADER_LEN || bytes[..2] != MAGIC {
+        return None;
+    }
+    let mut value: u64 = 0;
+    for (i, byte) in bytes[HEADER_LEN..].iter().take(10).enumerate() {
+        value |= u64::from(byte & 0x7f) << (7 * i);
+        if byte & 0x80 == 0 {
+            return Some(((value >> 1) as i64) ^ -((value & 1) as i64));
+        }
+    }
+    None
 }
 
 /// The CRC-64-AVRO fingerprint of a schema's parsing canonical form, little-endian.
@@ -204,4 +260,71 @@ pub fn check_backward_compatible<T: RecordType>() -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The contract `peek_version` relies on.
+    #[test]
+    fn every_published_schema_starts_with_a_long_version() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/avro");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(dir).expect("avro dir") {
+            let path = entry.expect("entry").path();
+            let json: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(&path).expect("read")).expect("json");
+            let first = &json["fields"][0];
+            assert_eq!(
+                (first["name"].as_str(), first["type"].as_str()),
+                (Some("version"), Some("long")),
+                "{}",
+                path.display()
+            );
+            seen += 1;
+        }
+        assert!(seen >= 10);
+    }
+
+    #[test]
+    fn peek_version_reads_the_first_field_without_decoding() {
+        use crate::workflow_job::WorkflowJob;
+        let codec = Codec::<WorkflowJob>::new().expect("codec");
+        for version in [0i64, 1, -1, 1_590_873_863_293_352_368, i64::MAX, i64::MIN] {
+            let job = WorkflowJob {
+                version,
+                repository_full_name: "o/r".into(),
+                id: 1,
+                run_id: 2,
+                run_attempt: 1,
+                node_id: String::new(),
+                head_sha: String::new(),
+                head_branch: String::new(),
+                workflow_name: String::new(),
+                name: String::new(),
+                status: "queued".into(),
+                conclusion: String::new(),
+                created_at: 0,
+                started_at: None,
+                completed_at: None,
+                queue_time_s: None,
+                duration_s: None,
+                labels: vec![],
+                runner_id: None,
+                runner_name: String::new(),
+                runner_group_id: None,
+                runner_group_name: String::new(),
+                steps: vec![],
+                url: String::new(),
+                html_url: String::new(),
+                run_url: String::new(),
+                check_run_url: String::new(),
+            };
+            let bytes = codec.encode(&job).expect("encodes");
+            assert_eq!(peek_version(&bytes), Some(version));
+            assert_eq!(codec.decode(&bytes).expect("decodes").version, version);
+        }
+        assert_eq!(peek_version(b"{}"), None);
+    }
 }

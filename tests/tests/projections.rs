@@ -17,17 +17,48 @@ use hudstream_schemas::topics::HUD_WORKFLOW_JOB_V1;
 use hudstream_schemas::wire::Codec;
 use hudstream_schemas::workflow_job::WorkflowJob;
 
-/// Rows the projections make of the real fixtures (the golden files), by table.
-fn golden_row_counts() -> BTreeMap<String, u64> {
+/// The entities each table ends with for the real fixtures: the golden files' rows
+/// (`projections/testdata`), counted once per ORDER BY key (what `FINAL` keeps).
+fn expected_entities() -> BTreeMap<String, u64> {
+    let keys: &[(&str, &[&str])] = &[
+        ("workflow_job", &["repository_full_name", "head_sha", "id"]),
+        ("workflow_run", &["repository_full_name", "head_sha", "id"]),
+        ("commit", &["repository_full_name", "ref", "sha"]),
+        ("ref_update", &["repository_full_name", "ref"]),
+        ("pull_request", &["repository_full_name", "number"]),
+        (
+            "label_event",
+            &["repository_full_name", "number", "label_name"],
+        ),
+        ("issues", &["repository_full_name", "number"]),
+        ("issue_comment", &["repository_full_name", "number", "id"]),
+        ("check_run", &["repository_full_name", "head_sha", "id"]),
+        (
+            "oot_workflow_job",
+            &["upstream_repo", "pr_number", "dynamoKey", "version"],
+        ),
+        (
+            "dead_letter",
+            &["stage", "source_topic", "source_partition", "source_offset"],
+        ),
+    ];
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../projections/testdata");
-    std::fs::read_dir(dir)
-        .expect("golden files")
-        .filter_map(|e| e.ok())
-        .filter_map(|e| {
-            let name = e.file_name().to_string_lossy().to_string();
-            let table = name.strip_suffix(".rows.jsonl")?.to_string();
-            let lines = std::fs::read_to_string(e.path()).ok()?.lines().count() as u64;
-            Some((table, lines))
+    keys.iter()
+        .map(|(table, columns)| {
+            let text =
+                std::fs::read_to_string(format!("{dir}/{table}.rows.jsonl")).expect("golden file");
+            let distinct: std::collections::BTreeSet<String> = text
+                .lines()
+                .map(|l| {
+                    let row: serde_json::Value = serde_json::from_str(l).expect("json");
+                    columns
+                        .iter()
+                        .map(|c| row[c].to_string())
+                        .collect::<Vec<_>>()
+                        .join("\u{1}")
+                })
+                .collect();
+            (table.to_string(), distinct.len() as u64)
         })
         .collect()
 }
@@ -171,19 +202,18 @@ async fn every_table_fills_from_the_fixtures_and_a_replay_rebuilds_identical_tab
 
     // Every table gets every row the projections make of these inputs.
     let clickhouse = stack.clickhouse();
-    let golden = golden_row_counts();
-    for (table, rows) in &golden {
-        let sql = format!("SELECT count() AS n FROM {{db}}.{table}");
+    for (table, entities) in expected_entities() {
+        let sql = format!("SELECT count() AS n FROM {{db}}.{table} FINAL");
         // Generous: the whole suite shares two cores, and this stack joins 19 consumer groups.
         let deadline = Instant::now() + Duration::from_secs(180);
         loop {
             let n = count(&clickhouse, &sql).await;
-            if n >= *rows {
+            if n >= entities {
                 break;
             }
             assert!(
                 Instant::now() < deadline,
-                "{table}: {n} rows after 180 s, expected {rows}"
+                "{table}: {n} entities after 180 s, expected {entities}"
             );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }

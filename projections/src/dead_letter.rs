@@ -77,8 +77,7 @@ impl DeadLetterRow {
     }
 }
 
-/// `topic/partition/offset`; the topic may itself contain `/`? It does not (Kafka forbids it),
-/// but split from the right anyway.
+/// `topic/partition/offset`, split from the right.
 fn parse_source(source: &str) -> Option<(String, i32, i64)> {
     let (rest, offset) = source.rsplit_once('/')?;
     let (topic, partition) = rest.rsplit_once('/')?;

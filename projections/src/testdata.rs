@@ -198,7 +198,8 @@ mod tests {
 #[cfg(test)]
 mod cost {
     /// Where the writer's CPU goes, per row (run: cargo test --release -p hudstream-projections
-    /// -- --ignored --nocapture).
+    /// -- --ignored --nocapture). `HUDSTREAM_DUMP_ROWBINARY=FILE` also writes the encoded rows,
+    /// to compare with what `clickhouse-client` or `curl` insert from the same bytes.
     #[test]
     #[ignore]
     fn per_row_costs() {

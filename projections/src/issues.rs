@@ -2,12 +2,10 @@
 //! `schemas/migrations/0005_issues.sql`) and `hud.check_run.v1` → `check_run` (DDL:
 //! `schemas/migrations/0006_check_run.sql`).
 
-use hudstream_runtime::worker::InRecord;
 use hudstream_schemas::issue::{CheckRun, Issue, IssueComment};
 use hudstream_schemas::topics::{HUD_CHECK_RUN_V1, HUD_ISSUE_COMMENT_V1, HUD_ISSUE_V1};
 
 use crate::row::DateTime;
-use crate::writer::{AvroRecords, Projection};
 
 crate::row! {
     pub struct IssueRow {
@@ -53,22 +51,10 @@ impl From<Issue> for IssueRow {
     }
 }
 
-pub struct IssueProjection(AvroRecords<Issue>);
-
-impl IssueProjection {
-    pub fn new() -> anyhow::Result<Self> {
-        Ok(Self(AvroRecords::new()?))
-    }
-}
-
-impl Projection for IssueProjection {
-    type Row = IssueRow;
-    const TABLE: &'static str = "issues";
-    const TOPIC: &'static str = HUD_ISSUE_V1;
-    const STAGE: &'static str = "project.issues";
-
-    fn rows(&self, record: &InRecord) -> Result<Vec<IssueRow>, String> {
-        Ok(vec![self.0.decode(record)?.into()])
+crate::avro_projection! {
+    pub struct IssueProjection: Issue => IssueRow {
+        table: "issues",
+        topic: HUD_ISSUE_V1,
     }
 }
 
@@ -110,22 +96,10 @@ impl From<IssueComment> for IssueCommentRow {
     }
 }
 
-pub struct IssueCommentProjection(AvroRecords<IssueComment>);
-
-impl IssueCommentProjection {
-    pub fn new() -> anyhow::Result<Self> {
-        Ok(Self(AvroRecords::new()?))
-    }
-}
-
-impl Projection for IssueCommentProjection {
-    type Row = IssueCommentRow;
-    const TABLE: &'static str = "issue_comment";
-    const TOPIC: &'static str = HUD_ISSUE_COMMENT_V1;
-    const STAGE: &'static str = "project.issue_comment";
-
-    fn rows(&self, record: &InRecord) -> Result<Vec<IssueCommentRow>, String> {
-        Ok(vec![self.0.decode(record)?.into()])
+crate::avro_projection! {
+    pub struct IssueCommentProjection: IssueComment => IssueCommentRow {
+        table: "issue_comment",
+        topic: HUD_ISSUE_COMMENT_V1,
     }
 }
 
@@ -171,21 +145,9 @@ impl From<CheckRun> for CheckRunRow {
     }
 }
 
-pub struct CheckRunProjection(AvroRecords<CheckRun>);
-
-impl CheckRunProjection {
-    pub fn new() -> anyhow::Result<Self> {
-        Ok(Self(AvroRecords::new()?))
-    }
-}
-
-impl Projection for CheckRunProjection {
-    type Row = CheckRunRow;
-    const TABLE: &'static str = "check_run";
-    const TOPIC: &'static str = HUD_CHECK_RUN_V1;
-    const STAGE: &'static str = "project.check_run";
-
-    fn rows(&self, record: &InRecord) -> Result<Vec<CheckRunRow>, String> {
-        Ok(vec![self.0.decode(record)?.into()])
+crate::avro_projection! {
+    pub struct CheckRunProjection: CheckRun => CheckRunRow {
+        table: "check_run",
+        topic: HUD_CHECK_RUN_V1,
     }
 }

@@ -2,12 +2,10 @@
 //!
 //! Every distinct callback is its own row; the merge happens when read (see the DDL).
 
-use hudstream_runtime::worker::InRecord;
 use hudstream_schemas::oot::OotResult;
 use hudstream_schemas::topics::HUD_OOT_RESULT_V1;
 
 use crate::row::DateTime;
-use crate::writer::{AvroRecords, Projection};
 
 crate::row! {
     pub struct OotWorkflowJobRow {
@@ -73,23 +71,11 @@ impl From<OotResult> for OotWorkflowJobRow {
     }
 }
 
-pub struct OotWorkflowJobProjection(AvroRecords<OotResult>);
-
-impl OotWorkflowJobProjection {
-    pub fn new() -> anyhow::Result<Self> {
-        Ok(Self(AvroRecords::new()?))
-    }
-}
-
-impl Projection for OotWorkflowJobProjection {
-    type Row = OotWorkflowJobRow;
-    const TABLE: &'static str = "oot_workflow_job";
-    const TOPIC: &'static str = HUD_OOT_RESULT_V1;
-    const STAGE: &'static str = "project.oot_workflow_job";
-    // Every distinct callback is kept (versions are part of the ORDER BY).
-    const LATEST_VERSION_WINS: bool = false;
-
-    fn rows(&self, record: &InRecord) -> Result<Vec<OotWorkflowJobRow>, String> {
-        Ok(vec![self.0.decode(record)?.into()])
+crate::avro_projection! {
+    /// Every distinct callback is kept (versions are part of the ORDER BY).
+    pub struct OotWorkflowJobProjection: OotResult => OotWorkflowJobRow {
+        table: "oot_workflow_job",
+        topic: HUD_OOT_RESULT_V1,
+        latest_version_wins: false,
     }
 }

@@ -1,12 +1,10 @@
 //! `hud.pull_request.v1` → `pull_request` and `hud.label_event.v1` → `label_event`
 //! (DDL: `schemas/migrations/0004_pull_request.sql`).
 
-use hudstream_runtime::worker::InRecord;
 use hudstream_schemas::pull_request::{LabelEvent, PullRequest};
 use hudstream_schemas::topics::{HUD_LABEL_EVENT_V1, HUD_PULL_REQUEST_V1};
 
 use crate::row::DateTime;
-use crate::writer::{AvroRecords, Projection};
 
 crate::row! {
     pub struct PullRequestRow {
@@ -70,22 +68,10 @@ impl From<PullRequest> for PullRequestRow {
     }
 }
 
-pub struct PullRequestProjection(AvroRecords<PullRequest>);
-
-impl PullRequestProjection {
-    pub fn new() -> anyhow::Result<Self> {
-        Ok(Self(AvroRecords::new()?))
-    }
-}
-
-impl Projection for PullRequestProjection {
-    type Row = PullRequestRow;
-    const TABLE: &'static str = "pull_request";
-    const TOPIC: &'static str = HUD_PULL_REQUEST_V1;
-    const STAGE: &'static str = "project.pull_request";
-
-    fn rows(&self, record: &InRecord) -> Result<Vec<PullRequestRow>, String> {
-        Ok(vec![self.0.decode(record)?.into()])
+crate::avro_projection! {
+    pub struct PullRequestProjection: PullRequest => PullRequestRow {
+        table: "pull_request",
+        topic: HUD_PULL_REQUEST_V1,
     }
 }
 
@@ -115,21 +101,9 @@ impl From<LabelEvent> for LabelEventRow {
     }
 }
 
-pub struct LabelEventProjection(AvroRecords<LabelEvent>);
-
-impl LabelEventProjection {
-    pub fn new() -> anyhow::Result<Self> {
-        Ok(Self(AvroRecords::new()?))
-    }
-}
-
-impl Projection for LabelEventProjection {
-    type Row = LabelEventRow;
-    const TABLE: &'static str = "label_event";
-    const TOPIC: &'static str = HUD_LABEL_EVENT_V1;
-    const STAGE: &'static str = "project.label_event";
-
-    fn rows(&self, record: &InRecord) -> Result<Vec<LabelEventRow>, String> {
-        Ok(vec![self.0.decode(record)?.into()])
+crate::avro_projection! {
+    pub struct LabelEventProjection: LabelEvent => LabelEventRow {
+        table: "label_event",
+        topic: HUD_LABEL_EVENT_V1,
     }
 }

@@ -1,12 +1,10 @@
 //! `hud.commit.v1` → `commit` and `hud.ref_update.v1` → `ref_update`
 //! (DDL: `schemas/migrations/0003_push.sql`).
 
-use hudstream_runtime::worker::InRecord;
 use hudstream_schemas::push::{Commit, RefUpdate};
 use hudstream_schemas::topics::{HUD_COMMIT_V1, HUD_REF_UPDATE_V1};
 
 use crate::row::DateTime;
-use crate::writer::{AvroRecords, Projection};
 
 crate::row! {
     pub struct CommitRow {
@@ -52,22 +50,10 @@ impl From<Commit> for CommitRow {
     }
 }
 
-pub struct CommitProjection(AvroRecords<Commit>);
-
-impl CommitProjection {
-    pub fn new() -> anyhow::Result<Self> {
-        Ok(Self(AvroRecords::new()?))
-    }
-}
-
-impl Projection for CommitProjection {
-    type Row = CommitRow;
-    const TABLE: &'static str = "commit";
-    const TOPIC: &'static str = HUD_COMMIT_V1;
-    const STAGE: &'static str = "project.commit";
-
-    fn rows(&self, record: &InRecord) -> Result<Vec<CommitRow>, String> {
-        Ok(vec![self.0.decode(record)?.into()])
+crate::avro_projection! {
+    pub struct CommitProjection: Commit => CommitRow {
+        table: "commit",
+        topic: HUD_COMMIT_V1,
     }
 }
 
@@ -105,21 +91,9 @@ impl From<RefUpdate> for RefUpdateRow {
     }
 }
 
-pub struct RefUpdateProjection(AvroRecords<RefUpdate>);
-
-impl RefUpdateProjection {
-    pub fn new() -> anyhow::Result<Self> {
-        Ok(Self(AvroRecords::new()?))
-    }
-}
-
-impl Projection for RefUpdateProjection {
-    type Row = RefUpdateRow;
-    const TABLE: &'static str = "ref_update";
-    const TOPIC: &'static str = HUD_REF_UPDATE_V1;
-    const STAGE: &'static str = "project.ref_update";
-
-    fn rows(&self, record: &InRecord) -> Result<Vec<RefUpdateRow>, String> {
-        Ok(vec![self.0.decode(record)?.into()])
+crate::avro_projection! {
+    pub struct RefUpdateProjection: RefUpdate => RefUpdateRow {
+        table: "ref_update",
+        topic: HUD_REF_UPDATE_V1,
     }
 }

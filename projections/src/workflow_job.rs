@@ -1,11 +1,9 @@
 //! `hud.workflow_job.v1` → `workflow_job` (DDL: `schemas/migrations/0001_workflow_job.sql`).
 
-use hudstream_runtime::worker::InRecord;
 use hudstream_schemas::topics::HUD_WORKFLOW_JOB_V1;
 use hudstream_schemas::workflow_job::WorkflowJob;
 
 use crate::row::DateTime;
-use crate::writer::{AvroRecords, Projection};
 
 crate::row! {
     /// One row of `workflow_job`. Nested `steps` columns are the flattened `steps.*` arrays.
@@ -92,22 +90,10 @@ impl From<WorkflowJob> for WorkflowJobRow {
     }
 }
 
-pub struct WorkflowJobProjection(AvroRecords<WorkflowJob>);
-
-impl WorkflowJobProjection {
-    pub fn new() -> anyhow::Result<Self> {
-        Ok(Self(AvroRecords::new()?))
-    }
-}
-
-impl Projection for WorkflowJobProjection {
-    type Row = WorkflowJobRow;
-    const TABLE: &'static str = "workflow_job";
-    const TOPIC: &'static str = HUD_WORKFLOW_JOB_V1;
-    const STAGE: &'static str = "project.workflow_job";
-
-    fn rows(&self, record: &InRecord) -> Result<Vec<WorkflowJobRow>, String> {
-        Ok(vec![self.0.decode(record)?.into()])
+crate::avro_projection! {
+    pub struct WorkflowJobProjection: WorkflowJob => WorkflowJobRow {
+        table: "workflow_job",
+        topic: HUD_WORKFLOW_JOB_V1,
     }
 }
 

@@ -1,11 +1,9 @@
 //! `hud.workflow_run.v1` → `workflow_run` (DDL: `schemas/migrations/0002_workflow_run.sql`).
 
-use hudstream_runtime::worker::InRecord;
 use hudstream_schemas::topics::HUD_WORKFLOW_RUN_V1;
 use hudstream_schemas::workflow_run::WorkflowRun;
 
 use crate::row::DateTime;
-use crate::writer::{AvroRecords, Projection};
 
 crate::row! {
     pub struct WorkflowRunRow {
@@ -81,21 +79,9 @@ impl From<WorkflowRun> for WorkflowRunRow {
     }
 }
 
-pub struct WorkflowRunProjection(AvroRecords<WorkflowRun>);
-
-impl WorkflowRunProjection {
-    pub fn new() -> anyhow::Result<Self> {
-        Ok(Self(AvroRecords::new()?))
-    }
-}
-
-impl Projection for WorkflowRunProjection {
-    type Row = WorkflowRunRow;
-    const TABLE: &'static str = "workflow_run";
-    const TOPIC: &'static str = HUD_WORKFLOW_RUN_V1;
-    const STAGE: &'static str = "project.workflow_run";
-
-    fn rows(&self, record: &InRecord) -> Result<Vec<WorkflowRunRow>, String> {
-        Ok(vec![self.0.decode(record)?.into()])
+crate::avro_projection! {
+    pub struct WorkflowRunProjection: WorkflowRun => WorkflowRunRow {
+        table: "workflow_run",
+        topic: HUD_WORKFLOW_RUN_V1,
     }
 }

@@ -160,6 +160,46 @@ impl<T: RecordType> AvroRecords<T> {
     }
 }
 
+/// Declares the projection of an Avro-encoded derived topic whose records become one row each
+/// (`From<Record> for Row`): the struct, its constructor and its [`Projection`] impl. The stage
+/// is `project.<table>`.
+#[macro_export]
+macro_rules! avro_projection {
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident: $record:ty => $row:ty {
+            table: $table:literal,
+            topic: $topic:expr
+            $(, latest_version_wins: $latest:expr)?
+            $(,)?
+        }
+    ) => {
+        $(#[$meta])*
+        pub struct $name($crate::writer::AvroRecords<$record>);
+
+        impl $name {
+            pub fn new() -> anyhow::Result<Self> {
+                Ok(Self($crate::writer::AvroRecords::new()?))
+            }
+        }
+
+        impl $crate::writer::Projection for $name {
+            type Row = $row;
+            const TABLE: &'static str = $table;
+            const TOPIC: &'static str = $topic;
+            const STAGE: &'static str = concat!("project.", $table);
+            $(const LATEST_VERSION_WINS: bool = $latest;)?
+
+            fn rows(
+                &self,
+                record: &hudstream_runtime::worker::InRecord,
+            ) -> Result<Vec<$row>, String> {
+                Ok(vec![self.0.decode(record)?.into()])
+            }
+        }
+    };
+}
+
 /// What one [`TableWriter::write`] did.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Written {

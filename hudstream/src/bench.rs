@@ -8,6 +8,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+
+use crate::load::{median, namespace, percentile};
 use futures::StreamExt;
 
 use hudstream_ingest::fixtures;
@@ -53,7 +55,7 @@ fn job_bodies(count: usize) -> anyhow::Result<Vec<Vec<u8>>> {
 }
 
 pub async fn run(base: &Config, args: BenchArgs) -> anyhow::Result<()> {
-    let ns = format!("bench_{}", chrono_free_stamp());
+    let ns = namespace("bench");
     let mut config = base.clone();
     config.kafka.topic_prefix = format!("{ns}.");
     config.kafka.group_prefix = ns.clone();
@@ -159,9 +161,7 @@ pub async fn run(base: &Config, args: BenchArgs) -> anyhow::Result<()> {
         .collect::<anyhow::Result<_>>()?;
     let secs = started.elapsed().as_secs_f64();
     latencies.sort_by(f64::total_cmp);
-    let pct = |p: f64| {
-        latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)] * 1000.0
-    };
+    let pct = |p: f64| percentile(&latencies, p);
     let rate = bodies.len() as f64 / secs;
     line(
         "gateway → broker ack (HTTP, acks=all)",
@@ -314,11 +314,6 @@ fn as_records(jobs: &[WorkflowJob]) -> anyhow::Result<Vec<hudstream_runtime::wor
         .collect()
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
 /// Rows/s of the projection writer (Avro decode, RowBinary encode, 50k-row inserts over HTTP)
 /// next to `clickhouse-client` inserting the same rows from a RowBinary file: the server's own
 /// limit, measured in the same run. Alternating rounds, compared by their medians.
@@ -429,12 +424,18 @@ fn lifecycle_events(jobs: Vec<WorkflowJob>) -> Vec<WorkflowJob> {
     events.into_iter().map(|(_, job)| job).collect()
 }
 
-/// Events/s of `hudstream replay workflow_job` over `events` job records in the topic.
-async fn replay(config: &Config, events: usize) -> anyhow::Result<()> {
+/// Events/s of `hudstream replay workflow_job` over `events` job records, in topics of their
+/// own (so nothing the earlier sections appended is replayed with them).
+async fn replay(base: &Config, events: usize) -> anyhow::Result<()> {
     use rdkafka::producer::{FutureProducer, FutureRecord};
-    let records = as_records(&lifecycle_events(dataset_jobs(events.div_ceil(3))?))?;
-    let producer: FutureProducer = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", &config.kafka.brokers)
+    let mut config = base.clone();
+    config.kafka.topic_prefix = format!("{}replay.", base.kafka.topic_prefix);
+    crate::create_topics(&config).await?;
+    let config = &config;
+    let jobs = events.div_ceil(3);
+    let records = as_records(&lifecycle_events(dataset_jobs(jobs)?))?;
+    let appended = records.len();
+    let producer: FutureProducer = hudstream_runtime::kafka::client_config(&config.kafka)
         .set("enable.idempotence", "true")
         .set("acks", "all")
         .set("linger.ms", "20")
@@ -458,7 +459,7 @@ async fn replay(config: &Config, events: usize) -> anyhow::Result<()> {
         .count()
         .await;
     anyhow::ensure!(sent == 0, "{sent} records were not appended");
-    let append_rate = events as f64 / started.elapsed().as_secs_f64();
+    let append_rate = appended as f64 / started.elapsed().as_secs_f64();
     drop(records);
     let replayer = crate::replayer(config)?;
     let report = replayer
@@ -471,9 +472,10 @@ async fn replay(config: &Config, events: usize) -> anyhow::Result<()> {
     line(
         "replay workflow_job (log → table)",
         format!(
-            "{rate:>9.0} events/s ({} events in {:.1} s)",
+            "{rate:>9.0} events/s ({} events of {jobs} jobs in {:.1} s; {} rows written)",
             report.events,
-            report.elapsed.as_secs_f64()
+            report.elapsed.as_secs_f64(),
+            report.rows_written
         ),
         format!("goal 100k events/s: ×{:.2}", rate / 100_000.0),
     );
@@ -487,11 +489,4 @@ async fn replay(config: &Config, events: usize) -> anyhow::Result<()> {
         ),
     );
     Ok(())
-}
-
-fn chrono_free_stamp() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }

@@ -12,18 +12,11 @@ use tokio::net::TcpListener;
 
 use hudstream_api as api;
 use hudstream_ingest as ingest;
-use hudstream_processors::check_run::CheckRunProcessor;
-use hudstream_processors::issues::{IssueCommentProcessor, IssuesProcessor};
-use hudstream_processors::oot::OotProcessor;
-use hudstream_processors::pull_request::PullRequestProcessor;
-use hudstream_processors::push::PushProcessor;
-use hudstream_processors::workflow_job::WorkflowJobProcessor;
-use hudstream_processors::workflow_run::WorkflowRunProcessor;
 use hudstream_projections::ProjectionStage;
 use hudstream_runtime::clickhouse::ClickHouse;
 use hudstream_runtime::kafka::{ensure_topics, run_stage, Appender};
 use hudstream_runtime::shutdown::CancellationToken;
-use hudstream_runtime::worker::{DynProcessor, PerRecord, Processor};
+use hudstream_runtime::worker::{PerRecord, Processor};
 use hudstream_runtime::Config;
 use hudstream_schemas::migrations::MIGRATIONS;
 use hudstream_schemas::topics::catalogue;
@@ -55,23 +48,9 @@ pub async fn run_gateway(
     ingest::serve(&config.gateway, listener, appender, shutdown).await
 }
 
-/// Every processor. A new processor is one more line.
-pub fn processors() -> anyhow::Result<Vec<DynProcessor>> {
-    Ok(vec![
-        DynProcessor(Box::new(WorkflowJobProcessor::new()?)),
-        DynProcessor(Box::new(WorkflowRunProcessor::new()?)),
-        DynProcessor(Box::new(PullRequestProcessor::new()?)),
-        DynProcessor(Box::new(PushProcessor::new()?)),
-        DynProcessor(Box::new(OotProcessor::new()?)),
-        DynProcessor(Box::new(IssuesProcessor::new()?)),
-        DynProcessor(Box::new(IssueCommentProcessor::new()?)),
-        DynProcessor(Box::new(CheckRunProcessor::new()?)),
-    ])
-}
-
 /// Every stage that reads a topic, with that topic: processors, then projections.
 pub fn stages() -> anyhow::Result<Vec<(&'static str, &'static str)>> {
-    let mut out: Vec<(&'static str, &'static str)> = processors()?
+    let mut out: Vec<(&'static str, &'static str)> = hudstream_processors::all()?
         .iter()
         .map(|p| (p.stage(), p.input_topic()))
         .collect();
@@ -87,7 +66,7 @@ pub fn stages() -> anyhow::Result<Vec<(&'static str, &'static str)>> {
 /// stops the others.
 pub async fn run_processors(config: &Config, shutdown: CancellationToken) -> anyhow::Result<()> {
     let appender = Appender::new(&config.kafka).context("creating the Kafka producer")?;
-    let stages = processors()?.into_iter().map(|p| {
+    let stages = hudstream_processors::all()?.into_iter().map(|p| {
         let (appender, shutdown) = (appender.clone(), shutdown.clone());
         let stage = p.stage();
         async move {

@@ -62,11 +62,27 @@ fn bodies(count: usize, kib: usize) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
     )?)
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
+/// The `p` quantile of sorted seconds, in milliseconds.
+pub(crate) fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
     }
     sorted[((sorted.len() as f64 * p) as usize).min(sorted.len() - 1)] * 1000.0
+}
+
+/// The median of a non-empty list.
+pub(crate) fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// A namespace of its own for a measuring run: `<prefix>_<unix seconds>`.
+pub(crate) fn namespace(prefix: &str) -> String {
+    let seconds = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    format!("{prefix}_{seconds}")
 }
 
 /// Runs one scenario: `send(i)` is one request; returns the figures.
@@ -239,13 +255,7 @@ async fn baseline_round(
 
 pub async fn run(base: &Config, args: LoadArgs) -> anyhow::Result<()> {
     let mut config = base.clone();
-    let ns = format!(
-        "load_{}",
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0)
-    );
+    let ns = namespace("load");
     config.kafka.topic_prefix = format!("{ns}.");
     if config.gateway.webhook_secrets.is_empty() && config.gateway.webhook_secret_files.is_empty() {
         config.gateway.webhook_secrets = vec![Secret::new("load-secret")];
@@ -263,11 +273,12 @@ pub async fn run(base: &Config, args: LoadArgs) -> anyhow::Result<()> {
         "flat out".into()
     };
     println!(
-        "hudstream load — {mode}, {} connections, {:.1} KiB real workflow_job payloads, {} s, broker {}",
+        "hudstream load — {mode}, {} connections, {:.1} KiB real workflow_job payloads, {} s, broker {}, {} partitions",
         args.connections,
         avg,
         args.duration.as_secs(),
-        config.kafka.brokers
+        config.kafka.brokers,
+        config.kafka.partitions
     );
 
     // With both targets, alternate rounds and compare medians: on two shared cores a single
@@ -294,11 +305,7 @@ pub async fn run(base: &Config, args: LoadArgs) -> anyhow::Result<()> {
         }
     }
     if args.target == Target::Both {
-        let median = |v: &mut Vec<f64>| {
-            v.sort_by(f64::total_cmp);
-            v[v.len() / 2]
-        };
-        let (g, b) = (median(&mut gateway_rates), median(&mut baseline_rates));
+        let (g, b) = (median(gateway_rates), median(baseline_rates));
         println!("medians over {rounds} rounds: gateway {g:.0} req/s, baseline {b:.0} req/s; gateway / baseline throughput: {:.2}", g / b.max(1e-9));
     }
     Ok(())

@@ -4,7 +4,8 @@
 //!
 //! The offsets come from the broker (each stage's committed offsets in its consumer group, and
 //! each partition's end), not from the running process, so `status` answers even when the
-//! stages are stopped; that is also where a stuck stage shows: its lag grows.
+//! stages are stopped; that is also where a stuck stage shows: its lag grows. (The end is the
+//! broker's high watermark: on tansu, which reports one past the last *batch*, lag reads low.)
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -14,6 +15,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
 
 use hudstream_runtime::clickhouse::ClickHouse;
+use hudstream_runtime::kafka::{client_config, partition_watermarks};
 use hudstream_runtime::Config;
 
 /// One partition of one stage's input.
@@ -40,24 +42,17 @@ impl PartitionStatus {
 pub fn offsets(config: &Config) -> anyhow::Result<Vec<PartitionStatus>> {
     let mut out = Vec::new();
     for (stage, topic) in crate::stages()? {
-        let consumer: BaseConsumer = rdkafka::ClientConfig::new()
-            .set("bootstrap.servers", &config.kafka.brokers)
+        let consumer: BaseConsumer = client_config(&config.kafka)
             .set("group.id", config.kafka.group(stage))
             .set("enable.auto.commit", "false")
-            .extend_from(&config.kafka.client)
             .create()?;
         let name = config.kafka.topic(topic);
-        let timeout = Duration::from_secs(10);
-        let metadata = consumer.fetch_metadata(Some(&name), timeout)?;
+        let marks = partition_watermarks(&consumer, &name)?;
         let mut tpl = TopicPartitionList::new();
-        let mut marks = BTreeMap::new();
-        for t in metadata.topics().iter().filter(|t| t.name() == name) {
-            for p in t.partitions() {
-                tpl.add_partition(&name, p.id());
-                marks.insert(p.id(), consumer.fetch_watermarks(&name, p.id(), timeout)?);
-            }
+        for partition in marks.keys() {
+            tpl.add_partition(&name, *partition);
         }
-        let committed = consumer.committed_offsets(tpl, timeout)?;
+        let committed = consumer.committed_offsets(tpl, Duration::from_secs(10))?;
         for (partition, (first, end)) in marks {
             let committed =
                 committed
@@ -77,19 +72,6 @@ pub fn offsets(config: &Config) -> anyhow::Result<Vec<PartitionStatus>> {
         }
     }
     Ok(out)
-}
-
-trait ExtendFrom {
-    fn extend_from(&mut self, extra: &BTreeMap<String, String>) -> &mut Self;
-}
-
-impl ExtendFrom for rdkafka::ClientConfig {
-    fn extend_from(&mut self, extra: &BTreeMap<String, String>) -> &mut Self {
-        for (k, v) in extra {
-            self.set(k, v);
-        }
-        self
-    }
 }
 
 /// Rows per table: stored (every version) and current (FINAL: one per entity).

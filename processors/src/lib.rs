@@ -17,3 +17,19 @@ pub mod timestamp;
 pub mod version;
 pub mod workflow_job;
 pub mod workflow_run;
+
+use hudstream_runtime::worker::DynProcessor;
+
+/// Every processor, in the order they are started. A new processor is one more line.
+pub fn all() -> anyhow::Result<Vec<DynProcessor>> {
+    Ok(vec![
+        DynProcessor(Box::new(workflow_job::WorkflowJobProcessor::new()?)),
+        DynProcessor(Box::new(workflow_run::WorkflowRunProcessor::new()?)),
+        DynProcessor(Box::new(pull_request::PullRequestProcessor::new()?)),
+        DynProcessor(Box::new(push::PushProcessor::new()?)),
+        DynProcessor(Box::new(oot::OotProcessor::new()?)),
+        DynProcessor(Box::new(issues::IssuesProcessor::new()?)),
+        DynProcessor(Box::new(issues::IssueCommentProcessor::new()?)),
+        DynProcessor(Box::new(check_run::CheckRunProcessor::new()?)),
+    ])
+}

@@ -149,6 +149,27 @@ mod tests {
     }
 
     #[test]
+    fn the_earliest_dead_letter_of_a_failure_has_the_highest_version() {
+        let headers = vec![
+            (h::DLQ_STAGE, "project.workflow_job"),
+            (h::SOURCE, "hud.workflow_job.v1/0/5"),
+        ];
+        let first = DeadLetterRow::from_record(&dead_letter(b"{}".to_vec(), headers.clone()));
+        let mut again = dead_letter(b"{}".to_vec(), headers);
+        again.offset = 9; // the same failure dead-lettered again (a retried batch, a replay)
+        let again = DeadLetterRow::from_record(&again);
+        assert_eq!(
+            (&first.source_topic, first.source_offset),
+            (&again.source_topic, again.source_offset),
+            "one row key"
+        );
+        assert!(
+            first.version > again.version,
+            "ReplacingMergeTree keeps the first"
+        );
+    }
+
+    #[test]
     fn a_foreign_dead_letter_is_keyed_by_its_own_place_and_huge_payloads_are_cut() {
         let row = DeadLetterRow::from_record(&dead_letter(
             vec![b'x'; MAX_PAYLOAD_IN_TABLE + 10],

@@ -194,7 +194,8 @@ impl Replayer {
                 })
             },
         )
-        .await?;
+        .await
+        .context("rebuilding the shadow table failed; the live table is unchanged")?;
 
         report.swap = self.swap(&db, &table, &shadow).await?;
         tracing::info!(%table, swap = report.swap, "shadow table swapped in");
@@ -207,7 +208,8 @@ impl Replayer {
         let before = report.events;
         let into_live = TableWriter::new(encoder.clone(), self.clickhouse.clone());
         self.drain(&mut reader, &mut ends, &into_live, &mut report, &mut |_| {})
-            .await?;
+            .await
+            .context("the rebuilt table is live, but catching up on what arrived during the rebuild failed; run the replay again")?;
         report.caught_up = report.events - before;
         // After EXCHANGE the old table carries the shadow's name; after RENAME, `__old`.
         let old = if report.swap == "exchange" {
@@ -288,10 +290,7 @@ impl Replayer {
                             tokio::time::sleep(Duration::from_millis(200 * (1 << attempt.min(6))))
                                 .await;
                         }
-                        Err(e) => {
-                            return Err(anyhow::Error::new(e)
-                                .context("replay insert failed; the live table is unchanged"))
-                        }
+                        Err(e) => return Err(anyhow::Error::new(e).context("replay insert failed")),
                     }
                 };
                 let mut dead = 0;
@@ -319,7 +318,12 @@ impl Replayer {
             .await
         {
             Ok(()) => Ok("exchange"),
-            Err(e) => {
+            // Only "this server cannot exchange" falls back: 18.16 does not know the statement
+            // (SYNTAX_ERROR), a modern server refuses it outside an Atomic database
+            // (NOT_IMPLEMENTED, UNSUPPORTED_METHOD, SUPPORT_IS_DISABLED). Any other failure —
+            // a timeout after the exchange may have happened — must not be followed by a
+            // rename that would swap the tables back.
+            Err(e) if matches!(e.code(), Some(62 | 48 | 1 | 344)) => {
                 tracing::debug!(error = %e, "EXCHANGE TABLES unavailable; renaming");
                 self.clickhouse
                     .execute(&format!("DROP TABLE IF EXISTS {db}.{table}__old"))
@@ -332,6 +336,9 @@ impl Replayer {
                     .with_context(|| format!("swapping {shadow} in for {table}"))?;
                 Ok("rename")
             }
+            Err(e) => Err(anyhow::Error::new(e).context(format!(
+                "swapping {shadow} in for {table}; check which of the two is live before replaying again"
+            ))),
         }
     }
 }

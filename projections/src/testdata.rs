@@ -64,16 +64,7 @@ fn oot_callbacks() -> Vec<Vec<u8>> {
 
 /// The records of every derived topic (and the dead-letter topic), by topic, in order.
 pub fn derived_records() -> BTreeMap<String, Vec<InRecord>> {
-    let processors: Vec<Box<dyn Processor>> = vec![
-        Box::new(p::workflow_job::WorkflowJobProcessor::new().expect("codec")),
-        Box::new(p::workflow_run::WorkflowRunProcessor::new().expect("codec")),
-        Box::new(p::pull_request::PullRequestProcessor::new().expect("codec")),
-        Box::new(p::push::PushProcessor::new().expect("codec")),
-        Box::new(p::oot::OotProcessor::new().expect("codec")),
-        Box::new(p::issues::IssuesProcessor::new().expect("codec")),
-        Box::new(p::issues::IssueCommentProcessor::new().expect("codec")),
-        Box::new(p::check_run::CheckRunProcessor::new().expect("codec")),
-    ];
+    let processors = p::all().expect("processors");
     let mut raw: Vec<InRecord> = fixtures::load(&fixtures::default_dir())
         .expect("fixtures")
         .into_iter()
@@ -192,39 +183,5 @@ mod tests {
             );
             assert_eq!(encoded.rows.last().map(|r| r.0), Some(encoded.body.len()));
         }
-    }
-}
-
-#[cfg(test)]
-mod cost {
-    /// Where the writer's CPU goes, per row (run: cargo test --release -p hudstream-projections
-    /// -- --ignored --nocapture). `HUDSTREAM_DUMP_ROWBINARY=FILE` also writes the encoded rows,
-    /// to compare with what `clickhouse-client` or `curl` insert from the same bytes.
-    #[test]
-    #[ignore]
-    fn per_row_costs() {
-        use hudstream_schemas::wire::Codec;
-        use hudstream_schemas::workflow_job::WorkflowJob;
-        let records = super::derived_records();
-        let jobs = &records["hud.workflow_job.v1"];
-        let n = 200_000;
-        let batch: Vec<_> = (0..n).map(|i| jobs[i % jobs.len()].clone()).collect();
-        let codec = Codec::<WorkflowJob>::new().unwrap();
-        let t = std::time::Instant::now();
-        for r in &batch {
-            std::hint::black_box(codec.decode(r.payload.as_deref().unwrap()).unwrap());
-        }
-        let decode = t.elapsed().as_secs_f64() / n as f64 * 1e6;
-        let encoder = crate::by_table("workflow_job").unwrap();
-        let t = std::time::Instant::now();
-        let e = encoder.encode(&batch.iter().collect::<Vec<_>>());
-        let all = t.elapsed().as_secs_f64() / n as f64 * 1e6;
-        if let Ok(path) = std::env::var("HUDSTREAM_DUMP_ROWBINARY") {
-            std::fs::write(path, &e.body).unwrap();
-        }
-        println!(
-            "avro decode {decode:.2} µs/row, decode+rows+RowBinary {all:.2} µs/row, {} bytes/row",
-            e.body.len() / n
-        );
     }
 }

@@ -203,11 +203,20 @@ macro_rules! avro_projection {
 /// What one [`TableWriter::write`] did.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Written {
+    /// Rows now in the table.
     pub rows: usize,
-    /// Records skipped because a newer version of the same entity is in the same batch.
+    /// Records not written because a newer version of the same entity in the batch was.
     pub superseded: usize,
+    /// INSERT statements sent (1 unless rows were refused and the batch was narrowed down).
     pub inserts: usize,
+    /// Rows the server refused on their own (dead-lettered).
     pub refused_rows: usize,
+}
+
+/// A batch's rows as streamed to the server: the body in the chunks that were sent.
+struct Streamed {
+    encoded: Encoded,
+    chunks: Vec<bytes::Bytes>,
 }
 
 /// Writes batches of one projection into one table.
@@ -241,30 +250,75 @@ impl TableWriter {
 
     /// Writes a batch. `Ok` means every row is in the table except those in the returned
     /// actions (dead letters, by index into the batch); `Err` means retry the whole batch.
+    ///
+    /// Where a newer version of an entity supersedes the older ones, only each key's newest
+    /// record is written. If that one cannot be written (unreadable, or refused by the server),
+    /// the key's next-newest record gets its turn in another round — so the table ends as if
+    /// every record had been written, whatever the batch boundaries.
     pub async fn write(
         &self,
         batch: &[InRecord],
     ) -> Result<(Vec<(usize, Action)>, Written), ClickHouseError> {
         let table = self.encoder.table();
+        let mut actions = Vec::new();
+        let mut written = Written::default();
+        let mut candidates: Vec<usize> = (0..batch.len()).collect();
+        while !candidates.is_empty() {
+            let (keep, superseded) = if self.encoder.latest_version_wins() {
+                newest_per_entity(batch, &candidates)
+            } else {
+                (std::mem::take(&mut candidates), Vec::new())
+            };
+            let failed_before = actions.len();
+            self.write_records(batch, &keep, &mut actions, &mut written)
+                .await?;
+            // Keys whose newest record failed: their older records are the next candidates.
+            let failed: std::collections::HashSet<&[u8]> = actions[failed_before..]
+                .iter()
+                .filter_map(|(index, _)| batch[*index].key.as_deref())
+                .collect();
+            let before = superseded.len();
+            candidates = superseded
+                .into_iter()
+                .filter(|i| batch[*i].key.as_deref().is_some_and(|k| failed.contains(k)))
+                .collect();
+            written.superseded += before - candidates.len();
+        }
+        if written.superseded > 0 {
+            metrics::counter!("hudstream_projection_rows_superseded_total", "table" => table)
+                .increment(written.superseded as u64);
+        }
+        metrics::counter!("hudstream_projection_rows_written_total", "table" => table)
+            .increment(written.rows as u64);
+        if written.refused_rows > 0 {
+            metrics::counter!("hudstream_projection_rows_refused_total", "table" => table)
+                .increment(written.refused_rows as u64);
+        }
+        Ok((actions, written))
+    }
+
+    /// Writes the records at `indices` in one INSERT, narrowing down refused rows; appends a
+    /// dead letter per unreadable record and per refused row.
+    async fn write_records(
+        &self,
+        batch: &[InRecord],
+        indices: &[usize],
+        actions: &mut Vec<(usize, Action)>,
+        written: &mut Written,
+    ) -> Result<(), ClickHouseError> {
+        let table = self.encoder.table();
         let started = Instant::now();
-        let (first, encoded, chunks, superseded) = self.stream_batch(batch).await;
+        let (first, Streamed { encoded, chunks }) = self.stream(batch, indices).await;
+        written.inserts += 1;
         metrics::histogram!("hudstream_projection_insert_seconds", "table" => table)
             .record(started.elapsed().as_secs_f64());
-        let mut actions: Vec<(usize, Action)> = encoded
-            .unreadable
-            .into_iter()
-            .map(|(index, reason)| (index, Action::DeadLetter { reason }))
-            .collect();
+        actions.extend(
+            encoded
+                .unreadable
+                .into_iter()
+                .map(|(index, reason)| (index, Action::DeadLetter { reason })),
+        );
         let rows = &encoded.rows;
-        let mut written = Written {
-            inserts: 1,
-            superseded,
-            ..Written::default()
-        };
-        if superseded > 0 {
-            metrics::counter!("hudstream_projection_rows_superseded_total", "table" => table)
-                .increment(superseded as u64);
-        }
         metrics::histogram!("hudstream_projection_batch_rows", "table" => table)
             .record(rows.len() as f64);
         metrics::histogram!("hudstream_projection_batch_bytes", "table" => table)
@@ -273,20 +327,18 @@ impl TableWriter {
         // alone. (Order does not matter: rows are versioned.)
         let mut pending = Vec::new();
         match first {
-            Ok(()) => written.rows = rows.len(),
+            Ok(()) => written.rows += rows.len(),
             Err(e) if e.is_refused_data() && !rows.is_empty() => pending.push((0, rows.len(), e)),
             Err(e) => return Err(e),
         }
+        if pending.is_empty() {
+            return Ok(());
+        }
         // Only now, on the rare refused batch, is the body made contiguous for slicing.
-        let body = if pending.is_empty() {
-            bytes::Bytes::new()
-        } else {
-            bytes::Bytes::from(chunks.concat())
-        };
+        let body = bytes::Bytes::from(chunks.concat());
         let start_of = |row: usize| if row == 0 { 0 } else { rows[row - 1].0 };
         while let Some((lo, hi, error)) = pending.pop() {
             if hi - lo > 1 {
-                // Split, and try each half.
                 let mid = lo + (hi - lo) / 2;
                 for (a, b) in [(mid, hi), (lo, mid)] {
                     let result = self
@@ -318,28 +370,18 @@ impl TableWriter {
                 tracing::error!(table, source = %record, %reason, "row refused; it remains only in its topic");
             }
         }
-        metrics::counter!("hudstream_projection_rows_written_total", "table" => table)
-            .increment(written.rows as u64);
-        if written.refused_rows > 0 {
-            metrics::counter!("hudstream_projection_rows_refused_total", "table" => table)
-                .increment(written.refused_rows as u64);
-        }
-        Ok((actions, written))
+        Ok(())
     }
 
-    /// Encodes the batch a slice at a time while the slices already encoded stream to the
-    /// server as the body of one INSERT: our encoding and the server's parsing overlap instead
-    /// of taking turns. Returns the insert's result, the whole batch's encoding, and the body
-    /// as the chunks that were sent.
-    async fn stream_batch(
+    /// Encodes the records at `indices` a slice at a time while the slices already encoded
+    /// stream to the server as the body of one INSERT: our encoding and the server's parsing
+    /// overlap instead of taking turns. Returns the insert's result and what was sent; row
+    /// indices in it are batch indices.
+    async fn stream(
         &self,
         batch: &[InRecord],
-    ) -> (
-        Result<(), ClickHouseError>,
-        Encoded,
-        Vec<bytes::Bytes>,
-        usize,
-    ) {
+        indices: &[usize],
+    ) -> (Result<(), ClickHouseError>, Streamed) {
         const RECORDS_PER_CHUNK: usize = 2048;
         let (tx, rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(8);
         let body = futures::stream::unfold(rx, |mut rx| async move {
@@ -350,51 +392,49 @@ impl TableWriter {
         let insert =
             self.clickhouse
                 .insert_row_binary_stream(&self.target, self.encoder.columns(), body);
-        let keep = if self.encoder.latest_version_wins() {
-            newest_per_entity(batch)
-        } else {
-            (0..batch.len()).collect()
-        };
-        let superseded = batch.len() - keep.len();
         let produce = async move {
-            let mut all = Encoded::default();
-            let mut chunks = Vec::new();
+            let mut streamed = Streamed {
+                encoded: Encoded::default(),
+                chunks: Vec::new(),
+            };
             let mut sent_bytes = 0usize;
-            for indices in keep.chunks(RECORDS_PER_CHUNK) {
-                let records: Vec<&InRecord> = indices.iter().map(|&i| &batch[i]).collect();
+            for slice in indices.chunks(RECORDS_PER_CHUNK) {
+                let records: Vec<&InRecord> = slice.iter().map(|&i| &batch[i]).collect();
                 let part = self.encoder.encode(&records);
+                let all = &mut streamed.encoded;
                 all.rows.extend(
                     part.rows
                         .iter()
-                        .map(|(end, at)| (sent_bytes + end, indices[*at])),
+                        .map(|(end, at)| (sent_bytes + end, slice[*at])),
                 );
                 all.unreadable
-                    .extend(part.unreadable.into_iter().map(|(at, r)| (indices[at], r)));
+                    .extend(part.unreadable.into_iter().map(|(at, r)| (slice[at], r)));
                 sent_bytes += part.body.len();
                 let chunk = bytes::Bytes::from(part.body);
-                chunks.push(chunk.clone());
+                streamed.chunks.push(chunk.clone());
                 // A send fails only when the insert already ended (failed early); the result
                 // says why, and the chunks are kept for narrowing down.
                 let _ = tx.send(chunk).await;
                 tokio::task::yield_now().await;
             }
             drop(tx);
-            (all, chunks)
+            streamed
         };
-        let (result, (encoded, chunks)) = tokio::join!(insert, produce);
-        (result, encoded, chunks, superseded)
+        tokio::join!(insert, produce)
     }
 }
 
-/// Indices of the records to write, in batch order: for each record key, only the record with
-/// the highest version (the later one on a tie). Records without a key or a readable version are
-/// all kept.
-fn newest_per_entity(batch: &[InRecord]) -> Vec<usize> {
+/// Splits `candidates` (batch indices, in order) into the records to write — for each record
+/// key, the one with the highest version (the later one on a tie) — and the superseded rest.
+/// Records without a key or a readable version are all written.
+fn newest_per_entity(batch: &[InRecord], candidates: &[usize]) -> (Vec<usize>, Vec<usize>) {
     use std::collections::hash_map::Entry;
     let mut newest: std::collections::HashMap<&[u8], (i64, usize)> =
-        std::collections::HashMap::with_capacity(batch.len());
-    let mut keep = vec![true; batch.len()];
-    for (index, record) in batch.iter().enumerate() {
+        std::collections::HashMap::with_capacity(candidates.len());
+    let mut keep = vec![false; batch.len()];
+    for &index in candidates {
+        keep[index] = true;
+        let record = &batch[index];
         let key = record.key.as_deref().filter(|k| !k.is_empty());
         let version = record.payload.as_deref().and_then(peek_version);
         let (Some(key), Some(version)) = (key, version) else {
@@ -415,7 +455,7 @@ fn newest_per_entity(batch: &[InRecord]) -> Vec<usize> {
             }
         }
     }
-    (0..batch.len()).filter(|&i| keep[i]).collect()
+    candidates.iter().partition(|&&i| keep[i])
 }
 
 fn refusal_reason(table: &str, error: &ClickHouseError) -> String {
@@ -492,9 +532,21 @@ mod tests {
             record("c", 1),
             record("c", 1),
         ];
-        assert_eq!(newest_per_entity(&batch), vec![1, 2, 5]);
+        let all: Vec<usize> = (0..batch.len()).collect();
+        assert_eq!(
+            newest_per_entity(&batch, &all),
+            (vec![1, 2, 5], vec![0, 3, 4])
+        );
+        // The next round, among the superseded, picks the next-newest per key.
+        assert_eq!(
+            newest_per_entity(&batch, &[0, 3, 4]),
+            (vec![0, 3, 4], vec![])
+        );
         let mut keyless = record("", 9);
         keyless.key = None;
-        assert_eq!(newest_per_entity(&[keyless.clone(), keyless]), vec![0, 1]);
+        assert_eq!(
+            newest_per_entity(&[keyless.clone(), keyless], &[0, 1]),
+            (vec![0, 1], vec![])
+        );
     }
 }

@@ -173,12 +173,7 @@ impl ClickHouse {
         // A failure after the first bytes of a result still arrives with status 200; ClickHouse
         // then ends the body with the exception text, on a line of its own. (Looking for the
         // text anywhere would take a stored value that quotes an exception for one.)
-        let ends_with_exception = text
-            .trim_end()
-            .lines()
-            .last()
-            .is_some_and(|l| l.starts_with("Code: ") && l.contains("DB::Exception"));
-        if !status.is_success() || exception_header || ends_with_exception {
+        if !status.is_success() || exception_header || ends_with_exception(&text) {
             return Err(ClickHouseError::Rejected {
                 status: status.as_u16(),
                 message: text.trim().chars().take(2000).collect(),
@@ -229,16 +224,20 @@ impl ClickHouse {
         if body.is_empty() {
             return Ok(());
         }
+        let query = self.row_binary_insert(table, columns);
+        self.post(&[("query", &query)], body, &query)
+            .await
+            .map(|_| ())
+    }
+
+    fn row_binary_insert(&self, table: &str, columns: &[&str]) -> String {
         let columns: Vec<String> = columns.iter().map(|c| format!("`{c}`")).collect();
-        let query = format!(
+        format!(
             "INSERT INTO {}.{} ({}) FORMAT RowBinary",
             self.database,
             table,
             columns.join(", ")
-        );
-        self.post(&[("query", &query)], body, &query)
-            .await
-            .map(|_| ())
+        )
     }
 
     /// Like [`Self::insert_row_binary`], with the body streamed as it is produced, so the
@@ -252,13 +251,7 @@ impl ClickHouse {
     where
         S: futures::Stream<Item = Result<bytes::Bytes, std::io::Error>> + Send + 'static,
     {
-        let columns: Vec<String> = columns.iter().map(|c| format!("`{c}`")).collect();
-        let query = format!(
-            "INSERT INTO {}.{} ({}) FORMAT RowBinary",
-            self.database,
-            table,
-            columns.join(", ")
-        );
+        let query = self.row_binary_insert(table, columns);
         self.post(
             &[("query", &query)],
             reqwest::Body::wrap_stream(body),
@@ -368,6 +361,14 @@ impl ClickHouse {
         }
         Ok(done)
     }
+}
+
+/// Whether a response body ends with ClickHouse's exception text, on a line of its own.
+fn ends_with_exception(text: &str) -> bool {
+    text.trim_end()
+        .lines()
+        .last()
+        .is_some_and(|l| l.starts_with("Code: ") && l.contains("DB::Exception"))
 }
 
 fn chrono_like_now() -> String {
@@ -539,6 +540,22 @@ mod tests {
             !modern.is_refused_data(),
             "a missing table is retried, not blamed on rows"
         );
+    }
+
+    #[test]
+    fn only_a_trailing_exception_line_fails_a_result() {
+        // A result that failed after its first rows (18.16 and modern message styles).
+        assert!(ends_with_exception(
+            "{\"n\":1}\nCode: 241, e.displayText() = DB::Exception: Memory limit exceeded\n"
+        ));
+        assert!(ends_with_exception(
+            "{\"n\":1}\nCode: 241. DB::Exception: Memory limit (total) exceeded. (MEMORY_LIMIT_EXCEEDED)"
+        ));
+        // A stored value that quotes an exception (a dead letter's reason) is data.
+        assert!(!ends_with_exception(
+            "{\"reason\":\"Code: 395, e.displayText() = DB::Exception: throwIf\"}\n"
+        ));
+        assert!(!ends_with_exception(""));
     }
 
     #[test]

@@ -30,7 +30,9 @@ use hudstream_schemas::topics::DEAD_LETTERS;
 use crate::config::{BatchLimits, KafkaConfig, PipelineConfig};
 use crate::worker::{Action, BatchHandler, InRecord, OutRecord};
 
-fn base_config(kafka: &KafkaConfig) -> ClientConfig {
+/// A client configuration with the brokers and every `kafka.client` setting (TLS, SASL, …):
+/// the base of every client hudstream creates, so none misses the operator's settings.
+pub fn client_config(kafka: &KafkaConfig) -> ClientConfig {
     let mut config = ClientConfig::new();
     config.set("bootstrap.servers", &kafka.brokers);
     for (k, v) in &kafka.client {
@@ -76,7 +78,7 @@ pub struct Appender {
 
 impl Appender {
     pub fn new(kafka: &KafkaConfig) -> Result<Self, KafkaError> {
-        let mut config = base_config(kafka);
+        let mut config = client_config(kafka);
         config
             .set("enable.idempotence", "true")
             .set("acks", "all")
@@ -195,7 +197,7 @@ impl Appender {
 
 /// Creates the given catalogue topics if they do not exist yet. Returns the names created.
 pub async fn ensure_topics(kafka: &KafkaConfig, logical: &[String]) -> anyhow::Result<Vec<String>> {
-    let admin: AdminClient<DefaultClientContext> = base_config(kafka).create()?;
+    let admin: AdminClient<DefaultClientContext> = client_config(kafka).create()?;
     let names: Vec<String> = logical.iter().map(|t| kafka.topic(t)).collect();
     let new: Vec<NewTopic> = names
         .iter()
@@ -224,23 +226,48 @@ pub async fn ensure_topics(kafka: &KafkaConfig, logical: &[String]) -> anyhow::R
     Ok(created)
 }
 
+/// Per partition of `topic` (a full name): the first offset still in the log and the offset the
+/// next append gets, as the broker reports them. An error names a missing topic.
+pub fn partition_watermarks<C: ConsumerContext, T: Consumer<C>>(
+    consumer: &T,
+    topic: &str,
+) -> anyhow::Result<BTreeMap<i32, (i64, i64)>> {
+    let timeout = Duration::from_secs(10);
+    let metadata = consumer
+        .fetch_metadata(Some(topic), timeout)
+        .with_topic(topic)?;
+    let mut out = BTreeMap::new();
+    for t in metadata.topics().iter().filter(|t| t.name() == topic) {
+        if let Some(e) = t.error() {
+            anyhow::bail!("topic {topic}: {e:?}");
+        }
+        for p in t.partitions() {
+            let marks = consumer
+                .fetch_watermarks(topic, p.id(), timeout)
+                .with_topic(topic)?;
+            out.insert(p.id(), marks);
+        }
+    }
+    if out.is_empty() {
+        anyhow::bail!("topic {topic} does not exist (run `hudstream topics`)");
+    }
+    Ok(out)
+}
+
 /// A consumer outside any group, assigned to every partition of `logical` from the beginning:
 /// for tools and tests that read a whole topic (no group join, so no join delay).
 pub fn whole_topic_reader(
     kafka: &KafkaConfig,
     logical: &str,
 ) -> anyhow::Result<rdkafka::consumer::BaseConsumer> {
-    let consumer: rdkafka::consumer::BaseConsumer = base_config(kafka)
+    let consumer: rdkafka::consumer::BaseConsumer = client_config(kafka)
         .set("group.id", format!("{}.reader", kafka.group_prefix))
         .set("enable.auto.commit", "false")
         .create()?;
     let topic = kafka.topic(logical);
-    let metadata = consumer.fetch_metadata(Some(&topic), Duration::from_secs(10))?;
     let mut tpl = TopicPartitionList::new();
-    for t in metadata.topics().iter().filter(|t| t.name() == topic) {
-        for p in t.partitions() {
-            tpl.add_partition_offset(&topic, p.id(), Offset::Beginning)?;
-        }
+    for partition in partition_watermarks(&consumer, &topic)?.keys() {
+        tpl.add_partition_offset(&topic, *partition, Offset::Beginning)?;
     }
     consumer.assign(&tpl)?;
     Ok(consumer)
@@ -268,7 +295,7 @@ pub struct LogReader {
 impl LogReader {
     /// Opens `logical` for reading in consumer group `group` (a full group id).
     pub fn open(kafka: &KafkaConfig, logical: &str, group: &str) -> anyhow::Result<Self> {
-        let consumer: StreamConsumer = base_config(kafka)
+        let consumer: StreamConsumer = client_config(kafka)
             .set("group.id", group)
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
@@ -289,31 +316,7 @@ impl LogReader {
     /// Per partition: the first offset still in the log and the offset the next append gets,
     /// as the broker reports them.
     pub fn watermarks(&self) -> anyhow::Result<BTreeMap<i32, (i64, i64)>> {
-        let timeout = Duration::from_secs(10);
-        let metadata = self
-            .consumer
-            .fetch_metadata(Some(&self.topic), timeout)
-            .with_topic(&self.topic)?;
-        let mut out = BTreeMap::new();
-        for t in metadata.topics().iter().filter(|t| t.name() == self.topic) {
-            if let Some(e) = t.error() {
-                anyhow::bail!("topic {}: {:?}", self.topic, e);
-            }
-            for p in t.partitions() {
-                let marks = self
-                    .consumer
-                    .fetch_watermarks(&self.topic, p.id(), timeout)
-                    .with_topic(&self.topic)?;
-                out.insert(p.id(), marks);
-            }
-        }
-        if out.is_empty() {
-            anyhow::bail!(
-                "topic {} does not exist (run `hudstream topics`)",
-                self.topic
-            );
-        }
-        Ok(out)
+        partition_watermarks(&self.consumer, &self.topic)
     }
 
     /// Starts reading each partition at the given offset.
@@ -325,11 +328,6 @@ impl LogReader {
         self.consumer.assign(&tpl)?;
         self.positions = from.clone();
         Ok(())
-    }
-
-    /// The next offset to read, per partition.
-    pub fn positions(&self) -> &BTreeMap<i32, i64> {
-        &self.positions
     }
 
     /// Whether every partition has been read up to `ends` (exclusive).
@@ -485,7 +483,7 @@ fn consumer(
     stage: &'static str,
     topic: &str,
 ) -> Result<StreamConsumer<StageContext>, KafkaError> {
-    let consumer: StreamConsumer<StageContext> = base_config(kafka)
+    let consumer: StreamConsumer<StageContext> = client_config(kafka)
         .set("group.id", kafka.group(stage))
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
@@ -563,8 +561,9 @@ pub async fn run_stage<H: BatchHandler>(
 ) -> anyhow::Result<()> {
     let stage = handler.stage();
     let input = handler.input_topic();
-    let consumer = Arc::new(consumer(kafka, stage, &kafka.topic(input))?);
-    tracing::info!(stage, topic = %kafka.topic(input), group = %kafka.group(stage), "stage started");
+    let input_topic = kafka.topic(input);
+    let consumer = Arc::new(consumer(kafka, stage, &input_topic)?);
+    tracing::info!(stage, topic = %input_topic, group = %kafka.group(stage), "stage started");
     let linger = limits.linger;
     let max_backoff = Duration::from_millis(pipeline.retry_max_backoff_ms.max(1));
     let mut last_committed: Option<TopicPartitionList> = None;
@@ -675,23 +674,18 @@ pub async fn run_stage<H: BatchHandler>(
         }
 
         // 4. Only now commit: the next offset of every partition in the batch.
-        let mut next: BTreeMap<(String, i32), i64> = BTreeMap::new();
+        // A stage reads one topic, so a batch's offsets are per partition.
+        let mut next: BTreeMap<i32, i64> = BTreeMap::new();
         for r in &batch {
-            let e = next
-                .entry((kafka.topic(&r.topic), r.partition))
-                .or_insert(r.offset + 1);
+            let e = next.entry(r.partition).or_insert(r.offset + 1);
             *e = (*e).max(r.offset + 1);
         }
         let mut tpl = TopicPartitionList::new();
-        for ((topic, partition), offset) in next {
-            tpl.add_partition_offset(&topic, partition, Offset::Offset(offset))?;
+        for (partition, offset) in next {
+            tpl.add_partition_offset(&input_topic, partition, Offset::Offset(offset))?;
             // Our own view of progress, exact even where a broker's statistics are not: the
             // next offset this stage will read, as committed after the batch's writes.
-            let logical = topic
-                .strip_prefix(&kafka.topic_prefix)
-                .unwrap_or(&topic)
-                .to_string();
-            metrics::gauge!("hudstream_stage_committed_offset", "stage" => stage, "topic" => logical, "partition" => partition.to_string())
+            metrics::gauge!("hudstream_stage_committed_offset", "stage" => stage, "topic" => input, "partition" => partition.to_string())
                 .set(offset as f64);
         }
         if let Err(e) = consumer.commit(&tpl, CommitMode::Async) {

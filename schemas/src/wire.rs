@@ -14,7 +14,6 @@
 use std::marker::PhantomData;
 
 use apache_avro::reader::datum::GenericDatumReader;
-use apache_avro::writer::datum::GenericDatumWriter;
 use apache_avro::{rabin::Rabin, Schema};
 use serde::{de::DeserializeOwned, Serialize};
 
@@ -37,7 +36,7 @@ pub enum EncodeError {
     Avro {
         name: &'static str,
         #[source]
-        source: Box<apache_avro::Error>,
+        source: serde_avro_fast::ser::SerError,
     },
 }
 
@@ -136,19 +135,16 @@ impl<T: RecordType> Codec<T> {
 
     /// Encodes `value` with the current schema, in single-object encoding.
     pub fn encode(&self, value: &T) -> Result<Vec<u8>, EncodeError> {
-        let current = self.current();
-        let datum = GenericDatumWriter::builder(&current.schema)
-            .build()
-            .and_then(|writer| writer.write_ser_to_vec(value))
-            .map_err(|source| EncodeError::Avro {
-                name: T::NAME,
-                source: Box::new(source),
-            })?;
-        let mut out = Vec::with_capacity(HEADER_LEN + datum.len());
+        // serde_avro_fast writes the datum from the value directly, with the schema parsed once
+        // in `new` (apache_avro's writer resolves the schema again on every call).
+        let mut out = Vec::with_capacity(HEADER_LEN + 512);
         out.extend_from_slice(&MAGIC);
-        out.extend_from_slice(&current.fingerprint);
-        out.extend_from_slice(&datum);
-        Ok(out)
+        out.extend_from_slice(&self.current().fingerprint);
+        let mut config = serde_avro_fast::ser::SerializerConfig::new(&self.fast_current);
+        serde_avro_fast::to_datum(value, out, &mut config).map_err(|source| EncodeError::Avro {
+            name: T::NAME,
+            source,
+        })
     }
 
     /// Decodes a record written with any published version, resolved to the current one.
@@ -193,14 +189,11 @@ impl<T: RecordType> Codec<T> {
             }
             return Ok(value);
         }
-        let reader = if std::ptr::eq(writer, current) {
-            GenericDatumReader::builder(&writer.schema).build()
-        } else {
-            GenericDatumReader::builder(&writer.schema)
-                .reader_schema(&current.schema)
-                .build()
-        }
-        .map_err(avro)?;
+        // An older version: apache_avro resolves it to the current schema.
+        let reader = GenericDatumReader::builder(&writer.schema)
+            .reader_schema(&current.schema)
+            .build()
+            .map_err(avro)?;
         let value = reader.read_value(&mut datum).map_err(avro)?;
         if !datum.is_empty() {
             return Err(DecodeError::TrailingBytes {
@@ -323,6 +316,13 @@ mod tests {
             };
             let bytes = codec.encode(&job).expect("encodes");
             assert_eq!(peek_version(&bytes), Some(version));
+            // The same bytes as apache_avro's writer, the reference implementation.
+            let reference =
+                apache_avro::writer::datum::GenericDatumWriter::builder(&codec.current().schema)
+                    .build()
+                    .and_then(|w| w.write_ser_to_vec(&job))
+                    .expect("apache_avro encodes");
+            assert_eq!(&bytes[HEADER_LEN..], &reference[..]);
             assert_eq!(codec.decode(&bytes).expect("decodes").version, version);
         }
         assert_eq!(peek_version(b"{}"), None);

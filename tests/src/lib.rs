@@ -294,17 +294,21 @@ pub async fn read_topic(
 
 /// The real fixtures, by path relative to `shared/fixtures/github`.
 pub fn fixture(relative: &str) -> Delivery {
-    let dir = fixtures::default_dir();
-    fixtures::load(&dir)
-        .expect("fixtures load")
-        .into_iter()
-        .find(|d| d.path == dir.join(relative))
+    let path = fixtures::default_dir().join(relative);
+    FIXTURES
+        .iter()
+        .find(|d| d.path == path)
+        .cloned()
         .unwrap_or_else(|| panic!("no fixture {relative}"))
 }
 
+/// Loaded once per test binary.
+static FIXTURES: std::sync::LazyLock<Vec<Delivery>> =
+    std::sync::LazyLock::new(|| fixtures::load(&fixtures::default_dir()).expect("fixtures load"));
+
 /// All real fixtures.
 pub fn all_fixtures() -> Vec<Delivery> {
-    fixtures::load(&fixtures::default_dir()).expect("fixtures load")
+    FIXTURES.clone()
 }
 
 /// A ClickHouse server of a test's own (the shared one must stay up for the other tests), on
@@ -462,6 +466,23 @@ pub async fn count(clickhouse: &ClickHouse, sql: &str) -> u64 {
     clickhouse
         .query::<N>(&sql.replace("{db}", clickhouse.database()))
         .await
-        .map(|r| r.first().map_or(0, |n| n.n))
-        .unwrap_or(0)
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .first()
+        .map_or(0, |n| n.n)
+}
+
+/// Polls `check` every 200 ms until it holds; fails the test after `seconds`.
+pub async fn wait_until<F: std::future::Future<Output = bool>>(
+    what: &str,
+    seconds: u64,
+    check: impl Fn() -> F,
+) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(seconds);
+    while !check().await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: not after {seconds} s"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }

@@ -51,15 +51,9 @@ async fn produce(appender: &Appender, values: impl IntoIterator<Item = String>) 
     }
 }
 
+/// Waits (60 s at most) for a condition on what the test handler has seen.
 async fn wait_until(what: &str, cond: impl Fn() -> bool) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while !cond() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    hudstream_e2e::wait_until(what, 60, || std::future::ready(cond())).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

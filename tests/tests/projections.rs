@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use hudstream_e2e::{
-    all_fixtures, count, init_logs, table_checksum, test_config, OwnClickHouse, Stack,
+    all_fixtures, count, init_logs, table_checksum, test_config, wait_until, OwnClickHouse, Stack,
 };
 use hudstream_runtime::clickhouse::ClickHouse;
 use hudstream_runtime::kafka::Appender;
@@ -61,18 +61,6 @@ fn expected_entities() -> BTreeMap<String, u64> {
             (table.to_string(), distinct.len() as u64)
         })
         .collect()
-}
-
-async fn wait_until<F: std::future::Future<Output = bool>>(
-    what: &str,
-    seconds: u64,
-    check: impl Fn() -> F,
-) {
-    let deadline = Instant::now() + Duration::from_secs(seconds);
-    while !check().await {
-        assert!(Instant::now() < deadline, "{what}: not after {seconds} s");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 async fn checksums(clickhouse: &ClickHouse) -> BTreeMap<String, (usize, String)> {
@@ -209,6 +197,7 @@ async fn every_table_fills_from_the_fixtures_and_a_replay_rebuilds_identical_tab
         loop {
             let n = count(&clickhouse, &sql).await;
             if n >= entities {
+                assert_eq!(n, entities, "{table}: more entities than the fixtures make");
                 break;
             }
             assert!(
@@ -501,4 +490,139 @@ async fn a_projection_killed_with_sigkill_mid_stream_loses_nothing_after_a_resta
         .status();
     child.wait().expect("stops");
     assert_exactly_once(&clickhouse, jobs, 2).await;
+}
+
+/// The newest version of an entity that cannot be written leaves the older version in the
+/// table (whatever the batch boundaries), and several refused rows in one batch are each set
+/// aside alone while the rest is written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unwritable_newest_version_leaves_the_older_one_and_every_refused_row_is_set_aside() {
+    init_logs();
+    let config = test_config();
+    hudstream::create_topics(&config).await.expect("topics");
+    hudstream::migrate(&config).await.expect("migrate");
+    let codec = Codec::<WorkflowJob>::new().expect("codec");
+    let template = hudstream_processors::workflow_job::normalize(
+        &hudstream_e2e::fixture("workflow_job/completed.success.with-organization.payload.json")
+            .body,
+    )
+    .expect("fixture");
+    let job = |id: i64, version: i64, repo: &str| {
+        let mut job = template.clone();
+        job.id = id;
+        job.version = version;
+        job.repository_full_name = repo.to_string();
+        job
+    };
+    let record = |key: &str, payload: Vec<u8>| OutRecord {
+        topic: HUD_WORKFLOW_JOB_V1.into(),
+        key: key.as_bytes().to_vec(),
+        payload,
+        headers: Vec::new(),
+    };
+    let mut records = job_records(1000, 30, 1);
+    // Keyless jobs, refused by the table's _check_row_has_key, spread through the batch.
+    for (at, key) in [(3, "bad-a"), (15, "bad-b"), (28, "bad-c")] {
+        records.insert(
+            at,
+            record(key, codec.encode(&job(0, 1, "")).expect("encodes")),
+        );
+    }
+    // Job 901: a good version 1, then a version 2 the server refuses.
+    records.push(record(
+        "o/r/901",
+        codec.encode(&job(901, 1, "o/r")).expect("encodes"),
+    ));
+    records.push(record(
+        "o/r/901",
+        codec.encode(&job(901, 2, "")).expect("encodes"),
+    ));
+    // Job 902: a good version 1, then a version 2 whose body is cut short (unreadable).
+    records.push(record(
+        "o/r/902",
+        codec.encode(&job(902, 1, "o/r")).expect("encodes"),
+    ));
+    let mut cut = codec.encode(&job(902, 2, "o/r")).expect("encodes");
+    cut.truncate(40);
+    records.push(record("o/r/902", cut));
+    append_all(&config, &records).await;
+
+    let shutdown = CancellationToken::new();
+    let (c, s) = (config.clone(), shutdown.clone());
+    let projections = tokio::spawn(async move { hudstream::run_projections(&c, s).await });
+    let clickhouse = ClickHouse::new(&config.clickhouse).expect("client");
+    wait_until("five dead letters", 60, || {
+        let clickhouse = clickhouse.clone();
+        async move { count(&clickhouse, "SELECT count() AS n FROM {db}.dead_letter").await >= 5 }
+    })
+    .await;
+    assert_eq!(
+        count(
+            &clickhouse,
+            "SELECT count() AS n FROM {db}.dead_letter FINAL WHERE stage = 'project.workflow_job'"
+        )
+        .await,
+        5,
+        "three keyless rows, job 901's refused and job 902's unreadable version"
+    );
+    for id in [901, 902] {
+        assert_eq!(
+            count(&clickhouse, &format!("SELECT count() AS n FROM {{db}}.workflow_job FINAL WHERE id = {id} AND version = 1")).await,
+            1,
+            "job {id} keeps its older, writable version"
+        );
+    }
+    assert_eq!(
+        count(
+            &clickhouse,
+            "SELECT count() AS n FROM {db}.workflow_job FINAL"
+        )
+        .await,
+        32,
+        "the 30 good jobs and jobs 901 and 902"
+    );
+    shutdown.cancel();
+    projections
+        .await
+        .expect("joins")
+        .expect("projections stop cleanly");
+}
+
+/// A replay includes what is appended while it runs, and on ClickHouse 18.16 swaps by RENAME.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_appended_during_a_replay_end_in_the_rebuilt_table() {
+    init_logs();
+    let config = test_config();
+    hudstream::create_topics(&config).await.expect("topics");
+    hudstream::migrate(&config).await.expect("migrate");
+    append_all(&config, &job_records(1, 300, 1)).await;
+    let replayer = hudstream::replayer(&config).expect("replayer");
+    let more = job_records(301, 300, 1);
+    let mut appended = false;
+    // No live projection runs: only the replay can put the later records in the table.
+    let report = replayer
+        .replay(
+            hudstream_projections::by_table("workflow_job").expect("table"),
+            &mut |_| {
+                if !appended {
+                    appended = true;
+                    let handle = tokio::runtime::Handle::current();
+                    tokio::task::block_in_place(|| handle.block_on(append_all(&config, &more)));
+                }
+            },
+        )
+        .await
+        .expect("replay");
+    assert!(appended, "progress was reported");
+    assert_eq!(report.swap, "rename", "18.16 has no EXCHANGE TABLES");
+    assert_eq!(report.events, 600);
+    let clickhouse = ClickHouse::new(&config.clickhouse).expect("client");
+    assert_eq!(
+        count(
+            &clickhouse,
+            "SELECT count() AS n FROM {db}.workflow_job FINAL"
+        )
+        .await,
+        600
+    );
 }

@@ -170,12 +170,30 @@ async fn every_table_fills_from_the_fixtures_and_a_replay_rebuilds_identical_tab
     let token = stack.config.gateway.oot_relay_tokens[0]
         .expose()
         .to_string();
-    for status in ["in_progress", "completed"] {
+    // The completed callback says nothing of the start or the queue time: the merge must keep
+    // the in-progress callback's values for those.
+    for (status, workflow, queue) in [
+        (
+            "in_progress",
+            serde_json::json!({"started_at": "2026-05-01T10:00:00Z"}),
+            serde_json::json!(12.5),
+        ),
+        (
+            "completed",
+            serde_json::json!({"conclusion": "success", "completed_at": "2026-05-01T10:30:00Z",
+                "test_results": {"passed": 90, "failed": 3, "skipped": 7}, "artifact_url": "https://ci/a"}),
+            serde_json::Value::Null,
+        ),
+    ] {
+        let mut workflow_json = serde_json::json!({"status": status, "name": "xpu", "url": "u", "job_name": "test", "check_run_id": 1});
+        for (k, v) in workflow.as_object().into_iter().flatten() {
+            workflow_json[k] = v.clone();
+        }
         let body = serde_json::json!({
-            "trusted": {"verified_repo": "intel/torch-xpu-ops"},
+            "trusted": {"verified_repo": "intel/torch-xpu-ops", "ci_metrics": {"queue_time": queue}},
             "untrusted": {"callback_payload": {"event_type": "pull_request", "delivery_id": "d-1",
                 "payload": {"pull_request": {"number": 7}},
-                "workflow": {"status": status, "name": "xpu", "url": "u", "job_name": "test", "check_run_id": 1, "conclusion": "success"}}}
+                "workflow": workflow_json}}
         });
         let r = stack
             .http
@@ -207,6 +225,60 @@ async fn every_table_fills_from_the_fixtures_and_a_replay_rebuilds_identical_tab
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
+    // The saved OOT query is `merge_all` in SQL: the same job state from the same callbacks.
+    {
+        use hudstream_processors::oot::merge_all;
+        use hudstream_runtime::clickhouse::{bind, format_datetime, Param};
+        use hudstream_schemas::oot::OotResult;
+        use hudstream_schemas::topics::HUD_OOT_RESULT_V1;
+        let codec = Codec::<OotResult>::new().expect("codec");
+        let callbacks: Vec<OotResult> = stack
+            .read_topic(HUD_OOT_RESULT_V1, |rs| rs.len() >= 2)
+            .await
+            .iter()
+            .map(|r| {
+                codec
+                    .decode(r.payload.as_deref().expect("value"))
+                    .expect("decodes")
+            })
+            .collect();
+        let merged = merge_all(&callbacks).expect("a merged job");
+        let params = BTreeMap::from([
+            ("upstream_repo", Param::Str(merged.upstream_repo.clone())),
+            ("pr_number", Param::Int(merged.pr_number)),
+        ]);
+        let sql = bind(
+            include_str!("../../api/queries/oot_jobs_for_pr.sql"),
+            clickhouse.database(),
+            &params,
+        )
+        .expect("binds");
+        let rows: Vec<serde_json::Value> = clickhouse.query(&sql).await.expect("query");
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        let row = &rows[0];
+        let at = |millis: Option<i64>| millis.map(|m| format_datetime(m / 1000));
+        assert_eq!(row["status"], merged.status);
+        assert_eq!(row["downstream_repo"], merged.downstream_repo);
+        assert_eq!(row["run_attempt"], merged.run_attempt);
+        assert_eq!(row["conclusion"].as_str(), merged.conclusion.as_deref());
+        assert_eq!(row["queue_time"].as_f64(), merged.queue_time);
+        assert_eq!(
+            row["started_at"].as_str().map(str::to_string),
+            at(merged.started_at)
+        );
+        assert_eq!(
+            row["completed_at"].as_str().map(str::to_string),
+            at(merged.completed_at)
+        );
+        assert_eq!(row["total_tests"].as_i64(), merged.total_tests);
+        assert_eq!(row["artifact_url"].as_str(), merged.artifact_url.as_deref());
+        assert!(
+            merged.queue_time.is_some()
+                && merged.started_at.is_some()
+                && merged.total_tests.is_some()
+        );
+    }
+
     let reason = count(
         &clickhouse,
         "SELECT count() AS n FROM {db}.dead_letter WHERE stage = 'process.workflow_job' AND reason LIKE '%workflow_job%'",

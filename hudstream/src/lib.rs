@@ -72,7 +72,6 @@ pub async fn run_processors(config: &Config, shutdown: CancellationToken) -> any
         async move {
             let result = run_stage(
                 &config.kafka,
-                &config.pipeline,
                 config.pipeline.processor_batches(),
                 PerRecord(p),
                 appender,
@@ -104,7 +103,6 @@ pub async fn run_projections(config: &Config, shutdown: CancellationToken) -> an
         async move {
             let result = run_stage(
                 &config.kafka,
-                &config.pipeline,
                 config.pipeline.projection_batches(),
                 ProjectionStage::new(encoder, clickhouse),
                 appender,

@@ -192,6 +192,8 @@ pub struct BatchLimits {
     pub max_records: usize,
     pub max_bytes: usize,
     pub linger: std::time::Duration,
+    /// Longest pause between retries of a batch that failed.
+    pub max_backoff: std::time::Duration,
 }
 
 impl PipelineConfig {
@@ -200,6 +202,7 @@ impl PipelineConfig {
             max_records: self.batch_max_records.max(1),
             max_bytes: self.batch_max_bytes.max(1),
             linger: std::time::Duration::from_millis(self.batch_linger_ms),
+            max_backoff: std::time::Duration::from_millis(self.retry_max_backoff_ms.max(1)),
         }
     }
 
@@ -208,6 +211,7 @@ impl PipelineConfig {
             max_records: self.projection_batch_max_records.max(1),
             max_bytes: self.projection_batch_max_bytes.max(1),
             linger: std::time::Duration::from_millis(self.projection_batch_linger_ms),
+            max_backoff: std::time::Duration::from_millis(self.retry_max_backoff_ms.max(1)),
         }
     }
 }

@@ -27,7 +27,7 @@ use tokio_util::sync::CancellationToken;
 use hudstream_schemas::headers as h;
 use hudstream_schemas::topics::DEAD_LETTERS;
 
-use crate::config::{BatchLimits, KafkaConfig, PipelineConfig};
+use crate::config::{BatchLimits, KafkaConfig};
 use crate::worker::{Action, BatchHandler, InRecord, OutRecord};
 
 /// A client configuration with the brokers and every `kafka.client` setting (TLS, SASL, …):
@@ -553,7 +553,6 @@ pub fn dead_letter(stage: &str, record: &InRecord, reason: &str) -> OutRecord {
 /// idempotently, as every sink is.
 pub async fn run_stage<H: BatchHandler>(
     kafka: &KafkaConfig,
-    pipeline: &PipelineConfig,
     limits: BatchLimits,
     mut handler: H,
     appender: Appender,
@@ -565,7 +564,7 @@ pub async fn run_stage<H: BatchHandler>(
     let consumer = Arc::new(consumer(kafka, stage, &input_topic)?);
     tracing::info!(stage, topic = %input_topic, group = %kafka.group(stage), "stage started");
     let linger = limits.linger;
-    let max_backoff = Duration::from_millis(pipeline.retry_max_backoff_ms.max(1));
+    let max_backoff = limits.max_backoff;
     let mut last_committed: Option<TopicPartitionList> = None;
 
     'batches: loop {

@@ -82,7 +82,7 @@ async fn a_failed_batch_is_retried_until_it_succeeds_and_then_committed() {
         shutdown.clone(),
     );
     let run =
-        tokio::spawn(async move { run_stage(&k, &p, p.processor_batches(), handler, a, s).await });
+        tokio::spawn(async move { run_stage(&k, p.processor_batches(), handler, a, s).await });
     wait_until("all 20 records", || seen.lock().expect("lock").len() >= 20).await;
     shutdown.cancel();
     run.await.expect("joined").expect("stage ran");
@@ -108,7 +108,7 @@ async fn a_failed_batch_is_retried_until_it_succeeds_and_then_committed() {
         shutdown.clone(),
     );
     let run =
-        tokio::spawn(async move { run_stage(&k, &p, p.processor_batches(), handler, a, s).await });
+        tokio::spawn(async move { run_stage(&k, p.processor_batches(), handler, a, s).await });
     wait_until("the new record", || !seen2.lock().expect("lock").is_empty()).await;
     shutdown.cancel();
     run.await.expect("joined").expect("stage ran");
@@ -300,7 +300,6 @@ async fn a_processor_killed_mid_stream_and_restarted_loses_nothing() {
         tokio::spawn(async move {
             run_stage(
                 &k,
-                &p,
                 p.processor_batches(),
                 PerRecord(WorkflowJobProcessor::new().expect("codec")),
                 a,
@@ -379,7 +378,7 @@ async fn two_instances_in_one_group_split_the_partitions() {
             appender.clone(),
             shutdown.clone(),
         );
-        tokio::spawn(async move { run_stage(&k, &p, p.processor_batches(), handler, a, s).await });
+        tokio::spawn(async move { run_stage(&k, p.processor_batches(), handler, a, s).await });
         instances.push((partitions, records));
     }
     // Keep producing while the group settles, so both members get work once it has.
@@ -438,9 +437,7 @@ async fn stopping_during_a_group_join_returns_promptly() {
             shutdown.clone(),
         );
         let run =
-            tokio::spawn(
-                async move { run_stage(&k, &p, p.processor_batches(), handler, a, s).await },
-            );
+            tokio::spawn(async move { run_stage(&k, p.processor_batches(), handler, a, s).await });
         tokio::time::sleep(Duration::from_millis(delay_ms)).await;
         shutdown.cancel();
         tokio::time::timeout(Duration::from_secs(15), run)

@@ -12,6 +12,7 @@
 
 pub mod dead_letter;
 pub mod issues;
+pub mod job_classification;
 pub mod oot;
 pub mod pull_request;
 pub mod push;
@@ -42,6 +43,7 @@ pub fn all() -> anyhow::Result<Vec<Arc<dyn Encoder>>> {
         Arc::new(issues::IssueCommentProjection::new()?),
         Arc::new(issues::CheckRunProjection::new()?),
         Arc::new(oot::OotWorkflowJobProjection::new()?),
+        Arc::new(job_classification::JobClassificationProjection::new()?),
         Arc::new(dead_letter::DeadLetterProjection),
     ])
 }

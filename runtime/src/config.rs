@@ -23,6 +23,7 @@ pub struct Config {
     pub gateway: GatewayConfig,
     pub api: ApiConfig,
     pub pipeline: PipelineConfig,
+    pub logs: LogsConfig,
     pub telemetry: TelemetryConfig,
 }
 
@@ -148,6 +149,72 @@ impl Default for GatewayConfig {
             oot_max_body_bytes: 2 * 1024 * 1024,
             circleci_secrets: Vec::new(),
             circleci_secret_files: Vec::new(),
+        }
+    }
+}
+
+/// Log fetching, storage and classification (`hudstream-logs`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogsConfig {
+    /// Run the log fetcher and the classifier with the other stages.
+    pub enabled: bool,
+    /// Where logs are kept, gzip-compressed: a local directory (`file:///abs/path` or a plain
+    /// path) or S3-compatible storage (`s3://bucket/prefix`, credentials and endpoint from the
+    /// usual `AWS_*` environment variables).
+    pub store: String,
+    /// The rule set (torchci's `ruleset.toml` format). Re-read every `ruleset_reload_ms`; a
+    /// file that does not compile keeps the old rules and is reported.
+    pub ruleset: PathBuf,
+    pub ruleset_reload_ms: u64,
+    /// `+` command lines kept as a verdict's context (torchci: 12).
+    pub context_depth: usize,
+    /// Fetch logs of completed jobs with these conclusions; empty means all (torchci's choice).
+    pub conclusions: Vec<String>,
+    /// GitHub's REST API root; tests point it at a local stand-in.
+    pub github_api_url: String,
+    /// A token for the logs endpoint (PAT or fine-grained). Used when no GitHub App is set.
+    pub github_token: Secret,
+    pub github_token_file: Option<PathBuf>,
+    /// A GitHub App: its id and its private key (PEM). Installation tokens are fetched per
+    /// repository owner, cached, and refreshed 5 minutes before they expire.
+    pub github_app_id: u64,
+    pub github_app_private_key_file: Option<PathBuf>,
+    /// Logs downloaded at once.
+    pub fetch_concurrency: usize,
+    /// Attempts at one log on 5xx and network errors before the batch is given back to the
+    /// stage runtime (which retries it; nothing is skipped).
+    pub fetch_attempts: u32,
+    /// Longest a rate-limited fetch waits for the limit to reset before trying again.
+    pub rate_limit_max_wait_ms: u64,
+    /// Bearer tokens accepted on the gateway's `PUT /logs/{owner}/{repo}/{job_id}`; none
+    /// disables uploads.
+    pub upload_tokens: Vec<Secret>,
+    pub upload_token_files: Vec<PathBuf>,
+    /// Largest log upload accepted (compressed or not, as sent).
+    pub upload_max_bytes: usize,
+}
+
+impl Default for LogsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            store: "var/logs".into(),
+            ruleset: PathBuf::from("classifier/rulesets/pytorch.toml"),
+            ruleset_reload_ms: 10_000,
+            context_depth: 12,
+            conclusions: Vec::new(),
+            github_api_url: "https://api.github.com".into(),
+            github_token: Secret::default(),
+            github_token_file: None,
+            github_app_id: 0,
+            github_app_private_key_file: None,
+            fetch_concurrency: 8,
+            fetch_attempts: 5,
+            rate_limit_max_wait_ms: 15 * 60 * 1000,
+            upload_tokens: Vec::new(),
+            upload_token_files: Vec::new(),
+            upload_max_bytes: 512 * 1024 * 1024,
         }
     }
 }

@@ -7,6 +7,7 @@
 
 pub mod headers;
 pub mod issue;
+pub mod job_log;
 pub mod migrations;
 pub mod oot;
 pub mod pull_request;

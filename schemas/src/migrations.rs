@@ -82,6 +82,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "dead_letter",
         sql: include_str!("../migrations/0009_dead_letter.sql"),
     },
+    Migration {
+        version: 10,
+        name: "job_classification_outcome",
+        sql: include_str!("../migrations/0010_job_classification_outcome.sql"),
+    },
 ];
 
 fn split_statements(sql: &str) -> Vec<String> {

@@ -55,6 +55,10 @@ pub const HUD_ISSUE_V1: &str = "hud.issue.v1";
 pub const HUD_ISSUE_COMMENT_V1: &str = "hud.issue_comment.v1";
 /// Check runs (`hudstream.CheckRun`).
 pub const HUD_CHECK_RUN_V1: &str = "hud.check_run.v1";
+/// Jobs' logs as stored by the log fetcher or an upload (`hudstream.JobLog`).
+pub const HUD_JOB_LOG_V1: &str = "hud.job_log.v1";
+/// The rule engine's verdicts on jobs' logs (`hudstream.JobClassification`).
+pub const HUD_JOB_CLASSIFICATION_V1: &str = "hud.job_classification.v1";
 /// Raw `issues` deliveries.
 pub const GITHUB_ISSUES: &str = "github.issues";
 /// Raw `issue_comment` deliveries.
@@ -186,6 +190,16 @@ pub fn catalogue() -> Vec<TopicSpec> {
             HUD_CHECK_RUN_V1,
             "{owner}/{repo}/{check run id}",
             "hudstream.CheckRun (Avro single-object encoding)",
+        ),
+        (
+            HUD_JOB_LOG_V1,
+            "{owner}/{repo}/{job id}",
+            "hudstream.JobLog (Avro single-object encoding)",
+        ),
+        (
+            HUD_JOB_CLASSIFICATION_V1,
+            "{owner}/{repo}/{job id}",
+            "hudstream.JobClassification (Avro single-object encoding)",
         ),
     ] {
         topics.push(TopicSpec {

@@ -1,0 +1,259 @@
+//! `hud.job_log.v1` → rule engine → `hud.job_classification.v1`: the classifier stage.
+//!
+//! Each stored log is streamed out of the [`LogStore`], decompressed and classified on a
+//! blocking thread; a log GitHub no longer has becomes a `log_gone` verdict, so every completed
+//! job ends with one. The ruleset is re-read every `ruleset_reload_ms`: a changed file takes
+//! effect at the next batch, a broken one is reported and the old rules stay in force.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+
+use hudstream_classifier::ruleset::Reloaded;
+use hudstream_classifier::{Options, Ruleset, RulesetFile, ENGINE_VERSION};
+use hudstream_processors::output::publish;
+use hudstream_runtime::worker::{Action, BatchHandler, InRecord};
+use hudstream_schemas::job_log::{log_state, outcome, JobClassification, JobLog};
+use hudstream_schemas::topics::{HUD_JOB_CLASSIFICATION_V1, HUD_JOB_LOG_V1};
+use hudstream_schemas::wire::Codec;
+
+use crate::store::{LogStore, StoreError};
+use crate::version::classification_version;
+
+pub const STAGE: &str = "log-classify";
+
+/// Why a log could not be classified.
+#[derive(Debug, thiserror::Error)]
+pub enum ClassifyError {
+    /// The stored object is not a readable gzip log: retrying will not help.
+    #[error("the stored log {location} cannot be read: {reason}")]
+    Unreadable { location: String, reason: String },
+    /// The store failed; the batch is retried.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("reading the stored log {location}: {source}")]
+    Io {
+        location: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Classifies one job's log with `ruleset`: the verdict record, version included.
+pub async fn classify_log(
+    store: &LogStore,
+    ruleset: Arc<Ruleset>,
+    log: &JobLog,
+    options: &Options,
+) -> Result<JobClassification, ClassifyError> {
+    let mut verdict = JobClassification {
+        version: 0,
+        repository_full_name: log.repository_full_name.clone(),
+        job_id: log.job_id,
+        head_sha: log.head_sha.clone(),
+        outcome: outcome::NO_MATCH.into(),
+        rule: String::new(),
+        line: String::new(),
+        line_number: 0,
+        captures: Vec::new(),
+        context: Vec::new(),
+        ruleset_hash: ruleset.hash().to_string(),
+        engine_version: ENGINE_VERSION.to_string(),
+        log_location: log.location.clone(),
+        log_partial: log.state == log_state::PARTIAL,
+        log_bytes: 0,
+        classified_at: 0,
+    };
+    match log.state.as_str() {
+        log_state::STORED | log_state::PARTIAL => {
+            match classify_stored(store, ruleset, &log.location, options).await {
+                Ok(result) => {
+                    verdict.log_bytes = result.bytes as i64;
+                    if let Some(m) = result.matched {
+                        verdict.outcome = outcome::MATCHED.into();
+                        verdict.rule = m.rule;
+                        verdict.line = m.line;
+                        verdict.line_number = m.line_number as i64;
+                        verdict.captures = m.captures;
+                        verdict.context = m.context;
+                    }
+                }
+                Err(ClassifyError::Store(e)) if e.is_not_found() => {
+                    verdict.outcome = outcome::LOG_GONE.into();
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        log_state::GONE => verdict.outcome = outcome::LOG_GONE.into(),
+        _ => verdict.outcome = outcome::LOG_UNAVAILABLE.into(),
+    }
+    verdict.classified_at = chrono::Utc::now().timestamp_millis();
+    verdict.version = classification_version(&verdict);
+    metrics::counter!("hudstream_logs_classified_total", "outcome" => verdict.outcome.clone())
+        .increment(1);
+    Ok(verdict)
+}
+
+async fn classify_stored(
+    store: &LogStore,
+    ruleset: Arc<Ruleset>,
+    location: &str,
+    options: &Options,
+) -> Result<hudstream_classifier::Verdict, ClassifyError> {
+    let stored = store.read(location).await?;
+    let options = options.clone();
+    let started = Instant::now();
+    let result =
+        tokio::task::spawn_blocking(move || ruleset.classify(stored.into_reader(), &options))
+            .await
+            .map_err(|e| ClassifyError::Io {
+                location: location.to_string(),
+                source: std::io::Error::other(e),
+            })?;
+    match result {
+        Ok(verdict) => {
+            metrics::histogram!("hudstream_classify_seconds").record(started.elapsed());
+            metrics::counter!("hudstream_classified_bytes_total").increment(verdict.bytes);
+            Ok(verdict)
+        }
+        // A corrupt or truncated gzip stream: the object itself is bad.
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::InvalidData
+                    | std::io::ErrorKind::InvalidInput
+                    | std::io::ErrorKind::UnexpectedEof
+            ) =>
+        {
+            Err(ClassifyError::Unreadable {
+                location: location.to_string(),
+                reason: e.to_string(),
+            })
+        }
+        Err(source) => Err(ClassifyError::Io {
+            location: location.to_string(),
+            source,
+        }),
+    }
+}
+
+/// The classifier stage.
+pub struct ClassifyStage {
+    store: LogStore,
+    rules: Arc<RulesetFile>,
+    options: Options,
+    reload_every: Duration,
+    next_reload: Instant,
+    logs: Codec<JobLog>,
+    verdicts: Codec<JobClassification>,
+}
+
+impl ClassifyStage {
+    pub fn new(
+        store: LogStore,
+        rules: Arc<RulesetFile>,
+        options: Options,
+        reload_every: Duration,
+    ) -> anyhow::Result<ClassifyStage> {
+        Ok(ClassifyStage {
+            store,
+            rules,
+            options,
+            reload_every,
+            next_reload: Instant::now() + reload_every,
+            logs: Codec::new()?,
+            verdicts: Codec::new()?,
+        })
+    }
+
+    fn reload_if_due(&mut self) {
+        if Instant::now() < self.next_reload {
+            return;
+        }
+        self.next_reload = Instant::now() + self.reload_every;
+        match self.rules.reload() {
+            Ok(Reloaded::Unchanged) => {}
+            Ok(Reloaded::Changed(hash)) => {
+                metrics::counter!("hudstream_ruleset_reloads_total", "result" => "changed")
+                    .increment(1);
+                tracing::info!(path = %self.rules.path().display(), %hash, "ruleset reloaded");
+            }
+            Err(error) => {
+                metrics::counter!("hudstream_ruleset_reloads_total", "result" => "error")
+                    .increment(1);
+                tracing::error!(path = %self.rules.path().display(), %error, kept = %self.rules.current().hash(), "ruleset reload failed; the old rules stay in force");
+            }
+        }
+    }
+}
+
+impl BatchHandler for ClassifyStage {
+    fn stage(&self) -> &'static str {
+        STAGE
+    }
+
+    fn input_topic(&self) -> &'static str {
+        HUD_JOB_LOG_V1
+    }
+
+    async fn handle(&mut self, batch: &[InRecord]) -> anyhow::Result<Vec<(usize, Action)>> {
+        self.reload_if_due();
+        let ruleset = self.rules.current();
+        let mut actions = Vec::new();
+        // Of several records of one job in the batch, only the highest version counts.
+        let mut latest: BTreeMap<String, (usize, JobLog)> = BTreeMap::new();
+        for (i, record) in batch.iter().enumerate() {
+            let decoded = match record.payload.as_deref() {
+                None => Err("record has no value (a tombstone?)".to_string()),
+                Some(payload) => self.logs.decode(payload).map_err(|e| e.to_string()),
+            };
+            match decoded {
+                Ok(log) => match latest.get(&log.key()) {
+                    Some((_, kept)) if kept.version > log.version => {}
+                    _ => {
+                        latest.insert(log.key(), (i, log));
+                    }
+                },
+                Err(reason) => actions.push((i, Action::DeadLetter { reason })),
+            }
+        }
+        let this = &*self;
+        let results: Vec<(usize, Result<JobClassification, ClassifyError>)> =
+            futures::stream::iter(latest.into_values().map(|(i, log)| {
+                let ruleset = ruleset.clone();
+                async move {
+                    (
+                        i,
+                        classify_log(&this.store, ruleset, &log, &this.options).await,
+                    )
+                }
+            }))
+            .buffer_unordered(2)
+            .collect()
+            .await;
+        for (i, result) in results {
+            match result {
+                Ok(verdict) => actions.push((
+                    i,
+                    publish(
+                        &self.verdicts,
+                        HUD_JOB_CLASSIFICATION_V1,
+                        verdict.key(),
+                        &verdict,
+                        &batch[i],
+                    ),
+                )),
+                Err(e @ ClassifyError::Unreadable { .. }) => actions.push((
+                    i,
+                    Action::DeadLetter {
+                        reason: e.to_string(),
+                    },
+                )),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(actions)
+    }
+}

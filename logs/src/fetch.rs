@@ -1,0 +1,164 @@
+//! `hud.workflow_job.v1` → GitHub → [`LogStore`] → `hud.job_log.v1`: the log fetcher.
+//!
+//! For every job that reaches `completed` (with a configured conclusion; all by default) the
+//! stage downloads the log once and records where it is. A log already in the store is not
+//! downloaded again — a redelivered `completed` event costs one `HEAD`, not a GitHub request —
+//! but its record is published again, so a crash between storing and publishing loses nothing.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use futures::StreamExt;
+
+use hudstream_processors::output::publish;
+use hudstream_runtime::worker::{Action, BatchHandler, InRecord};
+use hudstream_schemas::job_log::{log_state, JobLog};
+use hudstream_schemas::topics::{HUD_JOB_LOG_V1, HUD_WORKFLOW_JOB_V1};
+use hudstream_schemas::wire::Codec;
+use hudstream_schemas::workflow_job::WorkflowJob;
+
+use crate::github::{GitHub, LogAnswer};
+use crate::store::LogStore;
+use crate::version::job_log_version;
+
+pub const STAGE: &str = "log-fetch";
+
+/// The log fetcher.
+pub struct LogFetchStage {
+    github: Arc<GitHub>,
+    store: LogStore,
+    jobs: Codec<WorkflowJob>,
+    logs: Codec<JobLog>,
+    conclusions: Vec<String>,
+    concurrency: usize,
+}
+
+impl LogFetchStage {
+    pub fn new(
+        github: Arc<GitHub>,
+        store: LogStore,
+        conclusions: Vec<String>,
+        concurrency: usize,
+    ) -> anyhow::Result<LogFetchStage> {
+        Ok(LogFetchStage {
+            github,
+            store,
+            jobs: Codec::new()?,
+            logs: Codec::new()?,
+            conclusions,
+            concurrency: concurrency.max(1),
+        })
+    }
+
+    fn wants(&self, job: &WorkflowJob) -> bool {
+        job.status == "completed"
+            && (self.conclusions.is_empty() || self.conclusions.contains(&job.conclusion))
+    }
+
+    /// Stores the job's log (unless it is there already) and says where it is.
+    async fn fetch(&self, job: &WorkflowJob) -> anyhow::Result<JobLog> {
+        let path = LogStore::log_path(&job.repository_full_name, job.id);
+        let mut log = JobLog {
+            version: 0,
+            repository_full_name: job.repository_full_name.clone(),
+            job_id: job.id,
+            head_sha: job.head_sha.clone(),
+            conclusion: job.conclusion.clone(),
+            state: log_state::STORED.into(),
+            location: String::new(),
+            compressed_bytes: 0,
+            source: "github".into(),
+            reason: String::new(),
+            fetched_at: chrono::Utc::now().timestamp_millis(),
+        };
+        if let Some(size) = self.store.size(&path).await? {
+            log.location = path;
+            log.compressed_bytes = size as i64;
+        } else {
+            match self
+                .github
+                .job_log(&job.repository_full_name, job.id)
+                .await?
+            {
+                LogAnswer::Found(response) => {
+                    let written = self
+                        .store
+                        .put(&path, response.bytes_stream(), u64::MAX)
+                        .await?;
+                    metrics::counter!("hudstream_logs_fetched_bytes_total")
+                        .increment(written.raw_bytes);
+                    log.location = path;
+                    log.compressed_bytes = written.compressed_bytes as i64;
+                }
+                LogAnswer::Gone { status } => {
+                    log.state = log_state::GONE.into();
+                    log.reason = format!("GitHub answered {status}: the log is gone");
+                }
+                LogAnswer::Refused { status, message } => {
+                    log.state = log_state::UNAVAILABLE.into();
+                    log.reason = format!("GitHub answered {status}: {message}");
+                }
+            }
+        }
+        metrics::counter!("hudstream_logs_fetched_total", "state" => log.state.clone())
+            .increment(1);
+        log.version = job_log_version(&log);
+        Ok(log)
+    }
+}
+
+impl BatchHandler for LogFetchStage {
+    fn stage(&self) -> &'static str {
+        STAGE
+    }
+
+    fn input_topic(&self) -> &'static str {
+        HUD_WORKFLOW_JOB_V1
+    }
+
+    async fn handle(&mut self, batch: &[InRecord]) -> anyhow::Result<Vec<(usize, Action)>> {
+        let mut actions = Vec::new();
+        // One fetch per job, however many of its records the batch holds.
+        let mut wanted: BTreeMap<String, (usize, WorkflowJob)> = BTreeMap::new();
+        for (i, record) in batch.iter().enumerate() {
+            let Some(payload) = record.payload.as_deref() else {
+                actions.push((
+                    i,
+                    Action::DeadLetter {
+                        reason: "record has no value (a tombstone?)".into(),
+                    },
+                ));
+                continue;
+            };
+            match self.jobs.decode(payload) {
+                Ok(job) if self.wants(&job) => {
+                    wanted.insert(job.key(), (i, job));
+                }
+                Ok(_) => {}
+                Err(e) => actions.push((
+                    i,
+                    Action::DeadLetter {
+                        reason: e.to_string(),
+                    },
+                )),
+            }
+        }
+        let this = &*self;
+        let fetched: Vec<anyhow::Result<(usize, JobLog)>> = futures::stream::iter(
+            wanted
+                .into_values()
+                .map(|(i, job)| async move { this.fetch(&job).await.map(|log| (i, log)) }),
+        )
+        .buffer_unordered(self.concurrency)
+        .collect()
+        .await;
+        for result in fetched {
+            let (i, log) = result?;
+            actions.push((
+                i,
+                publish(&self.logs, HUD_JOB_LOG_V1, log.key(), &log, &batch[i]),
+            ));
+        }
+        Ok(actions)
+    }
+}

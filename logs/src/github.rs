@@ -1,0 +1,388 @@
+//! The one GitHub call the log fetcher makes: `GET /repos/{owner}/{repo}/actions/jobs/{id}/logs`.
+//!
+//! GitHub answers with a redirect to short-lived blob storage, which is followed (the
+//! `Authorization` header is not sent to the other host). Authentication is a token, or a
+//! GitHub App: a JWT signed with the app's key buys an installation token per repository,
+//! cached and refreshed five minutes before it expires (as torchci does).
+//!
+//! What an answer means:
+//! - 200: the log, streamed to the caller.
+//! - 404, 410: the log is gone (expired, or the job never had one) — a final answer.
+//! - 403/429 with `Retry-After` or `X-RateLimit-Remaining: 0`: wait as told, then ask again.
+//! - 5xx and network errors: back off and retry, then give the error to the caller (the stage
+//!   runtime retries the whole batch; nothing is skipped).
+//! - 401: credentials are wrong; an App's cached token is dropped and fetched again once, then
+//!   it is an error, retried by the runtime like a 5xx — a misconfiguration stops the stage
+//!   visibly instead of marking logs missing.
+//! - Any other 4xx: GitHub refuses for good ("unavailable", with the status and message).
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use reqwest::header::{HeaderMap, ACCEPT, RETRY_AFTER, USER_AGENT};
+use reqwest::StatusCode;
+use serde::Deserialize;
+use tokio::sync::Mutex;
+
+use hudstream_runtime::config::LogsConfig;
+use hudstream_runtime::Secret;
+
+/// Installation tokens are replaced this long before GitHub says they expire.
+const REFRESH_BEFORE_EXPIRY: Duration = Duration::from_secs(300);
+const FIRST_BACKOFF: Duration = Duration::from_millis(500);
+
+#[derive(Debug, thiserror::Error)]
+pub enum GitHubError {
+    #[error("GitHub is not configured for log fetching: {0}")]
+    Config(String),
+    #[error("GitHub request {url} failed: {source}")]
+    Http {
+        url: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("GitHub answered {status} to {url}: {message}")]
+    Status {
+        url: String,
+        status: StatusCode,
+        message: String,
+    },
+    #[error("signing the GitHub App JWT: {0}")]
+    Jwt(#[from] jsonwebtoken::errors::Error),
+}
+
+/// What GitHub said about a job's log.
+#[derive(Debug)]
+pub enum LogAnswer {
+    /// The log, to be streamed (`bytes_stream()`).
+    Found(reqwest::Response),
+    /// 404 or 410: GitHub does not have it any more.
+    Gone { status: u16 },
+    /// A 4xx that will not change by asking again.
+    Refused { status: u16, message: String },
+}
+
+enum Auth {
+    Token(Secret),
+    App {
+        app_id: u64,
+        key: jsonwebtoken::EncodingKey,
+        /// Per repository: the installation token and when to replace it.
+        tokens: Mutex<HashMap<String, (Secret, Instant)>>,
+    },
+}
+
+/// A GitHub REST client for logs.
+pub struct GitHub {
+    http: reqwest::Client,
+    api: String,
+    auth: Auth,
+    attempts: u32,
+    rate_limit_max_wait: Duration,
+}
+
+#[derive(Deserialize)]
+struct Installation {
+    id: u64,
+}
+
+#[derive(Deserialize)]
+struct InstallationToken {
+    token: String,
+    expires_at: chrono::DateTime<chrono::Utc>,
+}
+
+#[derive(serde::Serialize)]
+struct Claims {
+    iat: i64,
+    exp: i64,
+    iss: String,
+}
+
+impl GitHub {
+    /// A client from the `[logs]` settings: an App when `github_app_id` is set, else a token.
+    pub fn from_config(config: &LogsConfig) -> Result<GitHub, GitHubError> {
+        let auth = if config.github_app_id != 0 {
+            let path = config.github_app_private_key_file.as_ref().ok_or_else(|| {
+                GitHubError::Config(
+                    "logs.github_app_id is set but logs.github_app_private_key_file is not".into(),
+                )
+            })?;
+            let pem = std::fs::read(path).map_err(|e| {
+                GitHubError::Config(format!("cannot read the App key {}: {e}", path.display()))
+            })?;
+            let key = jsonwebtoken::EncodingKey::from_rsa_pem(&pem).map_err(|e| {
+                GitHubError::Config(format!(
+                    "the App key {} is not an RSA PEM key: {e}",
+                    path.display()
+                ))
+            })?;
+            Auth::App {
+                app_id: config.github_app_id,
+                key,
+                tokens: Mutex::new(HashMap::new()),
+            }
+        } else {
+            let mut token = config.github_token.clone();
+            if let Some(path) = &config.github_token_file {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    GitHubError::Config(format!("cannot read {}: {e}", path.display()))
+                })?;
+                token = Secret::new(text.trim_end());
+            }
+            Auth::Token(token)
+        };
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            ACCEPT,
+            "application/vnd.github+json"
+                .parse()
+                .expect("static header"),
+        );
+        headers.insert(
+            "X-GitHub-Api-Version",
+            "2022-11-28".parse().expect("static header"),
+        );
+        headers.insert(
+            USER_AGENT,
+            "hudstream-log-fetch".parse().expect("static header"),
+        );
+        let http = reqwest::Client::builder()
+            .default_headers(headers)
+            .connect_timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|e| GitHubError::Config(format!("HTTP client: {e}")))?;
+        Ok(GitHub {
+            http,
+            api: config.github_api_url.trim_end_matches('/').to_string(),
+            auth,
+            attempts: config.fetch_attempts.max(1),
+            rate_limit_max_wait: Duration::from_millis(config.rate_limit_max_wait_ms),
+        })
+    }
+
+    /// Asks for a job's log, waiting out rate limits and retrying transient failures.
+    pub async fn job_log(&self, repository: &str, job_id: i64) -> Result<LogAnswer, GitHubError> {
+        let url = format!("{}/repos/{repository}/actions/jobs/{job_id}/logs", self.api);
+        let mut failures = 0u32;
+        let mut renewed_token = false;
+        loop {
+            let token = self.token_for(repository).await?;
+            let mut request = self.http.get(&url);
+            if let Some(token) = &token {
+                request = request.bearer_auth(token.expose());
+            }
+            let transient = match request.send().await {
+                Ok(response) => {
+                    let status = response.status();
+                    if status.is_success() {
+                        metrics::counter!("hudstream_github_requests_total", "result" => "ok")
+                            .increment(1);
+                        return Ok(LogAnswer::Found(response));
+                    }
+                    if let Some(wait) = rate_limit_wait(status, response.headers()) {
+                        let wait = wait.min(self.rate_limit_max_wait);
+                        metrics::counter!("hudstream_github_requests_total", "result" => "rate_limited")
+                            .increment(1);
+                        tracing::warn!(
+                            repository,
+                            job_id,
+                            wait_s = wait.as_secs(),
+                            "GitHub rate limit; waiting"
+                        );
+                        tokio::time::sleep(wait).await;
+                        continue;
+                    }
+                    if status == StatusCode::NOT_FOUND || status == StatusCode::GONE {
+                        metrics::counter!("hudstream_github_requests_total", "result" => "gone")
+                            .increment(1);
+                        return Ok(LogAnswer::Gone {
+                            status: status.as_u16(),
+                        });
+                    }
+                    let message = error_message(response).await;
+                    if status == StatusCode::UNAUTHORIZED && !renewed_token {
+                        renewed_token = true;
+                        self.forget_token(repository).await;
+                        continue;
+                    }
+                    if status.is_client_error() && status != StatusCode::UNAUTHORIZED {
+                        metrics::counter!("hudstream_github_requests_total", "result" => "refused")
+                            .increment(1);
+                        return Ok(LogAnswer::Refused {
+                            status: status.as_u16(),
+                            message,
+                        });
+                    }
+                    GitHubError::Status {
+                        url: url.clone(),
+                        status,
+                        message,
+                    }
+                }
+                Err(source) => GitHubError::Http {
+                    url: url.clone(),
+                    source,
+                },
+            };
+            metrics::counter!("hudstream_github_requests_total", "result" => "error").increment(1);
+            failures += 1;
+            if failures >= self.attempts {
+                return Err(transient);
+            }
+            let backoff = FIRST_BACKOFF * 2u32.saturating_pow(failures - 1);
+            tracing::warn!(repository, job_id, error = %transient, backoff_ms = backoff.as_millis() as u64, "GitHub log fetch failed; retrying");
+            tokio::time::sleep(backoff).await;
+        }
+    }
+
+    /// The token to send for `repository`; `None` for an unauthenticated client.
+    async fn token_for(&self, repository: &str) -> Result<Option<Secret>, GitHubError> {
+        match &self.auth {
+            Auth::Token(token) if token.is_empty() => Ok(None),
+            Auth::Token(token) => Ok(Some(token.clone())),
+            Auth::App {
+                app_id,
+                key,
+                tokens,
+            } => {
+                let mut tokens = tokens.lock().await;
+                if let Some((token, refresh_at)) = tokens.get(repository) {
+                    if Instant::now() < *refresh_at {
+                        return Ok(Some(token.clone()));
+                    }
+                }
+                let (token, refresh_at) = self.installation_token(*app_id, key, repository).await?;
+                tokens.insert(repository.to_string(), (token.clone(), refresh_at));
+                Ok(Some(token))
+            }
+        }
+    }
+
+    async fn forget_token(&self, repository: &str) {
+        if let Auth::App { tokens, .. } = &self.auth {
+            tokens.lock().await.remove(repository);
+        }
+    }
+
+    /// JWT → installation of `repository` → a fresh installation token.
+    async fn installation_token(
+        &self,
+        app_id: u64,
+        key: &jsonwebtoken::EncodingKey,
+        repository: &str,
+    ) -> Result<(Secret, Instant), GitHubError> {
+        let now = chrono::Utc::now().timestamp();
+        // GitHub allows 10 minutes; a minute of clock skew either way is tolerated.
+        let claims = Claims {
+            iat: now - 60,
+            exp: now + 540,
+            iss: app_id.to_string(),
+        };
+        let jwt = jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256),
+            &claims,
+            key,
+        )?;
+        let url = format!("{}/repos/{repository}/installation", self.api);
+        let installation: Installation = self.app_call(self.http.get(&url), &jwt, &url).await?;
+        let url = format!(
+            "{}/app/installations/{}/access_tokens",
+            self.api, installation.id
+        );
+        let token: InstallationToken = self.app_call(self.http.post(&url), &jwt, &url).await?;
+        let lifetime = (token.expires_at - chrono::Utc::now())
+            .to_std()
+            .unwrap_or_default();
+        let refresh_in = lifetime.saturating_sub(REFRESH_BEFORE_EXPIRY);
+        tracing::info!(
+            repository,
+            installation = installation.id,
+            refresh_in_s = refresh_in.as_secs(),
+            "GitHub App installation token issued"
+        );
+        Ok((Secret::new(token.token), Instant::now() + refresh_in))
+    }
+
+    async fn app_call<T: serde::de::DeserializeOwned>(
+        &self,
+        request: reqwest::RequestBuilder,
+        jwt: &str,
+        url: &str,
+    ) -> Result<T, GitHubError> {
+        let http_error = |source| GitHubError::Http {
+            url: url.to_string(),
+            source,
+        };
+        let response = request.bearer_auth(jwt).send().await.map_err(http_error)?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(GitHubError::Status {
+                url: url.to_string(),
+                status,
+                message: error_message(response).await,
+            });
+        }
+        response.json().await.map_err(http_error)
+    }
+}
+
+/// How long a rate-limited answer asks us to wait, if it is one.
+fn rate_limit_wait(status: StatusCode, headers: &HeaderMap) -> Option<Duration> {
+    if status != StatusCode::FORBIDDEN && status != StatusCode::TOO_MANY_REQUESTS {
+        return None;
+    }
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    if let Some(seconds) = header(RETRY_AFTER.as_str()).and_then(|v| v.trim().parse::<u64>().ok()) {
+        return Some(Duration::from_secs(seconds));
+    }
+    if header("x-ratelimit-remaining") == Some("0") {
+        let reset = header("x-ratelimit-reset")
+            .and_then(|v| v.trim().parse::<i64>().ok())
+            .unwrap_or(0);
+        let wait = (reset - chrono::Utc::now().timestamp()).max(1) as u64;
+        return Some(Duration::from_secs(wait));
+    }
+    // GitHub's secondary rate limit without headers: a minute is what its docs advise.
+    (status == StatusCode::TOO_MANY_REQUESTS).then(|| Duration::from_secs(60))
+}
+
+/// GitHub's `message`, or the start of the body.
+async fn error_message(response: reqwest::Response) -> String {
+    let text = response.text().await.unwrap_or_default();
+    serde_json::from_str::<serde_json::Value>(&text)
+        .ok()
+        .and_then(|v| {
+            v.get("message")
+                .and_then(|m| m.as_str())
+                .map(str::to_string)
+        })
+        .unwrap_or_else(|| text.chars().take(200).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rate_limit_headers_are_read() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(rate_limit_wait(StatusCode::FORBIDDEN, &headers), None);
+        assert_eq!(
+            rate_limit_wait(StatusCode::TOO_MANY_REQUESTS, &headers),
+            Some(Duration::from_secs(60))
+        );
+        headers.insert(RETRY_AFTER, "7".parse().unwrap());
+        assert_eq!(
+            rate_limit_wait(StatusCode::FORBIDDEN, &headers),
+            Some(Duration::from_secs(7))
+        );
+        assert_eq!(rate_limit_wait(StatusCode::NOT_FOUND, &headers), None);
+        let mut headers = HeaderMap::new();
+        headers.insert("x-ratelimit-remaining", "0".parse().unwrap());
+        let reset = chrono::Utc::now().timestamp() + 30;
+        headers.insert("x-ratelimit-reset", reset.to_string().parse().unwrap());
+        let wait = rate_limit_wait(StatusCode::FORBIDDEN, &headers).unwrap();
+        assert!((28..=31).contains(&wait.as_secs()), "{wait:?}");
+    }
+}

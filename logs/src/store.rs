@@ -1,0 +1,348 @@
+//! Where logs are kept: gzip-compressed objects in a local directory or S3-compatible storage.
+//!
+//! Layout: `{owner}/{repo}/{job_id}.log.gz` for a whole log and
+//! `{owner}/{repo}/{job_id}.partial.log.gz` for the latest uploaded part of a running job's
+//! log. Logs are compressed while they stream in and decompressed while they stream out; no
+//! log is ever held whole in memory. A write becomes visible only when complete (multipart
+//! upload, or a staged file renamed into place), so a reader never sees half a log.
+
+use std::io::{BufRead, BufReader, Write};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use flate2::read::MultiGzDecoder;
+use flate2::write::GzEncoder;
+use flate2::Compression;
+use futures::{Stream, StreamExt, TryStreamExt};
+use object_store::local::LocalFileSystem;
+use object_store::path::Path;
+use object_store::prefix::PrefixStore;
+use object_store::{ObjectStore, WriteMultipart};
+use tokio_util::io::{StreamReader, SyncIoBridge};
+
+/// Compressed bytes gathered before they are handed to the upload.
+const PART_BYTES: usize = 1 << 20;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("invalid log store {spec:?}: {reason}")]
+    Config { spec: String, reason: String },
+    #[error("log store {op} {path}: {source}")]
+    Store {
+        op: &'static str,
+        path: String,
+        #[source]
+        source: object_store::Error,
+    },
+    #[error("reading the log body for {path}: {source}")]
+    Body {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the log body for {path} is over the {limit}-byte limit")]
+    TooLarge { path: String, limit: u64 },
+}
+
+impl StoreError {
+    /// The object does not exist (any more).
+    pub fn is_not_found(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Store {
+                source: object_store::Error::NotFound { .. },
+                ..
+            }
+        )
+    }
+}
+
+/// What a [`LogStore::put`] wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Written {
+    pub raw_bytes: u64,
+    pub compressed_bytes: u64,
+}
+
+/// The log store.
+#[derive(Clone)]
+pub struct LogStore {
+    store: Arc<dyn ObjectStore>,
+    description: String,
+}
+
+impl std::fmt::Debug for LogStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.description)
+    }
+}
+
+impl LogStore {
+    /// Opens `spec`: `s3://bucket[/prefix]` (credentials, region and endpoint from `AWS_*`
+    /// variables), `file:///abs/dir`, or a directory path (created if missing).
+    pub fn open(spec: &str) -> Result<LogStore, StoreError> {
+        let config_error = |reason: String| StoreError::Config {
+            spec: spec.to_string(),
+            reason,
+        };
+        if spec.starts_with("s3://") {
+            let url = url::Url::parse(spec).map_err(|e| config_error(e.to_string()))?;
+            let s3 = object_store::aws::AmazonS3Builder::from_env()
+                .with_url(spec)
+                .build()
+                .map_err(|e| config_error(e.to_string()))?;
+            let prefix = url.path().trim_matches('/').to_string();
+            let store: Arc<dyn ObjectStore> = if prefix.is_empty() {
+                Arc::new(s3)
+            } else {
+                Arc::new(PrefixStore::new(s3, prefix))
+            };
+            return Ok(LogStore {
+                store,
+                description: spec.to_string(),
+            });
+        }
+        let dir = match spec.strip_prefix("file://") {
+            Some(path) => std::path::PathBuf::from(path),
+            None if spec.contains("://") => {
+                return Err(config_error(
+                    "only s3://, file:// and plain directory paths are supported".into(),
+                ))
+            }
+            None => std::path::PathBuf::from(spec),
+        };
+        if spec.is_empty() {
+            return Err(config_error("empty".into()));
+        }
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| config_error(format!("cannot create {}: {e}", dir.display())))?;
+        let local = LocalFileSystem::new_with_prefix(&dir)
+            .map_err(|e| config_error(e.to_string()))?
+            .with_automatic_cleanup(true);
+        Ok(LogStore {
+            store: Arc::new(local),
+            description: format!("file://{}", dir.display()),
+        })
+    }
+
+    /// Where a job's whole log goes.
+    pub fn log_path(repository: &str, job_id: i64) -> String {
+        format!("{repository}/{job_id}.log.gz")
+    }
+
+    /// Where the latest uploaded part of a running job's log goes.
+    pub fn partial_log_path(repository: &str, job_id: i64) -> String {
+        format!("{repository}/{job_id}.partial.log.gz")
+    }
+
+    /// The stored object's size, if it exists.
+    pub async fn size(&self, path: &str) -> Result<Option<u64>, StoreError> {
+        match self.store.head(&Path::from(path)).await {
+            Ok(meta) => Ok(Some(meta.size)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(source) => Err(StoreError::Store {
+                op: "head",
+                path: path.to_string(),
+                source,
+            }),
+        }
+    }
+
+    /// Compresses `body` into `path` as it streams in, at most `limit` raw bytes. The object
+    /// appears only once the body has been read to its end.
+    pub async fn put<S, E>(&self, path: &str, body: S, limit: u64) -> Result<Written, StoreError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        let store_error = |op, source| StoreError::Store {
+            op,
+            path: path.to_string(),
+            source,
+        };
+        let upload = self
+            .store
+            .put_multipart(&Path::from(path))
+            .await
+            .map_err(|e| store_error("create", e))?;
+        let mut upload = WriteMultipart::new(upload);
+        let result = async {
+            let mut gzip = GzEncoder::new(Vec::with_capacity(PART_BYTES), Compression::fast());
+            let (mut raw, mut compressed) = (0u64, 0u64);
+            let mut body = body;
+            while let Some(chunk) = body.next().await {
+                let chunk = chunk.map_err(|e| StoreError::Body {
+                    path: path.to_string(),
+                    source: std::io::Error::other(e),
+                })?;
+                raw += chunk.len() as u64;
+                if raw > limit {
+                    return Err(StoreError::TooLarge {
+                        path: path.to_string(),
+                        limit,
+                    });
+                }
+                gzip.write_all(&chunk).map_err(|source| StoreError::Body {
+                    path: path.to_string(),
+                    source,
+                })?;
+                if gzip.get_ref().len() >= PART_BYTES {
+                    let part = std::mem::take(gzip.get_mut());
+                    compressed += part.len() as u64;
+                    upload
+                        .wait_for_capacity(2)
+                        .await
+                        .map_err(|e| store_error("upload", e))?;
+                    upload.write(&part);
+                }
+            }
+            let rest = gzip.finish().map_err(|source| StoreError::Body {
+                path: path.to_string(),
+                source,
+            })?;
+            compressed += rest.len() as u64;
+            upload.write(&rest);
+            Ok(Written {
+                raw_bytes: raw,
+                compressed_bytes: compressed,
+            })
+        }
+        .await;
+        match result {
+            Ok(written) => {
+                upload
+                    .finish()
+                    .await
+                    .map_err(|e| store_error("complete", e))?;
+                Ok(written)
+            }
+            Err(e) => {
+                // The half-written object never becomes visible; tidy its parts.
+                if let Err(abort) = upload.abort().await {
+                    tracing::warn!(path, error = %abort, "could not abort a failed log upload");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Opens `path` for reading. The bytes are pulled from the async store only as the
+    /// [`StoredLog`]'s reader is read, on a blocking thread.
+    pub async fn read(&self, path: &str) -> Result<StoredLog, StoreError> {
+        let object =
+            self.store
+                .get(&Path::from(path))
+                .await
+                .map_err(|source| StoreError::Store {
+                    op: "get",
+                    path: path.to_string(),
+                    source,
+                })?;
+        let bytes = object
+            .into_stream()
+            .map_err(std::io::Error::other as fn(object_store::Error) -> std::io::Error);
+        Ok(StoredLog {
+            compressed: SyncIoBridge::new(StreamReader::new(bytes)),
+        })
+    }
+}
+
+type ObjectBytes = futures::stream::MapErr<
+    futures::stream::BoxStream<'static, object_store::Result<Bytes>>,
+    fn(object_store::Error) -> std::io::Error,
+>;
+
+/// A stored log being read.
+pub struct StoredLog {
+    compressed: SyncIoBridge<StreamReader<ObjectBytes, Bytes>>,
+}
+
+impl StoredLog {
+    /// The decompressed log. Blocking: call it, and read it, inside `spawn_blocking` (gzip
+    /// reads its header at once, and every read waits on the store).
+    pub fn into_reader(self) -> impl BufRead + Send {
+        BufReader::with_capacity(
+            64 << 10,
+            MultiGzDecoder::new(BufReader::with_capacity(64 << 10, self.compressed)),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    fn temp_store(name: &str) -> (LogStore, std::path::PathBuf) {
+        let dir =
+            std::env::temp_dir().join(format!("hudstream-store-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        (LogStore::open(dir.to_str().unwrap()).unwrap(), dir)
+    }
+
+    fn body(
+        chunks: Vec<&'static [u8]>,
+    ) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Unpin {
+        futures::stream::iter(chunks.into_iter().map(|c| Ok(Bytes::from_static(c))))
+    }
+
+    #[tokio::test]
+    async fn a_log_round_trips_compressed() {
+        let (store, dir) = temp_store("roundtrip");
+        let path = LogStore::log_path("pytorch/pytorch", 42);
+        assert_eq!(store.size(&path).await.unwrap(), None);
+        let written = store
+            .put(&path, body(vec![b"line one\n", b"line two\n"]), 1 << 20)
+            .await
+            .unwrap();
+        assert_eq!(written.raw_bytes, 18);
+        assert_eq!(
+            store.size(&path).await.unwrap(),
+            Some(written.compressed_bytes)
+        );
+        let on_disk = std::fs::read(dir.join("pytorch/pytorch/42.log.gz")).unwrap();
+        assert_eq!(&on_disk[..2], &[0x1f, 0x8b], "gzip magic");
+        let text = tokio::task::spawn_blocking({
+            let store = store.clone();
+            let handle = tokio::runtime::Handle::current();
+            move || {
+                let mut reader = handle.block_on(store.read(&path)).unwrap().into_reader();
+                let mut text = String::new();
+                reader.read_to_string(&mut text).unwrap();
+                text
+            }
+        })
+        .await
+        .unwrap();
+        assert_eq!(text, "line one\nline two\n");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn an_oversized_or_broken_body_leaves_no_object() {
+        let (store, dir) = temp_store("limits");
+        let path = LogStore::log_path("o/r", 1);
+        let err = store
+            .put(&path, body(vec![b"0123456789"]), 5)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, StoreError::TooLarge { limit: 5, .. }),
+            "{err}"
+        );
+        let broken = futures::stream::iter(vec![
+            Ok(Bytes::from_static(b"part")),
+            Err(std::io::Error::other("connection reset")),
+        ]);
+        let err = store.put(&path, broken, 1 << 20).await.unwrap_err();
+        assert!(err.to_string().contains("connection reset"), "{err}");
+        assert_eq!(store.size(&path).await.unwrap(), None);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn unknown_schemes_are_refused() {
+        let err = LogStore::open("gs://bucket").unwrap_err();
+        assert!(err.to_string().contains("only s3://"), "{err}");
+    }
+}

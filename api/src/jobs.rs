@@ -1,4 +1,5 @@
-//! `GET /api/jobs/{owner}/{repo}/{job_id}`: one job's current state.
+//! `GET /api/jobs/{owner}/{repo}/{job_id}`: one job's current state, with the verdict on its
+//! log (`classification`, `null` until the log has been classified).
 
 use std::collections::BTreeMap;
 
@@ -9,7 +10,66 @@ use serde::{Deserialize, Serialize};
 use hudstream_runtime::clickhouse::{bind, ClickHouse, Param};
 
 use crate::error::ApiError;
-use crate::queries::JOB_BY_ID;
+use crate::queries::{JOB_BY_ID, JOB_CLASSIFICATION_BY_ID};
+
+/// A row of `job_classification_by_id`.
+#[derive(Debug, Deserialize)]
+struct ClassificationRow {
+    outcome: String,
+    rule: String,
+    line: String,
+    line_number: i64,
+    captures: Vec<String>,
+    context: Vec<String>,
+    ruleset_hash: String,
+    engine_version: String,
+    log_location: String,
+    log_partial: u8,
+    log_bytes: i64,
+    classified_at: String,
+    version: u64,
+}
+
+/// The rule engine's verdict on a job's log, as the API shows it: torchci's
+/// `{rule, line, line_num, captures, context}` plus where it came from.
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+pub struct Classification {
+    /// `matched`, `no_match`, `log_gone` or `log_unavailable`.
+    pub outcome: String,
+    pub rule: Option<String>,
+    pub line: Option<String>,
+    pub line_number: Option<i64>,
+    pub captures: Vec<String>,
+    pub context: Vec<String>,
+    pub ruleset_hash: String,
+    pub engine_version: String,
+    pub log_location: Option<String>,
+    pub log_partial: bool,
+    pub log_bytes: i64,
+    pub classified_at: Option<String>,
+    pub version: u64,
+}
+
+impl From<ClassificationRow> for Classification {
+    fn from(r: ClassificationRow) -> Self {
+        let matched = r.outcome == "matched";
+        Classification {
+            outcome: r.outcome,
+            rule: matched.then_some(r.rule),
+            line: matched.then_some(r.line),
+            line_number: matched.then_some(r.line_number),
+            captures: r.captures,
+            context: r.context,
+            ruleset_hash: r.ruleset_hash,
+            engine_version: r.engine_version,
+            log_location: non_empty(r.log_location),
+            log_partial: r.log_partial != 0,
+            log_bytes: r.log_bytes,
+            classified_at: instant(&r.classified_at),
+            version: r.version,
+        }
+    }
+}
 
 /// A row of `job_by_id`, as ClickHouse returns it.
 #[derive(Debug, Deserialize)]
@@ -81,6 +141,8 @@ pub struct Job {
     pub run_url: String,
     pub check_run_url: String,
     pub version: u64,
+    /// The verdict on the job's log; `null` until there is one.
+    pub classification: Option<Classification>,
 }
 
 #[derive(Debug, Serialize, Deserialize, PartialEq)]
@@ -157,6 +219,7 @@ impl From<JobRow> for Job {
             run_url: r.run_url,
             check_run_url: r.check_run_url,
             version: r.version,
+            classification: None,
         }
     }
 }
@@ -185,17 +248,26 @@ pub async fn get_job(
         ("repo", Param::Str(repository.clone())),
         ("job_id", Param::Int(job_id)),
     ]);
-    let sql = bind(JOB_BY_ID.sql, clickhouse.database(), &params)
-        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
-    let rows: Vec<JobRow> = clickhouse
-        .query(&sql)
-        .await
-        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
-    let row = rows
+    let query = |sql: &str| {
+        bind(sql, clickhouse.database(), &params).map_err(|e| ApiError::Unavailable(e.to_string()))
+    };
+    let (job_sql, verdict_sql) = (query(JOB_BY_ID.sql)?, query(JOB_CLASSIFICATION_BY_ID.sql)?);
+    let (jobs, verdicts) = tokio::join!(
+        clickhouse.query::<JobRow>(&job_sql),
+        clickhouse.query::<ClassificationRow>(&verdict_sql)
+    );
+    let row = jobs
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?
         .into_iter()
         .next()
         .ok_or_else(|| ApiError::NotFound(format!("no job {job_id} in {repository}")))?;
-    Ok(Json(Job::from(row)))
+    let mut job = Job::from(row);
+    job.classification = verdicts
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?
+        .into_iter()
+        .next()
+        .map(Classification::from);
+    Ok(Json(job))
 }
 
 #[cfg(test)]

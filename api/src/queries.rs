@@ -12,5 +12,10 @@ pub const JOB_BY_ID: SavedQuery = SavedQuery {
     sql: include_str!("../queries/job_by_id.sql"),
 };
 
-/// Every saved query.
-pub const ALL: &[SavedQuery] = &[JOB_BY_ID];
+pub const JOB_CLASSIFICATION_BY_ID: SavedQuery = SavedQuery {
+    name: "job_classification_by_id",
+    sql: include_str!("../queries/job_classification_by_id.sql"),
+};
+
+/// Every saved query the API runs.
+pub const ALL: &[SavedQuery] = &[JOB_BY_ID, JOB_CLASSIFICATION_BY_ID];

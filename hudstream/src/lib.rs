@@ -7,8 +7,15 @@ pub mod dead_letters;
 mod load;
 pub mod status;
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use anyhow::Context;
 use tokio::net::TcpListener;
+
+use hudstream_classifier::{Options, RulesetFile};
+use hudstream_logs::{ClassifyStage, GitHub, LogFetchStage, LogStore};
+use hudstream_schemas::topics::{HUD_JOB_LOG_V1, HUD_WORKFLOW_JOB_V1};
 
 use hudstream_api as api;
 use hudstream_ingest as ingest;
@@ -45,7 +52,7 @@ pub async fn run_gateway(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let appender = Appender::new(&config.kafka).context("creating the Kafka producer")?;
-    ingest::serve(&config.gateway, listener, appender, shutdown).await
+    ingest::serve(&config.gateway, &config.logs, listener, appender, shutdown).await
 }
 
 /// Every stage that reads a topic, with that topic: processors, then projections.
@@ -54,12 +61,90 @@ pub fn stages() -> anyhow::Result<Vec<(&'static str, &'static str)>> {
         .iter()
         .map(|p| (p.stage(), p.input_topic()))
         .collect();
+    out.push((hudstream_logs::fetch::STAGE, HUD_WORKFLOW_JOB_V1));
+    out.push((hudstream_logs::classify::STAGE, HUD_JOB_LOG_V1));
     out.extend(
         hudstream_projections::all()?
             .iter()
             .map(|e| (e.stage(), e.topic())),
     );
     Ok(out)
+}
+
+/// Opens the configured ruleset; an invalid rule fails here with its name and regex error.
+pub fn open_ruleset(config: &Config) -> anyhow::Result<Arc<RulesetFile>> {
+    let path = &config.logs.ruleset;
+    Ok(Arc::new(RulesetFile::open(path).with_context(|| {
+        format!(
+            "loading the classifier ruleset (logs.ruleset = {})",
+            path.display()
+        )
+    })?))
+}
+
+/// Runs the log fetcher and the classifier until shutdown (nothing when `logs.enabled` is
+/// false). A ruleset that does not compile, an unreadable App key or an unusable store stop
+/// start-up with the reason.
+pub async fn run_log_stages(config: &Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+    if !config.logs.enabled {
+        tracing::info!("log fetching and classification are disabled (logs.enabled = false)");
+        return Ok(());
+    }
+    let logs = &config.logs;
+    let rules = open_ruleset(config)?;
+    let store = LogStore::open(&logs.store)?;
+    let github = Arc::new(GitHub::from_config(logs)?);
+    let appender = Appender::new(&config.kafka).context("creating the Kafka producer")?;
+    tracing::info!(store = ?store, ruleset = %rules.current().hash(), rules = rules.current().rules().len(), "log stages starting");
+    let fetch = LogFetchStage::new(
+        github,
+        store.clone(),
+        logs.conclusions.clone(),
+        logs.fetch_concurrency,
+    )?;
+    let classify = ClassifyStage::new(
+        store,
+        rules,
+        Options {
+            context_depth: logs.context_depth,
+        },
+        Duration::from_millis(logs.ruleset_reload_ms.max(100)),
+    )?;
+    let stop_on_error = |r: anyhow::Result<()>| {
+        if r.is_err() {
+            shutdown.cancel();
+        }
+        r
+    };
+    let (f, c) = tokio::join!(
+        async {
+            stop_on_error(
+                run_stage(
+                    &config.kafka,
+                    config.pipeline.processor_batches(),
+                    fetch,
+                    appender.clone(),
+                    shutdown.clone(),
+                )
+                .await
+                .context(hudstream_logs::fetch::STAGE),
+            )
+        },
+        async {
+            stop_on_error(
+                run_stage(
+                    &config.kafka,
+                    config.pipeline.processor_batches(),
+                    classify,
+                    appender.clone(),
+                    shutdown.clone(),
+                )
+                .await
+                .context(hudstream_logs::classify::STAGE),
+            )
+        },
+    );
+    f.and(c)
 }
 
 /// Runs every processor until shutdown, each in its own consumer group; the first to fail
@@ -160,7 +245,7 @@ pub async fn run_all(config: &Config, shutdown: CancellationToken) -> anyhow::Re
             .await
         }
     };
-    let (g, p, j, a, m) = tokio::join!(
+    let (g, p, l, j, a, m) = tokio::join!(
         async {
             stop_all(
                 run_gateway(config, gateway_listener, shutdown.clone())
@@ -173,6 +258,13 @@ pub async fn run_all(config: &Config, shutdown: CancellationToken) -> anyhow::Re
                 run_processors(config, shutdown.clone())
                     .await
                     .context("processors"),
+            )
+        },
+        async {
+            stop_all(
+                run_log_stages(config, shutdown.clone())
+                    .await
+                    .context("log stages"),
             )
         },
         async {
@@ -191,7 +283,7 @@ pub async fn run_all(config: &Config, shutdown: CancellationToken) -> anyhow::Re
         },
         async { stop_all(metrics.await.context("metrics")) },
     );
-    g.and(p).and(j).and(a).and(m)
+    g.and(p).and(l).and(j).and(a).and(m)
 }
 
 /// The replayer for this configuration (projection batch limits, five retries per insert).

@@ -51,6 +51,14 @@ pub enum GatewayError {
         "no CircleCI secret is configured (gateway.circleci_secrets); the endpoint is disabled"
     )]
     CircleCiDisabled,
+    #[error("log uploads are disabled: no logs.upload_tokens is configured")]
+    UploadsDisabled,
+    #[error("bad log path: {0}")]
+    BadLogPath(String),
+    #[error("the log store is unavailable; nothing was stored, retry later")]
+    StoreUnavailable,
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 impl GatewayError {
@@ -63,16 +71,19 @@ impl GatewayError {
             | Self::InvalidJson(_)
             | Self::NotAnObject(_)
             | Self::MissingField(_)
-            | Self::MalformedOot(_) => StatusCode::BAD_REQUEST,
+            | Self::MalformedOot(_)
+            | Self::BadLogPath(_) => StatusCode::BAD_REQUEST,
             Self::BadSignature(_) | Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::UnsupportedContentType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::TooLarge { .. } | Self::OotTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::SlowBody { .. } => StatusCode::REQUEST_TIMEOUT,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Self::CircleCiDisabled => StatusCode::NOT_FOUND,
-            Self::Overloaded | Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::CircleCiDisabled | Self::UploadsDisabled => StatusCode::NOT_FOUND,
+            Self::Overloaded | Self::Unavailable | Self::StoreUnavailable => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Self::BrokerRefused(_) => StatusCode::BAD_GATEWAY,
-            Self::Misconfigured(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Misconfigured(_) | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -96,7 +107,10 @@ impl GatewayError {
             Self::Misconfigured(_) => "misconfigured",
             Self::MissingField(_) => "missing_field",
             Self::MalformedOot(_) => "malformed",
-            Self::CircleCiDisabled => "disabled",
+            Self::CircleCiDisabled | Self::UploadsDisabled => "disabled",
+            Self::BadLogPath(_) => "bad_path",
+            Self::StoreUnavailable => "store_unavailable",
+            Self::Internal(_) => "internal",
         }
     }
 }

@@ -10,13 +10,14 @@
 //! accepting, lets in-flight appends finish and flushes the producer.
 //!
 //! Endpoints: `POST /github/webhook`, `POST /oot/results` (also `/api/oot/results`),
-//! `POST /circleci/webhook`, `GET /healthz`, `GET /readyz`, `GET /metrics`.
+//! `POST /circleci/webhook`, `PUT /logs/{owner}/{repo}/{job_id}`, `GET /healthz`, `GET /readyz`, `GET /metrics`.
 
 pub mod body;
 pub mod circleci;
 pub mod error;
 pub mod fixtures;
 pub mod github;
+pub mod logs;
 pub mod oot;
 pub mod routing;
 pub mod signature;
@@ -28,13 +29,13 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, MethodRouter};
+use axum::routing::{get, post, put, MethodRouter};
 use axum::Router;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tracing::Instrument;
 
-use hudstream_runtime::config::GatewayConfig;
+use hudstream_runtime::config::{GatewayConfig, LogsConfig};
 use hudstream_runtime::kafka::{AppendError, Appended, Appender};
 use hudstream_runtime::secret::collect;
 use hudstream_runtime::shutdown::CancellationToken;
@@ -53,6 +54,7 @@ pub struct Gateway {
     pub secrets: Vec<Secret>,
     pub oot_tokens: Vec<Secret>,
     pub circleci_secrets: Vec<Secret>,
+    pub log_uploads: Option<logs::LogUploads>,
     in_flight: Arc<Semaphore>,
 }
 
@@ -68,7 +70,11 @@ pub(crate) fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> 
 impl Gateway {
     /// Resolves the configured secrets (inline and from files). At least one webhook secret is
     /// required: a gateway that accepts unsigned deliveries would let anyone write to the log.
-    pub fn new(config: &GatewayConfig, appender: Appender) -> anyhow::Result<Self> {
+    pub fn new(
+        config: &GatewayConfig,
+        logs_config: &LogsConfig,
+        appender: Appender,
+    ) -> anyhow::Result<Self> {
         let secrets = collect(&config.webhook_secrets, &config.webhook_secret_files)?;
         if secrets.is_empty() {
             anyhow::bail!(
@@ -81,6 +87,7 @@ impl Gateway {
             secrets,
             oot_tokens: collect(&config.oot_relay_tokens, &config.oot_relay_token_files)?,
             circleci_secrets: collect(&config.circleci_secrets, &config.circleci_secret_files)?,
+            log_uploads: logs::LogUploads::from_config(logs_config)?,
             in_flight: Arc::new(Semaphore::new(config.max_in_flight.max(1))),
             config: config.clone(),
         })
@@ -135,6 +142,7 @@ async fn admission(State(gateway): State<Arc<Gateway>>, request: Request, next: 
         "/github/webhook" => "github",
         "/oot/results" | "/api/oot/results" => "oot",
         "/circleci/webhook" => "circleci",
+        path if path.starts_with("/logs/") => "logs",
         _ => "other",
     };
     let headers = request.headers();
@@ -180,6 +188,10 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .route("/oot/results", post_only(oot::receive))
         .route("/api/oot/results", post_only(oot::receive))
         .route("/circleci/webhook", post_only(circleci::receive))
+        .route(
+            "/logs/{owner}/{repo}/{job_id}",
+            put(logs::upload).fallback(method_not_allowed),
+        )
         .route_layer(middleware::from_fn_with_state(gateway.clone(), admission));
     endpoints
         .route("/healthz", get(|| async { "ok" }))
@@ -192,11 +204,12 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
 /// requests finish their appends, and flushes the producer.
 pub async fn serve(
     config: &GatewayConfig,
+    logs_config: &LogsConfig,
     listener: TcpListener,
     appender: Appender,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let gateway = Arc::new(Gateway::new(config, appender.clone())?);
+    let gateway = Arc::new(Gateway::new(config, logs_config, appender.clone())?);
     tracing::info!(address = %listener.local_addr()?, "gateway listening");
     axum::serve(listener, router(gateway))
         .with_graceful_shutdown(async move { shutdown.cancelled().await })

@@ -24,7 +24,7 @@ use crate::error::GatewayError;
 use crate::github::parse_object;
 use crate::{header, Gateway};
 
-fn token_matches(tokens: &[Secret], given: &str) -> bool {
+pub(crate) fn token_matches(tokens: &[Secret], given: &str) -> bool {
     // Each comparison is constant-time; `|` (not `||`) so every token is always compared.
     tokens.iter().fold(false, |found, t| {
         found | bool::from(t.expose().as_bytes().ct_eq(given.as_bytes()))

@@ -13,7 +13,9 @@ use hudstream_processors as p;
 use hudstream_runtime::kafka::dead_letter;
 use hudstream_runtime::worker::{Action, InRecord, OutRecord, Processor};
 use hudstream_schemas::headers as h;
-use hudstream_schemas::topics::{raw_topic_for_event, OOT_RESULTS};
+use hudstream_schemas::topics::{
+    raw_topic_for_event, HUD_JOB_CLASSIFICATION_V1, HUD_WORKFLOW_JOB_V1, OOT_RESULTS,
+};
 
 pub fn fixture(relative: &str) -> std::path::PathBuf {
     fixtures::default_dir().join(relative)
@@ -131,6 +133,75 @@ pub fn derived_records() -> BTreeMap<String, Vec<InRecord>> {
                 list.push(to_in_record(produced, offset));
             }
         }
+    }
+    let verdicts = classifications(out.get(HUD_WORKFLOW_JOB_V1).map_or(&[][..], Vec::as_slice));
+    out.insert(HUD_JOB_CLASSIFICATION_V1.to_string(), verdicts);
+    out
+}
+
+/// A verdict for every completed job of the fixtures: the real ruleset run over torchci's real
+/// fixture logs, one log per job in turn, at a fixed instant.
+fn classifications(jobs: &[InRecord]) -> Vec<InRecord> {
+    use hudstream_classifier::fixture::{reference_dir, Fixture};
+    use hudstream_classifier::{Options, Ruleset, ENGINE_VERSION};
+    use hudstream_schemas::job_log::{outcome, JobClassification};
+    use hudstream_schemas::wire::Codec;
+    use hudstream_schemas::workflow_job::WorkflowJob;
+
+    let dir = reference_dir();
+    let ruleset = Ruleset::from_path(&dir.join("ruleset.toml")).expect("real ruleset");
+    let mut logs: Vec<_> = std::fs::read_dir(dir.join("fixtures"))
+        .expect("classifier fixtures")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    logs.sort();
+    let jobs_codec = Codec::<WorkflowJob>::new().expect("codec");
+    let codec = Codec::<JobClassification>::new().expect("codec");
+    let mut out = Vec::new();
+    for job in jobs
+        .iter()
+        .filter_map(|r| jobs_codec.decode(r.payload.as_deref()?).ok())
+        .filter(|j| j.status == "completed")
+    {
+        let log = &logs[out.len() % logs.len()];
+        let text = std::fs::read_to_string(log).expect("fixture log");
+        let verdict =
+            ruleset.classify_bytes(Fixture::parse(&text).log.as_bytes(), &Options::default());
+        let m = verdict.matched.clone();
+        let mut record = JobClassification {
+            version: 0,
+            repository_full_name: job.repository_full_name.clone(),
+            job_id: job.id,
+            head_sha: job.head_sha.clone(),
+            outcome: if m.is_some() {
+                outcome::MATCHED
+            } else {
+                outcome::NO_MATCH
+            }
+            .into(),
+            rule: m.as_ref().map(|m| m.rule.clone()).unwrap_or_default(),
+            line: m.as_ref().map(|m| m.line.clone()).unwrap_or_default(),
+            line_number: m.as_ref().map_or(0, |m| m.line_number as i64),
+            captures: m.as_ref().map(|m| m.captures.clone()).unwrap_or_default(),
+            context: m.map(|m| m.context).unwrap_or_default(),
+            ruleset_hash: ruleset.hash().into(),
+            engine_version: ENGINE_VERSION.into(),
+            log_location: format!("{}/{}.log.gz", job.repository_full_name, job.id),
+            log_partial: false,
+            log_bytes: verdict.bytes as i64,
+            classified_at: 1_767_225_600_000,
+        };
+        record.version = hudstream_logs::version::classification_version(&record);
+        let offset = out.len() as i64;
+        out.push(to_in_record(
+            OutRecord {
+                topic: HUD_JOB_CLASSIFICATION_V1.into(),
+                key: record.key().into_bytes(),
+                payload: codec.encode(&record).expect("encodes"),
+                headers: vec![(h::SCHEMA.into(), codec.schema_header().into_bytes())],
+            },
+            offset,
+        ));
     }
     out
 }

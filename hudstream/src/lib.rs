@@ -118,6 +118,12 @@ pub async fn run_log_stages(config: &Config, shutdown: CancellationToken) -> any
     };
     let (f, c) = tokio::join!(
         async {
+            if !logs.fetch_from_github {
+                tracing::info!(
+                    "not fetching logs from GitHub (logs.fetch_from_github = false); uploads only"
+                );
+                return Ok(());
+            }
             stop_on_error(
                 run_stage(
                     &config.kafka,

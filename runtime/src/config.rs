@@ -169,6 +169,9 @@ pub struct LogsConfig {
     pub ruleset_reload_ms: u64,
     /// `+` command lines kept as a verdict's context (torchci: 12).
     pub context_depth: usize,
+    /// Download completed jobs' logs from GitHub. Off where GitHub is unreachable (the local
+    /// stack): logs then arrive only by upload.
+    pub fetch_from_github: bool,
     /// Fetch logs of completed jobs with these conclusions; empty means all (torchci's choice).
     pub conclusions: Vec<String>,
     /// GitHub's REST API root; tests point it at a local stand-in.
@@ -203,6 +206,7 @@ impl Default for LogsConfig {
             ruleset: PathBuf::from("classifier/rulesets/pytorch.toml"),
             ruleset_reload_ms: 10_000,
             context_depth: 12,
+            fetch_from_github: true,
             conclusions: Vec::new(),
             github_api_url: "https://api.github.com".into(),
             github_token: Secret::default(),

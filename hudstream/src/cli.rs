@@ -69,6 +69,24 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Classify stored logs again (after a ruleset change); the new verdicts supersede the old.
+    Reclassify {
+        /// A job, as owner/repo/job_id; repeat for more.
+        #[arg(long = "job")]
+        jobs: Vec<String>,
+        /// Every job that completed at or after this UTC instant (2026-11-01 or 2026-11-01T12:00:00Z).
+        #[arg(long)]
+        since: Option<String>,
+        /// ...and before this one (default: now).
+        #[arg(long)]
+        until: Option<String>,
+        /// Use this ruleset instead of logs.ruleset.
+        #[arg(long)]
+        ruleset: Option<PathBuf>,
+        /// Classify and show what would change; append nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Print each stage's committed offsets and lag, each table's rows, and the projections'
     /// figures from a running process's metrics endpoint.
     Status,
@@ -290,6 +308,25 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         }
         Command::DeadLetters { action } => dead_letters(&config, action).await,
         Command::Replay { table, dry_run } => replay(&config, &table, dry_run).await,
+        Command::Reclassify {
+            jobs,
+            since,
+            until,
+            ruleset,
+            dry_run,
+        } => {
+            crate::reclassify::run(
+                &config,
+                crate::reclassify::Args {
+                    jobs,
+                    since,
+                    until,
+                    ruleset,
+                    dry_run,
+                },
+            )
+            .await
+        }
         Command::Status => {
             print!("{}", crate::status::report(&config).await?);
             Ok(())

@@ -5,6 +5,7 @@ mod bench;
 pub mod cli;
 pub mod dead_letters;
 mod load;
+pub mod reclassify;
 pub mod status;
 
 use std::sync::Arc;

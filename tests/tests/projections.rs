@@ -37,6 +37,7 @@ fn expected_entities() -> BTreeMap<String, u64> {
             "oot_workflow_job",
             &["upstream_repo", "pr_number", "dynamoKey", "version"],
         ),
+        ("job_classification", &["repository_full_name", "job_id"]),
         (
             "dead_letter",
             &["stage", "source_topic", "source_partition", "source_offset"],
@@ -143,7 +144,16 @@ async fn assert_exactly_once(clickhouse: &ClickHouse, jobs: u64, last_version: u
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_table_fills_from_the_fixtures_and_a_replay_rebuilds_identical_tables() {
-    let stack = Stack::start().await;
+    // Log classification by upload (no GitHub here), so job_classification fills too.
+    let mut config = hudstream_e2e::test_config();
+    let log_store =
+        std::env::temp_dir().join(format!("hudstream-fill-{}", config.kafka.group_prefix));
+    config.logs.enabled = true;
+    config.logs.fetch_from_github = false;
+    config.logs.store = log_store.display().to_string();
+    config.logs.ruleset = hudstream_classifier::fixture::reference_dir().join("ruleset.toml");
+    config.logs.upload_tokens = vec![hudstream_runtime::Secret::new("fill-upload")];
+    let stack = Stack::start_with(config).await;
     for d in all_fixtures() {
         let r = stack.post(&d).await;
         assert!(
@@ -205,6 +215,27 @@ async fn every_table_fills_from_the_fixtures_and_a_replay_rebuilds_identical_tab
             .expect("answer");
         assert_eq!(r.status().as_u16(), 200);
     }
+
+    // A real failing log for the fixtures' job.
+    let r = stack
+        .http
+        .put(format!(
+            "{}/logs/Codertocat/Hello-World/289782451",
+            stack.gateway_url
+        ))
+        .bearer_auth("fill-upload")
+        .body(
+            std::fs::read(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../classifier/testdata/sample-failure.log"
+            ))
+            .expect("sample log"),
+        )
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(r.status().as_u16(), 201);
+    let _ = &log_store;
 
     // Every table gets every row the projections make of these inputs.
     let clickhouse = stack.clickhouse();

@@ -216,25 +216,26 @@ async fn every_table_fills_from_the_fixtures_and_a_replay_rebuilds_identical_tab
         assert_eq!(r.status().as_u16(), 200);
     }
 
-    // A real failing log for the fixtures' job.
-    let r = stack
-        .http
-        .put(format!(
-            "{}/logs/Codertocat/Hello-World/289782451",
-            stack.gateway_url
-        ))
-        .bearer_auth("fill-upload")
-        .body(
-            std::fs::read(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../classifier/testdata/sample-failure.log"
-            ))
-            .expect("sample log"),
-        )
-        .send()
-        .await
-        .expect("answer");
-    assert_eq!(r.status().as_u16(), 201);
+    // A real failing log for each completed job of the fixtures.
+    let sample = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../classifier/testdata/sample-failure.log"
+    ))
+    .expect("sample log");
+    for job in [
+        "Codertocat/Hello-World/289782451",
+        "octo-org/example-workflow/2832853555",
+    ] {
+        let r = stack
+            .http
+            .put(format!("{}/logs/{job}", stack.gateway_url))
+            .bearer_auth("fill-upload")
+            .body(sample.clone())
+            .send()
+            .await
+            .expect("answer");
+        assert_eq!(r.status().as_u16(), 201, "{job}");
+    }
     let _ = &log_store;
 
     // Every table gets every row the projections make of these inputs.

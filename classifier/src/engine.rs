@@ -300,7 +300,8 @@ fn read_line_capped(
             break;
         }
     }
-    if buf.last() == Some(&b'\r') {
+    // A `\r` before the `\n` is part of the line end, not of a line cut short.
+    if !cut && buf.last() == Some(&b'\r') {
         buf.pop();
     }
     Ok(Some(LineRead { raw_len, cut }))

@@ -84,6 +84,10 @@ pub struct Ruleset {
 impl Ruleset {
     /// Compiles a ruleset from the text of a `ruleset.toml`.
     pub fn from_toml(text: &str) -> Result<Ruleset, RulesetError> {
+        Ruleset::compile(text, hash_of(text))
+    }
+
+    fn compile(text: &str, hash: String) -> Result<Ruleset, RulesetError> {
         let parsed: RulesetToml = toml::from_str(text)?;
         if parsed.rule.is_empty() {
             return Err(RulesetError::Empty);
@@ -104,7 +108,7 @@ impl Ruleset {
                 regex,
             });
         }
-        let prefilter = RegexSetBuilder::new(rules.iter().map(|r| &r.pattern))
+        let prefilter = RegexSetBuilder::new(rules.iter().map(|r| prefilter_pattern(&r.pattern)))
             .multi_line(true)
             .size_limit(COMPILED_SIZE_LIMIT)
             .dfa_size_limit(DFA_CACHE_BYTES)
@@ -113,7 +117,7 @@ impl Ruleset {
         Ok(Ruleset {
             rules,
             prefilter,
-            hash: format!("sha256:{}", hex::encode(Sha256::digest(text.as_bytes()))),
+            hash,
         })
     }
 
@@ -134,6 +138,34 @@ impl Ruleset {
     /// `sha256:<hex>` of the file's bytes.
     pub fn hash(&self) -> &str {
         &self.hash
+    }
+}
+
+/// `sha256:<hex>` of a ruleset file's bytes: the ruleset's identity in every verdict.
+fn hash_of(text: &str) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(text.as_bytes())))
+}
+
+/// A rule's pattern as the multi-line prefilter runs it. A pattern that anchors to the very
+/// start or end of its text (`\A`, `\z`, or `^`/`$` under `(?-m)`) matches a line on its own but
+/// only the chunk's edges in a chunk, so the prefilter could miss it: such a rule is reported
+/// for every chunk (the empty pattern) and confirmed line by line.
+fn prefilter_pattern(pattern: &str) -> &str {
+    use regex_syntax::hir::Look;
+    let anchored_to_text = regex_syntax::ParserBuilder::new()
+        .multi_line(true)
+        .build()
+        .parse(pattern)
+        .map(|hir| {
+            let looks = hir.properties().look_set();
+            looks.contains(Look::Start) || looks.contains(Look::End)
+        })
+        // Unparseable patterns were refused when the rule compiled.
+        .unwrap_or(true);
+    if anchored_to_text {
+        ""
+    } else {
+        pattern
     }
 }
 
@@ -187,11 +219,11 @@ impl RulesetFile {
             path: self.path.clone(),
             source,
         })?;
-        let hash = format!("sha256:{}", hex::encode(Sha256::digest(text.as_bytes())));
+        let hash = hash_of(&text);
         if hash == self.current().hash {
             return Ok(Reloaded::Unchanged);
         }
-        let ruleset = Ruleset::from_toml(&text)?;
+        let ruleset = Ruleset::compile(&text, hash.clone())?;
         *self
             .current
             .write()
@@ -224,6 +256,22 @@ mod tests {
         let text = err.to_string();
         assert!(text.contains("rule #2 'broken (unclosed'"), "{text}");
         assert!(text.contains("unclosed group"), "{text}");
+    }
+
+    #[test]
+    fn rules_anchored_to_the_text_are_never_missed_by_the_prefilter() {
+        assert_eq!(prefilter_pattern(r"^FAIL: (\w+)"), r"^FAIL: (\w+)");
+        assert_eq!(prefilter_pattern(r"\Aerror"), "");
+        assert_eq!(prefilter_pattern(r"failed\z"), "");
+        assert_eq!(prefilter_pattern(r"(?-m)^x$"), "");
+        // In a chunk the second line is not at the text's start, yet the rule matches it.
+        let rs =
+            Ruleset::from_toml("[[rule]]\nname = 'start'\npattern = '\\Aerror: (.*)'\n").unwrap();
+        let m = rs
+            .classify_bytes(b"ok\nerror: boom\n", &crate::Options::default())
+            .matched
+            .expect("matched");
+        assert_eq!((m.line_number, m.captures), (2, vec!["boom".to_string()]));
     }
 
     #[test]

@@ -38,6 +38,8 @@ enum Command {
     Process,
     /// Run the projections (derived topics → ClickHouse).
     Project,
+    /// Run the log fetcher and the classifier (jobs → stored logs → verdicts).
+    Logs,
     /// Serve the read API.
     Api,
     /// Run every stage in one process.
@@ -75,10 +77,10 @@ enum Command {
         #[arg(long = "job")]
         jobs: Vec<String>,
         /// Every job that completed at or after this UTC instant (2026-11-01 or 2026-11-01T12:00:00Z).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "jobs")]
         since: Option<String>,
         /// ...and before this one (default: now).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "jobs", requires = "since")]
         until: Option<String>,
         /// Use this ruleset instead of logs.ruleset.
         #[arg(long)]
@@ -229,6 +231,15 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 &config,
                 shutdown.clone(),
                 crate::run_projections(&config, shutdown.clone()),
+            )
+            .await
+        }
+        Command::Logs => {
+            let shutdown = shutdown_token();
+            with_metrics(
+                &config,
+                shutdown.clone(),
+                crate::run_log_stages(&config, shutdown.clone()),
             )
             .await
         }

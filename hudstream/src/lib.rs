@@ -56,20 +56,57 @@ pub async fn run_gateway(
     ingest::serve(&config.gateway, &config.logs, listener, appender, shutdown).await
 }
 
-/// Every stage that reads a topic, with that topic: processors, then projections.
-pub fn stages() -> anyhow::Result<Vec<(&'static str, &'static str)>> {
+/// Every stage that reads a topic in this configuration, with that topic: processors, the log
+/// stages that are enabled, then projections.
+pub fn stages(config: &Config) -> anyhow::Result<Vec<(&'static str, &'static str)>> {
     let mut out: Vec<(&'static str, &'static str)> = hudstream_processors::all()?
         .iter()
         .map(|p| (p.stage(), p.input_topic()))
         .collect();
-    out.push((hudstream_logs::fetch::STAGE, HUD_WORKFLOW_JOB_V1));
-    out.push((hudstream_logs::classify::STAGE, HUD_JOB_LOG_V1));
+    if config.logs.enabled {
+        if config.logs.fetch_from_github {
+            out.push((hudstream_logs::fetch::STAGE, HUD_WORKFLOW_JOB_V1));
+        }
+        out.push((hudstream_logs::classify::STAGE, HUD_JOB_LOG_V1));
+    }
     out.extend(
         hudstream_projections::all()?
             .iter()
             .map(|e| (e.stage(), e.topic())),
     );
     Ok(out)
+}
+
+/// Runs one part of the process with its name as error context; if it fails, cancels
+/// `shutdown` so the other parts stop too (the first failure stops the whole process).
+async fn stopping_others_on_error(
+    shutdown: &CancellationToken,
+    what: &'static str,
+    part: impl std::future::Future<Output = anyhow::Result<()>>,
+) -> anyhow::Result<()> {
+    let result = part.await.context(what);
+    if result.is_err() {
+        shutdown.cancel();
+    }
+    result
+}
+
+/// Runs `stages` side by side, each under [`stopping_others_on_error`].
+async fn run_together(
+    shutdown: &CancellationToken,
+    stages: Vec<(
+        &'static str,
+        futures::future::BoxFuture<'_, anyhow::Result<()>>,
+    )>,
+) -> anyhow::Result<()> {
+    futures::future::join_all(
+        stages
+            .into_iter()
+            .map(|(what, stage)| stopping_others_on_error(shutdown, what, stage)),
+    )
+    .await
+    .into_iter()
+    .collect()
 }
 
 /// Opens the configured ruleset; an invalid rule fails here with its name and regex error.
@@ -83,104 +120,85 @@ pub fn open_ruleset(config: &Config) -> anyhow::Result<Arc<RulesetFile>> {
     })?))
 }
 
-/// Runs the log fetcher and the classifier until shutdown (nothing when `logs.enabled` is
-/// false). A ruleset that does not compile, an unreadable App key or an unusable store stop
-/// start-up with the reason.
+/// Runs the classifier, and the log fetcher unless `logs.fetch_from_github` is false, until
+/// shutdown (nothing when `logs.enabled` is false). A ruleset that does not compile, an
+/// unreadable App key or an unusable store stop start-up with the reason.
 pub async fn run_log_stages(config: &Config, shutdown: CancellationToken) -> anyhow::Result<()> {
-    if !config.logs.enabled {
+    let logs = &config.logs;
+    if !logs.enabled {
         tracing::info!("log fetching and classification are disabled (logs.enabled = false)");
         return Ok(());
     }
-    let logs = &config.logs;
     let rules = open_ruleset(config)?;
     let store = LogStore::open(&logs.store)?;
-    let github = Arc::new(GitHub::from_config(logs)?);
     let appender = Appender::new(&config.kafka).context("creating the Kafka producer")?;
-    tracing::info!(store = ?store, ruleset = %rules.current().hash(), rules = rules.current().rules().len(), "log stages starting");
-    let fetch = LogFetchStage::new(
-        github,
-        store.clone(),
-        logs.conclusions.clone(),
-        logs.fetch_concurrency,
-    )?;
+    let limits = config.pipeline.processor_batches();
+    tracing::info!(store = ?store, ruleset = %rules.current().hash(), rules = rules.current().rules().len(), fetch_from_github = logs.fetch_from_github, "log stages starting");
+    let mut stages: Vec<(
+        &'static str,
+        futures::future::BoxFuture<'_, anyhow::Result<()>>,
+    )> = Vec::new();
+    if logs.fetch_from_github {
+        let github = Arc::new(GitHub::from_config(logs, shutdown.clone())?);
+        let fetch = LogFetchStage::new(
+            github,
+            store.clone(),
+            logs.conclusions.clone(),
+            logs.fetch_concurrency,
+            logs.max_log_bytes,
+        )?;
+        stages.push((
+            hudstream_logs::fetch::STAGE,
+            Box::pin(run_stage(
+                &config.kafka,
+                limits,
+                fetch,
+                appender.clone(),
+                shutdown.clone(),
+            )),
+        ));
+    }
     let classify = ClassifyStage::new(
         store,
         rules,
         Options {
             context_depth: logs.context_depth,
         },
+        logs.classify_concurrency,
         Duration::from_millis(logs.ruleset_reload_ms.max(100)),
     )?;
-    let stop_on_error = |r: anyhow::Result<()>| {
-        if r.is_err() {
-            shutdown.cancel();
-        }
-        r
-    };
-    let (f, c) = tokio::join!(
-        async {
-            if !logs.fetch_from_github {
-                tracing::info!(
-                    "not fetching logs from GitHub (logs.fetch_from_github = false); uploads only"
-                );
-                return Ok(());
-            }
-            stop_on_error(
-                run_stage(
-                    &config.kafka,
-                    config.pipeline.processor_batches(),
-                    fetch,
-                    appender.clone(),
-                    shutdown.clone(),
-                )
-                .await
-                .context(hudstream_logs::fetch::STAGE),
-            )
-        },
-        async {
-            stop_on_error(
-                run_stage(
-                    &config.kafka,
-                    config.pipeline.processor_batches(),
-                    classify,
-                    appender.clone(),
-                    shutdown.clone(),
-                )
-                .await
-                .context(hudstream_logs::classify::STAGE),
-            )
-        },
-    );
-    f.and(c)
+    stages.push((
+        hudstream_logs::classify::STAGE,
+        Box::pin(run_stage(
+            &config.kafka,
+            limits,
+            classify,
+            appender,
+            shutdown.clone(),
+        )),
+    ));
+    run_together(&shutdown, stages).await
 }
 
 /// Runs every processor until shutdown, each in its own consumer group; the first to fail
 /// stops the others.
 pub async fn run_processors(config: &Config, shutdown: CancellationToken) -> anyhow::Result<()> {
     let appender = Appender::new(&config.kafka).context("creating the Kafka producer")?;
-    let stages = hudstream_processors::all()?.into_iter().map(|p| {
-        let (appender, shutdown) = (appender.clone(), shutdown.clone());
-        let stage = p.stage();
-        async move {
-            let result = run_stage(
+    let stages = hudstream_processors::all()?
+        .into_iter()
+        .map(|p| {
+            let stage = p.stage();
+            let run: futures::future::BoxFuture<'_, anyhow::Result<()>> = Box::pin(run_stage(
                 &config.kafka,
                 config.pipeline.processor_batches(),
                 PerRecord(p),
-                appender,
+                appender.clone(),
                 shutdown.clone(),
-            )
-            .await
-            .context(stage);
-            if result.is_err() {
-                shutdown.cancel();
-            }
-            result
-        }
-    });
-    futures::future::join_all(stages)
-        .await
-        .into_iter()
-        .collect()
+            ));
+            (stage, run)
+        })
+        .collect();
+    run_together(&shutdown, stages).await
 }
 
 /// Runs every projection until shutdown, each in its own consumer group; the first to fail
@@ -188,30 +206,21 @@ pub async fn run_processors(config: &Config, shutdown: CancellationToken) -> any
 pub async fn run_projections(config: &Config, shutdown: CancellationToken) -> anyhow::Result<()> {
     let appender = Appender::new(&config.kafka).context("creating the Kafka producer")?;
     let clickhouse = ClickHouse::new(&config.clickhouse)?;
-    let stages = hudstream_projections::all()?.into_iter().map(|encoder| {
-        let (appender, shutdown, clickhouse) =
-            (appender.clone(), shutdown.clone(), clickhouse.clone());
-        let stage = encoder.stage();
-        async move {
-            let result = run_stage(
+    let stages = hudstream_projections::all()?
+        .into_iter()
+        .map(|encoder| {
+            let stage = encoder.stage();
+            let run: futures::future::BoxFuture<'_, anyhow::Result<()>> = Box::pin(run_stage(
                 &config.kafka,
                 config.pipeline.projection_batches(),
-                ProjectionStage::new(encoder, clickhouse),
-                appender,
+                ProjectionStage::new(encoder, clickhouse.clone()),
+                appender.clone(),
                 shutdown.clone(),
-            )
-            .await
-            .context(stage);
-            if result.is_err() {
-                shutdown.cancel();
-            }
-            result
-        }
-    });
-    futures::future::join_all(stages)
-        .await
-        .into_iter()
-        .collect()
+            ));
+            (stage, run)
+        })
+        .collect();
+    run_together(&shutdown, stages).await
 }
 
 /// Runs the read API on `listener` until shutdown.
@@ -234,13 +243,6 @@ pub async fn bind(address: &str, setting: &str) -> anyhow::Result<TcpListener> {
 pub async fn run_all(config: &Config, shutdown: CancellationToken) -> anyhow::Result<()> {
     let gateway_listener = bind(&config.gateway.listen, "gateway.listen").await?;
     let api_listener = bind(&config.api.listen, "api.listen").await?;
-    let guard = shutdown.clone();
-    let stop_all = |r: anyhow::Result<()>| {
-        if r.is_err() {
-            guard.cancel();
-        }
-        r
-    };
     let metrics = async {
         if config.telemetry.metrics_listen.is_empty() {
             Ok(())
@@ -252,45 +254,33 @@ pub async fn run_all(config: &Config, shutdown: CancellationToken) -> anyhow::Re
             .await
         }
     };
-    let (g, p, l, j, a, m) = tokio::join!(
-        async {
-            stop_all(
-                run_gateway(config, gateway_listener, shutdown.clone())
-                    .await
-                    .context("gateway"),
-            )
-        },
-        async {
-            stop_all(
-                run_processors(config, shutdown.clone())
-                    .await
-                    .context("processors"),
-            )
-        },
-        async {
-            stop_all(
-                run_log_stages(config, shutdown.clone())
-                    .await
-                    .context("log stages"),
-            )
-        },
-        async {
-            stop_all(
-                run_projections(config, shutdown.clone())
-                    .await
-                    .context("projections"),
-            )
-        },
-        async {
-            stop_all(
-                run_api(config, api_listener, shutdown.clone())
-                    .await
-                    .context("api"),
-            )
-        },
-        async { stop_all(metrics.await.context("metrics")) },
-    );
-    g.and(p).and(l).and(j).and(a).and(m)
+    run_together(
+        &shutdown,
+        vec![
+            (
+                "gateway",
+                Box::pin(run_gateway(config, gateway_listener, shutdown.clone())),
+            ),
+            (
+                "processors",
+                Box::pin(run_processors(config, shutdown.clone())),
+            ),
+            (
+                "log stages",
+                Box::pin(run_log_stages(config, shutdown.clone())),
+            ),
+            (
+                "projections",
+                Box::pin(run_projections(config, shutdown.clone())),
+            ),
+            (
+                "api",
+                Box::pin(run_api(config, api_listener, shutdown.clone())),
+            ),
+            ("metrics", Box::pin(metrics)),
+        ],
+    )
+    .await
 }
 
 /// The replayer for this configuration (projection batch limits, five retries per insert).

@@ -21,8 +21,7 @@ use hudstream_runtime::clickhouse::{bind, ClickHouse, Param};
 use hudstream_runtime::kafka::Appender;
 use hudstream_runtime::worker::OutRecord;
 use hudstream_runtime::Config;
-use hudstream_schemas::headers as h;
-use hudstream_schemas::job_log::{log_state, JobClassification, JobLog};
+use hudstream_schemas::job_log::{log_state, outcome, JobClassification, JobLog};
 use hudstream_schemas::topics::HUD_JOB_CLASSIFICATION_V1;
 use hudstream_schemas::wire::Codec;
 
@@ -161,6 +160,23 @@ pub async fn run(config: &Config, args: Args) -> anyhow::Result<()> {
                 continue;
             }
         };
+        if matches!(
+            verdict.outcome.as_str(),
+            outcome::LOG_GONE | outcome::LOG_UNAVAILABLE
+        ) {
+            // Such a verdict ranks below any verdict on a log: it could never supersede.
+            failed += 1;
+            let what = if verdict.outcome == outcome::LOG_GONE {
+                "missing"
+            } else {
+                "unreadable"
+            };
+            eprintln!(
+                "{}/{}: the stored log {} is {what}; the old verdict stays",
+                row.repository_full_name, row.job_id, row.log_location
+            );
+            continue;
+        }
         let differs =
             verdict.outcome != row.outcome || verdict.rule != row.rule || verdict.line != row.line;
         if differs {
@@ -175,12 +191,8 @@ pub async fn run(config: &Config, args: Args) -> anyhow::Result<()> {
             );
         }
         if let Some(appender) = &appender {
-            let record = OutRecord {
-                topic: HUD_JOB_CLASSIFICATION_V1.to_string(),
-                key: verdict.key().into_bytes(),
-                payload: codec.encode(&verdict)?,
-                headers: vec![(h::SCHEMA.to_string(), codec.schema_header().into_bytes())],
-            };
+            let record =
+                OutRecord::encoded(&codec, HUD_JOB_CLASSIFICATION_V1, verdict.key(), &verdict)?;
             appender
                 .append(&record)
                 .await

@@ -41,7 +41,7 @@ impl PartitionStatus {
 /// Committed offsets and ends for every stage that reads a topic.
 pub fn offsets(config: &Config) -> anyhow::Result<Vec<PartitionStatus>> {
     let mut out = Vec::new();
-    for (stage, topic) in crate::stages()? {
+    for (stage, topic) in crate::stages(config)? {
         let consumer: BaseConsumer = client_config(&config.kafka)
             .set("group.id", config.kafka.group(stage))
             .set("enable.auto.commit", "false")

@@ -49,3 +49,49 @@ pub async fn read(
         }
     }
 }
+
+/// A body too large to hold in memory (a log upload), as a stream of chunks. An announced
+/// `Content-Length` over `limit` is refused at once; each chunk must arrive within
+/// `chunk_timeout` (a stalled client yields a `TimedOut` error, see [`stream_error`]); the
+/// consumer enforces `limit` on what actually arrives.
+pub fn stream(
+    headers: &HeaderMap,
+    body: Body,
+    limit: u64,
+    chunk_timeout: Duration,
+) -> Result<impl futures::Stream<Item = Result<Bytes, std::io::Error>> + Unpin, GatewayError> {
+    if content_length(headers).is_some_and(|len| len > limit) {
+        return Err(GatewayError::TooLarge {
+            limit: limit as usize,
+        });
+    }
+    let chunks = body.into_data_stream();
+    Ok(Box::pin(futures::stream::unfold(
+        chunks,
+        move |mut chunks| async move {
+            use futures::StreamExt;
+            match tokio::time::timeout(chunk_timeout, chunks.next()).await {
+                Err(_) => Some((
+                    Err(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "no part of the body arrived in time",
+                    )),
+                    chunks,
+                )),
+                Ok(None) => None,
+                Ok(Some(chunk)) => Some((chunk.map_err(std::io::Error::other), chunks)),
+            }
+        },
+    )))
+}
+
+/// The gateway's answer to a streamed body that failed: 408 for a stalled client, 400 else.
+pub fn stream_error(error: &std::io::Error, chunk_timeout: Duration) -> GatewayError {
+    if error.kind() == std::io::ErrorKind::TimedOut {
+        GatewayError::SlowBody {
+            timeout_ms: chunk_timeout.as_millis() as u64,
+        }
+    } else {
+        GatewayError::UnreadableBody(error.to_string())
+    }
+}

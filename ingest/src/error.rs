@@ -14,6 +14,8 @@ pub enum GatewayError {
     BadSignature(#[from] crate::signature::SignatureError),
     #[error("unsupported content type {0:?}: send application/json or application/x-www-form-urlencoded")]
     UnsupportedContentType(String),
+    #[error("unsupported Content-Encoding {0:?}: send the log uncompressed")]
+    UnsupportedEncoding(String),
     #[error("body is larger than the {limit}-byte limit")]
     TooLarge { limit: usize },
     #[error("the body did not arrive within {timeout_ms} ms")]
@@ -53,8 +55,8 @@ pub enum GatewayError {
     CircleCiDisabled,
     #[error("log uploads are disabled: no logs.upload_tokens is configured")]
     UploadsDisabled,
-    #[error("bad log path: {0}")]
-    BadLogPath(String),
+    #[error("bad log upload: {0}")]
+    BadLogUpload(String),
     #[error("the log store is unavailable; nothing was stored, retry later")]
     StoreUnavailable,
     #[error("internal error: {0}")]
@@ -72,9 +74,11 @@ impl GatewayError {
             | Self::NotAnObject(_)
             | Self::MissingField(_)
             | Self::MalformedOot(_)
-            | Self::BadLogPath(_) => StatusCode::BAD_REQUEST,
+            | Self::BadLogUpload(_) => StatusCode::BAD_REQUEST,
             Self::BadSignature(_) | Self::Unauthorized => StatusCode::UNAUTHORIZED,
-            Self::UnsupportedContentType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::UnsupportedContentType(_) | Self::UnsupportedEncoding(_) => {
+                StatusCode::UNSUPPORTED_MEDIA_TYPE
+            }
             Self::TooLarge { .. } | Self::OotTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::SlowBody { .. } => StatusCode::REQUEST_TIMEOUT,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -92,6 +96,7 @@ impl GatewayError {
             Self::MissingHeader(_) => "missing_header",
             Self::BadSignature(_) => "bad_signature",
             Self::UnsupportedContentType(_) => "unsupported_content_type",
+            Self::UnsupportedEncoding(_) => "unsupported_encoding",
             Self::TooLarge { .. } | Self::OotTooLarge => "too_large",
             Self::SlowBody { .. } => "slow_body",
             Self::UnreadableBody(_) => "unreadable_body",
@@ -108,7 +113,7 @@ impl GatewayError {
             Self::MissingField(_) => "missing_field",
             Self::MalformedOot(_) => "malformed",
             Self::CircleCiDisabled | Self::UploadsDisabled => "disabled",
-            Self::BadLogPath(_) => "bad_path",
+            Self::BadLogUpload(_) => "bad_upload",
             Self::StoreUnavailable => "store_unavailable",
             Self::Internal(_) => "internal",
         }

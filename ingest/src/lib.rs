@@ -150,10 +150,19 @@ async fn admission(State(gateway): State<Arc<Gateway>>, request: Request, next: 
     let delivery = header(headers, "x-github-delivery")
         .unwrap_or("-")
         .to_string();
-    let Ok(_permit) = gateway.in_flight.clone().try_acquire_owned() else {
-        let response = GatewayError::Overloaded.into_response();
-        metrics::counter!("hudstream_gateway_requests_total", "endpoint" => endpoint, "event" => event, "status" => "503").increment(1);
-        return response;
+    // Log uploads have a limit of their own (see `logs`): a long transfer must not take a
+    // place a webhook needs.
+    let _permit = if endpoint == "logs" {
+        None
+    } else {
+        match gateway.in_flight.clone().try_acquire_owned() {
+            Ok(permit) => Some(permit),
+            Err(_) => {
+                let response = GatewayError::Overloaded.into_response();
+                metrics::counter!("hudstream_gateway_requests_total", "endpoint" => endpoint, "event" => event, "status" => "503").increment(1);
+                return response;
+            }
+        }
     };
     metrics::gauge!("hudstream_gateway_in_flight").increment(1.0);
     let span = tracing::info_span!("request", endpoint, %event, %delivery);

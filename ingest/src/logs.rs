@@ -1,24 +1,29 @@
 //! `PUT /logs/{owner}/{repo}/{job_id}`: CI systems that push their own logs.
 //!
 //! torchci's "keep-going" jobs upload partial logs while they run; other CI systems have no
-//! GitHub log to fetch at all. The body (the raw log, any size up to `logs.upload_max_bytes`)
-//! is compressed into the log store as it arrives; only then is a `hud.job_log.v1` record
+//! GitHub log to fetch at all. The body (the raw log, up to `logs.max_log_bytes`) is
+//! compressed into the log store as it arrives; only then is a `hud.job_log.v1` record
 //! appended, and only after the broker acknowledged it is the answer 201. The classifier
 //! picks it up like any fetched log.
 //!
 //! Authentication: `Authorization: Bearer <token>` with one of `logs.upload_tokens`; none
 //! configured disables the endpoint (404). Query: `partial=true` for a part of a running job's
-//! log (a later whole log supersedes its verdict), `head_sha=<sha>` to carry the commit.
+//! log (a later whole log supersedes its verdict), `head_sha=<40 hex>` to carry the commit.
+//! Uploads have their own concurrency limit (`logs.upload_max_concurrent`, 503 beyond), so
+//! long transfers never take the places webhooks need; each chunk must arrive within
+//! `gateway.body_read_timeout_ms` (408 otherwise).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Body;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use futures::TryStreamExt;
 use serde::Deserialize;
 use serde_json::json;
+use tokio::sync::Semaphore;
 
 use hudstream_logs::store::StoreError;
 use hudstream_logs::version::job_log_version;
@@ -27,14 +32,14 @@ use hudstream_runtime::config::LogsConfig;
 use hudstream_runtime::secret::collect;
 use hudstream_runtime::worker::OutRecord;
 use hudstream_runtime::Secret;
-use hudstream_schemas::headers as h;
 use hudstream_schemas::job_log::{log_state, JobLog};
+use hudstream_schemas::names::{is_commit_sha, is_repository_part, parse_id};
 use hudstream_schemas::topics::HUD_JOB_LOG_V1;
 use hudstream_schemas::wire::Codec;
 
 use crate::error::GatewayError;
 use crate::oot::token_matches;
-use crate::{header, Gateway};
+use crate::{body, header, Gateway};
 
 /// What the upload endpoint needs; absent when no upload token is configured.
 pub struct LogUploads {
@@ -42,6 +47,7 @@ pub struct LogUploads {
     store: LogStore,
     codec: Codec<JobLog>,
     max_bytes: u64,
+    in_flight: Semaphore,
 }
 
 impl LogUploads {
@@ -55,7 +61,8 @@ impl LogUploads {
             tokens,
             store: LogStore::open(&config.store)?,
             codec: Codec::new()?,
-            max_bytes: config.upload_max_bytes as u64,
+            max_bytes: config.max_log_bytes,
+            in_flight: Semaphore::new(config.upload_max_concurrent.max(1)),
         }))
     }
 }
@@ -68,21 +75,12 @@ pub struct UploadQuery {
     head_sha: String,
 }
 
-fn valid_name(part: &str) -> bool {
-    !part.is_empty()
-        && part != "."
-        && part != ".."
-        && part
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-}
-
 pub async fn upload(
     State(gateway): State<Arc<Gateway>>,
     Path((owner, repo, job_id)): Path<(String, String, String)>,
-    Query(query): Query<UploadQuery>,
+    query: Result<Query<UploadQuery>, QueryRejection>,
     headers: HeaderMap,
-    body: Body,
+    request_body: Body,
 ) -> Result<Response, GatewayError> {
     let uploads = gateway
         .log_uploads
@@ -94,30 +92,50 @@ pub async fn upload(
     if !token_matches(&uploads.tokens, token.trim()) {
         return Err(GatewayError::Unauthorized);
     }
-    if !valid_name(&owner) || !valid_name(&repo) {
-        return Err(GatewayError::BadLogPath(format!(
+    if !is_repository_part(&owner) || !is_repository_part(&repo) {
+        return Err(GatewayError::BadLogUpload(format!(
             "{owner}/{repo} is not a repository name"
         )));
     }
-    let job_id: i64 = job_id.parse().ok().filter(|id| *id > 0).ok_or_else(|| {
-        GatewayError::BadLogPath(format!("job id {job_id:?} is not a positive integer"))
+    let job_id = parse_id(&job_id).ok_or_else(|| {
+        GatewayError::BadLogUpload(format!("job id {job_id:?} is not a positive integer"))
     })?;
+    let Query(query) = query.map_err(|e| GatewayError::BadLogUpload(e.body_text()))?;
+    if !query.head_sha.is_empty() && !is_commit_sha(&query.head_sha) {
+        return Err(GatewayError::BadLogUpload(format!(
+            "head_sha {:?} is not a 40-digit commit SHA",
+            query.head_sha
+        )));
+    }
+    // The store keeps what arrives and compresses it itself; a compressed upload would be
+    // stored twice compressed and classified as noise.
+    if let Some(encoding) = header(&headers, header::CONTENT_ENCODING.as_str()) {
+        if encoding != "identity" {
+            return Err(GatewayError::UnsupportedEncoding(encoding.to_string()));
+        }
+    }
+    let _permit = uploads
+        .in_flight
+        .try_acquire()
+        .map_err(|_| GatewayError::Overloaded)?;
+    let chunk_timeout = Duration::from_millis(gateway.config.body_read_timeout_ms);
+    let chunks = body::stream(&headers, request_body, uploads.max_bytes, chunk_timeout)?;
+
     let repository = format!("{owner}/{repo}");
     let location = if query.partial {
         LogStore::partial_log_path(&repository, job_id)
     } else {
         LogStore::log_path(&repository, job_id)
     };
-    let stream = body.into_data_stream().map_err(std::io::Error::other);
     let written = uploads
         .store
-        .put(&location, stream, uploads.max_bytes)
+        .put(&location, chunks, uploads.max_bytes)
         .await
         .map_err(|e| match e {
             StoreError::TooLarge { limit, .. } => GatewayError::TooLarge {
                 limit: limit as usize,
             },
-            StoreError::Body { source, .. } => GatewayError::UnreadableBody(source.to_string()),
+            StoreError::Body { source, .. } => body::stream_error(&source, chunk_timeout),
             other => {
                 tracing::error!(error = %other, "log store failed; nothing acknowledged");
                 GatewayError::StoreUnavailable
@@ -125,7 +143,7 @@ pub async fn upload(
         })?;
     let mut log = JobLog {
         version: 0,
-        repository_full_name: repository.clone(),
+        repository_full_name: repository,
         job_id,
         head_sha: query.head_sha,
         conclusion: String::new(),
@@ -141,19 +159,8 @@ pub async fn upload(
         fetched_at: chrono::Utc::now().timestamp_millis(),
     };
     log.version = job_log_version(&log);
-    let payload = uploads
-        .codec
-        .encode(&log)
+    let record = OutRecord::encoded(&uploads.codec, HUD_JOB_LOG_V1, log.key(), &log)
         .map_err(|e| GatewayError::Internal(e.to_string()))?;
-    let record = OutRecord {
-        topic: HUD_JOB_LOG_V1.to_string(),
-        key: log.key().into_bytes(),
-        payload,
-        headers: vec![(
-            h::SCHEMA.to_string(),
-            uploads.codec.schema_header().into_bytes(),
-        )],
-    };
     let appended = gateway.append(&record).await?;
     Ok((
         StatusCode::CREATED,
@@ -167,19 +174,4 @@ pub async fn upload(
         })),
     )
         .into_response())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn repository_parts_are_plain_names() {
-        assert!(valid_name("pytorch"));
-        assert!(valid_name("torch-xpu-ops.v2"));
-        assert!(!valid_name(".."));
-        assert!(!valid_name(""));
-        assert!(!valid_name("a/b"));
-        assert!(!valid_name("a b"));
-    }
 }

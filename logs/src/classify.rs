@@ -27,7 +27,8 @@ pub const STAGE: &str = "log-classify";
 /// Why a log could not be classified.
 #[derive(Debug, thiserror::Error)]
 pub enum ClassifyError {
-    /// The stored object is not a readable gzip log: retrying will not help.
+    /// The stored object is not a readable gzip log, or the engine panicked on it: retrying
+    /// will not help. [`classify_log`] turns it into a `log_unavailable` verdict.
     #[error("the stored log {location} cannot be read: {reason}")]
     Unreadable { location: String, reason: String },
     /// The store failed; the batch is retried.
@@ -83,6 +84,13 @@ pub async fn classify_log(
                 Err(ClassifyError::Store(e)) if e.is_not_found() => {
                     verdict.outcome = outcome::LOG_GONE.into();
                 }
+                // Retrying cannot help a corrupt object or a log the engine panics on: the
+                // job gets a verdict saying so, and the operator a log line and a count.
+                Err(e @ ClassifyError::Unreadable { .. }) => {
+                    metrics::counter!("hudstream_logs_unreadable_total").increment(1);
+                    tracing::error!(job = %log.key(), error = %e, "stored log cannot be classified");
+                    verdict.outcome = outcome::LOG_UNAVAILABLE.into();
+                }
                 Err(e) => return Err(e),
             }
         }
@@ -106,12 +114,23 @@ async fn classify_stored(
     let options = options.clone();
     let started = Instant::now();
     let result =
-        tokio::task::spawn_blocking(move || ruleset.classify(stored.into_reader(), &options))
+        match tokio::task::spawn_blocking(move || ruleset.classify(stored.into_reader(), &options))
             .await
-            .map_err(|e| ClassifyError::Io {
-                location: location.to_string(),
-                source: std::io::Error::other(e),
-            })?;
+        {
+            Ok(result) => result,
+            Err(e) if e.is_panic() => {
+                return Err(ClassifyError::Unreadable {
+                    location: location.to_string(),
+                    reason: format!("the classifier panicked on it: {e}"),
+                })
+            }
+            Err(e) => {
+                return Err(ClassifyError::Io {
+                    location: location.to_string(),
+                    source: std::io::Error::other(e),
+                })
+            }
+        };
     match result {
         Ok(verdict) => {
             metrics::histogram!("hudstream_classify_seconds").record(started.elapsed());
@@ -144,6 +163,7 @@ pub struct ClassifyStage {
     store: LogStore,
     rules: Arc<RulesetFile>,
     options: Options,
+    concurrency: usize,
     reload_every: Duration,
     next_reload: Instant,
     logs: Codec<JobLog>,
@@ -155,12 +175,14 @@ impl ClassifyStage {
         store: LogStore,
         rules: Arc<RulesetFile>,
         options: Options,
+        concurrency: usize,
         reload_every: Duration,
     ) -> anyhow::Result<ClassifyStage> {
         Ok(ClassifyStage {
             store,
             rules,
             options,
+            concurrency: concurrency.max(1),
             reload_every,
             next_reload: Instant::now() + reload_every,
             logs: Codec::new()?,
@@ -168,12 +190,22 @@ impl ClassifyStage {
         })
     }
 
-    fn reload_if_due(&mut self) {
+    /// Re-reads the ruleset when due, on a blocking thread (compiling ~100 patterns is CPU
+    /// work the async workers should not do).
+    async fn reload_if_due(&mut self) {
         if Instant::now() < self.next_reload {
             return;
         }
         self.next_reload = Instant::now() + self.reload_every;
-        match self.rules.reload() {
+        let rules = self.rules.clone();
+        let reloaded = match tokio::task::spawn_blocking(move || rules.reload()).await {
+            Ok(reloaded) => reloaded,
+            Err(e) => {
+                tracing::error!(error = %e, "ruleset reload task failed; the old rules stay");
+                return;
+            }
+        };
+        match reloaded {
             Ok(Reloaded::Unchanged) => {}
             Ok(Reloaded::Changed(hash)) => {
                 metrics::counter!("hudstream_ruleset_reloads_total", "result" => "changed")
@@ -199,17 +231,13 @@ impl BatchHandler for ClassifyStage {
     }
 
     async fn handle(&mut self, batch: &[InRecord]) -> anyhow::Result<Vec<(usize, Action)>> {
-        self.reload_if_due();
+        self.reload_if_due().await;
         let ruleset = self.rules.current();
         let mut actions = Vec::new();
         // Of several records of one job in the batch, only the highest version counts.
         let mut latest: BTreeMap<String, (usize, JobLog)> = BTreeMap::new();
         for (i, record) in batch.iter().enumerate() {
-            let decoded = match record.payload.as_deref() {
-                None => Err("record has no value (a tombstone?)".to_string()),
-                Some(payload) => self.logs.decode(payload).map_err(|e| e.to_string()),
-            };
-            match decoded {
+            match record.decode(&self.logs) {
                 Ok(log) => match latest.get(&log.key()) {
                     Some((_, kept)) if kept.version > log.version => {}
                     _ => {
@@ -230,29 +258,21 @@ impl BatchHandler for ClassifyStage {
                     )
                 }
             }))
-            .buffer_unordered(2)
+            .buffer_unordered(self.concurrency)
             .collect()
             .await;
         for (i, result) in results {
-            match result {
-                Ok(verdict) => actions.push((
-                    i,
-                    publish(
-                        &self.verdicts,
-                        HUD_JOB_CLASSIFICATION_V1,
-                        verdict.key(),
-                        &verdict,
-                        &batch[i],
-                    ),
-                )),
-                Err(e @ ClassifyError::Unreadable { .. }) => actions.push((
-                    i,
-                    Action::DeadLetter {
-                        reason: e.to_string(),
-                    },
-                )),
-                Err(e) => return Err(e.into()),
-            }
+            let verdict = result?;
+            actions.push((
+                i,
+                publish(
+                    &self.verdicts,
+                    HUD_JOB_CLASSIFICATION_V1,
+                    verdict.key(),
+                    &verdict,
+                    &batch[i],
+                ),
+            ));
         }
         Ok(actions)
     }

@@ -3,7 +3,8 @@
 //! For every job that reaches `completed` (with a configured conclusion; all by default) the
 //! stage downloads the log once and records where it is. A log already in the store is not
 //! downloaded again — a redelivered `completed` event costs one `HEAD`, not a GitHub request —
-//! but its record is published again, so a crash between storing and publishing loses nothing.
+//! but its record is published again (the same record: its time is the object's), so a crash
+//! between storing and publishing loses nothing.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -13,12 +14,13 @@ use futures::StreamExt;
 use hudstream_processors::output::publish;
 use hudstream_runtime::worker::{Action, BatchHandler, InRecord};
 use hudstream_schemas::job_log::{log_state, JobLog};
+use hudstream_schemas::names::is_repository_full_name;
 use hudstream_schemas::topics::{HUD_JOB_LOG_V1, HUD_WORKFLOW_JOB_V1};
 use hudstream_schemas::wire::Codec;
 use hudstream_schemas::workflow_job::WorkflowJob;
 
 use crate::github::{GitHub, LogAnswer};
-use crate::store::LogStore;
+use crate::store::{LogStore, StoreError};
 use crate::version::job_log_version;
 
 pub const STAGE: &str = "log-fetch";
@@ -31,6 +33,7 @@ pub struct LogFetchStage {
     logs: Codec<JobLog>,
     conclusions: Vec<String>,
     concurrency: usize,
+    max_log_bytes: u64,
 }
 
 impl LogFetchStage {
@@ -39,6 +42,7 @@ impl LogFetchStage {
         store: LogStore,
         conclusions: Vec<String>,
         concurrency: usize,
+        max_log_bytes: u64,
     ) -> anyhow::Result<LogFetchStage> {
         Ok(LogFetchStage {
             github,
@@ -47,6 +51,7 @@ impl LogFetchStage {
             logs: Codec::new()?,
             conclusions,
             concurrency: concurrency.max(1),
+            max_log_bytes,
         })
     }
 
@@ -71,9 +76,15 @@ impl LogFetchStage {
             reason: String::new(),
             fetched_at: chrono::Utc::now().timestamp_millis(),
         };
-        if let Some(size) = self.store.size(&path).await? {
+        if !is_repository_full_name(&job.repository_full_name) {
+            // It would become part of a URL and a store path.
+            log.state = log_state::UNAVAILABLE.into();
+            log.reason = format!("{:?} is not a repository name", job.repository_full_name);
+        } else if let Some((size, written_at)) = self.store.stat(&path).await? {
             log.location = path;
             log.compressed_bytes = size as i64;
+            log.source = "store".into();
+            log.fetched_at = written_at;
         } else {
             match self
                 .github
@@ -81,14 +92,23 @@ impl LogFetchStage {
                 .await?
             {
                 LogAnswer::Found(response) => {
-                    let written = self
+                    match self
                         .store
-                        .put(&path, response.bytes_stream(), u64::MAX)
-                        .await?;
-                    metrics::counter!("hudstream_logs_fetched_bytes_total")
-                        .increment(written.raw_bytes);
-                    log.location = path;
-                    log.compressed_bytes = written.compressed_bytes as i64;
+                        .put(&path, response.bytes_stream(), self.max_log_bytes)
+                        .await
+                    {
+                        Ok(written) => {
+                            metrics::counter!("hudstream_logs_fetched_bytes_total")
+                                .increment(written.raw_bytes);
+                            log.location = path;
+                            log.compressed_bytes = written.compressed_bytes as i64;
+                        }
+                        Err(StoreError::TooLarge { limit, .. }) => {
+                            log.state = log_state::UNAVAILABLE.into();
+                            log.reason = format!("the log is over logs.max_log_bytes ({limit})");
+                        }
+                        Err(e) => return Err(e.into()),
+                    }
                 }
                 LogAnswer::Gone { status } => {
                     log.state = log_state::GONE.into();
@@ -121,26 +141,12 @@ impl BatchHandler for LogFetchStage {
         // One fetch per job, however many of its records the batch holds.
         let mut wanted: BTreeMap<String, (usize, WorkflowJob)> = BTreeMap::new();
         for (i, record) in batch.iter().enumerate() {
-            let Some(payload) = record.payload.as_deref() else {
-                actions.push((
-                    i,
-                    Action::DeadLetter {
-                        reason: "record has no value (a tombstone?)".into(),
-                    },
-                ));
-                continue;
-            };
-            match self.jobs.decode(payload) {
+            match record.decode(&self.jobs) {
                 Ok(job) if self.wants(&job) => {
                     wanted.insert(job.key(), (i, job));
                 }
                 Ok(_) => {}
-                Err(e) => actions.push((
-                    i,
-                    Action::DeadLetter {
-                        reason: e.to_string(),
-                    },
-                )),
+                Err(reason) => actions.push((i, Action::DeadLetter { reason })),
             }
         }
         let this = &*self;

@@ -8,9 +8,14 @@
 //! What an answer means:
 //! - 200: the log, streamed to the caller.
 //! - 404, 410: the log is gone (expired, or the job never had one) — a final answer.
-//! - 403/429 with `Retry-After` or `X-RateLimit-Remaining: 0`: wait as told, then ask again.
-//! - 5xx and network errors: back off and retry, then give the error to the caller (the stage
-//!   runtime retries the whole batch; nothing is skipped).
+//! - 403/429 with `Retry-After` or `X-RateLimit-Remaining: 0`, or whose message says "rate
+//!   limit" (GitHub's secondary limit): wait as told (a minute if not told), then ask again.
+//! - 5xx and network errors (the installation-token calls' too): back off and retry, then give
+//!   the error to the caller (the stage runtime retries the whole batch; nothing is skipped).
+//! - An App not installed on the repository: refused for good, like any other 4xx.
+//!
+//! Every wait ends early on shutdown ([`GitHubError::ShuttingDown`]), and a body that stops
+//! arriving for `READ_TIMEOUT` is an error, so a stage never hangs on GitHub.
 //! - 401: credentials are wrong; an App's cached token is dropped and fetched again once, then
 //!   it is an error, retried by the runtime like a 5xx — a misconfiguration stops the stage
 //!   visibly instead of marking logs missing.
@@ -25,11 +30,17 @@ use serde::Deserialize;
 use tokio::sync::Mutex;
 
 use hudstream_runtime::config::LogsConfig;
+use hudstream_runtime::shutdown::CancellationToken;
 use hudstream_runtime::Secret;
 
 /// Installation tokens are replaced this long before GitHub says they expire.
 const REFRESH_BEFORE_EXPIRY: Duration = Duration::from_secs(300);
 const FIRST_BACKOFF: Duration = Duration::from_millis(500);
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// Longest silence on a connection (headers or body) before the request fails.
+const READ_TIMEOUT: Duration = Duration::from_secs(60);
+/// GitHub's advice for a secondary rate limit that does not say how long to wait.
+const SECONDARY_LIMIT_WAIT: Duration = Duration::from_secs(60);
 
 #[derive(Debug, thiserror::Error)]
 pub enum GitHubError {
@@ -49,6 +60,8 @@ pub enum GitHubError {
     },
     #[error("signing the GitHub App JWT: {0}")]
     Jwt(#[from] jsonwebtoken::errors::Error),
+    #[error("shutting down")]
+    ShuttingDown,
 }
 
 /// What GitHub said about a job's log.
@@ -79,6 +92,18 @@ pub struct GitHub {
     auth: Auth,
     attempts: u32,
     rate_limit_max_wait: Duration,
+    shutdown: CancellationToken,
+}
+
+/// What one request attempt came to, inside [`GitHub::job_log`]'s loop.
+enum Attempt {
+    Done(LogAnswer),
+    /// Rate-limited: wait this long, then ask again (not counted as a failure).
+    Wait(Duration),
+    /// A 401: drop a cached App token and ask once more.
+    Unauthorized(GitHubError),
+    /// 5xx or a network error: back off.
+    Transient(GitHubError),
 }
 
 #[derive(Deserialize)]
@@ -101,7 +126,11 @@ struct Claims {
 
 impl GitHub {
     /// A client from the `[logs]` settings: an App when `github_app_id` is set, else a token.
-    pub fn from_config(config: &LogsConfig) -> Result<GitHub, GitHubError> {
+    /// Its waits end when `shutdown` is cancelled.
+    pub fn from_config(
+        config: &LogsConfig,
+        shutdown: CancellationToken,
+    ) -> Result<GitHub, GitHubError> {
         let auth = if config.github_app_id != 0 {
             let path = config.github_app_private_key_file.as_ref().ok_or_else(|| {
                 GitHubError::Config(
@@ -150,6 +179,7 @@ impl GitHub {
         let http = reqwest::Client::builder()
             .default_headers(headers)
             .connect_timeout(Duration::from_secs(10))
+            .read_timeout(READ_TIMEOUT)
             .build()
             .map_err(|e| GitHubError::Config(format!("HTTP client: {e}")))?;
         Ok(GitHub {
@@ -158,7 +188,15 @@ impl GitHub {
             auth,
             attempts: config.fetch_attempts.max(1),
             rate_limit_max_wait: Duration::from_millis(config.rate_limit_max_wait_ms),
+            shutdown,
         })
+    }
+
+    async fn sleep(&self, wait: Duration) -> Result<(), GitHubError> {
+        tokio::select! {
+            _ = self.shutdown.cancelled() => Err(GitHubError::ShuttingDown),
+            _ = tokio::time::sleep(wait) => Ok(()),
+        }
     }
 
     /// Asks for a job's log, waiting out rate limits and retrying transient failures.
@@ -167,73 +205,114 @@ impl GitHub {
         let mut failures = 0u32;
         let mut renewed_token = false;
         loop {
-            let token = self.token_for(repository).await?;
-            let mut request = self.http.get(&url);
-            if let Some(token) = &token {
-                request = request.bearer_auth(token.expose());
-            }
-            let transient = match request.send().await {
-                Ok(response) => {
-                    let status = response.status();
-                    if status.is_success() {
-                        metrics::counter!("hudstream_github_requests_total", "result" => "ok")
-                            .increment(1);
-                        return Ok(LogAnswer::Found(response));
-                    }
-                    if let Some(wait) = rate_limit_wait(status, response.headers()) {
-                        let wait = wait.min(self.rate_limit_max_wait);
-                        metrics::counter!("hudstream_github_requests_total", "result" => "rate_limited")
-                            .increment(1);
-                        tracing::warn!(
-                            repository,
-                            job_id,
-                            wait_s = wait.as_secs(),
-                            "GitHub rate limit; waiting"
-                        );
-                        tokio::time::sleep(wait).await;
-                        continue;
-                    }
-                    if status == StatusCode::NOT_FOUND || status == StatusCode::GONE {
-                        metrics::counter!("hudstream_github_requests_total", "result" => "gone")
-                            .increment(1);
-                        return Ok(LogAnswer::Gone {
-                            status: status.as_u16(),
-                        });
-                    }
-                    let message = error_message(response).await;
-                    if status == StatusCode::UNAUTHORIZED && !renewed_token {
-                        renewed_token = true;
-                        self.forget_token(repository).await;
-                        continue;
-                    }
-                    if status.is_client_error() && status != StatusCode::UNAUTHORIZED {
-                        metrics::counter!("hudstream_github_requests_total", "result" => "refused")
-                            .increment(1);
-                        return Ok(LogAnswer::Refused {
-                            status: status.as_u16(),
-                            message,
-                        });
-                    }
-                    GitHubError::Status {
-                        url: url.clone(),
-                        status,
-                        message,
-                    }
+            let error = match self.attempt(repository, &url).await? {
+                Attempt::Done(answer) => {
+                    let result = match &answer {
+                        LogAnswer::Found(_) => "ok",
+                        LogAnswer::Gone { .. } => "gone",
+                        LogAnswer::Refused { .. } => "refused",
+                    };
+                    metrics::counter!("hudstream_github_requests_total", "result" => result)
+                        .increment(1);
+                    return Ok(answer);
                 }
-                Err(source) => GitHubError::Http {
-                    url: url.clone(),
-                    source,
-                },
+                Attempt::Wait(wait) => {
+                    let wait = wait.min(self.rate_limit_max_wait);
+                    metrics::counter!("hudstream_github_requests_total", "result" => "rate_limited")
+                        .increment(1);
+                    tracing::warn!(
+                        repository,
+                        job_id,
+                        wait_s = wait.as_secs(),
+                        "GitHub rate limit; waiting"
+                    );
+                    self.sleep(wait).await?;
+                    continue;
+                }
+                Attempt::Unauthorized(_) if !renewed_token => {
+                    renewed_token = true;
+                    self.forget_token(repository).await;
+                    continue;
+                }
+                Attempt::Unauthorized(error) | Attempt::Transient(error) => error,
             };
             metrics::counter!("hudstream_github_requests_total", "result" => "error").increment(1);
             failures += 1;
             if failures >= self.attempts {
-                return Err(transient);
+                return Err(error);
             }
-            let backoff = FIRST_BACKOFF * 2u32.saturating_pow(failures - 1);
-            tracing::warn!(repository, job_id, error = %transient, backoff_ms = backoff.as_millis() as u64, "GitHub log fetch failed; retrying");
-            tokio::time::sleep(backoff).await;
+            let backoff = (FIRST_BACKOFF * 2u32.saturating_pow(failures - 1)).min(MAX_BACKOFF);
+            tracing::warn!(repository, job_id, %error, backoff_ms = backoff.as_millis() as u64, "GitHub log fetch failed; retrying");
+            self.sleep(backoff).await?;
         }
+    }
+
+    /// One try: a token (an App's may need fetching), then the logs request.
+    async fn attempt(&self, repository: &str, url: &str) -> Result<Attempt, GitHubError> {
+        let token = match self.token_for(repository).await {
+            Ok(token) => token,
+            Err(GitHubError::Status {
+                status, message, ..
+            }) if status == StatusCode::NOT_FOUND => {
+                return Ok(Attempt::Done(LogAnswer::Refused {
+                    status: status.as_u16(),
+                    message: format!("the GitHub App is not installed on {repository}: {message}"),
+                }))
+            }
+            Err(e @ GitHubError::Status { status, .. }) if status == StatusCode::UNAUTHORIZED => {
+                return Ok(Attempt::Unauthorized(e))
+            }
+            Err(e @ (GitHubError::Status { .. } | GitHubError::Http { .. })) => {
+                return Ok(Attempt::Transient(e))
+            }
+            Err(e) => return Err(e),
+        };
+        let mut request = self.http.get(url);
+        if let Some(token) = &token {
+            request = request.bearer_auth(token.expose());
+        }
+        let response = match request.send().await {
+            Ok(response) => response,
+            Err(source) => {
+                return Ok(Attempt::Transient(GitHubError::Http {
+                    url: url.to_string(),
+                    source,
+                }))
+            }
+        };
+        let status = response.status();
+        if status.is_success() {
+            return Ok(Attempt::Done(LogAnswer::Found(response)));
+        }
+        if status == StatusCode::NOT_FOUND || status == StatusCode::GONE {
+            return Ok(Attempt::Done(LogAnswer::Gone {
+                status: status.as_u16(),
+            }));
+        }
+        let told = rate_limit_wait(status, response.headers());
+        let message = error_message(response).await;
+        if let Some(wait) = told {
+            return Ok(Attempt::Wait(wait));
+        }
+        if status == StatusCode::FORBIDDEN && message.to_ascii_lowercase().contains("rate limit") {
+            return Ok(Attempt::Wait(SECONDARY_LIMIT_WAIT));
+        }
+        if status.is_client_error() && status != StatusCode::UNAUTHORIZED {
+            return Ok(Attempt::Done(LogAnswer::Refused {
+                status: status.as_u16(),
+                message,
+            }));
+        }
+        let error = GitHubError::Status {
+            url: url.to_string(),
+            status,
+            message,
+        };
+        Ok(if status == StatusCode::UNAUTHORIZED {
+            Attempt::Unauthorized(error)
+        } else {
+            Attempt::Transient(error)
+        })
     }
 
     /// The token to send for `repository`; `None` for an unauthenticated client.
@@ -344,7 +423,7 @@ fn rate_limit_wait(status: StatusCode, headers: &HeaderMap) -> Option<Duration> 
         return Some(Duration::from_secs(wait));
     }
     // GitHub's secondary rate limit without headers: a minute is what its docs advise.
-    (status == StatusCode::TOO_MANY_REQUESTS).then(|| Duration::from_secs(60))
+    (status == StatusCode::TOO_MANY_REQUESTS).then_some(SECONDARY_LIMIT_WAIT)
 }
 
 /// GitHub's `message`, or the start of the body.
@@ -384,5 +463,219 @@ mod tests {
         headers.insert("x-ratelimit-reset", reset.to_string().parse().unwrap());
         let wait = rate_limit_wait(StatusCode::FORBIDDEN, &headers).unwrap();
         assert!((28..=31).contains(&wait.as_secs()), "{wait:?}");
+    }
+
+    mod app {
+        //! GitHub App authentication against a local stand-in of the three endpoints.
+        use super::super::*;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::Arc;
+
+        use axum::extract::{Path, State};
+        use axum::http::HeaderMap;
+        use axum::response::{IntoResponse, Response};
+        use axum::routing::{get, post};
+        use axum::Router;
+
+        #[derive(Default)]
+        struct Stand {
+            installation_lookups: AtomicUsize,
+            tokens_issued: AtomicUsize,
+            /// Seconds the next installation tokens live.
+            lifetime_s: AtomicUsize,
+            /// 401s still to give on the logs endpoint.
+            unauthorized: AtomicUsize,
+        }
+
+        fn bearer(headers: &HeaderMap) -> String {
+            headers
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .unwrap_or_default()
+                .to_string()
+        }
+
+        /// The JWT must be RS256, signed by the App's key, issued by App 42, and short-lived.
+        fn jwt_ok(headers: &HeaderMap) -> bool {
+            let key = jsonwebtoken::DecodingKey::from_rsa_pem(include_bytes!(
+                "../testdata/app-key.pub.pem"
+            ))
+            .expect("public key");
+            let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+            validation.set_issuer(&["42"]);
+            match jsonwebtoken::decode::<serde_json::Value>(&bearer(headers), &key, &validation) {
+                Ok(data) => {
+                    let (iat, exp) = (data.claims["iat"].as_i64(), data.claims["exp"].as_i64());
+                    matches!((iat, exp), (Some(i), Some(e)) if e - i <= 600)
+                }
+                Err(_) => false,
+            }
+        }
+
+        async fn installation(
+            State(st): State<Arc<Stand>>,
+            Path((_owner, repo)): Path<(String, String)>,
+            headers: HeaderMap,
+        ) -> Response {
+            st.installation_lookups.fetch_add(1, Ordering::SeqCst);
+            if !jwt_ok(&headers) {
+                return (StatusCode::UNAUTHORIZED, "bad jwt").into_response();
+            }
+            if repo == "not-installed" {
+                return (StatusCode::NOT_FOUND, r#"{"message":"Not Found"}"#).into_response();
+            }
+            axum::Json(serde_json::json!({"id": 7})).into_response()
+        }
+
+        async fn access_token(State(st): State<Arc<Stand>>, headers: HeaderMap) -> Response {
+            if !jwt_ok(&headers) {
+                return (StatusCode::UNAUTHORIZED, "bad jwt").into_response();
+            }
+            let n = st.tokens_issued.fetch_add(1, Ordering::SeqCst) + 1;
+            let lifetime = st.lifetime_s.load(Ordering::SeqCst) as i64;
+            let expires_at = chrono::Utc::now() + chrono::Duration::seconds(lifetime);
+            axum::Json(serde_json::json!({"token": format!("inst-{n}"), "expires_at": expires_at}))
+                .into_response()
+        }
+
+        async fn logs(State(st): State<Arc<Stand>>, headers: HeaderMap) -> Response {
+            if !bearer(&headers).starts_with("inst-") {
+                return (StatusCode::UNAUTHORIZED, "not an installation token").into_response();
+            }
+            let owed = st.unauthorized.load(Ordering::SeqCst);
+            if owed > 0 {
+                st.unauthorized.store(owed - 1, Ordering::SeqCst);
+                return (StatusCode::UNAUTHORIZED, r#"{"message":"Bad credentials"}"#)
+                    .into_response();
+            }
+            "the log".into_response()
+        }
+
+        async fn client() -> (GitHub, Arc<Stand>) {
+            let stand = Arc::new(Stand::default());
+            stand.lifetime_s.store(3600, Ordering::SeqCst);
+            let router = Router::new()
+                .route("/repos/{owner}/{repo}/installation", get(installation))
+                .route("/app/installations/{id}/access_tokens", post(access_token))
+                .route("/repos/{owner}/{repo}/actions/jobs/{id}/logs", get(logs))
+                .with_state(stand.clone());
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let api = format!("http://{}", listener.local_addr().unwrap());
+            tokio::spawn(async move { axum::serve(listener, router).await });
+            let config = LogsConfig {
+                github_api_url: api,
+                github_app_id: 42,
+                github_app_private_key_file: Some(
+                    concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/app-key.pem").into(),
+                ),
+                fetch_attempts: 2,
+                ..LogsConfig::default()
+            };
+            let github = GitHub::from_config(&config, CancellationToken::new()).unwrap();
+            (github, stand)
+        }
+
+        async fn body(answer: LogAnswer) -> String {
+            match answer {
+                LogAnswer::Found(response) => response.text().await.unwrap(),
+                other => panic!("expected the log, got {other:?}"),
+            }
+        }
+
+        #[tokio::test]
+        async fn one_installation_token_per_repository_is_cached_and_renewed_on_401() {
+            let (github, stand) = client().await;
+            assert_eq!(
+                body(github.job_log("o/r", 1).await.unwrap()).await,
+                "the log"
+            );
+            assert_eq!(
+                body(github.job_log("o/r", 2).await.unwrap()).await,
+                "the log"
+            );
+            assert_eq!(stand.tokens_issued.load(Ordering::SeqCst), 1, "cached");
+            // Another repository, another installation lookup and token.
+            body(github.job_log("o/other", 3).await.unwrap()).await;
+            assert_eq!(stand.tokens_issued.load(Ordering::SeqCst), 2);
+            // A revoked token: dropped, a new one fetched, the request repeated once.
+            stand.unauthorized.store(1, Ordering::SeqCst);
+            assert_eq!(
+                body(github.job_log("o/r", 4).await.unwrap()).await,
+                "the log"
+            );
+            assert_eq!(stand.tokens_issued.load(Ordering::SeqCst), 3);
+        }
+
+        #[tokio::test]
+        async fn a_token_within_five_minutes_of_expiry_is_replaced() {
+            let (github, stand) = client().await;
+            stand.lifetime_s.store(240, Ordering::SeqCst);
+            body(github.job_log("o/r", 1).await.unwrap()).await;
+            body(github.job_log("o/r", 2).await.unwrap()).await;
+            assert_eq!(stand.tokens_issued.load(Ordering::SeqCst), 2, "not reused");
+            stand.lifetime_s.store(3600, Ordering::SeqCst);
+            body(github.job_log("o/r", 3).await.unwrap()).await;
+            body(github.job_log("o/r", 4).await.unwrap()).await;
+            assert_eq!(stand.tokens_issued.load(Ordering::SeqCst), 3, "reused");
+        }
+
+        #[tokio::test]
+        async fn an_app_not_installed_on_the_repository_is_a_final_refusal() {
+            let (github, stand) = client().await;
+            match github.job_log("o/not-installed", 1).await.unwrap() {
+                LogAnswer::Refused { status, message } => {
+                    assert_eq!(status, 404);
+                    assert!(
+                        message.contains("not installed on o/not-installed"),
+                        "{message}"
+                    );
+                }
+                other => panic!("expected a refusal, got {other:?}"),
+            }
+            assert_eq!(
+                stand.installation_lookups.load(Ordering::SeqCst),
+                1,
+                "not retried"
+            );
+        }
+
+        #[tokio::test]
+        async fn shutdown_ends_a_rate_limit_wait() {
+            let shutdown = CancellationToken::new();
+            let router = Router::new().route(
+                "/repos/{owner}/{repo}/actions/jobs/{id}/logs",
+                get(|| async {
+                    (
+                        StatusCode::FORBIDDEN,
+                        r#"{"message":"You have exceeded a secondary rate limit."}"#,
+                    )
+                }),
+            );
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let api = format!("http://{}", listener.local_addr().unwrap());
+            tokio::spawn(async move { axum::serve(listener, router).await });
+            let config = LogsConfig {
+                github_api_url: api,
+                github_token: Secret::new("t"),
+                ..LogsConfig::default()
+            };
+            let github = GitHub::from_config(&config, shutdown.clone()).unwrap();
+            let stop = shutdown.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                stop.cancel();
+            });
+            let started = Instant::now();
+            let result = github.job_log("o/r", 1).await;
+            assert!(
+                matches!(result, Err(GitHubError::ShuttingDown)),
+                "{result:?}"
+            );
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "the 60 s wait was cut short"
+            );
+        }
     }
 }

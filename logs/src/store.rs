@@ -135,10 +135,10 @@ impl LogStore {
         format!("{repository}/{job_id}.partial.log.gz")
     }
 
-    /// The stored object's size, if it exists.
-    pub async fn size(&self, path: &str) -> Result<Option<u64>, StoreError> {
+    /// The stored object's size and when it was written (epoch ms), if it exists.
+    pub async fn stat(&self, path: &str) -> Result<Option<(u64, i64)>, StoreError> {
         match self.store.head(&Path::from(path)).await {
-            Ok(meta) => Ok(Some(meta.size)),
+            Ok(meta) => Ok(Some((meta.size, meta.last_modified.timestamp_millis()))),
             Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(source) => Err(StoreError::Store {
                 op: "head",
@@ -290,16 +290,15 @@ mod tests {
     async fn a_log_round_trips_compressed() {
         let (store, dir) = temp_store("roundtrip");
         let path = LogStore::log_path("pytorch/pytorch", 42);
-        assert_eq!(store.size(&path).await.unwrap(), None);
+        assert_eq!(store.stat(&path).await.unwrap(), None);
         let written = store
             .put(&path, body(vec![b"line one\n", b"line two\n"]), 1 << 20)
             .await
             .unwrap();
         assert_eq!(written.raw_bytes, 18);
-        assert_eq!(
-            store.size(&path).await.unwrap(),
-            Some(written.compressed_bytes)
-        );
+        let (size, written_at) = store.stat(&path).await.unwrap().expect("stored");
+        assert_eq!(size, written.compressed_bytes);
+        assert!((written_at - chrono::Utc::now().timestamp_millis()).abs() < 60_000);
         let on_disk = std::fs::read(dir.join("pytorch/pytorch/42.log.gz")).unwrap();
         assert_eq!(&on_disk[..2], &[0x1f, 0x8b], "gzip magic");
         let text = tokio::task::spawn_blocking({
@@ -336,7 +335,7 @@ mod tests {
         ]);
         let err = store.put(&path, broken, 1 << 20).await.unwrap_err();
         assert!(err.to_string().contains("connection reset"), "{err}");
-        assert_eq!(store.size(&path).await.unwrap(), None);
+        assert_eq!(store.stat(&path).await.unwrap(), None);
         std::fs::remove_dir_all(dir).unwrap();
     }
 

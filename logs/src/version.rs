@@ -1,25 +1,23 @@
-//! Versions of log records and verdicts, computed from their content.
+//! Versions of log records and verdicts, computed from their content with the processors'
+//! packing rule ([`pack`]):
 //!
 //! ```text
-//! bit 63      0
 //! bits 61-62  rank: what the record stands on (see each function)
-//! bits 29-60  the record's own time (fetched_at / classified_at), Unix seconds
-//! bits 0-28   SHA-256 over the record with version cleared: equal versions ⇒ equal content
+//! bits 19-60  the record's own time (fetched_at / classified_at), epoch milliseconds
+//! bits 0-18   SHA-256 over the record with version 0: equal versions ⇒ equal content
 //! ```
 //!
 //! So a verdict on the whole log beats one on a partial log whatever their order, and among
-//! verdicts of one rank the later one wins — a re-classification with a new ruleset
-//! supersedes the old verdict, and a replay of the topic picks the same winner.
+//! verdicts of one rank the later one wins, to the millisecond — a re-classification with a
+//! new ruleset supersedes the old verdict, and a replay of the topic picks the same winner.
 
-use sha2::{Digest, Sha256};
+use serde::Serialize;
 
+use hudstream_processors::version::pack;
 use hudstream_schemas::job_log::{log_state, outcome, JobClassification, JobLog};
 
-fn compose(rank: u64, millis: i64, content: &[u8]) -> i64 {
-    let seconds = (millis.max(0) / 1000) as u64 & 0xFFFF_FFFF;
-    let digest = Sha256::digest(content);
-    let hash = u64::from_be_bytes(digest[..8].try_into().unwrap_or([0; 8])) >> 35;
-    ((rank & 0b11) << 61 | seconds << 29 | hash) as i64
+fn versioned<T: Serialize>(rank: u64, millis: i64, content: &T) -> i64 {
+    pack(&[(rank, 2), (millis.max(0) as u64, 42)], content)
 }
 
 /// Rank: unavailable 0 < gone 1 < partial 2 < stored 3.
@@ -30,13 +28,11 @@ pub fn job_log_version(log: &JobLog) -> i64 {
         log_state::GONE => 1,
         _ => 0,
     };
-    let mut content = log.clone();
-    content.version = 0;
-    compose(
-        rank,
-        log.fetched_at,
-        &serde_json::to_vec(&content).unwrap_or_default(),
-    )
+    let content = JobLog {
+        version: 0,
+        ..log.clone()
+    };
+    versioned(rank, log.fetched_at, &content)
 }
 
 /// Rank: no log (gone or unavailable) 0 < verdict on a partial log 1 < on the whole log 2.
@@ -46,13 +42,11 @@ pub fn classification_version(verdict: &JobClassification) -> i64 {
         _ if verdict.log_partial => 1,
         _ => 2,
     };
-    let mut content = verdict.clone();
-    content.version = 0;
-    compose(
-        rank,
-        verdict.classified_at,
-        &serde_json::to_vec(&content).unwrap_or_default(),
-    )
+    let content = JobClassification {
+        version: 0,
+        ..verdict.clone()
+    };
+    versioned(rank, verdict.classified_at, &content)
 }
 
 #[cfg(test)]
@@ -91,5 +85,16 @@ mod tests {
         assert!(partial_late > gone_late);
         assert!(classification_version(&verdict(outcome::MATCHED, false, late)) > whole_early);
         assert!(whole_early >= 0 && gone_late >= 0);
+    }
+
+    #[test]
+    fn a_millisecond_later_wins_whatever_the_content() {
+        let at = 1_767_225_600_123;
+        for rule in ["a", "b", "c", "d", "e", "f", "g", "h"] {
+            let mut first = verdict(outcome::MATCHED, false, at);
+            first.rule = rule.into();
+            let second = verdict(outcome::MATCHED, false, at + 1);
+            assert!(classification_version(&second) > classification_version(&first));
+        }
     }
 }

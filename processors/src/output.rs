@@ -13,27 +13,21 @@ pub fn publish<T: RecordType>(
     record: &T,
     input: &InRecord,
 ) -> Action {
-    let payload = match codec.encode(record) {
-        Ok(bytes) => bytes,
+    let mut out = match OutRecord::encoded(codec, topic, key, record) {
+        Ok(out) => out,
         Err(e) => {
             return Action::DeadLetter {
                 reason: e.to_string(),
             }
         }
     };
-    let mut headers = vec![
-        (h::SCHEMA.to_string(), codec.schema_header().into_bytes()),
-        (h::SOURCE.to_string(), input.source().into_bytes()),
-    ];
+    out.headers
+        .push((h::SOURCE.to_string(), input.source().into_bytes()));
     if let Some(delivery) = input.header(h::GITHUB_DELIVERY) {
-        headers.push((h::GITHUB_DELIVERY.to_string(), delivery.to_vec()));
+        out.headers
+            .push((h::GITHUB_DELIVERY.to_string(), delivery.to_vec()));
     }
-    Action::Publish(OutRecord {
-        topic: topic.to_string(),
-        key: key.into_bytes(),
-        payload,
-        headers,
-    })
+    Action::Publish(out)
 }
 
 /// Normalizes a record's value and turns the result into actions. A record without a value,
@@ -44,10 +38,9 @@ pub fn derive<T, E: std::fmt::Display>(
     normalize: impl FnOnce(&[u8]) -> Result<T, E>,
     actions: impl FnOnce(T) -> Vec<Action>,
 ) -> Vec<Action> {
-    let Some(payload) = record.payload.as_deref() else {
-        return vec![Action::DeadLetter {
-            reason: "record has no value (a tombstone?)".into(),
-        }];
+    let payload = match record.value() {
+        Ok(payload) => payload,
+        Err(reason) => return vec![Action::DeadLetter { reason }],
     };
     match normalize(payload) {
         Ok(derived) => actions(derived),

@@ -139,8 +139,9 @@ pub fn derived_records() -> BTreeMap<String, Vec<InRecord>> {
     out
 }
 
-/// A verdict for every completed job of the fixtures: the real ruleset run over torchci's real
-/// fixture logs, one log per job in turn, at a fixed instant.
+/// A verdict for every `completed` job record of the fixtures: the real ruleset run over
+/// torchci's real fixture logs, one log per record in turn, at a fixed instant. A job whose
+/// `completed` event comes twice gets two verdicts (on two logs), and the table keeps one.
 fn classifications(jobs: &[InRecord]) -> Vec<InRecord> {
     use hudstream_classifier::fixture::{reference_dir, Fixture};
     use hudstream_classifier::{Options, Ruleset, ENGINE_VERSION};
@@ -160,7 +161,7 @@ fn classifications(jobs: &[InRecord]) -> Vec<InRecord> {
     let mut out = Vec::new();
     for job in jobs
         .iter()
-        .filter_map(|r| jobs_codec.decode(r.payload.as_deref()?).ok())
+        .filter_map(|r| r.decode(&jobs_codec).ok())
         .filter(|j| j.status == "completed")
     {
         let log = &logs[out.len() % logs.len()];
@@ -194,12 +195,8 @@ fn classifications(jobs: &[InRecord]) -> Vec<InRecord> {
         record.version = hudstream_logs::version::classification_version(&record);
         let offset = out.len() as i64;
         out.push(to_in_record(
-            OutRecord {
-                topic: HUD_JOB_CLASSIFICATION_V1.into(),
-                key: record.key().into_bytes(),
-                payload: codec.encode(&record).expect("encodes"),
-                headers: vec![(h::SCHEMA.into(), codec.schema_header().into_bytes())],
-            },
+            OutRecord::encoded(&codec, HUD_JOB_CLASSIFICATION_V1, record.key(), &record)
+                .expect("encodes"),
             offset,
         ));
     }

@@ -153,10 +153,7 @@ impl<T: RecordType> AvroRecords<T> {
     }
 
     pub fn decode(&self, record: &InRecord) -> Result<T, String> {
-        match record.payload.as_deref() {
-            None => Err("record has no value (a tombstone); derived topics never carry one".into()),
-            Some(bytes) => self.codec.decode(bytes).map_err(|e| e.to_string()),
-        }
+        record.decode(&self.codec)
     }
 }
 

@@ -180,11 +180,13 @@ pub struct LogsConfig {
     pub github_token: Secret,
     pub github_token_file: Option<PathBuf>,
     /// A GitHub App: its id and its private key (PEM). Installation tokens are fetched per
-    /// repository owner, cached, and refreshed 5 minutes before they expire.
+    /// repository, cached, and replaced 5 minutes before they expire.
     pub github_app_id: u64,
     pub github_app_private_key_file: Option<PathBuf>,
     /// Logs downloaded at once.
     pub fetch_concurrency: usize,
+    /// Logs classified at once (each on a blocking thread; about one per core).
+    pub classify_concurrency: usize,
     /// Attempts at one log on 5xx and network errors before the batch is given back to the
     /// stage runtime (which retries it; nothing is skipped).
     pub fetch_attempts: u32,
@@ -194,8 +196,11 @@ pub struct LogsConfig {
     /// disables uploads.
     pub upload_tokens: Vec<Secret>,
     pub upload_token_files: Vec<PathBuf>,
-    /// Largest log upload accepted (compressed or not, as sent).
-    pub upload_max_bytes: usize,
+    /// Uploads handled at once (apart from the gateway's `max_in_flight`); 503 beyond.
+    pub upload_max_concurrent: usize,
+    /// Largest log kept, uncompressed: a bigger upload is refused (413), a bigger GitHub log
+    /// is recorded as unavailable.
+    pub max_log_bytes: u64,
 }
 
 impl Default for LogsConfig {
@@ -214,11 +219,13 @@ impl Default for LogsConfig {
             github_app_id: 0,
             github_app_private_key_file: None,
             fetch_concurrency: 8,
+            classify_concurrency: 2,
             fetch_attempts: 5,
             rate_limit_max_wait_ms: 15 * 60 * 1000,
             upload_tokens: Vec::new(),
             upload_token_files: Vec::new(),
-            upload_max_bytes: 512 * 1024 * 1024,
+            upload_max_concurrent: 8,
+            max_log_bytes: 1 << 30,
         }
     }
 }

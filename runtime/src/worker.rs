@@ -8,6 +8,9 @@
 
 use std::future::Future;
 
+use hudstream_schemas::headers as h;
+use hudstream_schemas::wire::{Codec, EncodeError, RecordType};
+
 /// A record read from a topic. `topic` is the catalogue (logical) name, without any prefix.
 #[derive(Debug, Clone)]
 pub struct InRecord {
@@ -34,6 +37,18 @@ impl InRecord {
         self.header(name).and_then(|v| std::str::from_utf8(v).ok())
     }
 
+    /// The record's value, or the dead-letter reason when it has none.
+    pub fn value(&self) -> Result<&[u8], String> {
+        self.payload
+            .as_deref()
+            .ok_or_else(|| "record has no value (a tombstone?)".to_string())
+    }
+
+    /// The record's Avro value decoded with `codec`, or the dead-letter reason.
+    pub fn decode<T: RecordType>(&self, codec: &Codec<T>) -> Result<T, String> {
+        codec.decode(self.value()?).map_err(|e| e.to_string())
+    }
+
     /// `topic/partition/offset`: where this record is, for provenance headers and logs.
     pub fn source(&self) -> String {
         format!("{}/{}/{}", self.topic, self.partition, self.offset)
@@ -47,6 +62,24 @@ pub struct OutRecord {
     pub key: Vec<u8>,
     pub payload: Vec<u8>,
     pub headers: Vec<(String, Vec<u8>)>,
+}
+
+impl OutRecord {
+    /// `value` encoded with `codec`, under `key`, with the schema header every derived record
+    /// carries.
+    pub fn encoded<T: RecordType>(
+        codec: &Codec<T>,
+        topic: &str,
+        key: String,
+        value: &T,
+    ) -> Result<OutRecord, EncodeError> {
+        Ok(OutRecord {
+            topic: topic.to_string(),
+            key: key.into_bytes(),
+            payload: codec.encode(value)?,
+            headers: vec![(h::SCHEMA.to_string(), codec.schema_header().into_bytes())],
+        })
+    }
 }
 
 /// What to do about one input record.

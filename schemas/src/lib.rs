@@ -9,6 +9,7 @@ pub mod headers;
 pub mod issue;
 pub mod job_log;
 pub mod migrations;
+pub mod names;
 pub mod oot;
 pub mod pull_request;
 pub mod push;

@@ -179,6 +179,21 @@ impl Stack {
         request.send().await.expect("gateway answers")
     }
 
+    /// `PUT /logs/{job}{query}` on the gateway (`job` = `owner/repo/id`) with a bearer token;
+    /// returns status and JSON body.
+    pub async fn put_log(&self, job: &str, query: &str, token: &str, log: Vec<u8>) -> (u16, Value) {
+        let response = self
+            .http
+            .put(format!("{}/logs/{job}{query}", self.gateway_url))
+            .bearer_auth(token)
+            .body(log)
+            .send()
+            .await
+            .expect("gateway answers");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
     /// GET on the API; returns status and JSON body.
     pub async fn api(&self, path: &str) -> (u16, Value) {
         let response = self

@@ -19,7 +19,7 @@ use serde_json::Value;
 use hudstream_classifier::fixture::{reference_dir, Fixture};
 use hudstream_classifier::preprocess::Preprocessor;
 use hudstream_classifier::{Ruleset, ENGINE_VERSION};
-use hudstream_e2e::{fixture, test_config, Stack};
+use hudstream_e2e::{count, fixture, test_config, wait_until, Stack};
 use hudstream_runtime::{Config, Secret};
 use hudstream_schemas::topics::HUD_JOB_CLASSIFICATION_V1;
 
@@ -39,6 +39,8 @@ struct GitHubStandIn {
     trouble: Mutex<Vec<StatusCode>>,
     log_requests: AtomicUsize,
     blob_downloads: AtomicUsize,
+    /// Requests that reached blob storage with the GitHub token: there must be none.
+    leaked_tokens: AtomicUsize,
 }
 
 async fn job_logs(
@@ -84,6 +86,7 @@ async fn blob(
 ) -> Response {
     // Blob storage must never see the GitHub token.
     if headers.contains_key("authorization") {
+        gh.leaked_tokens.fetch_add(1, Ordering::SeqCst);
         return (StatusCode::BAD_REQUEST, "token leaked to blob storage").into_response();
     }
     gh.blob_downloads.fetch_add(1, Ordering::SeqCst);
@@ -133,20 +136,10 @@ async fn verdicts(stack: &Stack, n: usize) {
         .await;
 }
 
+const JOB_PATH: &str = "Codertocat/Hello-World/289782451";
+
 async fn upload(stack: &Stack, query: &str, body: Vec<u8>, token: &str) -> (u16, Value) {
-    let response = stack
-        .http
-        .put(format!(
-            "{}/logs/Codertocat/Hello-World/{JOB_ID}{query}",
-            stack.gateway_url
-        ))
-        .bearer_auth(token)
-        .body(body)
-        .send()
-        .await
-        .expect("gateway answers");
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
+    stack.put_log(JOB_PATH, query, token, body).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -230,19 +223,26 @@ async fn a_failed_jobs_log_is_fetched_classified_shown_with_the_job_and_survives
         1,
         "a stored log is not downloaded again"
     );
+    assert_eq!(
+        gh.leaked_tokens.load(Ordering::SeqCst),
+        0,
+        "token sent to blob storage"
+    );
     stack.stop().await;
     let _ = std::fs::remove_dir_all(store);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn gone_logs_uploads_and_ruleset_reloads() {
+async fn gone_logs_uploads_ruleset_reloads_and_reclassification() {
     let gh = start_github().await;
-    let rules_dir = std::env::temp_dir().join(format!("hudstream-rules-{}", uuid_like()));
+    let rules_dir = std::env::temp_dir().join(format!("hudstream-rules-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&rules_dir).unwrap();
     let rules_path = rules_dir.join("ruleset.toml");
     std::fs::copy(reference_dir().join("ruleset.toml"), &rules_path).unwrap();
-    let (config, store) = logs_config(&gh, rules_path.clone());
+    let (mut config, store) = logs_config(&gh, rules_path.clone());
+    config.logs.max_log_bytes = 4096;
     let stack = Stack::start_with(config).await;
+    let clickhouse = stack.clickhouse();
 
     // GitHub has no log for the job: a final "log_gone" verdict, not endless retries.
     let completed = fixture("workflow_job/completed.failure.with-organization.payload.json");
@@ -253,21 +253,60 @@ async fn gone_logs_uploads_and_ruleset_reloads() {
     assert_eq!(job["classification"]["outcome"], "log_gone");
     let first_hash = job["classification"]["ruleset_hash"].clone();
 
-    // Uploads are refused without the token, or with a bad job id, with a JSON reason.
-    let (status, body) = upload(&stack, "", b"x".to_vec(), "wrong").await;
-    assert_eq!((status, body["code"].as_str()), (401, Some("unauthorized")));
+    // Bad uploads get a precise status and a JSON reason; nothing of them is stored.
+    let refusals: [(&str, &str, Vec<u8>, &str, u16, &str); 5] = [
+        (JOB_PATH, "", b"x".to_vec(), "wrong", 401, "unauthorized"),
+        (
+            "Codertocat/Hello-World/-3",
+            "",
+            b"x".to_vec(),
+            UPLOAD_TOKEN,
+            400,
+            "bad_upload",
+        ),
+        (
+            JOB_PATH,
+            "?partial=maybe",
+            b"x".to_vec(),
+            UPLOAD_TOKEN,
+            400,
+            "bad_upload",
+        ),
+        (
+            JOB_PATH,
+            "?head_sha=abc",
+            b"x".to_vec(),
+            UPLOAD_TOKEN,
+            400,
+            "bad_upload",
+        ),
+        (
+            JOB_PATH,
+            "",
+            vec![b'x'; 5000],
+            UPLOAD_TOKEN,
+            413,
+            "too_large",
+        ),
+    ];
+    for (job, query, body, token, status, code) in refusals {
+        let (got, answer) = stack.put_log(job, query, token, body).await;
+        assert_eq!(
+            (got, answer["code"].as_str()),
+            (status, Some(code)),
+            "{job}{query}: {answer}"
+        );
+    }
     let response = stack
         .http
-        .put(format!(
-            "{}/logs/Codertocat/Hello-World/-3",
-            stack.gateway_url
-        ))
+        .put(format!("{}/logs/{JOB_PATH}", stack.gateway_url))
         .bearer_auth(UPLOAD_TOKEN)
-        .body("x")
+        .header("content-encoding", "gzip")
+        .body(vec![0x1f, 0x8b])
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status().as_u16(), 400);
+    assert_eq!(response.status().as_u16(), 415);
 
     // A broken ruleset is reported and the old one stays in force.
     std::fs::write(
@@ -293,6 +332,7 @@ async fn gone_logs_uploads_and_ruleset_reloads() {
         job["classification"]["ruleset_hash"], first_hash,
         "old rules kept"
     );
+    assert_eq!(job["classification"]["log_partial"], false);
 
     // A partial (keep-going) log that matches does not displace the whole log's verdict.
     let (status, _) = upload(
@@ -304,6 +344,18 @@ async fn gone_logs_uploads_and_ruleset_reloads() {
     .await;
     assert_eq!(status, 201);
     verdicts(&stack, 3).await;
+    wait_until("the partial verdict in ClickHouse", 60, || async {
+        count(
+            &clickhouse,
+            "SELECT count() AS n FROM {db}.job_classification WHERE log_partial = 1 AND outcome = 'matched'",
+        )
+        .await
+            == 1
+    })
+    .await;
+    let (_, job) = stack.api(JOB).await;
+    assert_eq!(job["classification"]["outcome"], "no_match", "{job}");
+    assert_eq!(job["classification"]["log_partial"], false);
 
     // A new valid ruleset is picked up without a restart, and its verdict supersedes.
     std::fs::write(
@@ -318,19 +370,67 @@ async fn gone_logs_uploads_and_ruleset_reloads() {
     let job = stack
         .wait_for(JOB, |j| j["classification"]["outcome"] == "matched")
         .await;
-    let verdict = &job["classification"];
+    let verdict = job["classification"].clone();
     assert_eq!(verdict["rule"], "all good");
     assert_eq!(verdict["captures"], serde_json::json!(["good"]));
     assert_ne!(verdict["ruleset_hash"], first_hash);
     assert_eq!(verdict["log_partial"], false);
+
+    // `hudstream reclassify` with another ruleset: a dry run appends nothing; the real run's
+    // verdict supersedes the live one.
+    let other_rules = rules_dir.join("other.toml");
+    std::fs::write(
+        &other_rules,
+        "[[rule]]\nname = 'reclassified'\npattern = '^all (go)od'\n",
+    )
+    .unwrap();
+    let args = |dry_run| hudstream::reclassify::Args {
+        jobs: vec![JOB_PATH.to_string()],
+        since: None,
+        until: None,
+        ruleset: Some(other_rules.clone()),
+        dry_run,
+    };
+    hudstream::reclassify::run(&stack.config, args(true))
+        .await
+        .expect("dry run");
+    hudstream::reclassify::run(&stack.config, args(false))
+        .await
+        .expect("reclassify");
+    let records = stack
+        .read_topic(HUD_JOB_CLASSIFICATION_V1, |r| r.len() >= 5)
+        .await;
+    assert_eq!(records.len(), 5, "the dry run appended nothing");
+    let job = stack
+        .wait_for(JOB, |j| j["classification"]["rule"] == "reclassified")
+        .await;
+    let reclassified = &job["classification"];
+    assert_eq!(reclassified["captures"], serde_json::json!(["go"]));
+    assert!(reclassified["version"].as_u64() > verdict["version"].as_u64());
+    assert_ne!(reclassified["ruleset_hash"], verdict["ruleset_hash"]);
+
     stack.stop().await;
     let _ = std::fs::remove_dir_all(store);
     let _ = std::fs::remove_dir_all(rules_dir);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_are_refused_when_no_upload_token_is_configured() {
+    let stack = Stack::start().await;
+    let (status, answer) = stack
+        .put_log(JOB_PATH, "", "anything", b"log".to_vec())
+        .await;
+    assert_eq!(
+        (status, answer["code"].as_str()),
+        (404, Some("disabled")),
+        "{answer}"
+    );
+    stack.stop().await;
+}
+
 #[test]
 fn start_up_fails_on_an_invalid_rule_naming_it() {
-    let dir = std::env::temp_dir().join(format!("hudstream-badrules-{}", uuid_like()));
+    let dir = std::env::temp_dir().join(format!("hudstream-badrules-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("ruleset.toml");
     std::fs::write(
@@ -347,15 +447,4 @@ fn start_up_fails_on_an_invalid_rule_naming_it() {
     assert!(text.contains("rule #2 'GHA oops'"), "{text}");
     assert!(text.contains("logs.ruleset"), "{text}");
     std::fs::remove_dir_all(dir).unwrap();
-}
-
-fn uuid_like() -> String {
-    format!(
-        "{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0)
-    )
 }

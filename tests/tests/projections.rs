@@ -43,23 +43,26 @@ fn expected_entities() -> BTreeMap<String, u64> {
             &["stage", "source_topic", "source_partition", "source_offset"],
         ),
     ];
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../projections/testdata");
     keys.iter()
-        .map(|(table, columns)| {
-            let text =
-                std::fs::read_to_string(format!("{dir}/{table}.rows.jsonl")).expect("golden file");
-            let distinct: std::collections::BTreeSet<String> = text
-                .lines()
-                .map(|l| {
-                    let row: serde_json::Value = serde_json::from_str(l).expect("json");
-                    columns
-                        .iter()
-                        .map(|c| row[c].to_string())
-                        .collect::<Vec<_>>()
-                        .join("\u{1}")
+        .map(|(table, columns)| (table.to_string(), golden_keys(table, columns).len() as u64))
+        .collect()
+}
+
+/// The distinct values of `columns` in a table's golden rows (`projections/testdata`), as text
+/// (strings without their JSON quotes).
+fn golden_keys(table: &str, columns: &[&str]) -> std::collections::BTreeSet<Vec<String>> {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../projections/testdata");
+    let text = std::fs::read_to_string(format!("{dir}/{table}.rows.jsonl")).expect("golden file");
+    text.lines()
+        .map(|l| {
+            let row: serde_json::Value = serde_json::from_str(l).expect("json");
+            columns
+                .iter()
+                .map(|c| match &row[c] {
+                    serde_json::Value::String(s) => s.clone(),
+                    other => other.to_string(),
                 })
-                .collect();
-            (table.to_string(), distinct.len() as u64)
+                .collect()
         })
         .collect()
 }
@@ -216,27 +219,18 @@ async fn every_table_fills_from_the_fixtures_and_a_replay_rebuilds_identical_tab
         assert_eq!(r.status().as_u16(), 200);
     }
 
-    // A real failing log for each completed job of the fixtures.
+    // A real failing log for each job the golden classification rows name.
     let sample = std::fs::read(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../classifier/testdata/sample-failure.log"
     ))
     .expect("sample log");
-    for job in [
-        "Codertocat/Hello-World/289782451",
-        "octo-org/example-workflow/2832853555",
-    ] {
-        let r = stack
-            .http
-            .put(format!("{}/logs/{job}", stack.gateway_url))
-            .bearer_auth("fill-upload")
-            .body(sample.clone())
-            .send()
-            .await
-            .expect("answer");
-        assert_eq!(r.status().as_u16(), 201, "{job}");
+    for job in golden_keys("job_classification", &["repository_full_name", "job_id"]) {
+        let (status, body) = stack
+            .put_log(&job.join("/"), "", "fill-upload", sample.clone())
+            .await;
+        assert_eq!(status, 201, "{job:?}: {body}");
     }
-    let _ = &log_store;
 
     // Every table gets every row the projections make of these inputs.
     let clickhouse = stack.clickhouse();
@@ -373,6 +367,7 @@ async fn every_table_fills_from_the_fixtures_and_a_replay_rebuilds_identical_tab
     .await;
     assert_eq!(leftovers, 0, "shadow and old tables are dropped");
     stack.stop().await;
+    let _ = std::fs::remove_dir_all(&log_store);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

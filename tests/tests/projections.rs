@@ -507,12 +507,14 @@ async fn projections_pause_while_clickhouse_is_down_for_30_s_and_resume_by_thems
         "the projections keep retrying, they do not give up"
     );
     server.resume().await;
-    wait_until("every job in the table", 120, || {
+    // Done when every job is at its last version: a job's two versions may land in different
+    // batches, so "2000 rows" alone can be seen between them.
+    wait_until("every job at its last version", 120, || {
         let clickhouse = clickhouse.clone();
         async move {
             count(
                 &clickhouse,
-                "SELECT count() AS n FROM {db}.workflow_job FINAL",
+                "SELECT count() AS n FROM {db}.workflow_job FINAL WHERE version = 2",
             )
             .await
                 >= 2000

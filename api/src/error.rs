@@ -14,21 +14,43 @@ pub enum ApiError {
     Unavailable(String),
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let (status, code) = match &self {
-            Self::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
-            Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            Self::BadRequest(_) => "bad_request",
+            Self::NotFound(_) => "not_found",
+            Self::Unavailable(_) => "unavailable",
+        }
+    }
+
+    /// What a caller is told. A database failure is logged with its details here and
+    /// answered without them: SQL and server messages are not for callers.
+    pub fn public_message(&self) -> String {
+        match self {
             Self::Unavailable(e) => {
                 tracing::warn!(error = %e, "query failed");
-                (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+                "the database is unavailable; try again shortly".to_string()
             }
-        };
-        let message = match &self {
-            // Do not echo SQL to callers; the log has the details.
-            Self::Unavailable(_) => "the database is unavailable; try again shortly".to_string(),
             other => other.to_string(),
-        };
-        (status, axum::Json(json!({"error": message, "code": code}))).into_response()
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let message = self.public_message();
+        (
+            self.status(),
+            axum::Json(json!({"error": message, "code": self.code()})),
+        )
+            .into_response()
     }
 }

@@ -1,17 +1,19 @@
 //! `GET /api/jobs/{owner}/{repo}/{job_id}`: one job's current state, with the verdict on its
 //! log (`classification`, `null` until the log has been classified).
 
-use std::collections::BTreeMap;
-
 use axum::extract::{Path, State};
-use axum::Json;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
-use hudstream_runtime::clickhouse::{bind, ClickHouse, Param};
-use hudstream_schemas::names::{is_repository_part, parse_id};
+use hudstream_runtime::clickhouse::{ClickHouse, Param};
 
 use crate::error::ApiError;
-use crate::queries::{JOB_BY_ID, JOB_CLASSIFICATION_BY_ID};
+use crate::job_rows::{instant, non_empty};
+use crate::params::{positive, repository, QueryParams};
+use crate::queries::{fetch, JOB_BY_ID, JOB_CLASSIFICATION_BY_ID};
+use crate::respond;
+use crate::routes::RawQuery;
 
 /// A row of `job_classification_by_id`.
 #[derive(Debug, Deserialize)]
@@ -164,19 +166,6 @@ pub struct Step {
     pub completed_at: Option<String>,
 }
 
-/// ClickHouse `YYYY-MM-DD hh:mm:ss` (UTC) → RFC 3339; the epoch means "not yet".
-fn instant(text: &str) -> Option<String> {
-    if text.is_empty() || text.starts_with("1970-01-01 00:00:00") || text.starts_with("0000-00-00")
-    {
-        return None;
-    }
-    Some(format!("{}Z", text.replacen(' ', "T", 1)))
-}
-
-fn non_empty(s: String) -> Option<String> {
-    (!s.is_empty()).then_some(s)
-}
-
 impl From<JobRow> for Job {
     fn from(r: JobRow) -> Self {
         let steps = (0..r.steps_number.len())
@@ -228,53 +217,38 @@ impl From<JobRow> for Job {
 pub async fn get_job(
     State(clickhouse): State<ClickHouse>,
     Path((owner, repo, job_id)): Path<(String, String, String)>,
-) -> Result<Json<Job>, ApiError> {
-    if !is_repository_part(&owner) || !is_repository_part(&repo) {
-        return Err(ApiError::BadRequest(format!(
-            "{owner}/{repo} is not a GitHub repository name"
-        )));
+    headers: HeaderMap,
+    query: RawQuery,
+) -> Response {
+    match job(&clickhouse, &owner, &repo, &job_id, query).await {
+        Ok(job) => respond::json(&headers, &job),
+        Err(e) => e.into_response(),
     }
-    let job_id: i64 = parse_id(&job_id).ok_or_else(|| {
-        ApiError::BadRequest(format!("job id {job_id:?} is not a positive integer"))
-    })?;
-    let repository = format!("{owner}/{repo}");
-    let params = BTreeMap::from([
+}
+
+async fn job(
+    clickhouse: &ClickHouse,
+    owner: &str,
+    repo: &str,
+    job_id: &str,
+    query: RawQuery,
+) -> Result<Job, ApiError> {
+    QueryParams::parse(query, &[])?;
+    let repository = repository(owner, repo)?;
+    let job_id = positive("the job id", job_id)?;
+    let params = [
         ("repo", Param::Str(repository.clone())),
         ("job_id", Param::Int(job_id)),
-    ]);
-    let query = |sql: &str| {
-        bind(sql, clickhouse.database(), &params).map_err(|e| ApiError::Unavailable(e.to_string()))
-    };
-    let (job_sql, verdict_sql) = (query(JOB_BY_ID.sql)?, query(JOB_CLASSIFICATION_BY_ID.sql)?);
+    ];
     let (jobs, verdicts) = tokio::join!(
-        clickhouse.query::<JobRow>(&job_sql),
-        clickhouse.query::<ClassificationRow>(&verdict_sql)
+        fetch::<JobRow>(clickhouse, &JOB_BY_ID, &params),
+        fetch::<ClassificationRow>(clickhouse, &JOB_CLASSIFICATION_BY_ID, &params)
     );
-    let row = jobs
-        .map_err(|e| ApiError::Unavailable(e.to_string()))?
+    let row = jobs?
         .into_iter()
         .next()
         .ok_or_else(|| ApiError::NotFound(format!("no job {job_id} in {repository}")))?;
     let mut job = Job::from(row);
-    job.classification = verdicts
-        .map_err(|e| ApiError::Unavailable(e.to_string()))?
-        .into_iter()
-        .next()
-        .map(Classification::from);
-    Ok(Json(job))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn converts_clickhouse_datetimes_and_treats_the_epoch_as_not_yet() {
-        assert_eq!(
-            instant("2021-08-05 10:38:16").as_deref(),
-            Some("2021-08-05T10:38:16Z")
-        );
-        assert_eq!(instant("1970-01-01 00:00:00"), None);
-        assert_eq!(instant(""), None);
-    }
+    job.classification = verdicts?.into_iter().next().map(Classification::from);
+    Ok(job)
 }

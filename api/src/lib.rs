@@ -1,13 +1,28 @@
-//! The read API over ClickHouse.
+//! The read API over ClickHouse and the HUD pages.
 //!
 //! Every query the API runs is a saved query in `api/queries/` — the same files the SQL
 //! compatibility check runs on ClickHouse 18.16 and on a modern engine — bound on the client
 //! with typed `{name:Type}` parameters. Handlers validate their input first and answer a bad
 //! request with a 4xx and a JSON error; a ClickHouse failure is a 503, never a wrong answer.
+//!
+//! Layout: `routes` (JSON endpoints) and `pages` (HTML) are thin; each view's data is built
+//! once, in `hud` (grid), `commit`, `pull`, `oot`, `failures`, `queued` and `jobs`, over
+//! `queries::fetch`. `params` checks input; `respond` adds `ETag`/`Cache-Control`.
 
+pub mod commit;
 pub mod error;
+pub mod failures;
+pub mod hud;
+pub mod job_rows;
 pub mod jobs;
+pub mod oot;
+pub mod pages;
+pub mod params;
+pub mod pull;
 pub mod queries;
+pub mod queued;
+pub mod respond;
+pub mod routes;
 
 use axum::{routing::get, Router};
 use tokio::net::TcpListener;
@@ -16,16 +31,48 @@ use hudstream_runtime::clickhouse::ClickHouse;
 use hudstream_runtime::shutdown::CancellationToken;
 use hudstream_runtime::telemetry::metrics_router;
 
-/// The API's routes.
+/// The JSON endpoints' paths, as axum spells them; `api/openapi.json` describes each.
+pub const API_ROUTES: &[&str] = &[
+    "/api/hud/{owner}/{repo}/{*branch}",
+    "/api/{owner}/{repo}/commit/{sha}",
+    "/api/{owner}/{repo}/pull/{number}",
+    "/api/oot/summary",
+    "/api/oot/pr/{number}",
+    "/api/oot/{org}/{repo}",
+    "/api/jobs/{owner}/{repo}/{job_id}",
+    "/api/failures",
+    "/api/queued",
+    "/api/openapi.json",
+];
+
+/// The API's and the pages' routes.
 pub fn router(clickhouse: ClickHouse) -> Router {
     Router::new()
-        .route("/api/jobs/{owner}/{repo}/{job_id}", get(jobs::get_job))
+        .route(API_ROUTES[0], get(routes::hud_grid))
+        .route(API_ROUTES[1], get(routes::commit_page))
+        .route(API_ROUTES[2], get(routes::pull_page))
+        .route(API_ROUTES[3], get(routes::oot_summary))
+        .route(API_ROUTES[4], get(routes::oot_pr))
+        .route(API_ROUTES[5], get(routes::oot_backend))
+        .route(API_ROUTES[6], get(jobs::get_job))
+        .route(API_ROUTES[7], get(routes::failures_endpoint))
+        .route(API_ROUTES[8], get(routes::queued_endpoint))
+        .route(API_ROUTES[9], get(routes::openapi))
+        .route("/api/{*rest}", get(routes::not_found))
+        .route("/", get(pages::index))
+        .route("/hud/{owner}/{repo}/{*branch}", get(pages::grid_page))
+        .route("/{owner}/{repo}/commit/{sha}", get(pages::commit_page_html))
+        .route("/{owner}/{repo}/pull/{number}", get(pages::pull_page_html))
+        .route("/oot", get(pages::oot_summary_page))
+        .route("/oot/{org}/{repo}", get(pages::oot_backend_page))
+        .route("/static/hud.css", get(pages::stylesheet))
         .route("/healthz", get(|| async { "ok" }))
+        .fallback(pages::not_found)
         .with_state(clickhouse)
         .merge(metrics_router())
 }
 
-/// Serves the API on `listener` until `shutdown`.
+/// Serves the API and the pages on `listener` until `shutdown`.
 pub async fn serve(
     listener: TcpListener,
     clickhouse: ClickHouse,
@@ -36,4 +83,42 @@ pub async fn serve(
         .with_graceful_shutdown(async move { shutdown.cancelled().await })
         .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_openapi_document_describes_every_route_and_only_those() {
+        let doc: serde_json::Value = serde_json::from_str(routes::OPENAPI).expect("valid JSON");
+        assert_eq!(doc["openapi"], "3.0.3");
+        let mut documented: Vec<String> = doc["paths"]
+            .as_object()
+            .expect("paths")
+            .keys()
+            .cloned()
+            .collect();
+        documented.sort();
+        let mut served: Vec<String> = API_ROUTES.iter().map(|r| r.replace("{*", "{")).collect();
+        served.sort();
+        assert_eq!(documented, served);
+        // Every path parameter is declared.
+        for (path, item) in doc["paths"].as_object().expect("paths") {
+            let declared: Vec<&str> = item["get"]["parameters"]
+                .as_array()
+                .map(|ps| {
+                    ps.iter()
+                        .filter(|p| p["in"] == "path")
+                        .filter_map(|p| p["name"].as_str())
+                        .collect()
+                })
+                .unwrap_or_default();
+            for segment in path.split('/').filter(|s| s.starts_with('{')) {
+                let name = segment.trim_matches(|c| c == '{' || c == '}');
+                assert!(declared.contains(&name), "{path}: {name} is not declared");
+            }
+            assert!(item["get"]["responses"]["200"].is_object(), "{path}");
+        }
+    }
 }

@@ -1,5 +1,14 @@
-//! The saved queries, compiled in. Each is also checked on both ClickHouse versions by
-//! `deploy/local/sql-compat`.
+//! The saved queries, compiled in, and the one place the API runs them. Each is also checked
+//! on both ClickHouse versions by `deploy/local/sql-compat`, with the parameters in its
+//! `NAME.params.json`.
+
+use std::collections::BTreeMap;
+
+use serde::de::DeserializeOwned;
+
+use hudstream_runtime::clickhouse::{bind, ClickHouse, Param};
+
+use crate::error::ApiError;
 
 /// A saved query: its name (the file stem) and text.
 pub struct SavedQuery {
@@ -7,27 +16,92 @@ pub struct SavedQuery {
     pub sql: &'static str,
 }
 
-pub const JOB_BY_ID: SavedQuery = SavedQuery {
-    name: "job_by_id",
-    sql: include_str!("../queries/job_by_id.sql"),
-};
+macro_rules! saved_queries {
+    ($($(#[$doc:meta])* $konst:ident = $name:literal;)*) => {
+        $(
+            $(#[$doc])*
+            pub const $konst: SavedQuery = SavedQuery {
+                name: $name,
+                sql: include_str!(concat!("../queries/", $name, ".sql")),
+            };
+        )*
+        /// Every saved query in `api/queries/`.
+        pub const ALL: &[SavedQuery] = &[$($konst),*];
+    };
+}
 
-pub const JOB_CLASSIFICATION_BY_ID: SavedQuery = SavedQuery {
-    name: "job_classification_by_id",
-    sql: include_str!("../queries/job_classification_by_id.sql"),
-};
+saved_queries! {
+    /// `GET /api/jobs/...`: one job's newest state.
+    JOB_BY_ID = "job_by_id";
+    /// `GET /api/jobs/...`: the newest verdict on one job's log.
+    JOB_CLASSIFICATION_BY_ID = "job_classification_by_id";
+    /// The rows of the HUD grid: a branch's commits, newest first.
+    BRANCH_COMMITS = "branch_commits";
+    /// Commit headers (message, author) for some shas.
+    COMMIT_BY_SHA = "commit_by_sha";
+    /// Grid cells, commit page and PR page: every job of some commits, with its verdict.
+    JOBS_FOR_COMMITS = "jobs_for_commits";
+    /// The commit page's workflow runs (a run without a job is a startup failure).
+    RUNS_FOR_COMMIT = "runs_for_commit";
+    /// The PR page's header.
+    PULL_REQUEST = "pull_request";
+    /// The PR page's commits, force-pushed-away heads included.
+    PR_COMMITS = "pr_commits";
+    /// The PR page's OOT section.
+    OOT_JOBS_FOR_PR = "oot_jobs_for_pr";
+    /// `GET /api/oot/summary`.
+    OOT_SUMMARY = "oot_summary";
+    /// `GET /api/oot/{org}/{repo}` and `GET /api/oot/pr/{number}`.
+    OOT_JOBS_WINDOW = "oot_jobs_window";
+    /// `GET /api/failures`.
+    FAILURE_CAPTURES = "failure_captures";
+    /// `GET /api/queued`.
+    QUEUED_JOBS = "queued_jobs";
+    /// `hudstream dead-letters`.
+    DEAD_LETTERS_RECENT = "dead_letters_recent";
+    /// `hudstream reclassify`: jobs completed in a time range, with their stored logs.
+    JOBS_TO_RECLASSIFY = "jobs_to_reclassify";
+    /// `hudstream reclassify --job`: one job's stored log.
+    JOB_LOG_FOR_RECLASSIFY = "job_log_for_reclassify";
+}
 
-/// For `hudstream reclassify`: jobs completed in a time range, with their stored logs.
-pub const JOBS_TO_RECLASSIFY: SavedQuery = SavedQuery {
-    name: "jobs_to_reclassify",
-    sql: include_str!("../queries/jobs_to_reclassify.sql"),
-};
+/// Binds `params` into `query` (as literals, escaped by type: never spliced text) and decodes
+/// the rows. A failure is [`ApiError::Unavailable`]; the log says which query failed.
+pub async fn fetch<T: DeserializeOwned>(
+    clickhouse: &ClickHouse,
+    query: &SavedQuery,
+    params: &[(&'static str, Param)],
+) -> Result<Vec<T>, ApiError> {
+    let params: BTreeMap<&str, Param> = params.iter().cloned().collect();
+    let sql = bind(query.sql, clickhouse.database(), &params)
+        .map_err(|e| ApiError::Unavailable(format!("{}: {e}", query.name)))?;
+    let started = std::time::Instant::now();
+    let rows = clickhouse
+        .query::<T>(&sql)
+        .await
+        .map_err(|e| ApiError::Unavailable(format!("{}: {e}", query.name)));
+    metrics::histogram!("hudstream_api_query_seconds", "query" => query.name)
+        .record(started.elapsed().as_secs_f64());
+    rows
+}
 
-/// For `hudstream reclassify --job`: one job's stored log.
-pub const JOB_LOG_FOR_RECLASSIFY: SavedQuery = SavedQuery {
-    name: "job_log_for_reclassify",
-    sql: include_str!("../queries/job_log_for_reclassify.sql"),
-};
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// Every saved query the API runs.
-pub const ALL: &[SavedQuery] = &[JOB_BY_ID, JOB_CLASSIFICATION_BY_ID];
+    #[test]
+    fn every_query_file_is_compiled_in_and_names_its_file() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/queries");
+        let mut on_disk: Vec<String> = std::fs::read_dir(dir)
+            .expect("queries dir")
+            .filter_map(|e| {
+                let name = e.ok()?.file_name().into_string().ok()?;
+                name.strip_suffix(".sql").map(str::to_string)
+            })
+            .collect();
+        on_disk.sort();
+        let mut compiled: Vec<String> = ALL.iter().map(|q| q.name.to_string()).collect();
+        compiled.sort();
+        assert_eq!(on_disk, compiled);
+    }
+}

@@ -1,0 +1,34 @@
+-- torchci's `oot_summary`: per downstream repository, the completed OOT jobs of the last `days`
+-- days — successes, failures, all completed (cancelled and timed out count), pass rate and
+-- mean duration — worst pass rate first. Each job is first merged from its callbacks field by
+-- field (as in oot_jobs_for_pr.sql). Unlike torchci, a job whose in_progress callback was lost
+-- is placed in time by its completed_at instead of dropping out of the window.
+-- Params: days UInt64.
+SELECT
+    downstream_repo,
+    argMax(downstream_repo_level, last_version) AS downstream_repo_level,
+    countIf(conclusion = 'success') AS successes,
+    countIf(conclusion = 'failure') AS failures,
+    count() AS completed,
+    if(completed = 0, 0, successes / completed) AS pass_rate,
+    avg(if(isNull(started_at) OR isNull(completed_at), 0,
+           toInt64(toUInt32(assumeNotNull(completed_at))) - toInt64(toUInt32(assumeNotNull(started_at))))) AS avg_duration_s,
+    toUInt32(max(ifNull(started_at, completed_at))) AS last_run_unix
+FROM
+(
+    SELECT
+        dynamoKey,
+        max(version) AS last_version,
+        argMax(status, version) AS status,
+        argMax(downstream_repo, version) AS downstream_repo,
+        ifNull(argMaxIf(downstream_repo_level, version, isNotNull(downstream_repo_level)), '') AS downstream_repo_level,
+        argMaxIf(started_at, version, isNotNull(started_at)) AS started_at,
+        argMaxIf(completed_at, version, isNotNull(completed_at)) AS completed_at,
+        argMaxIf(conclusion, version, isNotNull(conclusion)) AS conclusion
+    FROM {database}.oot_workflow_job
+    GROUP BY dynamoKey
+)
+WHERE status = 'completed'
+  AND toUInt32(ifNull(started_at, completed_at)) > toUInt32(now()) - {days:UInt64} * 86400
+GROUP BY downstream_repo
+ORDER BY pass_rate, downstream_repo

@@ -1,0 +1,230 @@
+//! The commit page's data: `GET /api/{owner}/{repo}/commit/{sha}?page&per_page` — every job of
+//! the commit with its duration, queue time, runner, attempt and verdict, and the workflow runs
+//! that never started a job (startup failures: GitHub sends no job event for them, so they are
+//! only visible from the run). Three queries, run concurrently.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+
+use hudstream_runtime::clickhouse::{ClickHouse, Param};
+
+use crate::error::ApiError;
+use crate::job_rows::{display_conclusion, instant, non_empty, title, JobRow, JobSummary};
+use crate::params::{Paging, QueryParams};
+use crate::queries::{fetch, COMMIT_BY_SHA, JOBS_FOR_COMMITS, RUNS_FOR_COMMIT};
+
+pub const PARAMS: &[&str] = &["page", "per_page"];
+
+/// A commit's header.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CommitInfo {
+    pub sha: String,
+    pub title: String,
+    pub message: String,
+    pub author: String,
+    pub author_username: Option<String>,
+    pub timestamp: Option<String>,
+    pub url: Option<String>,
+}
+
+/// A workflow run as the commit page shows it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RunSummary {
+    pub id: i64,
+    pub name: String,
+    pub run_attempt: i64,
+    pub event: String,
+    pub status: String,
+    /// GitHub's conclusion, or `queued`/`pending` while there is none.
+    pub conclusion: String,
+    pub head_branch: String,
+    pub created_at: Option<String>,
+    pub started_at: Option<String>,
+    pub html_url: String,
+    pub pull_request_numbers: Vec<i64>,
+}
+
+/// The commit page.
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+pub struct CommitPage {
+    pub repository: String,
+    pub sha: String,
+    /// From the push that brought the commit, else from a workflow run's head commit.
+    pub commit: Option<CommitInfo>,
+    pub page: u64,
+    pub per_page: u64,
+    pub has_more: bool,
+    /// Sorted by name, then id.
+    pub jobs: Vec<JobSummary>,
+    /// Runs of this commit that have no job.
+    pub startup_failures: Vec<RunSummary>,
+    pub workflow_runs: Vec<RunSummary>,
+}
+
+/// A row of `commit_by_sha`.
+#[derive(Debug, Deserialize)]
+pub struct CommitRow {
+    pub sha: String,
+    pub message: String,
+    pub author_name: String,
+    pub author_username: String,
+    pub timestamp: String,
+    pub url: String,
+}
+
+impl From<CommitRow> for CommitInfo {
+    fn from(c: CommitRow) -> Self {
+        CommitInfo {
+            title: title(&c.message),
+            sha: c.sha,
+            message: c.message,
+            author: c.author_name,
+            author_username: non_empty(c.author_username),
+            timestamp: instant(&c.timestamp),
+            url: non_empty(c.url),
+        }
+    }
+}
+
+/// A row of `runs_for_commit`.
+#[derive(Debug, Deserialize)]
+struct RunRow {
+    id: i64,
+    run_attempt: i64,
+    name: String,
+    event: String,
+    status: String,
+    conclusion: String,
+    head_branch: String,
+    created_at: String,
+    run_started_at: String,
+    html_url: String,
+    pull_request_numbers: Vec<i64>,
+    head_commit_message: String,
+    head_commit_author_name: String,
+    head_commit_timestamp: String,
+}
+
+impl From<&RunRow> for RunSummary {
+    fn from(r: &RunRow) -> Self {
+        RunSummary {
+            id: r.id,
+            name: r.name.clone(),
+            run_attempt: r.run_attempt,
+            event: r.event.clone(),
+            status: r.status.clone(),
+            conclusion: display_conclusion(&r.status, &r.conclusion),
+            head_branch: r.head_branch.clone(),
+            created_at: instant(&r.created_at),
+            started_at: instant(&r.run_started_at),
+            html_url: r.html_url.clone(),
+            pull_request_numbers: r.pull_request_numbers.clone(),
+        }
+    }
+}
+
+/// The jobs of some commits, with their verdicts, sorted by name then id.
+pub async fn jobs_of(
+    clickhouse: &ClickHouse,
+    repository: &str,
+    shas: Vec<String>,
+) -> Result<Vec<JobSummary>, ApiError> {
+    if shas.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows: Vec<JobRow> = fetch(
+        clickhouse,
+        &JOBS_FOR_COMMITS,
+        &[
+            ("repo", Param::Str(repository.to_string())),
+            ("shas", Param::StrArray(shas)),
+        ],
+    )
+    .await?;
+    let mut jobs: Vec<JobSummary> = rows.into_iter().map(JobSummary::from).collect();
+    jobs.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
+    Ok(jobs)
+}
+
+/// Commit headers for some shas.
+pub async fn commits_by_sha(
+    clickhouse: &ClickHouse,
+    repository: &str,
+    shas: Vec<String>,
+) -> Result<Vec<CommitInfo>, ApiError> {
+    if shas.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows: Vec<CommitRow> = fetch(
+        clickhouse,
+        &COMMIT_BY_SHA,
+        &[
+            ("repo", Param::Str(repository.to_string())),
+            ("shas", Param::StrArray(shas)),
+        ],
+    )
+    .await?;
+    Ok(rows.into_iter().map(CommitInfo::from).collect())
+}
+
+/// The commit page for `sha`; `NotFound` when nothing at all is known of it.
+pub async fn commit_page(
+    clickhouse: &ClickHouse,
+    repository: &str,
+    sha: &str,
+    paging: Paging,
+) -> Result<CommitPage, ApiError> {
+    let run_params = [
+        ("repo", Param::Str(repository.to_string())),
+        ("sha", Param::Str(sha.to_string())),
+    ];
+    let (commits, jobs, runs) = tokio::join!(
+        commits_by_sha(clickhouse, repository, vec![sha.to_string()]),
+        jobs_of(clickhouse, repository, vec![sha.to_string()]),
+        fetch::<RunRow>(clickhouse, &RUNS_FOR_COMMIT, &run_params),
+    );
+    let (commits, jobs, runs) = (commits?, jobs?, runs?);
+    if commits.is_empty() && jobs.is_empty() && runs.is_empty() {
+        return Err(ApiError::NotFound(format!(
+            "nothing is known of commit {sha} in {repository}: no push, job or workflow run names it"
+        )));
+    }
+    let commit = commits.into_iter().next().or_else(|| {
+        runs.iter()
+            .find(|r| !r.head_commit_message.is_empty())
+            .map(|r| CommitInfo {
+                sha: sha.to_string(),
+                title: title(&r.head_commit_message),
+                message: r.head_commit_message.clone(),
+                author: r.head_commit_author_name.clone(),
+                author_username: None,
+                timestamp: instant(&r.head_commit_timestamp),
+                url: None,
+            })
+    });
+    let runs_with_jobs: BTreeSet<i64> = jobs.iter().map(|j| j.run_id).collect();
+    let startup_failures = runs
+        .iter()
+        .filter(|r| !runs_with_jobs.contains(&r.id))
+        .map(RunSummary::from)
+        .collect();
+    let workflow_runs = runs.iter().map(RunSummary::from).collect();
+    let (jobs, has_more) = paging.slice(jobs);
+    Ok(CommitPage {
+        repository: repository.to_string(),
+        sha: sha.to_string(),
+        commit,
+        page: paging.page,
+        per_page: paging.per_page,
+        has_more,
+        jobs,
+        startup_failures,
+        workflow_runs,
+    })
+}
+
+/// A commit has a few hundred jobs: one page holds them all by default.
+pub fn paging(params: &QueryParams) -> Result<Paging, ApiError> {
+    params.paging(1000, 5000)
+}

@@ -1,0 +1,306 @@
+//! The HUD grid: `GET /api/hud/{owner}/{repo}/{branch}?page&per_page`.
+//!
+//! Rows are the branch's commits, newest first, from our push stream (torchci asks GitHub for
+//! them); columns are the job names `"{workflow} / {job}"` seen on the page; a cell merges every
+//! run of one job name on one commit by torchci's `mergeCellRuns` ([`merge_cell_runs`]). Two
+//! queries answer a page: one for the commits, one for all their jobs with their verdicts.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use hudstream_runtime::clickhouse::{ClickHouse, Param};
+
+use crate::error::ApiError;
+use crate::job_rows::{instant, non_empty, pr_number_in_title, title, Failure, JobRow, JobSummary};
+use crate::params::{Paging, QueryParams};
+use crate::queries::{fetch, BRANCH_COMMITS, JOBS_FOR_COMMITS};
+
+/// Query parameters the grid takes.
+pub const PARAMS: &[&str] = &["page", "per_page"];
+
+/// One page of the grid.
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+pub struct Grid {
+    pub repository: String,
+    pub branch: String,
+    pub page: u64,
+    pub per_page: u64,
+    pub has_more: bool,
+    /// The columns, sorted.
+    pub job_names: Vec<String>,
+    pub commits: Vec<GridRow>,
+}
+
+/// One commit of the grid, with one cell per column (`null` where the commit ran no such job).
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+pub struct GridRow {
+    pub sha: String,
+    pub title: String,
+    pub author: String,
+    pub author_username: Option<String>,
+    pub timestamp: Option<String>,
+    pub url: String,
+    /// The PR the commit's title names, as in `Fix foo (#1234)`.
+    pub pr_number: Option<i64>,
+    pub jobs: Vec<Option<Cell>>,
+}
+
+/// A grid cell: the runs of one job name on one commit, merged.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Cell {
+    /// The representative run's conclusion (`queued`/`pending` while it has none).
+    pub conclusion: String,
+    /// The representative run's job id.
+    pub id: i64,
+    pub html_url: String,
+    pub run_attempt: i64,
+    pub duration_s: Option<f64>,
+    /// torchci's `failedPreviousRun`: the representative succeeded, and another run failed or
+    /// timed out. The grid marks it "F".
+    pub flaky: bool,
+    /// How many runs the cell merges.
+    pub runs: usize,
+    /// The classifier's verdict on the representative run's log.
+    pub failure: Option<Failure>,
+}
+
+/// torchci's ranking of conclusions for a cell, best first.
+fn class(conclusion: &str) -> u8 {
+    match conclusion {
+        "success" => 0,
+        "failure" | "timed_out" => 1,
+        "queued" | "pending" => 2,
+        "neutral" => 3,
+        "skipped" => 4,
+        "cancelled" => 5,
+        _ => 6,
+    }
+}
+
+/// torchci's `mergeCellRuns`, independent of the runs' order: cancelled runs are dropped when
+/// any other run exists; the representative is the run of the best class, ties going to the
+/// highest job id, then the highest version; it is flaky if it succeeded and any run failed
+/// or timed out. `None` for no runs.
+pub fn merge_cell_runs(runs: &[JobSummary]) -> Option<Cell> {
+    let any_kept = runs.iter().any(|r| r.conclusion != "cancelled");
+    let representative = runs
+        .iter()
+        .filter(|r| !any_kept || r.conclusion != "cancelled")
+        .min_by(|a, b| {
+            class(&a.conclusion)
+                .cmp(&class(&b.conclusion))
+                .then(b.id.cmp(&a.id))
+                .then(b.version.cmp(&a.version))
+        })?;
+    let flaky = representative.conclusion == "success"
+        && runs
+            .iter()
+            .any(|r| matches!(r.conclusion.as_str(), "failure" | "timed_out"));
+    Some(Cell {
+        conclusion: representative.conclusion.clone(),
+        id: representative.id,
+        html_url: representative.html_url.clone(),
+        run_attempt: representative.run_attempt,
+        duration_s: representative.duration_s,
+        flaky,
+        runs: runs.len(),
+        failure: representative.failure.clone(),
+    })
+}
+
+/// A row of `branch_commits`.
+#[derive(Debug, Deserialize)]
+struct CommitRow {
+    sha: String,
+    message: String,
+    author_name: String,
+    author_username: String,
+    timestamp: String,
+    url: String,
+}
+
+/// One page of `repository`'s grid for `branch`.
+pub async fn grid(
+    clickhouse: &ClickHouse,
+    repository: &str,
+    branch: &str,
+    paging: Paging,
+) -> Result<Grid, ApiError> {
+    let commits: Vec<CommitRow> = fetch(
+        clickhouse,
+        &BRANCH_COMMITS,
+        &[
+            ("repo", Param::Str(repository.to_string())),
+            ("ref", Param::Str(format!("refs/heads/{branch}"))),
+            ("offset", Param::UInt(paging.offset())),
+            ("page_size", Param::UInt(paging.per_page + 1)),
+        ],
+    )
+    .await?;
+    let (commits, has_more) = paging.trim(commits);
+    let shas: Vec<String> = commits.iter().map(|c| c.sha.clone()).collect();
+    let jobs: Vec<JobRow> = if shas.is_empty() {
+        Vec::new()
+    } else {
+        fetch(
+            clickhouse,
+            &JOBS_FOR_COMMITS,
+            &[
+                ("repo", Param::Str(repository.to_string())),
+                ("shas", Param::StrArray(shas)),
+            ],
+        )
+        .await?
+    };
+    let mut by_cell: BTreeMap<(String, String), Vec<JobSummary>> = BTreeMap::new();
+    let mut names = BTreeSet::new();
+    for job in jobs.into_iter().map(JobSummary::from) {
+        names.insert(job.name.clone());
+        by_cell
+            .entry((job.head_sha.clone(), job.name.clone()))
+            .or_default()
+            .push(job);
+    }
+    let job_names: Vec<String> = names.into_iter().collect();
+    let rows = commits
+        .into_iter()
+        .map(|c| {
+            let jobs = job_names
+                .iter()
+                .map(|name| {
+                    by_cell
+                        .get(&(c.sha.clone(), name.clone()))
+                        .and_then(|runs| merge_cell_runs(runs))
+                })
+                .collect();
+            let title = title(&c.message);
+            GridRow {
+                pr_number: pr_number_in_title(&title),
+                title,
+                sha: c.sha,
+                author: c.author_name,
+                author_username: non_empty(c.author_username),
+                timestamp: instant(&c.timestamp),
+                url: c.url,
+                jobs,
+            }
+        })
+        .collect();
+    Ok(Grid {
+        repository: repository.to_string(),
+        branch: branch.to_string(),
+        page: paging.page,
+        per_page: paging.per_page,
+        has_more,
+        job_names,
+        commits: rows,
+    })
+}
+
+/// Reads the grid's query parameters: 50 commits a page by default, as torchci.
+pub fn paging(params: &QueryParams) -> Result<Paging, ApiError> {
+    params.paging(50, 200)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn run(id: i64, conclusion: &str) -> JobSummary {
+        JobSummary {
+            id,
+            run_id: 1,
+            run_attempt: 1,
+            workflow_name: "pull".into(),
+            job_name: "test".into(),
+            name: "pull / test".into(),
+            head_sha: "a".repeat(40),
+            status: "completed".into(),
+            conclusion: conclusion.into(),
+            created_at: None,
+            started_at: None,
+            completed_at: None,
+            queue_time_s: None,
+            duration_s: None,
+            labels: vec![],
+            runner: None,
+            html_url: format!("https://github.com/o/r/actions/runs/1/job/{id}"),
+            failure: None,
+            version: 1,
+        }
+    }
+
+    #[test]
+    fn torchcis_cell_rules() {
+        // One run is itself.
+        let one = merge_cell_runs(&[run(1, "failure")]).unwrap();
+        assert_eq!(
+            (one.conclusion.as_str(), one.flaky, one.runs),
+            ("failure", false, 1)
+        );
+        // A success after a failure is a flaky success.
+        let flaky = merge_cell_runs(&[run(1, "failure"), run(2, "success")]).unwrap();
+        assert_eq!(
+            (flaky.conclusion.as_str(), flaky.id, flaky.flaky),
+            ("success", 2, true)
+        );
+        // Timing out counts as failing.
+        assert!(
+            merge_cell_runs(&[run(2, "timed_out"), run(1, "success")])
+                .unwrap()
+                .flaky
+        );
+        // Cancelled runs lose to anything, even "other" conclusions.
+        let c = merge_cell_runs(&[run(5, "cancelled"), run(1, "action_required")]).unwrap();
+        assert_eq!(c.conclusion, "action_required");
+        // Only cancelled runs: the newest.
+        let c = merge_cell_runs(&[run(5, "cancelled"), run(7, "cancelled")]).unwrap();
+        assert_eq!((c.conclusion.as_str(), c.id), ("cancelled", 7));
+        // A failure outranks a pending rerun; ties go to the highest id.
+        let c =
+            merge_cell_runs(&[run(3, "pending"), run(1, "failure"), run(2, "failure")]).unwrap();
+        assert_eq!(
+            (c.conclusion.as_str(), c.id, c.flaky),
+            ("failure", 2, false)
+        );
+        assert_eq!(merge_cell_runs(&[]), None);
+    }
+
+    proptest! {
+        #[test]
+        fn a_cell_does_not_depend_on_the_order_of_its_runs(
+            runs in prop::collection::vec(
+                (1i64..6, prop::sample::select(vec![
+                    "success", "failure", "timed_out", "queued", "pending", "neutral",
+                    "skipped", "cancelled", "action_required",
+                ]), 1u64..3),
+                1..8,
+            ),
+            seed in any::<u64>(),
+        ) {
+            let runs: Vec<JobSummary> = runs
+                .into_iter()
+                .map(|(id, c, version)| JobSummary { version, ..run(id, c) })
+                .collect();
+            let mut shuffled = runs.clone();
+            // A deterministic shuffle from the seed.
+            let mut state = seed | 1;
+            for i in (1..shuffled.len()).rev() {
+                state ^= state << 13; state ^= state >> 7; state ^= state << 17;
+                shuffled.swap(i, (state % (i as u64 + 1)) as usize);
+            }
+            let (a, b) = (merge_cell_runs(&runs).unwrap(), merge_cell_runs(&shuffled).unwrap());
+            // Identical (id, version) pairs with different conclusions cannot happen (equal
+            // versions mean equal content), so compare what is defined by the rules.
+            prop_assert_eq!(class(&a.conclusion), class(&b.conclusion));
+            prop_assert_eq!(a.id, b.id);
+            prop_assert_eq!(a.flaky, b.flaky);
+            prop_assert_eq!(a.runs, b.runs);
+            if a.flaky {
+                prop_assert_eq!(a.conclusion.as_str(), "success");
+            }
+        }
+    }
+}

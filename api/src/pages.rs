@@ -1,0 +1,331 @@
+//! The HUD pages: server-rendered HTML (askama templates in `api/templates/`, one stylesheet in
+//! `api/static/`, no build step) over the same functions as the JSON endpoints, so a page and
+//! its endpoint never disagree. Templates escape every value; a bad request or an unavailable
+//! database is a page that says so, with the same status the endpoint would answer.
+
+use askama::Template;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+
+use hudstream_runtime::clickhouse::ClickHouse;
+
+use crate::commit::{commit_page, CommitPage};
+use crate::error::ApiError;
+use crate::hud::{grid, Cell, Grid, GridRow};
+use crate::job_rows::JobSummary;
+use crate::oot::{matrix, summary, BackendSummary, Matrix, MatrixRow, OotJob, Summary};
+use crate::params::{self, QueryParams};
+use crate::pull::{pull_page, PrCommit, PullPage};
+use crate::respond;
+
+type RawQuery = Result<Query<Vec<(String, String)>>, QueryRejection>;
+
+const STYLESHEET: &str = include_str!("../static/hud.css");
+
+#[derive(Template)]
+#[template(path = "index.html")]
+struct IndexPage;
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage {
+    status: String,
+    message: String,
+}
+
+#[derive(Template)]
+#[template(path = "grid.html")]
+struct GridPage {
+    grid: Grid,
+}
+
+#[derive(Template)]
+#[template(path = "commit.html")]
+struct CommitTemplate {
+    page: CommitPage,
+}
+
+#[derive(Template)]
+#[template(path = "pull.html")]
+struct PullTemplate {
+    page: PullPage,
+}
+
+#[derive(Template)]
+#[template(path = "oot_summary.html")]
+struct OotSummaryPage {
+    summary: Summary,
+}
+
+#[derive(Template)]
+#[template(path = "oot_backend.html")]
+struct OotBackendPage {
+    matrix: Matrix,
+}
+
+/// Presentation helpers the templates call.
+impl Cell {
+    /// The HUD's symbol for a cell: O success, X failure, F flaky, ? pending, Q queued,
+    /// C cancelled, S skipped, T timed out, N neutral.
+    pub fn symbol(&self) -> &'static str {
+        match self.conclusion.as_str() {
+            "success" if self.flaky => "F",
+            "success" => "O",
+            "failure" => "X",
+            "timed_out" => "T",
+            "queued" => "Q",
+            "pending" => "?",
+            "cancelled" => "C",
+            "skipped" => "S",
+            "neutral" => "N",
+            _ => "·",
+        }
+    }
+}
+
+fn short(sha: &str) -> &str {
+    sha.get(..7).unwrap_or(sha)
+}
+
+fn seconds_text(s: Option<f64>) -> String {
+    match s {
+        None => String::new(),
+        Some(s) if s < 60.0 => format!("{s:.0}s"),
+        Some(s) if s < 3600.0 => format!("{}m {:02}s", (s / 60.0) as u64, (s % 60.0) as u64),
+        Some(s) => format!(
+            "{}h {:02}m",
+            (s / 3600.0) as u64,
+            ((s % 3600.0) / 60.0) as u64
+        ),
+    }
+}
+
+impl GridRow {
+    pub fn short_sha(&self) -> &str {
+        short(&self.sha)
+    }
+}
+
+impl CommitPage {
+    pub fn short_sha(&self) -> &str {
+        short(&self.sha)
+    }
+}
+
+impl PrCommit {
+    pub fn short_sha(&self) -> &str {
+        short(&self.sha)
+    }
+}
+
+impl MatrixRow {
+    pub fn short_sha(&self) -> &str {
+        short(&self.sha)
+    }
+}
+
+impl JobSummary {
+    pub fn duration_text(&self) -> String {
+        seconds_text(self.duration_s)
+    }
+    pub fn queue_text(&self) -> String {
+        seconds_text(self.queue_time_s)
+    }
+}
+
+impl OotJob {
+    pub fn duration_text(&self) -> String {
+        seconds_text(self.duration_s.or(self.execution_time_s))
+    }
+    pub fn tests_text(&self) -> String {
+        match (self.passed_tests, self.failed_tests, self.total_tests) {
+            (None, None, None) => String::new(),
+            (p, f, t) => format!(
+                "{} passed, {} failed of {}",
+                p.unwrap_or(0),
+                f.unwrap_or(0),
+                t.unwrap_or(0)
+            ),
+        }
+    }
+}
+
+impl BackendSummary {
+    pub fn pass_rate_text(&self) -> String {
+        format!("{:.1}%", self.pass_rate * 100.0)
+    }
+    pub fn duration_text(&self) -> String {
+        seconds_text(Some(self.avg_duration_s))
+    }
+}
+
+/// Renders a page, or the error page with the error's status.
+fn render(headers: &HeaderMap, page: Result<impl Template, ApiError>) -> Response {
+    match page.and_then(|p| {
+        p.render()
+            .map_err(|e| ApiError::Unavailable(format!("rendering a page: {e}")))
+    }) {
+        Ok(html) => respond::html(headers, html),
+        Err(error) => error_page(error),
+    }
+}
+
+fn error_page(error: ApiError) -> Response {
+    let status = error.status();
+    let message = error.public_message();
+    let body = ErrorPage {
+        status: format!(
+            "{} {}",
+            status.as_u16(),
+            status.canonical_reason().unwrap_or("")
+        ),
+        message,
+    }
+    .render()
+    .unwrap_or_else(|_| "error".into());
+    (status, Html(body)).into_response()
+}
+
+pub async fn stylesheet() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=300"),
+        ],
+        STYLESHEET,
+    )
+        .into_response()
+}
+
+/// `/`; with `?repo=owner/name&branch=b` (the form on it), a redirect to that grid.
+pub async fn index(headers: HeaderMap, query: RawQuery) -> Response {
+    let go = || -> Result<Option<String>, ApiError> {
+        let params = QueryParams::parse(query, &["repo", "branch"])?;
+        match (params.text("repo"), params.text("branch")) {
+            (None, None) => Ok(None),
+            (Some(repo), branch) => {
+                let repository = params::repository_full_name("repo", repo)?;
+                let branch = params::branch(branch.unwrap_or("main"))?;
+                Ok(Some(format!("/hud/{repository}/{branch}")))
+            }
+            (None, Some(_)) => Err(ApiError::BadRequest("repo is required".into())),
+        }
+    };
+    match go() {
+        Ok(Some(to)) => Redirect::to(&to).into_response(),
+        Ok(None) => render(&headers, Ok(IndexPage)),
+        Err(e) => error_page(e),
+    }
+}
+
+pub async fn grid_page(
+    State(clickhouse): State<ClickHouse>,
+    Path((owner, repo, branch)): Path<(String, String, String)>,
+    headers: HeaderMap,
+    query: RawQuery,
+) -> Response {
+    let page = async {
+        let params = QueryParams::parse(query, crate::hud::PARAMS)?;
+        let repository = params::repository(&owner, &repo)?;
+        let branch = params::branch(&branch)?;
+        let grid = grid(
+            &clickhouse,
+            &repository,
+            &branch,
+            crate::hud::paging(&params)?,
+        )
+        .await?;
+        Ok(GridPage { grid })
+    }
+    .await;
+    render(&headers, page)
+}
+
+pub async fn commit_page_html(
+    State(clickhouse): State<ClickHouse>,
+    Path((owner, repo, sha)): Path<(String, String, String)>,
+    headers: HeaderMap,
+    query: RawQuery,
+) -> Response {
+    let page = async {
+        let params = QueryParams::parse(query, crate::commit::PARAMS)?;
+        let repository = params::repository(&owner, &repo)?;
+        let sha = params::commit_sha(&sha)?;
+        let page = commit_page(
+            &clickhouse,
+            &repository,
+            &sha,
+            crate::commit::paging(&params)?,
+        )
+        .await?;
+        Ok(CommitTemplate { page })
+    }
+    .await;
+    render(&headers, page)
+}
+
+pub async fn pull_page_html(
+    State(clickhouse): State<ClickHouse>,
+    Path((owner, repo, number)): Path<(String, String, String)>,
+    headers: HeaderMap,
+    query: RawQuery,
+) -> Response {
+    let page = async {
+        let params = QueryParams::parse(query, crate::pull::PARAMS)?;
+        let repository = params::repository(&owner, &repo)?;
+        let number = params::positive("the pull request number", &number)?;
+        let page = pull_page(
+            &clickhouse,
+            &repository,
+            number,
+            crate::pull::paging(&params)?,
+        )
+        .await?;
+        Ok(PullTemplate { page })
+    }
+    .await;
+    render(&headers, page)
+}
+
+pub async fn oot_summary_page(
+    State(clickhouse): State<ClickHouse>,
+    headers: HeaderMap,
+    query: RawQuery,
+) -> Response {
+    let page = async {
+        let params = QueryParams::parse(query, crate::oot::SUMMARY_PARAMS)?;
+        let summary = summary(&clickhouse, crate::oot::days(&params)?).await?;
+        Ok(OotSummaryPage { summary })
+    }
+    .await;
+    render(&headers, page)
+}
+
+pub async fn oot_backend_page(
+    State(clickhouse): State<ClickHouse>,
+    Path((org, repo)): Path<(String, String)>,
+    headers: HeaderMap,
+    query: RawQuery,
+) -> Response {
+    let page = async {
+        let params = QueryParams::parse(query, crate::oot::BACKEND_PARAMS)?;
+        let repository = params::repository(&org, &repo)?;
+        let matrix = matrix(
+            &clickhouse,
+            &repository,
+            crate::oot::days(&params)?,
+            params.paging(50, 200)?,
+        )
+        .await?;
+        Ok(OotBackendPage { matrix })
+    }
+    .await;
+    render(&headers, page)
+}
+
+/// Any other path.
+pub async fn not_found() -> Response {
+    error_page(ApiError::NotFound("there is no such page".into()))
+}

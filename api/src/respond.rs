@@ -1,0 +1,73 @@
+//! Answers with caching headers: every successful answer has a strong `ETag` (a hash of its
+//! body) and torchci's `Cache-Control` (a CDN may serve it for a minute and stale for four
+//! more; a browser revalidates, and an unchanged answer is a bodiless 304).
+
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::error::ApiError;
+
+/// What the API's answers allow caches to do.
+pub const CACHE_CONTROL: &str = "public, max-age=0, s-maxage=60, stale-while-revalidate=240";
+
+/// A JSON answer with `ETag` and `Cache-Control`, or 304 if the client has it already.
+pub fn json<T: Serialize>(request: &HeaderMap, body: &T) -> Response {
+    match serde_json::to_vec(body) {
+        Ok(bytes) => cached(request, "application/json", bytes),
+        Err(e) => ApiError::Unavailable(format!("encoding the answer: {e}")).into_response(),
+    }
+}
+
+/// An HTML page with `ETag` and `Cache-Control`, or 304 if the client has it already.
+pub fn html(request: &HeaderMap, page: String) -> Response {
+    cached(request, "text/html; charset=utf-8", page.into_bytes())
+}
+
+fn cached(request: &HeaderMap, content_type: &'static str, body: Vec<u8>) -> Response {
+    let etag = format!("\"{}\"", &hex::encode(Sha256::digest(&body))[..32]);
+    let matches = request
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(',')
+                .map(|t| t.trim().trim_start_matches("W/"))
+                .any(|t| t == etag || t == "*")
+        });
+    let mut response = if matches {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        ([(header::CONTENT_TYPE, content_type)], body).into_response()
+    };
+    let headers = response.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&etag) {
+        headers.insert(header::ETAG, v);
+    }
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static(CACHE_CONTROL),
+    );
+    headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unchanged_answer_is_a_304_with_the_same_etag() {
+        let first = json(&HeaderMap::new(), &serde_json::json!({"a": 1}));
+        assert_eq!(first.status(), StatusCode::OK);
+        let etag = first.headers()[header::ETAG].clone();
+        assert_eq!(first.headers()[header::CACHE_CONTROL], CACHE_CONTROL);
+        let mut again = HeaderMap::new();
+        again.insert(header::IF_NONE_MATCH, etag.clone());
+        let second = json(&again, &serde_json::json!({"a": 1}));
+        assert_eq!(second.status(), StatusCode::NOT_MODIFIED);
+        assert_eq!(second.headers()[header::ETAG], etag);
+        let changed = json(&again, &serde_json::json!({"a": 2}));
+        assert_eq!(changed.status(), StatusCode::OK);
+    }
+}

@@ -58,7 +58,6 @@ pub fn router(clickhouse: ClickHouse) -> Router {
         .route(API_ROUTES[7], get(routes::failures_endpoint))
         .route(API_ROUTES[8], get(routes::queued_endpoint))
         .route(API_ROUTES[9], get(routes::openapi))
-        .route("/api/{*rest}", get(routes::not_found))
         .route("/", get(pages::index))
         .route("/hud/{owner}/{repo}/{*branch}", get(pages::grid_page))
         .route("/{owner}/{repo}/commit/{sha}", get(pages::commit_page_html))
@@ -88,6 +87,12 @@ pub async fn serve(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_routes_fit_together() {
+        let config = hudstream_runtime::config::ClickHouseConfig::default();
+        let _ = router(ClickHouse::new(&config).expect("client"));
+    }
 
     #[test]
     fn the_openapi_document_describes_every_route_and_only_those() {

@@ -325,7 +325,11 @@ pub async fn oot_backend_page(
     render(&headers, page)
 }
 
-/// Any other path.
-pub async fn not_found() -> Response {
-    error_page(ApiError::NotFound("there is no such page".into()))
+/// Any other path: a JSON 404 under `/api/`, else a page.
+pub async fn not_found(uri: axum::http::Uri) -> Response {
+    if uri.path().starts_with("/api/") {
+        crate::routes::not_found().await
+    } else {
+        error_page(ApiError::NotFound("there is no such page".into()))
+    }
 }

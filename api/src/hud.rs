@@ -12,9 +12,12 @@ use serde::{Deserialize, Serialize};
 use hudstream_runtime::clickhouse::{ClickHouse, Param};
 
 use crate::error::ApiError;
-use crate::job_rows::{instant, non_empty, pr_number_in_title, title, Failure, JobRow, JobSummary};
+use crate::job_rows::{
+    column_name, display_conclusion, instant, non_empty, pr_number_in_title, title, Failure,
+    JobSummary,
+};
 use crate::params::{Paging, QueryParams};
-use crate::queries::{fetch, BRANCH_COMMITS, JOBS_FOR_COMMITS};
+use crate::queries::{fetch, BRANCH_COMMITS, GRID_JOBS};
 
 /// Query parameters the grid takes.
 pub const PARAMS: &[&str] = &["page", "per_page"];
@@ -55,13 +58,16 @@ pub struct Cell {
     pub id: i64,
     pub html_url: String,
     pub run_attempt: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration_s: Option<f64>,
     /// torchci's `failedPreviousRun`: the representative succeeded, and another run failed or
     /// timed out. The grid marks it "F".
     pub flaky: bool,
     /// How many runs the cell merges.
     pub runs: usize,
-    /// The classifier's verdict on the representative run's log.
+    /// The classifier's verdict on the representative run's log; left out when there is none
+    /// (torchci strips nulls from the grid too: a page has ~20,000 cells).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<Failure>,
 }
 
@@ -109,6 +115,58 @@ pub fn merge_cell_runs(runs: &[JobSummary]) -> Option<Cell> {
     })
 }
 
+/// A row of `grid_jobs`.
+#[derive(Debug, Deserialize)]
+struct GridJobRow {
+    head_sha: String,
+    id: i64,
+    version: u64,
+    run_attempt: i64,
+    workflow_name: String,
+    name: String,
+    status: String,
+    conclusion: String,
+    duration_s: Option<f64>,
+    html_url: String,
+    failure_outcome: String,
+    failure_rule: String,
+    failure_line: String,
+    failure_line_number: i64,
+    failure_captures: Vec<String>,
+}
+
+impl From<GridJobRow> for JobSummary {
+    fn from(r: GridJobRow) -> Self {
+        let failure = (r.failure_outcome == "matched").then(|| Failure {
+            rule: r.failure_rule,
+            line: r.failure_line,
+            line_number: r.failure_line_number,
+            captures: r.failure_captures,
+        });
+        JobSummary {
+            name: column_name(&r.workflow_name, &r.name),
+            conclusion: display_conclusion(&r.status, &r.conclusion),
+            id: r.id,
+            run_id: 0,
+            run_attempt: r.run_attempt,
+            workflow_name: r.workflow_name,
+            job_name: r.name,
+            head_sha: r.head_sha,
+            status: r.status,
+            created_at: None,
+            started_at: None,
+            completed_at: None,
+            queue_time_s: None,
+            duration_s: r.duration_s,
+            labels: Vec::new(),
+            runner: None,
+            html_url: r.html_url,
+            failure,
+            version: r.version,
+        }
+    }
+}
+
 /// A row of `branch_commits`.
 #[derive(Debug, Deserialize)]
 struct CommitRow {
@@ -140,12 +198,12 @@ pub async fn grid(
     .await?;
     let (commits, has_more) = paging.trim(commits);
     let shas: Vec<String> = commits.iter().map(|c| c.sha.clone()).collect();
-    let jobs: Vec<JobRow> = if shas.is_empty() {
+    let jobs: Vec<GridJobRow> = if shas.is_empty() {
         Vec::new()
     } else {
         fetch(
             clickhouse,
-            &JOBS_FOR_COMMITS,
+            &GRID_JOBS,
             &[
                 ("repo", Param::Str(repository.to_string())),
                 ("shas", Param::StrArray(shas)),

@@ -39,7 +39,9 @@ saved_queries! {
     BRANCH_COMMITS = "branch_commits";
     /// Commit headers (message, author) for some shas.
     COMMIT_BY_SHA = "commit_by_sha";
-    /// Grid cells, commit page and PR page: every job of some commits, with its verdict.
+    /// The grid's cells: every job of some commits, with its verdict, only what a cell shows.
+    GRID_JOBS = "grid_jobs";
+    /// The commit page and PR page: every job of some commits, with its verdict.
     JOBS_FOR_COMMITS = "jobs_for_commits";
     /// The commit page's workflow runs (a run without a job is a startup failure).
     RUNS_FOR_COMMIT = "runs_for_commit";

@@ -136,6 +136,28 @@ enum Command {
         #[arg(long)]
         clickhouse_tcp_port: Option<u16>,
     },
+    /// Fill a database of its own with a pytorch-sized CI history (shaped like a real day of
+    /// pytorch jobs) and time every read endpoint: p50/p99 against the goals.
+    BenchRead {
+        /// Jobs to generate (rounded to whole commits).
+        #[arg(long, default_value_t = 1_000_000)]
+        jobs: u64,
+        /// Commits on main they run on.
+        #[arg(long, default_value_t = 2_500)]
+        commits: u64,
+        /// The real job dataset whose names and failure rates shape the jobs.
+        #[arg(
+            long,
+            default_value = "../shared/reference/datasets/pytorch_jobs_2024-08-14.csv"
+        )]
+        dataset: PathBuf,
+        /// Requests per endpoint.
+        #[arg(long, default_value_t = 200)]
+        requests: usize,
+        /// Keep the generated database (its name is printed) instead of dropping it.
+        #[arg(long)]
+        keep: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -313,6 +335,25 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                     rows,
                     replay_events,
                     clickhouse_tcp_port,
+                },
+            )
+            .await
+        }
+        Command::BenchRead {
+            jobs,
+            commits,
+            dataset,
+            requests,
+            keep,
+        } => {
+            crate::read_bench::run(
+                &config,
+                crate::read_bench::ReadBenchArgs {
+                    jobs,
+                    commits: commits.max(1),
+                    dataset,
+                    requests: requests.max(1),
+                    keep,
                 },
             )
             .await

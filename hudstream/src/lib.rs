@@ -5,6 +5,7 @@ mod bench;
 pub mod cli;
 pub mod dead_letters;
 mod load;
+mod read_bench;
 pub mod reclassify;
 pub mod status;
 

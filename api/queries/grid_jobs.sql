@@ -1,0 +1,33 @@
+-- The HUD grid's cells before merging: the newest state of every job of some commits, with
+-- its verdict — only the columns a cell shows. A page is 50 commits × ~400 jobs, so every
+-- column left out is 20,000 values not read, formatted or parsed (jobs_for_commits.sql has
+-- the full rows for the commit and PR pages). Params: repo String, shas Array(String).
+SELECT
+    head_sha, id, version, run_attempt, workflow_name, name, status, conclusion, duration_s,
+    html_url, failure_outcome, failure_rule, failure_line, failure_line_number, failure_captures
+FROM
+(
+    SELECT head_sha, id, version, run_attempt, workflow_name, name, status, conclusion,
+           duration_s, html_url
+    FROM {database}.workflow_job
+    WHERE repository_full_name = {repo:String}
+      AND head_sha IN (SELECT arrayJoin({shas:Array(String)}))
+    ORDER BY head_sha, id, version DESC
+    LIMIT 1 BY head_sha, id
+) AS jobs
+ANY LEFT JOIN
+(
+    SELECT
+        job_id AS id, outcome AS failure_outcome, rule AS failure_rule, line AS failure_line,
+        line_number AS failure_line_number, captures AS failure_captures
+    FROM {database}.job_classification
+    WHERE repository_full_name = {repo:String}
+      AND job_id IN
+      (
+          SELECT id FROM {database}.workflow_job
+          WHERE repository_full_name = {repo:String}
+            AND head_sha IN (SELECT arrayJoin({shas:Array(String)}))
+      )
+    ORDER BY job_id, version DESC
+    LIMIT 1 BY job_id
+) AS verdicts USING (id)

@@ -11,8 +11,11 @@ SELECT
     countIf(conclusion = 'failure') AS failures,
     count() AS completed,
     if(completed = 0, 0, successes / completed) AS pass_rate,
-    avg(if(isNull(started_at) OR isNull(completed_at), 0,
-           toInt64(toUInt32(assumeNotNull(completed_at))) - toInt64(toUInt32(assumeNotNull(started_at))))) AS avg_duration_s,
+    -- Mean over the jobs that reported both times (a lost in_progress callback is not 0 s);
+    -- sumIf/countIf rather than avgIf, which gives nan for an empty group on 18.16.
+    sumIf(toInt64(toUInt32(assumeNotNull(completed_at))) - toInt64(toUInt32(assumeNotNull(started_at))),
+          isNotNull(started_at) AND isNotNull(completed_at))
+      / greatest(countIf(isNotNull(started_at) AND isNotNull(completed_at)), 1) AS avg_duration_s,
     toUInt32(max(ifNull(started_at, completed_at))) AS last_run_unix
 FROM
 (

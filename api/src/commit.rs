@@ -1,7 +1,7 @@
 //! The commit page's data: `GET /api/{owner}/{repo}/commit/{sha}?page&per_page` — every job of
 //! the commit with its duration, queue time, runner, attempt and verdict, and the workflow runs
-//! that never started a job (startup failures: GitHub sends no job event for them, so they are
-//! only visible from the run). Three queries, run concurrently.
+//! that failed without starting a job (startup failures: GitHub sends no job event for them,
+//! so they are only visible from the run). Three queries, run concurrently.
 
 use std::collections::BTreeSet;
 
@@ -57,7 +57,7 @@ pub struct CommitPage {
     pub has_more: bool,
     /// Sorted by name, then id.
     pub jobs: Vec<JobSummary>,
-    /// Runs of this commit that have no job.
+    /// Runs of this commit that failed without starting a job.
     pub startup_failures: Vec<RunSummary>,
     pub workflow_runs: Vec<RunSummary>,
 }
@@ -122,6 +122,18 @@ impl From<&RunRow> for RunSummary {
             pull_request_numbers: r.pull_request_numbers.clone(),
         }
     }
+}
+
+/// A run that ended badly without a job: GitHub's `startup_failure`, or a failure or timeout
+/// before any job was created (a bad workflow file). A run still queued or in progress may
+/// simply not have sent its first job yet, and a cancelled, skipped or approval-waiting run did
+/// not fail, so none of those counts.
+fn is_startup_failure(run: &RunRow) -> bool {
+    run.status == "completed"
+        && matches!(
+            run.conclusion.as_str(),
+            "failure" | "startup_failure" | "timed_out"
+        )
 }
 
 /// The jobs of some commits, with their verdicts, sorted by name then id.
@@ -206,7 +218,7 @@ pub async fn commit_page(
     let runs_with_jobs: BTreeSet<i64> = jobs.iter().map(|j| j.run_id).collect();
     let startup_failures = runs
         .iter()
-        .filter(|r| !runs_with_jobs.contains(&r.id))
+        .filter(|r| !runs_with_jobs.contains(&r.id) && is_startup_failure(r))
         .map(RunSummary::from)
         .collect();
     let workflow_runs = runs.iter().map(RunSummary::from).collect();

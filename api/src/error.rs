@@ -49,6 +49,8 @@ impl IntoResponse for ApiError {
         let message = self.public_message();
         (
             self.status(),
+            // A 404 for a commit not ingested yet must not be cached by a CDN.
+            [(axum::http::header::CACHE_CONTROL, "no-store")],
             axum::Json(json!({"error": message, "code": self.code()})),
         )
             .into_response()

@@ -35,7 +35,7 @@ impl FailuresQuery {
                 .ok_or_else(|| ApiError::BadRequest("repo is required (owner/name)".into()))?,
         )?;
         let until = params.instant("until", now_unix())?;
-        let since = params.instant("since", until - 7 * 86_400)?;
+        let since = params.instant("since", (until - 7 * 86_400).max(0))?;
         if since >= until {
             return Err(ApiError::BadRequest(format!(
                 "since ({since}) must be before until ({until})"

@@ -1,6 +1,7 @@
 //! `GET /api/jobs/{owner}/{repo}/{job_id}`: one job's current state, with the verdict on its
 //! log (`classification`, `null` until the log has been classified).
 
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
@@ -216,11 +217,15 @@ impl From<JobRow> for Job {
 
 pub async fn get_job(
     State(clickhouse): State<ClickHouse>,
-    Path((owner, repo, job_id)): Path<(String, String, String)>,
+    path: Result<Path<(String, String, String)>, PathRejection>,
     headers: HeaderMap,
     query: RawQuery,
 ) -> Response {
-    match job(&clickhouse, &owner, &repo, &job_id, query).await {
+    let answer = match path {
+        Ok(Path((owner, repo, job_id))) => job(&clickhouse, &owner, &repo, &job_id, query).await,
+        Err(rejection) => Err(crate::params::bad_path(rejection)),
+    };
+    match answer {
         Ok(job) => respond::json(&headers, &job),
         Err(e) => e.into_response(),
     }

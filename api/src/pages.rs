@@ -4,7 +4,7 @@
 //! database is a page that says so, with the same status the endpoint would answer.
 
 use askama::Template;
-use axum::extract::rejection::QueryRejection;
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -85,6 +85,31 @@ impl Cell {
     }
 }
 
+/// Percent-encodes what a branch may contain but a path segment may not carry as itself
+/// (`/` stays: the grid's branch is a wildcard path).
+fn path_encode(branch: &str) -> String {
+    branch
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'/' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// A link target from data: only http(s) URLs; anything else (a `javascript:` URL in an OOT
+/// callback, say) becomes no link. Askama escapes the text but cannot judge a URL.
+pub fn safe_href(url: &str) -> &str {
+    let lower = url.get(..8).unwrap_or(url).to_ascii_lowercase();
+    if lower.starts_with("https://") || lower.starts_with("http://") {
+        url
+    } else {
+        ""
+    }
+}
+
 fn short(sha: &str) -> &str {
     sha.get(..7).unwrap_or(sha)
 }
@@ -99,6 +124,18 @@ fn seconds_text(s: Option<f64>) -> String {
             (s / 3600.0) as u64,
             ((s % 3600.0) / 60.0) as u64
         ),
+    }
+}
+
+impl Cell {
+    pub fn href(&self) -> &str {
+        safe_href(&self.html_url)
+    }
+}
+
+impl crate::commit::RunSummary {
+    pub fn href(&self) -> &str {
+        safe_href(&self.html_url)
     }
 }
 
@@ -127,6 +164,9 @@ impl MatrixRow {
 }
 
 impl JobSummary {
+    pub fn href(&self) -> &str {
+        safe_href(&self.html_url)
+    }
     pub fn duration_text(&self) -> String {
         seconds_text(self.duration_s)
     }
@@ -136,6 +176,9 @@ impl JobSummary {
 }
 
 impl OotJob {
+    pub fn run_href(&self) -> &str {
+        safe_href(&self.workflow_run_url)
+    }
     pub fn duration_text(&self) -> String {
         seconds_text(self.duration_s.or(self.execution_time_s))
     }
@@ -185,7 +228,7 @@ fn error_page(error: ApiError) -> Response {
     }
     .render()
     .unwrap_or_else(|_| "error".into());
-    (status, Html(body)).into_response()
+    (status, [(header::CACHE_CONTROL, "no-store")], Html(body)).into_response()
 }
 
 pub async fn stylesheet() -> Response {
@@ -208,7 +251,8 @@ pub async fn index(headers: HeaderMap, query: RawQuery) -> Response {
             (Some(repo), branch) => {
                 let repository = params::repository_full_name("repo", repo)?;
                 let branch = params::branch(branch.unwrap_or("main"))?;
-                Ok(Some(format!("/hud/{repository}/{branch}")))
+                // checked above: `branch` has no control characters, spaces or `?`
+                Ok(Some(format!("/hud/{repository}/{}", path_encode(&branch))))
             }
             (None, Some(_)) => Err(ApiError::BadRequest("repo is required".into())),
         }
@@ -222,11 +266,12 @@ pub async fn index(headers: HeaderMap, query: RawQuery) -> Response {
 
 pub async fn grid_page(
     State(clickhouse): State<ClickHouse>,
-    Path((owner, repo, branch)): Path<(String, String, String)>,
+    path: Result<Path<(String, String, String)>, PathRejection>,
     headers: HeaderMap,
     query: RawQuery,
 ) -> Response {
     let page = async {
+        let Path((owner, repo, branch)) = path.map_err(params::bad_path)?;
         let params = QueryParams::parse(query, crate::hud::PARAMS)?;
         let repository = params::repository(&owner, &repo)?;
         let branch = params::branch(&branch)?;
@@ -245,11 +290,12 @@ pub async fn grid_page(
 
 pub async fn commit_page_html(
     State(clickhouse): State<ClickHouse>,
-    Path((owner, repo, sha)): Path<(String, String, String)>,
+    path: Result<Path<(String, String, String)>, PathRejection>,
     headers: HeaderMap,
     query: RawQuery,
 ) -> Response {
     let page = async {
+        let Path((owner, repo, sha)) = path.map_err(params::bad_path)?;
         let params = QueryParams::parse(query, crate::commit::PARAMS)?;
         let repository = params::repository(&owner, &repo)?;
         let sha = params::commit_sha(&sha)?;
@@ -268,11 +314,12 @@ pub async fn commit_page_html(
 
 pub async fn pull_page_html(
     State(clickhouse): State<ClickHouse>,
-    Path((owner, repo, number)): Path<(String, String, String)>,
+    path: Result<Path<(String, String, String)>, PathRejection>,
     headers: HeaderMap,
     query: RawQuery,
 ) -> Response {
     let page = async {
+        let Path((owner, repo, number)) = path.map_err(params::bad_path)?;
         let params = QueryParams::parse(query, crate::pull::PARAMS)?;
         let repository = params::repository(&owner, &repo)?;
         let number = params::positive("the pull request number", &number)?;
@@ -305,11 +352,12 @@ pub async fn oot_summary_page(
 
 pub async fn oot_backend_page(
     State(clickhouse): State<ClickHouse>,
-    Path((org, repo)): Path<(String, String)>,
+    path: Result<Path<(String, String)>, PathRejection>,
     headers: HeaderMap,
     query: RawQuery,
 ) -> Response {
     let page = async {
+        let Path((org, repo)) = path.map_err(params::bad_path)?;
         let params = QueryParams::parse(query, crate::oot::BACKEND_PARAMS)?;
         let repository = params::repository(&org, &repo)?;
         let matrix = matrix(
@@ -331,5 +379,24 @@ pub async fn not_found(uri: axum::http::Uri) -> Response {
         crate::routes::not_found().await
     } else {
         error_page(ApiError::NotFound("there is no such page".into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_http_links_are_links() {
+        assert_eq!(
+            safe_href("https://github.com/a/b"),
+            "https://github.com/a/b"
+        );
+        assert_eq!(safe_href("HTTP://x"), "HTTP://x");
+        assert_eq!(safe_href("javascript:alert(1)"), "");
+        assert_eq!(safe_href(" javascript:alert(1)"), "");
+        assert_eq!(safe_href("data:text/html,x"), "");
+        assert_eq!(safe_href(""), "");
+        assert_eq!(path_encode("release/2.4#x%"), "release/2.4%23x%25");
     }
 }

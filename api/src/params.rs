@@ -205,13 +205,20 @@ pub fn branch(text: &str) -> Result<String, ApiError> {
     }
 }
 
+/// A path that axum could not decode (say `%FF`): a JSON 400 like any other bad parameter.
+pub fn bad_path(rejection: axum::extract::rejection::PathRejection) -> ApiError {
+    ApiError::BadRequest(format!(
+        "the path cannot be decoded: {}",
+        rejection.body_text()
+    ))
+}
+
 /// A positive number (a PR number, a job id) from a path segment.
 pub fn positive(name: &str, text: &str) -> Result<i64, ApiError> {
-    text.parse::<i64>().ok().filter(|n| *n > 0).ok_or_else(|| {
-        ApiError::BadRequest(format!(
-            "{name} must be a positive whole number, not {text:?}"
-        ))
-    })
+    text.parse::<i64>()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| ApiError::BadRequest(format!("{name} {text:?} is not a positive integer")))
 }
 
 #[cfg(test)]

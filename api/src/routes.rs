@@ -2,7 +2,7 @@
 //! calls the function that builds its answer, and answers with `ETag` and `Cache-Control`.
 //! Every route here is described in `api/openapi.json`.
 
-use axum::extract::rejection::QueryRejection;
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
@@ -41,11 +41,12 @@ pub async fn openapi() -> Response {
 
 pub async fn hud_grid(
     State(clickhouse): State<ClickHouse>,
-    Path((owner, repo, branch)): Path<(String, String, String)>,
+    path: Result<Path<(String, String, String)>, PathRejection>,
     headers: HeaderMap,
     query: RawQuery,
 ) -> Response {
     let result = async {
+        let Path((owner, repo, branch)) = path.map_err(params::bad_path)?;
         let params = QueryParams::parse(query, hud::PARAMS)?;
         let repository = params::repository(&owner, &repo)?;
         let branch = params::branch(&branch)?;
@@ -57,11 +58,12 @@ pub async fn hud_grid(
 
 pub async fn commit_page(
     State(clickhouse): State<ClickHouse>,
-    Path((owner, repo, sha)): Path<(String, String, String)>,
+    path: Result<Path<(String, String, String)>, PathRejection>,
     headers: HeaderMap,
     query: RawQuery,
 ) -> Response {
     let result = async {
+        let Path((owner, repo, sha)) = path.map_err(params::bad_path)?;
         let params = QueryParams::parse(query, commit::PARAMS)?;
         let repository = params::repository(&owner, &repo)?;
         let sha = params::commit_sha(&sha)?;
@@ -73,11 +75,12 @@ pub async fn commit_page(
 
 pub async fn pull_page(
     State(clickhouse): State<ClickHouse>,
-    Path((owner, repo, number)): Path<(String, String, String)>,
+    path: Result<Path<(String, String, String)>, PathRejection>,
     headers: HeaderMap,
     query: RawQuery,
 ) -> Response {
     let result = async {
+        let Path((owner, repo, number)) = path.map_err(params::bad_path)?;
         let params = QueryParams::parse(query, pull::PARAMS)?;
         let repository = params::repository(&owner, &repo)?;
         let number = params::positive("the pull request number", &number)?;
@@ -102,11 +105,12 @@ pub async fn oot_summary(
 
 pub async fn oot_backend(
     State(clickhouse): State<ClickHouse>,
-    Path((org, repo)): Path<(String, String)>,
+    path: Result<Path<(String, String)>, PathRejection>,
     headers: HeaderMap,
     query: RawQuery,
 ) -> Response {
     let result = async {
+        let Path((org, repo)) = path.map_err(params::bad_path)?;
         let params = QueryParams::parse(query, oot::BACKEND_PARAMS)?;
         let repository = params::repository(&org, &repo)?;
         oot::matrix(
@@ -123,11 +127,12 @@ pub async fn oot_backend(
 
 pub async fn oot_pr(
     State(clickhouse): State<ClickHouse>,
-    Path(number): Path<String>,
+    path: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     query: RawQuery,
 ) -> Response {
     let result = async {
+        let Path(number) = path.map_err(params::bad_path)?;
         let params = QueryParams::parse(query, oot::PR_PARAMS)?;
         let number = params::positive("the pull request number", &number)?;
         // torchci's default upstream repository.

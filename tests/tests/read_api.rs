@@ -22,6 +22,8 @@ const SHA: &str = "3484a3fb816e0859fd6e1cea078d76385ff50625";
 /// The real failed job (CodeQL / linters).
 const FAILED_JOB: i64 = 289782451;
 const UPLOAD_TOKEN: &str = "read-api-upload-token";
+/// A real workflow run that failed without starting a job.
+const STARTUP_FAILURE_SHA: &str = "d74df09c45f5b338e2f67c1c73e8662ccf97561c";
 
 /// A delivery made from a real one by editing its JSON.
 fn derived(relative: &str, id: &str, edit: impl FnOnce(&mut Value)) -> Delivery {
@@ -101,7 +103,8 @@ fn callback(
     };
     let mut workflow = json!({
         "schema_version": "1", "status": status, "name": "oot-ci",
-        "url": format!("https://github.com/{backend}/actions/runs/{check}"),
+        // One relay sends a script URL: the pages must not make it a link.
+        "url": if check == "32" { "javascript:alert(1)".to_string() } else { format!("https://github.com/{backend}/actions/runs/{check}") },
         "job_name": job, "check_run_id": check, "run_id": format!("run-{pr}"),
         "run_attempt": attempt,
     });
@@ -430,15 +433,34 @@ async fn commit_page_lists_jobs_and_startup_failures(stack: &Stack) {
     );
     // The derived run of PR #2 has jobs (the CodeQL ones share its id): no startup failure.
     assert_eq!(page["startup_failures"], json!([]));
-    // A real run with no job at all is a startup failure.
+    // A real run that ended without a job and did not fail is no startup failure...
     let (status, octo) = get(stack, &format!("/api/octo-org/octo-repo/commit/{SHA}")).await;
     assert_eq!(status, 200, "{octo}");
     assert_eq!(octo["jobs"], json!([]));
-    assert_eq!(octo["startup_failures"].as_array().map(Vec::len), Some(1));
-    assert_eq!(octo["startup_failures"][0]["id"], 289782451);
+    assert_eq!(octo["startup_failures"], json!([]));
+    assert_eq!(octo["workflow_runs"][0]["id"], 289782451);
     assert!(octo["commit"]["title"]
         .as_str()
         .is_some_and(|t| t.starts_with("build(test)")));
+    // ...and a real run that failed without one is.
+    let (status, rebase) = get(
+        stack,
+        &format!("/api/clee2000/random-testing/commit/{STARTUP_FAILURE_SHA}"),
+    )
+    .await;
+    assert_eq!(status, 200, "{rebase}");
+    assert_eq!(
+        rebase["startup_failures"].as_array().map(Vec::len),
+        Some(1),
+        "{rebase}"
+    );
+    assert_eq!(rebase["startup_failures"][0]["id"], 3206737417_i64);
+    assert_eq!(rebase["startup_failures"][0]["conclusion"], "failure");
+    let first = get(stack, &format!("/api/{REPO}/commit/{SHA}?per_page=2"))
+        .await
+        .1;
+    assert_eq!(first["jobs"].as_array().map(Vec::len), Some(2));
+    assert_eq!(first["has_more"], true);
     // Paging over jobs.
     let paged = get(
         stack,
@@ -465,6 +487,11 @@ async fn pull_request_page_has_old_heads_and_oot(stack: &Stack) {
         shas.contains(&pr["head_sha"].as_str().expect("head")),
         "{shas:?}"
     );
+    let head = commits
+        .iter()
+        .find(|c| c["sha"] == pr["head_sha"])
+        .expect("head");
+    assert_eq!(head["is_head"], true);
     let old = commits
         .iter()
         .find(|c| c["sha"] == SHA)
@@ -686,6 +713,8 @@ async fn bad_parameters_are_400s_and_injections_are_harmless(stack: &Stack) {
         "/api/queued".to_string(),
         format!("/api/queued?repo={}", urlencode(injection)),
         "/api/queued?repo=a/b&max_age_h=0".to_string(),
+        format!("/api/{REPO}/commit/%FF"),
+        format!("/api/jobs/{REPO}/%FF"),
     ];
     for path in &bad {
         let (status, body) = get(stack, path).await;
@@ -735,6 +764,26 @@ async fn caching_headers(stack: &Stack) {
     let again = stack
         .http
         .get(&url)
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(again.status().as_u16(), 304);
+    let missing = stack
+        .http
+        .get(format!("{}/api/{REPO}/pull/99999", stack.api_url))
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(missing.status().as_u16(), 404);
+    assert_eq!(missing.headers()["cache-control"], "no-store");
+    // The pages have ETags too.
+    let page = format!("{}/hud/{REPO}/main", stack.api_url);
+    let first = stack.http.get(&page).send().await.expect("answer");
+    let etag = first.headers()["etag"].to_str().expect("etag").to_string();
+    let again = stack
+        .http
+        .get(&page)
         .header("if-none-match", &etag)
         .send()
         .await
@@ -882,8 +931,8 @@ async fn pages_in_headless_chromium(stack: &Stack) {
     check_page(
         stack,
         "commit-startup-failure",
-        &format!("/octo-org/octo-repo/commit/{SHA}"),
-        &["id=\"startup-failures\"", "data-run=\"289782451\""],
+        &format!("/clee2000/random-testing/commit/{STARTUP_FAILURE_SHA}"),
+        &["id=\"startup-failures\"", "data-run=\"3206737417\""],
     )
     .await;
     check_page(
@@ -931,6 +980,22 @@ async fn pages_in_headless_chromium(stack: &Stack) {
         ],
     )
     .await;
+    // A script URL from a callback is shown, never linked.
+    let dom = run_chromium(
+        &format!("{}/pytorch/pytorch/pull/115150", stack.api_url),
+        &["--dump-dom".to_string()],
+    )
+    .await;
+    assert!(dom.contains("data-label=\"success\"") && !dom.contains("href=\"javascript:"));
+    // The home page's form opens a grid.
+    let opened = stack
+        .http
+        .get(format!("{}/?repo={REPO}&branch=main", stack.api_url))
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(opened.status().as_u16(), 200);
+    assert!(opened.url().path().ends_with(&format!("/hud/{REPO}/main")));
     // A bad request is a page that says so.
     let (status, _) = {
         let r = stack

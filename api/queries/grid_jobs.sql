@@ -1,7 +1,8 @@
 -- The HUD grid's cells before merging: the newest state of every job of some commits, with
 -- its verdict — only the columns a cell shows. A page is 50 commits × ~400 jobs, so every
 -- column left out is 20,000 values not read, formatted or parsed (jobs_for_commits.sql has
--- the full rows for the commit and PR pages). Params: repo String, shas Array(String).
+-- the full rows for the commit and PR pages; both are read as api/src/job_rows.rs `JobRow`).
+-- Params: repo String, shas Array(String).
 SELECT
     head_sha, id, version, run_attempt, workflow_name, name, status, conclusion, duration_s,
     html_url, failure_outcome, failure_rule, failure_line, failure_line_number, failure_captures

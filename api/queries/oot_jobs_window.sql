@@ -1,8 +1,10 @@
 -- The OOT jobs of one downstream repository (or every one, with repo '') that started in the
 -- last `days` days, or of one upstream PR (upstream_repo '' = any; pr_number 0 = any; with
--- days 0 a PR's jobs are not limited in time), each merged from its
--- callbacks field by field as in oot_jobs_for_pr.sql; newest first. The backend matrix
--- (torchci's `oot_backend_dashboard`) and the OOT PR view (`oot_pr_results`) are built from it.
+-- days 0 a PR's jobs are not limited in time), newest first. Each job is merged from its
+-- callbacks field by field: every field takes the value of the highest-version callback that
+-- set it (processors/src/oot.rs `merge_all`; tests/tests/projections.rs compares the two).
+-- The backend matrix (torchci's `oot_backend_dashboard`) and the OOT PR view
+-- (`oot_pr_results`) are built from it.
 -- A job that never reported a start is placed in time by its completion.
 -- Params: repo String, upstream_repo String, pr_number Int64, days UInt64, max_rows UInt64.
 SELECT *

@@ -1,7 +1,7 @@
 -- torchci's `oot_summary`: per downstream repository, the completed OOT jobs of the last `days`
 -- days — successes, failures, all completed (cancelled and timed out count), pass rate and
 -- mean duration — worst pass rate first. Each job is first merged from its callbacks field by
--- field (as in oot_jobs_for_pr.sql). Unlike torchci, a job whose in_progress callback was lost
+-- field (as in oot_jobs_window.sql). Unlike torchci, a job whose in_progress callback was lost
 -- is placed in time by its completed_at instead of dropping out of the window.
 -- Params: days UInt64.
 SELECT

@@ -11,10 +11,8 @@ use hudstream_runtime::clickhouse::{ClickHouse, Param};
 
 use crate::error::ApiError;
 use crate::job_rows::{display_conclusion, instant, non_empty, title, JobRow, JobSummary};
-use crate::params::{Paging, QueryParams};
+use crate::params::{self, Paging, QueryParams, RawPath, RawQuery};
 use crate::queries::{fetch, COMMIT_BY_SHA, JOBS_FOR_COMMITS, RUNS_FOR_COMMIT};
-
-pub const PARAMS: &[&str] = &["page", "per_page"];
 
 /// A commit's header.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -236,7 +234,16 @@ pub async fn commit_page(
     })
 }
 
-/// A commit has a few hundred jobs: one page holds them all by default.
-pub fn paging(params: &QueryParams) -> Result<Paging, ApiError> {
-    params.paging(1000, 5000)
+/// The commit page a request asks for. A commit has a few hundred jobs: one page holds them all
+/// by default.
+pub async fn from_request(
+    clickhouse: &ClickHouse,
+    path: RawPath<(String, String, String)>,
+    query: RawQuery,
+) -> Result<CommitPage, ApiError> {
+    let (owner, repo, sha) = params::path(path)?;
+    let query = QueryParams::parse(query, &["page", "per_page"])?;
+    let repository = params::repository(&owner, &repo)?;
+    let sha = params::commit_sha(&sha)?;
+    commit_page(clickhouse, &repository, &sha, query.paging(1000, 5000)?).await
 }

@@ -8,10 +8,10 @@ use hudstream_runtime::clickhouse::{ClickHouse, Param};
 
 use crate::error::ApiError;
 use crate::job_rows::unix_instant;
-use crate::params::{now_unix, repository_full_name, Paging, QueryParams};
+use crate::params::{now_unix, repository_full_name, Paging, QueryParams, RawQuery};
 use crate::queries::{fetch, FAILURE_CAPTURES};
 
-pub const PARAMS: &[&str] = &["repo", "since", "until", "rule", "page", "per_page"];
+const PARAMS: &[&str] = &["repo", "since", "until", "rule", "page", "per_page"];
 
 /// The longest window one request may ask for.
 const MAX_WINDOW_S: i64 = 366 * 86_400;
@@ -27,7 +27,8 @@ pub struct FailuresQuery {
 }
 
 impl FailuresQuery {
-    pub fn from_params(params: &QueryParams) -> Result<Self, ApiError> {
+    pub fn from_request(query: RawQuery) -> Result<Self, ApiError> {
+        let params = QueryParams::parse(query, PARAMS)?;
         let repository = repository_full_name(
             "repo",
             params

@@ -5,22 +5,16 @@
 //! run of one job name on one commit by torchci's `mergeCellRuns` ([`merge_cell_runs`]). Two
 //! queries answer a page: one for the commits, one for all their jobs with their verdicts.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeSet, HashMap};
 
 use serde::{Deserialize, Serialize};
 
 use hudstream_runtime::clickhouse::{ClickHouse, Param};
 
 use crate::error::ApiError;
-use crate::job_rows::{
-    column_name, display_conclusion, instant, non_empty, pr_number_in_title, title, Failure,
-    JobSummary,
-};
-use crate::params::{Paging, QueryParams};
+use crate::job_rows::{instant, non_empty, pr_number_in_title, title, Failure, JobRow, JobSummary};
+use crate::params::{self, Paging, QueryParams, RawPath, RawQuery};
 use crate::queries::{fetch, BRANCH_COMMITS, GRID_JOBS};
-
-/// Query parameters the grid takes.
-pub const PARAMS: &[&str] = &["page", "per_page"];
 
 /// One page of the grid.
 #[derive(Debug, Serialize, Deserialize, PartialEq)]
@@ -115,58 +109,6 @@ pub fn merge_cell_runs(runs: &[JobSummary]) -> Option<Cell> {
     })
 }
 
-/// A row of `grid_jobs`.
-#[derive(Debug, Deserialize)]
-struct GridJobRow {
-    head_sha: String,
-    id: i64,
-    version: u64,
-    run_attempt: i64,
-    workflow_name: String,
-    name: String,
-    status: String,
-    conclusion: String,
-    duration_s: Option<f64>,
-    html_url: String,
-    failure_outcome: String,
-    failure_rule: String,
-    failure_line: String,
-    failure_line_number: i64,
-    failure_captures: Vec<String>,
-}
-
-impl From<GridJobRow> for JobSummary {
-    fn from(r: GridJobRow) -> Self {
-        let failure = (r.failure_outcome == "matched").then(|| Failure {
-            rule: r.failure_rule,
-            line: r.failure_line,
-            line_number: r.failure_line_number,
-            captures: r.failure_captures,
-        });
-        JobSummary {
-            name: column_name(&r.workflow_name, &r.name),
-            conclusion: display_conclusion(&r.status, &r.conclusion),
-            id: r.id,
-            run_id: 0,
-            run_attempt: r.run_attempt,
-            workflow_name: r.workflow_name,
-            job_name: r.name,
-            head_sha: r.head_sha,
-            status: r.status,
-            created_at: None,
-            started_at: None,
-            completed_at: None,
-            queue_time_s: None,
-            duration_s: r.duration_s,
-            labels: Vec::new(),
-            runner: None,
-            html_url: r.html_url,
-            failure,
-            version: r.version,
-        }
-    }
-}
-
 /// A row of `branch_commits`.
 #[derive(Debug, Deserialize)]
 struct CommitRow {
@@ -198,7 +140,7 @@ pub async fn grid(
     .await?;
     let (commits, has_more) = paging.trim(commits);
     let shas: Vec<String> = commits.iter().map(|c| c.sha.clone()).collect();
-    let jobs: Vec<GridJobRow> = if shas.is_empty() {
+    let jobs: Vec<JobRow> = if shas.is_empty() {
         Vec::new()
     } else {
         fetch(
@@ -211,12 +153,15 @@ pub async fn grid(
         )
         .await?
     };
-    let mut by_cell: BTreeMap<(String, String), Vec<JobSummary>> = BTreeMap::new();
+    // sha → job name → runs, looked up by reference for each of the ~20,000 cells of a page.
+    let mut by_cell: HashMap<String, HashMap<String, Vec<JobSummary>>> = HashMap::new();
     let mut names = BTreeSet::new();
     for job in jobs.into_iter().map(JobSummary::from) {
         names.insert(job.name.clone());
         by_cell
-            .entry((job.head_sha.clone(), job.name.clone()))
+            .entry(job.head_sha.clone())
+            .or_default()
+            .entry(job.name.clone())
             .or_default()
             .push(job);
     }
@@ -224,11 +169,12 @@ pub async fn grid(
     let rows = commits
         .into_iter()
         .map(|c| {
+            let cells = by_cell.get(&c.sha);
             let jobs = job_names
                 .iter()
                 .map(|name| {
-                    by_cell
-                        .get(&(c.sha.clone(), name.clone()))
+                    cells
+                        .and_then(|cells| cells.get(name))
                         .and_then(|runs| merge_cell_runs(runs))
                 })
                 .collect();
@@ -256,9 +202,18 @@ pub async fn grid(
     })
 }
 
-/// Reads the grid's query parameters: 50 commits a page by default, as torchci.
-pub fn paging(params: &QueryParams) -> Result<Paging, ApiError> {
-    params.paging(50, 200)
+/// The grid a request asks for (`/api/hud/…` and the page `/hud/…`): 50 commits a page by
+/// default, as torchci.
+pub async fn from_request(
+    clickhouse: &ClickHouse,
+    path: RawPath<(String, String, String)>,
+    query: RawQuery,
+) -> Result<Grid, ApiError> {
+    let (owner, repo, branch) = params::path(path)?;
+    let query = QueryParams::parse(query, &["page", "per_page"])?;
+    let repository = params::repository(&owner, &repo)?;
+    let branch = params::branch(&branch)?;
+    grid(clickhouse, &repository, &branch, query.paging(50, 200)?).await
 }
 
 #[cfg(test)]

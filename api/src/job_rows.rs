@@ -3,24 +3,35 @@
 
 use serde::{Deserialize, Serialize};
 
-/// A row of `jobs_for_commits`. A job without a verdict has the verdict columns' defaults.
+use hudstream_runtime::clickhouse::format_datetime;
+
+/// A row of `jobs_for_commits`, or of `grid_jobs`, which leaves out the columns marked
+/// `default` (a grid cell does not show them). A job without a verdict has the verdict
+/// columns' defaults.
 #[derive(Debug, Clone, Deserialize)]
 pub struct JobRow {
     pub head_sha: String,
     pub id: i64,
     pub version: u64,
+    #[serde(default)]
     pub run_id: i64,
     pub run_attempt: i64,
     pub workflow_name: String,
     pub name: String,
     pub status: String,
     pub conclusion: String,
+    #[serde(default)]
     pub created_at: String,
+    #[serde(default)]
     pub started_at: String,
+    #[serde(default)]
     pub completed_at: String,
+    #[serde(default)]
     pub queue_time_s: Option<f64>,
     pub duration_s: Option<f64>,
+    #[serde(default)]
     pub labels: Vec<String>,
+    #[serde(default)]
     pub runner_name: String,
     pub html_url: String,
     pub failure_outcome: String,
@@ -129,9 +140,8 @@ pub fn instant(text: &str) -> Option<String> {
 /// Unix seconds → RFC 3339; 0 means "never".
 pub fn unix_instant(seconds: i64) -> Option<String> {
     (seconds > 0)
-        .then(|| chrono::DateTime::from_timestamp(seconds, 0))
+        .then(|| instant(&format_datetime(seconds)))
         .flatten()
-        .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
 }
 
 pub fn non_empty(s: String) -> Option<String> {

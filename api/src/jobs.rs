@@ -1,20 +1,14 @@
 //! `GET /api/jobs/{owner}/{repo}/{job_id}`: one job's current state, with the verdict on its
 //! log (`classification`, `null` until the log has been classified).
 
-use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, State};
-use axum::http::HeaderMap;
-use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
 use hudstream_runtime::clickhouse::{ClickHouse, Param};
 
 use crate::error::ApiError;
 use crate::job_rows::{instant, non_empty};
-use crate::params::{positive, repository, QueryParams};
+use crate::params::{self, QueryParams, RawPath, RawQuery};
 use crate::queries::{fetch, JOB_BY_ID, JOB_CLASSIFICATION_BY_ID};
-use crate::respond;
-use crate::routes::RawQuery;
 
 /// A row of `job_classification_by_id`.
 #[derive(Debug, Deserialize)]
@@ -215,32 +209,16 @@ impl From<JobRow> for Job {
     }
 }
 
-pub async fn get_job(
-    State(clickhouse): State<ClickHouse>,
-    path: Result<Path<(String, String, String)>, PathRejection>,
-    headers: HeaderMap,
-    query: RawQuery,
-) -> Response {
-    let answer = match path {
-        Ok(Path((owner, repo, job_id))) => job(&clickhouse, &owner, &repo, &job_id, query).await,
-        Err(rejection) => Err(crate::params::bad_path(rejection)),
-    };
-    match answer {
-        Ok(job) => respond::json(&headers, &job),
-        Err(e) => e.into_response(),
-    }
-}
-
-async fn job(
+/// The job a request asks for.
+pub async fn from_request(
     clickhouse: &ClickHouse,
-    owner: &str,
-    repo: &str,
-    job_id: &str,
+    path: RawPath<(String, String, String)>,
     query: RawQuery,
 ) -> Result<Job, ApiError> {
+    let (owner, repo, job_id) = params::path(path)?;
     QueryParams::parse(query, &[])?;
-    let repository = repository(owner, repo)?;
-    let job_id = positive("the job id", job_id)?;
+    let repository = params::repository(&owner, &repo)?;
+    let job_id = params::positive("the job id", &job_id)?;
     let params = [
         ("repo", Param::Str(repository.clone())),
         ("job_id", Param::Int(job_id)),

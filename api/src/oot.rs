@@ -14,12 +14,8 @@ use hudstream_runtime::clickhouse::{ClickHouse, Param};
 
 use crate::error::ApiError;
 use crate::job_rows::unix_instant;
-use crate::params::{Paging, QueryParams};
+use crate::params::{self, Paging, QueryParams, RawPath, RawQuery};
 use crate::queries::{fetch, OOT_JOBS_WINDOW, OOT_SUMMARY};
-
-pub const SUMMARY_PARAMS: &[&str] = &["days"];
-pub const BACKEND_PARAMS: &[&str] = &["days", "page", "per_page"];
-pub const PR_PARAMS: &[&str] = &["repo", "page", "per_page"];
 
 /// How many merged jobs a backend's window reads at most (torchci: 500).
 const MAX_BACKEND_ROWS: u64 = 20_000;
@@ -63,8 +59,49 @@ struct SummaryRow {
 }
 
 /// The `days` parameter: 1 to 365, 7 by default (torchci's default window).
-pub fn days(params: &QueryParams) -> Result<u64, ApiError> {
+fn days(params: &QueryParams) -> Result<u64, ApiError> {
     params.number("days", 7, 1, 365)
+}
+
+/// The summary a request asks for (`/api/oot/summary`, the page `/oot`).
+pub async fn summary_from_request(
+    clickhouse: &ClickHouse,
+    query: RawQuery,
+) -> Result<Summary, ApiError> {
+    let query = QueryParams::parse(query, &["days"])?;
+    summary(clickhouse, days(&query)?).await
+}
+
+/// The backend matrix a request asks for (`/api/oot/{org}/{repo}`, the page `/oot/{org}/{repo}`).
+pub async fn matrix_from_request(
+    clickhouse: &ClickHouse,
+    path: RawPath<(String, String)>,
+    query: RawQuery,
+) -> Result<Matrix, ApiError> {
+    let (org, repo) = params::path(path)?;
+    let query = QueryParams::parse(query, &["days", "page", "per_page"])?;
+    let repository = params::repository(&org, &repo)?;
+    matrix(
+        clickhouse,
+        &repository,
+        days(&query)?,
+        query.paging(50, 200)?,
+    )
+    .await
+}
+
+/// The PR results a request asks for (`/api/oot/pr/{number}?repo`; the upstream repository is
+/// torchci's default, `pytorch/pytorch`, unless named).
+pub async fn pr_from_request(
+    clickhouse: &ClickHouse,
+    path: RawPath<String>,
+    query: RawQuery,
+) -> Result<PrResults, ApiError> {
+    let number = params::positive("the pull request number", &params::path(path)?)?;
+    let query = QueryParams::parse(query, &["repo", "page", "per_page"])?;
+    let upstream =
+        params::repository_full_name("repo", query.text("repo").unwrap_or("pytorch/pytorch"))?;
+    pr_results(clickhouse, &upstream, number, query.paging(100, 1000)?).await
 }
 
 /// torchci's pass-rate chip.

@@ -4,23 +4,20 @@
 //! database is a page that says so, with the same status the endpoint would answer.
 
 use askama::Template;
-use axum::extract::rejection::{PathRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 
 use hudstream_runtime::clickhouse::ClickHouse;
 
-use crate::commit::{commit_page, CommitPage};
+use crate::commit::CommitPage;
 use crate::error::ApiError;
-use crate::hud::{grid, Cell, Grid, GridRow};
+use crate::hud::{Cell, Grid, GridRow};
 use crate::job_rows::JobSummary;
-use crate::oot::{matrix, summary, BackendSummary, Matrix, MatrixRow, OotJob, Summary};
-use crate::params::{self, QueryParams};
-use crate::pull::{pull_page, PrCommit, PullPage};
-use crate::respond;
-
-type RawQuery = Result<Query<Vec<(String, String)>>, QueryRejection>;
+use crate::oot::{BackendSummary, Matrix, MatrixRow, OotJob, Summary};
+use crate::params::{self, QueryParams, RawPath, RawQuery};
+use crate::pull::{PrCommit, PullPage};
+use crate::{commit, hud, oot, pull, respond};
 
 const STYLESHEET: &str = include_str!("../static/hud.css");
 
@@ -251,7 +248,6 @@ pub async fn index(headers: HeaderMap, query: RawQuery) -> Response {
             (Some(repo), branch) => {
                 let repository = params::repository_full_name("repo", repo)?;
                 let branch = params::branch(branch.unwrap_or("main"))?;
-                // checked above: `branch` has no control characters, spaces or `?`
                 Ok(Some(format!("/hud/{repository}/{}", path_encode(&branch))))
             }
             (None, Some(_)) => Err(ApiError::BadRequest("repo is required".into())),
@@ -264,119 +260,43 @@ pub async fn index(headers: HeaderMap, query: RawQuery) -> Response {
     }
 }
 
-pub async fn grid_page(
-    State(clickhouse): State<ClickHouse>,
-    path: Result<Path<(String, String, String)>, PathRejection>,
-    headers: HeaderMap,
-    query: RawQuery,
-) -> Response {
-    let page = async {
-        let Path((owner, repo, branch)) = path.map_err(params::bad_path)?;
-        let params = QueryParams::parse(query, crate::hud::PARAMS)?;
-        let repository = params::repository(&owner, &repo)?;
-        let branch = params::branch(&branch)?;
-        let grid = grid(
-            &clickhouse,
-            &repository,
-            &branch,
-            crate::hud::paging(&params)?,
-        )
-        .await?;
-        Ok(GridPage { grid })
-    }
-    .await;
-    render(&headers, page)
+type Ch = State<ClickHouse>;
+type Path3 = RawPath<(String, String, String)>;
+
+pub async fn grid_page(State(ch): Ch, path: Path3, headers: HeaderMap, q: RawQuery) -> Response {
+    let grid = hud::from_request(&ch, path, q).await;
+    render(&headers, grid.map(|grid| GridPage { grid }))
 }
 
-pub async fn commit_page_html(
-    State(clickhouse): State<ClickHouse>,
-    path: Result<Path<(String, String, String)>, PathRejection>,
-    headers: HeaderMap,
-    query: RawQuery,
-) -> Response {
-    let page = async {
-        let Path((owner, repo, sha)) = path.map_err(params::bad_path)?;
-        let params = QueryParams::parse(query, crate::commit::PARAMS)?;
-        let repository = params::repository(&owner, &repo)?;
-        let sha = params::commit_sha(&sha)?;
-        let page = commit_page(
-            &clickhouse,
-            &repository,
-            &sha,
-            crate::commit::paging(&params)?,
-        )
-        .await?;
-        Ok(CommitTemplate { page })
-    }
-    .await;
-    render(&headers, page)
+pub async fn commit_page(State(ch): Ch, path: Path3, headers: HeaderMap, q: RawQuery) -> Response {
+    let page = commit::from_request(&ch, path, q).await;
+    render(&headers, page.map(|page| CommitTemplate { page }))
 }
 
-pub async fn pull_page_html(
-    State(clickhouse): State<ClickHouse>,
-    path: Result<Path<(String, String, String)>, PathRejection>,
-    headers: HeaderMap,
-    query: RawQuery,
-) -> Response {
-    let page = async {
-        let Path((owner, repo, number)) = path.map_err(params::bad_path)?;
-        let params = QueryParams::parse(query, crate::pull::PARAMS)?;
-        let repository = params::repository(&owner, &repo)?;
-        let number = params::positive("the pull request number", &number)?;
-        let page = pull_page(
-            &clickhouse,
-            &repository,
-            number,
-            crate::pull::paging(&params)?,
-        )
-        .await?;
-        Ok(PullTemplate { page })
-    }
-    .await;
-    render(&headers, page)
+pub async fn pull_page(State(ch): Ch, path: Path3, headers: HeaderMap, q: RawQuery) -> Response {
+    let page = pull::from_request(&ch, path, q).await;
+    render(&headers, page.map(|page| PullTemplate { page }))
 }
 
-pub async fn oot_summary_page(
-    State(clickhouse): State<ClickHouse>,
-    headers: HeaderMap,
-    query: RawQuery,
-) -> Response {
-    let page = async {
-        let params = QueryParams::parse(query, crate::oot::SUMMARY_PARAMS)?;
-        let summary = summary(&clickhouse, crate::oot::days(&params)?).await?;
-        Ok(OotSummaryPage { summary })
-    }
-    .await;
-    render(&headers, page)
+pub async fn oot_summary_page(State(ch): Ch, headers: HeaderMap, q: RawQuery) -> Response {
+    let summary = oot::summary_from_request(&ch, q).await;
+    render(&headers, summary.map(|summary| OotSummaryPage { summary }))
 }
 
 pub async fn oot_backend_page(
-    State(clickhouse): State<ClickHouse>,
-    path: Result<Path<(String, String)>, PathRejection>,
+    State(ch): Ch,
+    path: RawPath<(String, String)>,
     headers: HeaderMap,
-    query: RawQuery,
+    q: RawQuery,
 ) -> Response {
-    let page = async {
-        let Path((org, repo)) = path.map_err(params::bad_path)?;
-        let params = QueryParams::parse(query, crate::oot::BACKEND_PARAMS)?;
-        let repository = params::repository(&org, &repo)?;
-        let matrix = matrix(
-            &clickhouse,
-            &repository,
-            crate::oot::days(&params)?,
-            params.paging(50, 200)?,
-        )
-        .await?;
-        Ok(OotBackendPage { matrix })
-    }
-    .await;
-    render(&headers, page)
+    let matrix = oot::matrix_from_request(&ch, path, q).await;
+    render(&headers, matrix.map(|matrix| OotBackendPage { matrix }))
 }
 
 /// Any other path: a JSON 404 under `/api/`, else a page.
 pub async fn not_found(uri: axum::http::Uri) -> Response {
     if uri.path().starts_with("/api/") {
-        crate::routes::not_found().await
+        crate::routes::not_found()
     } else {
         error_page(ApiError::NotFound("there is no such page".into()))
     }

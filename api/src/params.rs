@@ -6,13 +6,32 @@
 
 use std::collections::BTreeMap;
 
-use axum::extract::rejection::QueryRejection;
-use axum::extract::Query;
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Path, Query};
 use chrono::{DateTime, NaiveDate, Utc};
 
-use hudstream_schemas::names::{is_commit_sha, is_repository_part};
+use hudstream_schemas::names::{
+    is_commit_sha, is_repository_full_name, is_repository_part, parse_id,
+};
 
 use crate::error::ApiError;
+
+/// A request's query string as axum decoded it, or why it could not: the views turn either
+/// into their own answer (a JSON 400, not axum's text one).
+pub type RawQuery = Result<Query<Vec<(String, String)>>, QueryRejection>;
+
+/// A request's path parameters, or why they could not be decoded (`%FF`, say).
+pub type RawPath<T> = Result<Path<T>, PathRejection>;
+
+/// The path parameters, or a JSON 400.
+pub fn path<T>(raw: RawPath<T>) -> Result<T, ApiError> {
+    raw.map(|Path(t)| t).map_err(|rejection| {
+        ApiError::BadRequest(format!(
+            "the path cannot be decoded: {}",
+            rejection.body_text()
+        ))
+    })
+}
 
 /// The query string of one request, checked against the parameters the endpoint takes.
 #[derive(Debug, Default)]
@@ -23,10 +42,7 @@ pub struct QueryParams {
 impl QueryParams {
     /// Parses `raw` (axum's decoded pairs), refusing undecodable text and any parameter that is
     /// not in `allowed` or that appears twice.
-    pub fn parse(
-        raw: Result<Query<Vec<(String, String)>>, QueryRejection>,
-        allowed: &[&str],
-    ) -> Result<Self, ApiError> {
+    pub fn parse(raw: RawQuery, allowed: &[&str]) -> Result<Self, ApiError> {
         let Query(pairs) = raw.map_err(|e| {
             ApiError::BadRequest(format!(
                 "the query string cannot be decoded: {}",
@@ -156,13 +172,12 @@ pub fn repository(owner: &str, repo: &str) -> Result<String, ApiError> {
 
 /// `owner/repo` from one parameter.
 pub fn repository_full_name(name: &str, text: &str) -> Result<String, ApiError> {
-    match text.split_once('/') {
-        Some((owner, repo)) if is_repository_part(owner) && is_repository_part(repo) => {
-            Ok(text.to_string())
-        }
-        _ => Err(ApiError::BadRequest(format!(
+    if is_repository_full_name(text) {
+        Ok(text.to_string())
+    } else {
+        Err(ApiError::BadRequest(format!(
             "{name} must be a GitHub repository as owner/name, not {text:?}"
-        ))),
+        )))
     }
 }
 
@@ -205,19 +220,9 @@ pub fn branch(text: &str) -> Result<String, ApiError> {
     }
 }
 
-/// A path that axum could not decode (say `%FF`): a JSON 400 like any other bad parameter.
-pub fn bad_path(rejection: axum::extract::rejection::PathRejection) -> ApiError {
-    ApiError::BadRequest(format!(
-        "the path cannot be decoded: {}",
-        rejection.body_text()
-    ))
-}
-
 /// A positive number (a PR number, a job id) from a path segment.
 pub fn positive(name: &str, text: &str) -> Result<i64, ApiError> {
-    text.parse::<i64>()
-        .ok()
-        .filter(|n| *n > 0)
+    parse_id(text)
         .ok_or_else(|| ApiError::BadRequest(format!("{name} {text:?} is not a positive integer")))
 }
 

@@ -12,10 +12,8 @@ use crate::commit::jobs_of;
 use crate::error::ApiError;
 use crate::job_rows::{instant, title, JobSummary};
 use crate::oot::{pr_results, PrResults};
-use crate::params::{Paging, QueryParams};
+use crate::params::{self, Paging, QueryParams, RawPath, RawQuery};
 use crate::queries::{fetch, PR_COMMITS, PULL_REQUEST};
-
-pub const PARAMS: &[&str] = &["page", "per_page"];
 
 /// The PR's current state.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -195,6 +193,15 @@ pub async fn pull_page(
     })
 }
 
-pub fn paging(params: &QueryParams) -> Result<Paging, ApiError> {
-    params.paging(20, 100)
+/// The PR page a request asks for: 20 heads a page by default.
+pub async fn from_request(
+    clickhouse: &ClickHouse,
+    path: RawPath<(String, String, String)>,
+    query: RawQuery,
+) -> Result<PullPage, ApiError> {
+    let (owner, repo, number) = params::path(path)?;
+    let query = QueryParams::parse(query, &["page", "per_page"])?;
+    let repository = params::repository(&owner, &repo)?;
+    let number = params::positive("the pull request number", &number)?;
+    pull_page(clickhouse, &repository, number, query.paging(20, 100)?).await
 }

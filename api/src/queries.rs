@@ -49,11 +49,10 @@ saved_queries! {
     PULL_REQUEST = "pull_request";
     /// The PR page's commits, force-pushed-away heads included.
     PR_COMMITS = "pr_commits";
-    /// The PR page's OOT section.
-    OOT_JOBS_FOR_PR = "oot_jobs_for_pr";
     /// `GET /api/oot/summary`.
     OOT_SUMMARY = "oot_summary";
-    /// `GET /api/oot/{org}/{repo}` and `GET /api/oot/pr/{number}`.
+    /// The OOT jobs behind `GET /api/oot/{org}/{repo}`, `GET /api/oot/pr/{number}` and the PR
+    /// page's OOT section.
     OOT_JOBS_WINDOW = "oot_jobs_window";
     /// `GET /api/failures`.
     FAILURE_CAPTURES = "failure_captures";
@@ -105,5 +104,17 @@ mod tests {
         let mut compiled: Vec<String> = ALL.iter().map(|q| q.name.to_string()).collect();
         compiled.sort();
         assert_eq!(on_disk, compiled);
+    }
+
+    #[test]
+    fn the_readmes_table_list_names_every_query() {
+        let readme = include_str!("../../README.md");
+        for query in ALL {
+            assert!(
+                readme.contains(&format!("`{}`", query.name)),
+                "README.md's table list does not name {}",
+                query.name
+            );
+        }
     }
 }

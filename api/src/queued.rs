@@ -11,10 +11,10 @@ use hudstream_runtime::clickhouse::{ClickHouse, Param};
 
 use crate::error::ApiError;
 use crate::job_rows::{column_name, unix_instant};
-use crate::params::{now_unix, repository_full_name, Paging, QueryParams};
+use crate::params::{now_unix, repository_full_name, Paging, QueryParams, RawQuery};
 use crate::queries::{fetch, QUEUED_JOBS};
 
-pub const PARAMS: &[&str] = &["repo", "max_age_h", "page", "per_page"];
+const PARAMS: &[&str] = &["repo", "max_age_h", "page", "per_page"];
 
 #[derive(Debug, Clone)]
 pub struct QueuedQuery {
@@ -24,7 +24,8 @@ pub struct QueuedQuery {
 }
 
 impl QueuedQuery {
-    pub fn from_params(params: &QueryParams) -> Result<Self, ApiError> {
+    pub fn from_request(query: RawQuery) -> Result<Self, ApiError> {
+        let params = QueryParams::parse(query, PARAMS)?;
         let repository = repository_full_name(
             "repo",
             params

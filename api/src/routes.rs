@@ -1,9 +1,9 @@
-//! The JSON endpoints: each checks its path and query parameters (a 400 naming the bad one),
-//! calls the function that builds its answer, and answers with `ETag` and `Cache-Control`.
-//! Every route here is described in `api/openapi.json`.
+//! The JSON endpoints. Each handler is one line: the view's `from_request` checks the path and
+//! query (a JSON 400 naming what is wrong) and builds the answer — the same function the
+//! matching page calls — and `answer` adds `ETag` and `Cache-Control`. Every route here is
+//! described in `api/openapi.json`.
 
-use axum::extract::rejection::{PathRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -12,14 +12,15 @@ use hudstream_runtime::clickhouse::ClickHouse;
 
 use crate::error::ApiError;
 use crate::failures::{failures, FailuresQuery};
-use crate::params::{self, QueryParams};
+use crate::params::{RawPath, RawQuery};
 use crate::queued::{queued, QueuedQuery};
-use crate::{commit, hud, oot, pull, respond};
-
-pub type RawQuery = Result<Query<Vec<(String, String)>>, QueryRejection>;
+use crate::{commit, hud, jobs, oot, pull, respond};
 
 /// The OpenAPI document of every endpoint.
 pub const OPENAPI: &str = include_str!("../openapi.json");
+
+type Ch = State<ClickHouse>;
+type Path3 = RawPath<(String, String, String)>;
 
 fn answer<T: Serialize>(headers: &HeaderMap, result: Result<T, ApiError>) -> Response {
     match result {
@@ -39,138 +40,61 @@ pub async fn openapi() -> Response {
         .into_response()
 }
 
-pub async fn hud_grid(
-    State(clickhouse): State<ClickHouse>,
-    path: Result<Path<(String, String, String)>, PathRejection>,
-    headers: HeaderMap,
-    query: RawQuery,
-) -> Response {
-    let result = async {
-        let Path((owner, repo, branch)) = path.map_err(params::bad_path)?;
-        let params = QueryParams::parse(query, hud::PARAMS)?;
-        let repository = params::repository(&owner, &repo)?;
-        let branch = params::branch(&branch)?;
-        hud::grid(&clickhouse, &repository, &branch, hud::paging(&params)?).await
-    }
-    .await;
-    answer(&headers, result)
+pub async fn hud_grid(State(ch): Ch, path: Path3, headers: HeaderMap, q: RawQuery) -> Response {
+    answer(&headers, hud::from_request(&ch, path, q).await)
 }
 
-pub async fn commit_page(
-    State(clickhouse): State<ClickHouse>,
-    path: Result<Path<(String, String, String)>, PathRejection>,
-    headers: HeaderMap,
-    query: RawQuery,
-) -> Response {
-    let result = async {
-        let Path((owner, repo, sha)) = path.map_err(params::bad_path)?;
-        let params = QueryParams::parse(query, commit::PARAMS)?;
-        let repository = params::repository(&owner, &repo)?;
-        let sha = params::commit_sha(&sha)?;
-        commit::commit_page(&clickhouse, &repository, &sha, commit::paging(&params)?).await
-    }
-    .await;
-    answer(&headers, result)
+pub async fn commit_page(State(ch): Ch, path: Path3, headers: HeaderMap, q: RawQuery) -> Response {
+    answer(&headers, commit::from_request(&ch, path, q).await)
 }
 
-pub async fn pull_page(
-    State(clickhouse): State<ClickHouse>,
-    path: Result<Path<(String, String, String)>, PathRejection>,
-    headers: HeaderMap,
-    query: RawQuery,
-) -> Response {
-    let result = async {
-        let Path((owner, repo, number)) = path.map_err(params::bad_path)?;
-        let params = QueryParams::parse(query, pull::PARAMS)?;
-        let repository = params::repository(&owner, &repo)?;
-        let number = params::positive("the pull request number", &number)?;
-        pull::pull_page(&clickhouse, &repository, number, pull::paging(&params)?).await
-    }
-    .await;
-    answer(&headers, result)
+pub async fn pull_page(State(ch): Ch, path: Path3, headers: HeaderMap, q: RawQuery) -> Response {
+    answer(&headers, pull::from_request(&ch, path, q).await)
 }
 
-pub async fn oot_summary(
-    State(clickhouse): State<ClickHouse>,
-    headers: HeaderMap,
-    query: RawQuery,
-) -> Response {
-    let result = async {
-        let params = QueryParams::parse(query, oot::SUMMARY_PARAMS)?;
-        oot::summary(&clickhouse, oot::days(&params)?).await
-    }
-    .await;
-    answer(&headers, result)
+pub async fn job(State(ch): Ch, path: Path3, headers: HeaderMap, q: RawQuery) -> Response {
+    answer(&headers, jobs::from_request(&ch, path, q).await)
+}
+
+pub async fn oot_summary(State(ch): Ch, headers: HeaderMap, q: RawQuery) -> Response {
+    answer(&headers, oot::summary_from_request(&ch, q).await)
 }
 
 pub async fn oot_backend(
-    State(clickhouse): State<ClickHouse>,
-    path: Result<Path<(String, String)>, PathRejection>,
+    State(ch): Ch,
+    path: RawPath<(String, String)>,
     headers: HeaderMap,
-    query: RawQuery,
+    q: RawQuery,
 ) -> Response {
-    let result = async {
-        let Path((org, repo)) = path.map_err(params::bad_path)?;
-        let params = QueryParams::parse(query, oot::BACKEND_PARAMS)?;
-        let repository = params::repository(&org, &repo)?;
-        oot::matrix(
-            &clickhouse,
-            &repository,
-            oot::days(&params)?,
-            params.paging(50, 200)?,
-        )
-        .await
-    }
-    .await;
-    answer(&headers, result)
+    answer(&headers, oot::matrix_from_request(&ch, path, q).await)
 }
 
 pub async fn oot_pr(
-    State(clickhouse): State<ClickHouse>,
-    path: Result<Path<String>, PathRejection>,
+    State(ch): Ch,
+    path: RawPath<String>,
     headers: HeaderMap,
-    query: RawQuery,
+    q: RawQuery,
 ) -> Response {
-    let result = async {
-        let Path(number) = path.map_err(params::bad_path)?;
-        let params = QueryParams::parse(query, oot::PR_PARAMS)?;
-        let number = params::positive("the pull request number", &number)?;
-        // torchci's default upstream repository.
-        let upstream =
-            params::repository_full_name("repo", params.text("repo").unwrap_or("pytorch/pytorch"))?;
-        oot::pr_results(&clickhouse, &upstream, number, params.paging(100, 1000)?).await
-    }
-    .await;
+    answer(&headers, oot::pr_from_request(&ch, path, q).await)
+}
+
+pub async fn failures_endpoint(State(ch): Ch, headers: HeaderMap, q: RawQuery) -> Response {
+    let result = match FailuresQuery::from_request(q) {
+        Ok(request) => failures(&ch, request).await,
+        Err(e) => Err(e),
+    };
     answer(&headers, result)
 }
 
-pub async fn failures_endpoint(
-    State(clickhouse): State<ClickHouse>,
-    headers: HeaderMap,
-    query: RawQuery,
-) -> Response {
-    let result = async {
-        let params = QueryParams::parse(query, crate::failures::PARAMS)?;
-        failures(&clickhouse, FailuresQuery::from_params(&params)?).await
-    }
-    .await;
-    answer(&headers, result)
-}
-
-pub async fn queued_endpoint(
-    State(clickhouse): State<ClickHouse>,
-    headers: HeaderMap,
-    query: RawQuery,
-) -> Response {
-    let result = async {
-        let params = QueryParams::parse(query, crate::queued::PARAMS)?;
-        queued(&clickhouse, QueuedQuery::from_params(&params)?).await
-    }
-    .await;
+pub async fn queued_endpoint(State(ch): Ch, headers: HeaderMap, q: RawQuery) -> Response {
+    let result = match QueuedQuery::from_request(q) {
+        Ok(request) => queued(&ch, request).await,
+        Err(e) => Err(e),
+    };
     answer(&headers, result)
 }
 
 /// Any other `/api/...` path: a JSON 404.
-pub async fn not_found() -> Response {
+pub fn not_found() -> Response {
     ApiError::NotFound("there is no such endpoint; see /api/openapi.json".into()).into_response()
 }

@@ -254,7 +254,7 @@ async fn every_table_fills_from_the_fixtures_and_a_replay_rebuilds_identical_tab
     // The saved OOT query is `merge_all` in SQL: the same job state from the same callbacks.
     {
         use hudstream_processors::oot::merge_all;
-        use hudstream_runtime::clickhouse::{bind, format_datetime, Param};
+        use hudstream_runtime::clickhouse::{bind, Param};
         use hudstream_schemas::oot::OotResult;
         use hudstream_schemas::topics::HUD_OOT_RESULT_V1;
         let codec = Codec::<OotResult>::new().expect("codec");
@@ -269,12 +269,16 @@ async fn every_table_fills_from_the_fixtures_and_a_replay_rebuilds_identical_tab
             })
             .collect();
         let merged = merge_all(&callbacks).expect("a merged job");
+        // The query the API's OOT views run, for this PR's jobs at any time.
         let params = BTreeMap::from([
+            ("repo", Param::Str(String::new())),
             ("upstream_repo", Param::Str(merged.upstream_repo.clone())),
             ("pr_number", Param::Int(merged.pr_number)),
+            ("days", Param::UInt(0)),
+            ("max_rows", Param::UInt(100)),
         ]);
         let sql = bind(
-            include_str!("../../api/queries/oot_jobs_for_pr.sql"),
+            hudstream_api::queries::OOT_JOBS_WINDOW.sql,
             clickhouse.database(),
             &params,
         )
@@ -282,20 +286,16 @@ async fn every_table_fills_from_the_fixtures_and_a_replay_rebuilds_identical_tab
         let rows: Vec<serde_json::Value> = clickhouse.query(&sql).await.expect("query");
         assert_eq!(rows.len(), 1, "{rows:?}");
         let row = &rows[0];
-        let at = |millis: Option<i64>| millis.map(|m| format_datetime(m / 1000));
+        // The query gives instants as unix seconds, 0 for "never".
+        let at = |millis: Option<i64>| millis.map(|m| m / 1000);
+        let unix = |v: &serde_json::Value| v.as_i64().filter(|s| *s > 0);
         assert_eq!(row["status"], merged.status);
         assert_eq!(row["downstream_repo"], merged.downstream_repo);
         assert_eq!(row["run_attempt"], merged.run_attempt);
         assert_eq!(row["conclusion"].as_str(), merged.conclusion.as_deref());
         assert_eq!(row["queue_time"].as_f64(), merged.queue_time);
-        assert_eq!(
-            row["started_at"].as_str().map(str::to_string),
-            at(merged.started_at)
-        );
-        assert_eq!(
-            row["completed_at"].as_str().map(str::to_string),
-            at(merged.completed_at)
-        );
+        assert_eq!(unix(&row["started_unix"]), at(merged.started_at));
+        assert_eq!(unix(&row["completed_unix"]), at(merged.completed_at));
         assert_eq!(row["total_tests"].as_i64(), merged.total_tests);
         assert_eq!(row["artifact_url"].as_str(), merged.artifact_url.as_deref());
         assert!(

@@ -8,7 +8,7 @@ use hudstream_runtime::clickhouse::{ClickHouse, Param};
 
 use crate::error::ApiError;
 use crate::job_rows::unix_instant;
-use crate::params::{now_unix, repository_full_name, Paging, QueryParams, RawQuery};
+use crate::params::{now_unix, Paging, QueryParams, RawQuery};
 use crate::queries::{fetch, FAILURE_CAPTURES};
 
 const PARAMS: &[&str] = &["repo", "since", "until", "rule", "page", "per_page"];
@@ -29,12 +29,7 @@ pub struct FailuresQuery {
 impl FailuresQuery {
     pub fn from_request(query: RawQuery) -> Result<Self, ApiError> {
         let params = QueryParams::parse(query, PARAMS)?;
-        let repository = repository_full_name(
-            "repo",
-            params
-                .text("repo")
-                .ok_or_else(|| ApiError::BadRequest("repo is required (owner/name)".into()))?,
-        )?;
+        let repository = params.repository("repo")?;
         let until = params.instant("until", now_unix())?;
         let since = params.instant("since", (until - 7 * 86_400).max(0))?;
         if since >= until {

@@ -75,6 +75,14 @@ impl QueryParams {
         self.values.get(name).map(String::as_str)
     }
 
+    /// A required `owner/name` repository parameter.
+    pub fn repository(&self, name: &str) -> Result<String, ApiError> {
+        let text = self
+            .text(name)
+            .ok_or_else(|| ApiError::BadRequest(format!("{name} is required (owner/name)")))?;
+        repository_full_name(name, text)
+    }
+
     /// A whole number in `min..=max`, or `default` when absent.
     pub fn number(&self, name: &str, default: u64, min: u64, max: u64) -> Result<u64, ApiError> {
         let Some(text) = self.text(name) else {

@@ -11,7 +11,7 @@ use hudstream_runtime::clickhouse::{ClickHouse, Param};
 
 use crate::error::ApiError;
 use crate::job_rows::{column_name, unix_instant};
-use crate::params::{now_unix, repository_full_name, Paging, QueryParams, RawQuery};
+use crate::params::{now_unix, Paging, QueryParams, RawQuery};
 use crate::queries::{fetch, QUEUED_JOBS};
 
 const PARAMS: &[&str] = &["repo", "max_age_h", "page", "per_page"];
@@ -26,12 +26,7 @@ pub struct QueuedQuery {
 impl QueuedQuery {
     pub fn from_request(query: RawQuery) -> Result<Self, ApiError> {
         let params = QueryParams::parse(query, PARAMS)?;
-        let repository = repository_full_name(
-            "repo",
-            params
-                .text("repo")
-                .ok_or_else(|| ApiError::BadRequest("repo is required (owner/name)".into()))?,
-        )?;
+        let repository = params.repository("repo")?;
         Ok(Self {
             repository,
             max_age_h: params.number("max_age_h", 24, 1, 24 * 365 * 10)?,

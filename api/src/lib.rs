@@ -28,6 +28,7 @@ use axum::{routing::get, Router};
 use tokio::net::TcpListener;
 
 use hudstream_runtime::clickhouse::ClickHouse;
+use hudstream_runtime::health::Health;
 use hudstream_runtime::shutdown::CancellationToken;
 use hudstream_runtime::telemetry::metrics_router;
 
@@ -65,7 +66,6 @@ pub fn router(clickhouse: ClickHouse) -> Router {
         .route("/oot", get(pages::oot_summary_page))
         .route("/oot/{org}/{repo}", get(pages::oot_backend_page))
         .route("/static/hud.css", get(pages::stylesheet))
-        .route("/healthz", get(|| async { "ok" }))
         .fallback(pages::not_found)
         .with_state(clickhouse)
         .merge(metrics_router())
@@ -78,7 +78,11 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     tracing::info!(address = %listener.local_addr()?, "api listening");
-    axum::serve(listener, router(clickhouse))
+    // Ready while ClickHouse answers: every answer comes from it.
+    let health = Health::new()
+        .clickhouse(&clickhouse)
+        .router(shutdown.clone());
+    axum::serve(listener, health.merge(router(clickhouse)))
         .with_graceful_shutdown(async move { shutdown.cancelled().await })
         .await?;
     Ok(())

@@ -5,8 +5,15 @@ return the same rows for the same data.
 
 The data is projections/testdata/TABLE.rows.jsonl, one file per table: the rows each projection
 makes of the real fixtures (a unit test in projections/src/testdata.rs keeps the files equal to
-the projections' output). Each saved query api/queries/NAME.sql runs with the parameters in
+the projections' output). Each saved query (api/queries/NAME.sql, and the reconciler's reconcile/queries/NAME.sql) runs with the parameters in
 NAME.params.json and must return rows.
+
+Then every ClickHouse query of every Grafana dashboard (deploy/grafana/dashboards/*.json: each
+panel target and each template variable on the grafana-clickhouse-datasource) runs the same way,
+with the plugin's macros expanded as the plugin expands them, over a time range spanning the
+data, `${repo}` set to the repository with the most workflow_job rows, and table names resolved
+in the test database (the datasource's default database in production). Each must return rows;
+a time-series target (format 0) must return `time` as its first column.
 """
 import argparse, glob, json, os, re, sys, urllib.parse, urllib.request
 
@@ -35,6 +42,11 @@ def quote(s):
     return "'" + s.replace('\\', '\\\\').replace("'", "\\'") + "'"
 
 
+# The dashboards' time range (it spans the data) and interval, as the Grafana ClickHouse plugin
+# (pkg/macros/macros.go) expands them: unix seconds in toDateTime(...).
+DASHBOARD_FROM, DASHBOARD_TO, DASHBOARD_INTERVAL_S = 1420070400, 1893456000, 3600  # 2015-01-01, 2030-01-01
+
+
 def bind(sql, database, params):
     def lit(m):
         inner = m.group(1)
@@ -52,6 +64,47 @@ def bind(sql, database, params):
     return re.sub(r'\{([^{}]+)\}', lit, sql)
 
 
+def expand_macros(sql, variables):
+    """What the plugin sends for a panel's rawSql: its macros and the dashboard variables
+    expanded. Any other `$name` left over is an error: the dashboards use no other macro."""
+    sql = re.sub(r'\$__timeFilter\(\s*([^()]+?)\s*\)',
+                 lambda m: f'{m.group(1)} >= toDateTime({DASHBOARD_FROM}) AND {m.group(1)} <= toDateTime({DASHBOARD_TO})', sql)
+    sql = sql.replace('$__fromTime', f'toDateTime({DASHBOARD_FROM})').replace('$__toTime', f'toDateTime({DASHBOARD_TO})')
+    sql = sql.replace('$__interval_s', str(DASHBOARD_INTERVAL_S))
+    for name, value in variables.items():
+        sql = sql.replace('${' + name + '}', value)
+        sql = re.sub(r'\$' + name + r'\b', lambda m: value, sql)
+    left = re.search(r'\$\{?\w+', sql)
+    if left:
+        raise RuntimeError(f'unexpanded macro or variable {left.group(0)}')
+    return sql
+
+
+def dashboard_queries(root):
+    """(name, format, rawSql) of every ClickHouse query of every dashboard: panel targets
+    (rows' nested panels too) and query variables. format 0 = time series, 1 = table."""
+    out = []
+    for path in sorted(glob.glob(os.path.join(root, 'deploy/grafana/dashboards/*.json'))):
+        dash = json.load(open(path))
+        stem = os.path.basename(path)[:-len('.json')]
+        def clickhouse(ds):
+            return isinstance(ds, dict) and ds.get('type') == 'grafana-clickhouse-datasource'
+        for var in dash.get('templating', {}).get('list', []):
+            if var.get('type') == 'query' and clickhouse(var.get('datasource')):
+                q = var.get('query')
+                out.append((f'{stem}: variable {var["name"]}', 1, q['rawSql'] if isinstance(q, dict) else q))
+        panels = []
+        for p in dash.get('panels', []):
+            panels.append(p)
+            panels.extend(p.get('panels', []))
+        for p in panels:
+            targets = [t for t in p.get('targets', []) if clickhouse(t.get('datasource', p.get('datasource')))]
+            for t in targets:
+                suffix = f' [{t.get("refId")}]' if len(targets) > 1 else ''
+                out.append((f'{stem}: {p.get("title")}{suffix}', t.get('format', 1), t['rawSql']))
+    return out
+
+
 class Server:
     """ClickHouse over HTTP (the local 18.16 server)."""
     name = 'ClickHouse 18.16 server'
@@ -59,8 +112,12 @@ class Server:
     def __init__(self, url):
         self.url = url.rstrip('/')
 
-    def run(self, sql, body=None):
-        q = urllib.parse.urlencode({'query': sql, 'output_format_json_quote_64bit_integers': 0})
+    def run(self, sql, body=None, database=None):
+        # 18.16 has no USE over HTTP (each request is its own session): the database is a parameter.
+        params = {'query': sql, 'output_format_json_quote_64bit_integers': 0}
+        if database:
+            params['database'] = database
+        q = urllib.parse.urlencode(params)
         req = urllib.request.Request(f'{self.url}/?{q}', data=(body or b''), method='POST')
         try:
             with urllib.request.urlopen(req, timeout=60) as r:
@@ -71,8 +128,8 @@ class Server:
     def insert(self, table, rows):
         self.run(f'INSERT INTO {table} FORMAT JSONEachRow', rows.encode())
 
-    def select(self, sql):
-        return [json.loads(l) for l in self.run(sql + '\nFORMAT JSONEachRow').splitlines() if l.strip()]
+    def select(self, sql, database=None):
+        return [json.loads(l) for l in self.run(sql + '\nFORMAT JSONEachRow', database=database).splitlines() if l.strip()]
 
 
 class Embedded:
@@ -89,8 +146,14 @@ class Embedded:
         # chdb has no request body: the rows go inline after FORMAT.
         self.s.query(f'INSERT INTO {table} FORMAT JSONEachRow\n{rows}')
 
-    def select(self, sql):
-        return [json.loads(l) for l in self.run(sql).splitlines() if l.strip()]
+    def select(self, sql, database=None):
+        if database:
+            self.s.query(f'USE {database}')
+        try:
+            return [json.loads(l) for l in self.run(sql).splitlines() if l.strip()]
+        finally:
+            if database:
+                self.s.query('USE default')
 
 
 def normalize(rows):
@@ -100,6 +163,8 @@ def normalize(rows):
             return [n(x) for x in v]
         if isinstance(v, float) and v.is_integer():
             return int(v)
+        if isinstance(v, float):  # ratios: the engines may differ in the last digit printed
+            return float(f'{v:.12g}')
         if isinstance(v, str) and re.fullmatch(r'-?\d+', v):
             return int(v)
         return v
@@ -113,10 +178,18 @@ def main():
     a = ap.parse_args()
     db = f'compat_{os.getpid()}'
     migrations = sorted(glob.glob(os.path.join(a.root, 'schemas/migrations/*.sql')))
-    queries = sorted(glob.glob(os.path.join(a.root, 'api/queries/*.sql')))
+    queries = sorted(glob.glob(os.path.join(a.root, 'api/queries/*.sql')) + glob.glob(os.path.join(a.root, 'reconcile/queries/*.sql')))
     data = {os.path.basename(f)[:-len('.rows.jsonl')]: open(f).read()
             for f in sorted(glob.glob(os.path.join(a.root, 'projections/testdata/*.rows.jsonl')))}
     rows = ''.join(data.values())
+    panels = dashboard_queries(a.root)
+    # ${repo}: the repository with the most workflow_job rows (ties: the first by name).
+    repos = {}
+    for line in data.get('workflow_job', '').splitlines():
+        if line.strip():
+            r = json.loads(line)['repository_full_name']
+            repos[r] = repos.get(r, 0) + 1
+    variables = {'repo': min(repos, key=lambda r: (-repos[r], r))} if repos else {}
     results, failures = {}, 0
     for engine in (Server(a.clickhouse_url), Embedded()):
         try:
@@ -143,8 +216,19 @@ def main():
                 if not got:
                     raise RuntimeError(f'{name} returned no rows')
                 results.setdefault(name, []).append((engine.name, got))
+            for name, fmt, sql in panels:
+                try:
+                    got = normalize(engine.select(expand_macros(sql, variables), database=db))
+                except Exception as e:
+                    raise RuntimeError(f'{name}: {e}')
+                if not got:
+                    raise RuntimeError(f'{name} returned no rows')
+                if fmt == 0 and next(iter(got[0])) != 'time':
+                    raise RuntimeError(f'{name} is a time series but its first column is {next(iter(got[0]))!r}, not time')
+                results.setdefault(name, []).append((engine.name, got))
             engine.run(f'DROP DATABASE IF EXISTS {db}')
-            print(f'ok    {engine.name}: {len(migrations)} migration(s), {len(queries)} saved quer(ies), {rows.count(chr(10))} rows in {len(data)} tables')
+            print(f'ok    {engine.name}: {len(migrations)} migration(s), {len(queries)} saved quer(ies), '
+                  f'{len(panels)} dashboard quer(ies), {rows.count(chr(10))} rows in {len(data)} tables')
         except Exception as e:  # report every engine, then fail
             failures += 1
             print(f'FAIL  {engine.name}: {e}')

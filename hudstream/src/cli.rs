@@ -42,6 +42,19 @@ enum Command {
     Logs,
     /// Serve the read API.
     Api,
+    /// Ask GitHub about jobs and runs that lost webhooks left stale, and append what it says to
+    /// the raw topics (marked `hudstream-origin: reconciler`); a pass every
+    /// reconcile.interval_ms, or one with --once.
+    Reconcile {
+        /// One pass, print what it did, and exit.
+        #[arg(long)]
+        once: bool,
+        /// With --once: ask GitHub and show what would be appended; append nothing.
+        #[arg(long, requires = "once")]
+        dry_run: bool,
+    },
+    /// Copy every raw topic into compressed, time-partitioned files in archive.store.
+    Archive,
     /// Run every stage in one process.
     Run,
     /// Apply pending ClickHouse migrations.
@@ -70,6 +83,13 @@ enum Command {
         /// Print what would be rebuilt and change nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Rebuild from the archive (archive.store, or --archive) and then Kafka past what it
+        /// holds, through the processors, instead of from the tables' own topics.
+        #[arg(long)]
+        from_archive: bool,
+        /// The archive to read with --from-archive, if not archive.store.
+        #[arg(long, requires = "from_archive")]
+        archive: Option<String>,
     },
     /// Classify stored logs again (after a ruleset change); the new verdicts supersede the old.
     Reclassify {
@@ -214,16 +234,22 @@ fn shutdown_token() -> CancellationToken {
     token
 }
 
+/// Runs `stage` with `/metrics`, `/healthz` and `/readyz` on telemetry.metrics_listen (its
+/// readiness: the broker, and ClickHouse when `uses_clickhouse`).
 async fn with_metrics(
     config: &Config,
+    uses_clickhouse: bool,
     shutdown: CancellationToken,
     stage: impl std::future::Future<Output = anyhow::Result<()>>,
 ) -> anyhow::Result<()> {
     if config.telemetry.metrics_listen.is_empty() {
         return stage.await;
     }
+    let health = crate::health(config, uses_clickhouse)?;
     let (result, _) = tokio::join!(stage, async {
-        let r = telemetry::serve_metrics(&config.telemetry.metrics_listen, shutdown.clone()).await;
+        let r =
+            telemetry::serve_metrics(&config.telemetry.metrics_listen, health, shutdown.clone())
+                .await;
         if let Err(e) = &r {
             tracing::warn!(error = format!("{e:#}"), "metrics endpoint unavailable");
         }
@@ -242,6 +268,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             let shutdown = shutdown_token();
             with_metrics(
                 &config,
+                false,
                 shutdown.clone(),
                 crate::run_processors(&config, shutdown.clone()),
             )
@@ -251,6 +278,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             let shutdown = shutdown_token();
             with_metrics(
                 &config,
+                true,
                 shutdown.clone(),
                 crate::run_projections(&config, shutdown.clone()),
             )
@@ -260,8 +288,33 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             let shutdown = shutdown_token();
             with_metrics(
                 &config,
+                false,
                 shutdown.clone(),
                 crate::run_log_stages(&config, shutdown.clone()),
+            )
+            .await
+        }
+        Command::Reconcile { once: false, .. } => {
+            let shutdown = shutdown_token();
+            with_metrics(
+                &config,
+                true,
+                shutdown.clone(),
+                crate::run_reconciler(&config, shutdown.clone()),
+            )
+            .await
+        }
+        Command::Reconcile {
+            once: true,
+            dry_run,
+        } => reconcile_once(&config, dry_run).await,
+        Command::Archive => {
+            let shutdown = shutdown_token();
+            with_metrics(
+                &config,
+                false,
+                shutdown.clone(),
+                crate::run_archive(&config, shutdown.clone()),
             )
             .await
         }
@@ -359,7 +412,21 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             .await
         }
         Command::DeadLetters { action } => dead_letters(&config, action).await,
-        Command::Replay { table, dry_run } => replay(&config, &table, dry_run).await,
+        Command::Replay {
+            table,
+            dry_run,
+            from_archive: false,
+            ..
+        } => replay(&config, &table, dry_run).await,
+        Command::Replay {
+            table,
+            dry_run,
+            from_archive: true,
+            archive,
+        } => {
+            let spec = archive.unwrap_or_else(|| config.archive.store.clone());
+            replay_from_archive(&config, &table, &spec, dry_run).await
+        }
         Command::Reclassify {
             jobs,
             since,
@@ -429,6 +496,105 @@ async fn replay(config: &Config, which: &str, dry_run: bool) -> anyhow::Result<(
             report.dead_letters,
             report.caught_up,
             report.swap
+        );
+    }
+    Ok(())
+}
+
+async fn reconcile_once(config: &Config, dry_run: bool) -> anyhow::Result<()> {
+    let reconciler = crate::reconciler(config, shutdown_token())?;
+    let clickhouse = hudstream_runtime::clickhouse::ClickHouse::new(&config.clickhouse)?;
+    let appender = if dry_run {
+        None
+    } else {
+        Some(hudstream_runtime::kafka::Appender::new(&config.kafka)?)
+    };
+    let (report, records) = reconciler.pass(&clickhouse, appender.as_ref()).await?;
+    for record in &records {
+        println!(
+            "{} {} {}",
+            if dry_run { "would append" } else { "appended" },
+            config.kafka.topic(&record.topic),
+            String::from_utf8_lossy(&record.key)
+        );
+    }
+    println!("{report}");
+    Ok(())
+}
+
+async fn replay_from_archive(
+    config: &Config,
+    which: &str,
+    spec: &str,
+    dry_run: bool,
+) -> anyhow::Result<()> {
+    let archive = hudstream_archive::Archive::open(spec)?;
+    let (tables, not_raw) =
+        hudstream_archive::rebuild::rebuildable(crate::tables_to_replay(which)?);
+    for encoder in &not_raw {
+        println!(
+            "{}: not made of raw records; replay it from Kafka (`hudstream replay {}`)",
+            encoder.table(),
+            encoder.table()
+        );
+    }
+    if dry_run {
+        println!("dry run: nothing is changed");
+        let topics: Vec<String> = hudstream_schemas::topics::catalogue()
+            .into_iter()
+            .filter(|t| t.kind == hudstream_schemas::topics::TopicKind::Raw)
+            .map(|t| t.name)
+            .collect();
+        for topic in topics {
+            let files = archive.files(&topic).await?;
+            if let (Some(first), Some(last)) = (files.first(), files.last()) {
+                println!(
+                    "{topic}: {} file(s), {} to {}",
+                    files.len(),
+                    first.hour,
+                    last.hour
+                );
+            }
+        }
+        for encoder in &tables {
+            println!(
+                "would rebuild {}.{} from the archive {spec}",
+                config.clickhouse.database,
+                encoder.table()
+            );
+        }
+        return Ok(());
+    }
+    if tables.is_empty() {
+        anyhow::bail!("nothing to rebuild from the archive");
+    }
+    let replayer = crate::replayer(config)?;
+    let appender = hudstream_runtime::kafka::Appender::new(&config.kafka)?;
+    let report =
+        hudstream_archive::rebuild(&archive, &replayer, &config.kafka, tables, &appender).await?;
+    println!(
+        "read {} archived record(s) from {} file(s) ({} duplicate(s) skipped) and {} from Kafka past the archive; {} derived, {} dead letter(s), in {:.1} s",
+        report.archived_records,
+        report.files,
+        report.duplicates,
+        report.kafka_tail_records,
+        report.derived,
+        report.dead_letters,
+        report.elapsed.as_secs_f64()
+    );
+    for gap in &report.gaps {
+        println!("GAP: {gap}");
+    }
+    for t in &report.tables {
+        println!(
+            "{}: {} records → {} rows, {} dead letter(s), {} caught up after the swap ({})",
+            t.table, t.events, t.rows_written, t.dead_letters, t.caught_up, t.swap
+        );
+    }
+    if !report.gaps.is_empty() {
+        anyhow::bail!(
+            "{} gap(s): the rebuilt tables lack what no longer exists anywhere",
+            report.gaps.len()
         );
     }
     Ok(())

@@ -17,6 +17,7 @@ use tokio::net::TcpListener;
 
 use hudstream_classifier::{Options, RulesetFile};
 use hudstream_logs::{ClassifyStage, GitHub, LogFetchStage, LogStore};
+use hudstream_runtime::health::Health;
 use hudstream_schemas::topics::{HUD_JOB_LOG_V1, HUD_WORKFLOW_JOB_V1};
 
 use hudstream_api as api;
@@ -224,6 +225,73 @@ pub async fn run_projections(config: &Config, shutdown: CancellationToken) -> an
     run_together(&shutdown, stages).await
 }
 
+/// The reconciler for this configuration: the GitHub client of `[logs]`, the `[reconcile]`
+/// settings. Its waits end on `shutdown`.
+pub fn reconciler(
+    config: &Config,
+    shutdown: CancellationToken,
+) -> anyhow::Result<hudstream_reconcile::Reconciler> {
+    let github = GitHub::from_config(&config.logs, shutdown)
+        .context("the reconciler's GitHub client (the [logs] github_* settings)")?;
+    Ok(hudstream_reconcile::Reconciler::new(
+        Arc::new(github),
+        config.reconcile.clone(),
+    ))
+}
+
+/// Runs the reconciler until shutdown: a pass every `reconcile.interval_ms`.
+pub async fn run_reconciler(config: &Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let reconciler = reconciler(config, shutdown.clone())?;
+    let appender = Appender::new(&config.kafka).context("creating the Kafka producer")?;
+    hudstream_reconcile::run(
+        reconciler,
+        ClickHouse::new(&config.clickhouse)?,
+        appender,
+        Duration::from_millis(config.reconcile.interval_ms.max(1000)),
+        shutdown,
+    )
+    .await
+}
+
+/// Runs the archive stage until shutdown: one consumer per raw topic, each writing its
+/// batches into `archive.store`.
+pub async fn run_archive(config: &Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let store = LogStore::open(&config.archive.store).with_context(|| {
+        format!(
+            "opening the archive store (archive.store = {:?})",
+            config.archive.store
+        )
+    })?;
+    let appender = Appender::new(&config.kafka).context("creating the Kafka producer")?;
+    let limits = config.archive.batches(&config.pipeline);
+    tracing::info!(store = ?store, "archive stage starting");
+    let stages = hudstream_archive::ArchiveStage::all(&store)
+        .into_iter()
+        .map(|stage| {
+            let name = hudstream_runtime::worker::BatchHandler::stage(&stage);
+            let run: futures::future::BoxFuture<'_, anyhow::Result<()>> = Box::pin(run_stage(
+                &config.kafka,
+                limits,
+                stage,
+                appender.clone(),
+                shutdown.clone(),
+            ));
+            (name, run)
+        })
+        .collect();
+    run_together(&shutdown, stages).await
+}
+
+/// What each stage's `/readyz` asks: the broker, and ClickHouse for the stages that use it.
+pub fn health(config: &Config, uses_clickhouse: bool) -> anyhow::Result<Health> {
+    let mut health =
+        Health::new().broker(&Appender::new(&config.kafka).context("creating the Kafka producer")?);
+    if uses_clickhouse {
+        health = health.clickhouse(&ClickHouse::new(&config.clickhouse)?);
+    }
+    Ok(health)
+}
+
 /// Runs the read API on `listener` until shutdown.
 pub async fn run_api(
     config: &Config,
@@ -250,38 +318,48 @@ pub async fn run_all(config: &Config, shutdown: CancellationToken) -> anyhow::Re
         } else {
             hudstream_runtime::telemetry::serve_metrics(
                 &config.telemetry.metrics_listen,
+                health(config, true)?,
                 shutdown.clone(),
             )
             .await
         }
     };
-    run_together(
-        &shutdown,
-        vec![
-            (
-                "gateway",
-                Box::pin(run_gateway(config, gateway_listener, shutdown.clone())),
-            ),
-            (
-                "processors",
-                Box::pin(run_processors(config, shutdown.clone())),
-            ),
-            (
-                "log stages",
-                Box::pin(run_log_stages(config, shutdown.clone())),
-            ),
-            (
-                "projections",
-                Box::pin(run_projections(config, shutdown.clone())),
-            ),
-            (
-                "api",
-                Box::pin(run_api(config, api_listener, shutdown.clone())),
-            ),
-            ("metrics", Box::pin(metrics)),
-        ],
-    )
-    .await
+    let mut stages: Vec<(
+        &'static str,
+        futures::future::BoxFuture<'_, anyhow::Result<()>>,
+    )> = vec![
+        (
+            "gateway",
+            Box::pin(run_gateway(config, gateway_listener, shutdown.clone())),
+        ),
+        (
+            "processors",
+            Box::pin(run_processors(config, shutdown.clone())),
+        ),
+        (
+            "log stages",
+            Box::pin(run_log_stages(config, shutdown.clone())),
+        ),
+        (
+            "projections",
+            Box::pin(run_projections(config, shutdown.clone())),
+        ),
+        (
+            "api",
+            Box::pin(run_api(config, api_listener, shutdown.clone())),
+        ),
+        ("metrics", Box::pin(metrics)),
+    ];
+    if config.reconcile.enabled {
+        stages.push((
+            "reconciler",
+            Box::pin(run_reconciler(config, shutdown.clone())),
+        ));
+    }
+    if config.archive.enabled {
+        stages.push(("archive", Box::pin(run_archive(config, shutdown.clone()))));
+    }
+    run_together(&shutdown, stages).await
 }
 
 /// The replayer for this configuration (projection batch limits, five retries per insert).

@@ -26,16 +26,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put, MethodRouter};
+use axum::routing::{post, put, MethodRouter};
 use axum::Router;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tracing::Instrument;
 
 use hudstream_runtime::config::{GatewayConfig, LogsConfig};
+use hudstream_runtime::health::Health;
 use hudstream_runtime::kafka::{AppendError, Appended, Appender};
 use hudstream_runtime::secret::collect;
 use hudstream_runtime::shutdown::CancellationToken;
@@ -179,17 +180,6 @@ async fn admission(State(gateway): State<Arc<Gateway>>, request: Request, next: 
     response
 }
 
-async fn ready(State(gateway): State<Arc<Gateway>>) -> Response {
-    match gateway.appender.check_broker(Duration::from_secs(2)).await {
-        Ok(brokers) => (StatusCode::OK, axum::Json(serde_json::json!({"ready": true, "brokers": brokers}))).into_response(),
-        Err(e) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            axum::Json(serde_json::json!({"ready": false, "error": format!("the broker does not answer: {e}")})),
-        )
-            .into_response(),
-    }
-}
-
 /// The gateway's routes.
 pub fn router(gateway: Arc<Gateway>) -> Router {
     let endpoints = Router::new()
@@ -202,11 +192,7 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
             put(logs::upload).fallback(method_not_allowed),
         )
         .route_layer(middleware::from_fn_with_state(gateway.clone(), admission));
-    endpoints
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(ready))
-        .with_state(gateway)
-        .merge(metrics_router())
+    endpoints.with_state(gateway).merge(metrics_router())
 }
 
 /// Serves the gateway on `listener` until `shutdown`: then stops accepting, lets in-flight
@@ -220,7 +206,9 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let gateway = Arc::new(Gateway::new(config, logs_config, appender.clone())?);
     tracing::info!(address = %listener.local_addr()?, "gateway listening");
-    axum::serve(listener, router(gateway))
+    // Ready while the broker answers: without it nothing can be acknowledged.
+    let health = Health::new().broker(&appender).router(shutdown.clone());
+    axum::serve(listener, router(gateway).merge(health))
         .with_graceful_shutdown(async move { shutdown.cancelled().await })
         .await?;
     let flushed =

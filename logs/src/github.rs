@@ -1,4 +1,5 @@
-//! The one GitHub call the log fetcher makes: `GET /repos/{owner}/{repo}/actions/jobs/{id}/logs`.
+//! hudstream's GitHub REST client: the log fetcher's `GET /repos/{owner}/{repo}/actions/jobs/{id}/logs`
+//! and the reconciler's JSON reads of jobs and runs ([`GitHub::repository_json`]).
 //!
 //! GitHub answers with a redirect to short-lived blob storage, which is followed (the
 //! `Authorization` header is not sent to the other host). Authentication is a token, or a
@@ -22,6 +23,7 @@
 //! - Any other 4xx: GitHub refuses for good ("unavailable", with the status and message).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
 use reqwest::header::{HeaderMap, ACCEPT, RETRY_AFTER, USER_AGENT};
@@ -64,6 +66,21 @@ pub enum GitHubError {
     ShuttingDown,
 }
 
+/// What GitHub said to a request for a JSON document.
+#[derive(Debug)]
+pub enum JsonAnswer {
+    Found(serde_json::Value),
+    /// 404 or 410: GitHub does not have it (any more).
+    Gone {
+        status: u16,
+    },
+    /// A 4xx that will not change by asking again.
+    Refused {
+        status: u16,
+        message: String,
+    },
+}
+
 /// What GitHub said about a job's log.
 #[derive(Debug)]
 pub enum LogAnswer {
@@ -85,17 +102,19 @@ enum Auth {
     },
 }
 
-/// A GitHub REST client for logs.
+/// A GitHub REST client (logs, jobs, runs).
 pub struct GitHub {
     http: reqwest::Client,
     api: String,
     auth: Auth,
     attempts: u32,
     rate_limit_max_wait: Duration,
+    /// The last `X-RateLimit-Remaining` GitHub sent; -1 before any.
+    rate_limit_remaining: AtomicI64,
     shutdown: CancellationToken,
 }
 
-/// What one request attempt came to, inside [`GitHub::job_log`]'s loop.
+/// What one request attempt came to, inside [`GitHub::get`]'s loop.
 enum Attempt {
     Done(LogAnswer),
     /// Rate-limited: wait this long, then ask again (not counted as a failure).
@@ -172,10 +191,7 @@ impl GitHub {
             "X-GitHub-Api-Version",
             "2022-11-28".parse().expect("static header"),
         );
-        headers.insert(
-            USER_AGENT,
-            "hudstream-log-fetch".parse().expect("static header"),
-        );
+        headers.insert(USER_AGENT, "hudstream".parse().expect("static header"));
         let http = reqwest::Client::builder()
             .default_headers(headers)
             .connect_timeout(Duration::from_secs(10))
@@ -188,6 +204,7 @@ impl GitHub {
             auth,
             attempts: config.fetch_attempts.max(1),
             rate_limit_max_wait: Duration::from_millis(config.rate_limit_max_wait_ms),
+            rate_limit_remaining: AtomicI64::new(-1),
             shutdown,
         })
     }
@@ -202,10 +219,51 @@ impl GitHub {
     /// Asks for a job's log, waiting out rate limits and retrying transient failures.
     pub async fn job_log(&self, repository: &str, job_id: i64) -> Result<LogAnswer, GitHubError> {
         let url = format!("{}/repos/{repository}/actions/jobs/{job_id}/logs", self.api);
+        self.get(repository, &url).await
+    }
+
+    /// `GET /repos/{repository}/{path}` answered with JSON (a job, a run, a run's jobs): the
+    /// document, or GitHub's final "no". Rate limits, retries and tokens as for logs.
+    pub async fn repository_json(
+        &self,
+        repository: &str,
+        path: &str,
+    ) -> Result<JsonAnswer, GitHubError> {
+        let url = format!(
+            "{}/repos/{repository}/{}",
+            self.api,
+            path.trim_start_matches('/')
+        );
+        Ok(match self.get(repository, &url).await? {
+            LogAnswer::Found(response) => {
+                let body = response.bytes().await.map_err(|source| GitHubError::Http {
+                    url: url.clone(),
+                    source,
+                })?;
+                let document = serde_json::from_slice(&body).map_err(|e| GitHubError::Status {
+                    url: url.clone(),
+                    status: StatusCode::OK,
+                    message: format!("the answer is not JSON: {e}"),
+                })?;
+                JsonAnswer::Found(document)
+            }
+            LogAnswer::Gone { status } => JsonAnswer::Gone { status },
+            LogAnswer::Refused { status, message } => JsonAnswer::Refused { status, message },
+        })
+    }
+
+    /// What GitHub's last answer said is left of this hour's request budget
+    /// (`X-RateLimit-Remaining`), if it said.
+    pub fn rate_limit_remaining(&self) -> Option<u64> {
+        u64::try_from(self.rate_limit_remaining.load(Ordering::Relaxed)).ok()
+    }
+
+    /// One GET, waiting out rate limits and retrying transient failures.
+    async fn get(&self, repository: &str, url: &str) -> Result<LogAnswer, GitHubError> {
         let mut failures = 0u32;
         let mut renewed_token = false;
         loop {
-            let error = match self.attempt(repository, &url).await? {
+            let error = match self.attempt(repository, url).await? {
                 Attempt::Done(answer) => {
                     let result = match &answer {
                         LogAnswer::Found(_) => "ok",
@@ -220,12 +278,7 @@ impl GitHub {
                     let wait = wait.min(self.rate_limit_max_wait);
                     metrics::counter!("hudstream_github_requests_total", "result" => "rate_limited")
                         .increment(1);
-                    tracing::warn!(
-                        repository,
-                        job_id,
-                        wait_s = wait.as_secs(),
-                        "GitHub rate limit; waiting"
-                    );
+                    tracing::warn!(url, wait_s = wait.as_secs(), "GitHub rate limit; waiting");
                     self.sleep(wait).await?;
                     continue;
                 }
@@ -242,7 +295,7 @@ impl GitHub {
                 return Err(error);
             }
             let backoff = (FIRST_BACKOFF * 2u32.saturating_pow(failures - 1)).min(MAX_BACKOFF);
-            tracing::warn!(repository, job_id, %error, backoff_ms = backoff.as_millis() as u64, "GitHub log fetch failed; retrying");
+            tracing::warn!(url, %error, backoff_ms = backoff.as_millis() as u64, "GitHub request failed; retrying");
             self.sleep(backoff).await?;
         }
     }
@@ -281,6 +334,16 @@ impl GitHub {
             }
         };
         let status = response.status();
+        if let Some(remaining) = response
+            .headers()
+            .get("x-ratelimit-remaining")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<i64>().ok())
+        {
+            self.rate_limit_remaining
+                .store(remaining, Ordering::Relaxed);
+            metrics::gauge!("hudstream_github_rate_limit_remaining").set(remaining as f64);
+        }
         if status.is_success() {
             return Ok(Attempt::Done(LogAnswer::Found(response)));
         }

@@ -5,6 +5,9 @@
 //! log. Logs are compressed while they stream in and decompressed while they stream out; no
 //! log is ever held whole in memory. A write becomes visible only when complete (multipart
 //! upload, or a staged file renamed into place), so a reader never sees half a log.
+//!
+//! The archive stage (`hudstream-archive`) keeps its files in a store of this kind too: the
+//! same compression, the same atomic writes, the same `file://` and `s3://` specs.
 
 use std::io::{BufRead, BufReader, Write};
 use std::sync::Arc;
@@ -224,6 +227,21 @@ impl LogStore {
                 Err(e)
             }
         }
+    }
+
+    /// Every object whose path starts with the folder `prefix`, as paths, in no set order.
+    pub async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        let prefix = Path::from(prefix);
+        self.store
+            .list(Some(&prefix))
+            .map_ok(|meta| meta.location.to_string())
+            .try_collect()
+            .await
+            .map_err(|source| StoreError::Store {
+                op: "list",
+                path: prefix.to_string(),
+                source,
+            })
     }
 
     /// Opens `path` for reading. The bytes are pulled from the async store only as the

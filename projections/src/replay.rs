@@ -280,32 +280,7 @@ impl Replayer {
             let (writer, appender, retries) =
                 (writer.clone(), self.appender.clone(), self.max_retries);
             in_flight.push_back(tokio::spawn(async move {
-                let mut attempt = 0;
-                let (actions, written) = loop {
-                    match writer.write(&batch).await {
-                        Ok(done) => break done,
-                        Err(e) if attempt < retries => {
-                            attempt += 1;
-                            tracing::warn!(error = %e, attempt, "replay insert failed; retrying");
-                            tokio::time::sleep(Duration::from_millis(200 * (1 << attempt.min(6))))
-                                .await;
-                        }
-                        Err(e) => return Err(anyhow::Error::new(e).context("replay insert failed")),
-                    }
-                };
-                let mut dead = 0;
-                for (index, action) in actions {
-                    if let (Action::DeadLetter { reason }, Some(record)) =
-                        (action, batch.get(index))
-                    {
-                        appender
-                            .append(&dead_letter(stage, record, &reason))
-                            .await
-                            .context("publishing a dead letter")?;
-                        dead += 1;
-                    }
-                }
-                Ok((batch.len() as u64, written.rows as u64, dead))
+                write_batch(&writer, &appender, &batch, retries, stage).await
             }));
         }
         Ok(())
@@ -340,6 +315,203 @@ impl Replayer {
                 "swapping {shadow} in for {table}; check which of the two is live before replaying again"
             ))),
         }
+    }
+}
+
+/// Writes `batch` with `writer`, retrying a failed insert up to `retries` times, and publishes
+/// the dead letters of rows ClickHouse refused. Answers (events, rows, dead letters).
+async fn write_batch(
+    writer: &TableWriter,
+    appender: &Appender,
+    batch: &[hudstream_runtime::worker::InRecord],
+    retries: u32,
+    stage: &'static str,
+) -> anyhow::Result<(u64, u64, u64)> {
+    let mut attempt = 0;
+    let (actions, written) = loop {
+        match writer.write(batch).await {
+            Ok(done) => break done,
+            Err(e) if attempt < retries => {
+                attempt += 1;
+                tracing::warn!(error = %e, attempt, "replay insert failed; retrying");
+                tokio::time::sleep(Duration::from_millis(200 * (1 << attempt.min(6)))).await;
+            }
+            Err(e) => return Err(anyhow::Error::new(e).context("replay insert failed")),
+        }
+    };
+    let mut dead = 0;
+    for (index, action) in actions {
+        if let (Action::DeadLetter { reason }, Some(record)) = (action, batch.get(index)) {
+            appender
+                .append(&dead_letter(stage, record, &reason))
+                .await
+                .context("publishing a dead letter")?;
+            dead += 1;
+        }
+    }
+    Ok((batch.len() as u64, written.rows as u64, dead))
+}
+
+/// A rebuild fed by the caller rather than read from the tables' topics: `hudstream replay
+/// --from-archive` pushes the records the processors derive from the archive. Each table's
+/// shadow fills as records are [pushed](ShadowBuild::push); [`ShadowBuild::finish`] swaps the
+/// shadows in, then catches up on what the live pipeline appended to the tables' topics since
+/// [`Replayer::begin`], as a replay from Kafka does.
+pub struct ShadowBuild {
+    replayer: Replayer,
+    started: Instant,
+    tables: Vec<ShadowTable>,
+}
+
+struct ShadowTable {
+    encoder: Arc<dyn Encoder>,
+    shadow: String,
+    into_shadow: TableWriter,
+    pending: Vec<hudstream_runtime::worker::InRecord>,
+    pending_bytes: usize,
+    /// Positioned at the topic's end as of `begin`, for the catch-up.
+    reader: LogReader,
+    report: Report,
+}
+
+impl Replayer {
+    /// Creates an empty shadow of each of `encoders`' tables and notes where their topics end.
+    pub async fn begin(&self, encoders: Vec<Arc<dyn Encoder>>) -> anyhow::Result<ShadowBuild> {
+        let db = self.clickhouse.database().to_string();
+        let mut tables = Vec::new();
+        for encoder in encoders {
+            let table = encoder.table().to_string();
+            let shadow = shadow_name(&table);
+            self.clickhouse
+                .execute(&format!("DROP TABLE IF EXISTS {db}.{shadow}"))
+                .await?;
+            self.clickhouse
+                .execute(&format!("CREATE TABLE {db}.{shadow} AS {db}.{table}"))
+                .await
+                .with_context(|| {
+                    format!("creating the shadow table {shadow} (has `hudstream migrate` run?)")
+                })?;
+            let mut reader = LogReader::open(&self.kafka, encoder.topic(), &self.group(&table))?;
+            let ends: BTreeMap<i32, i64> = tokio::task::block_in_place(|| reader.watermarks())?
+                .into_iter()
+                .map(|(p, (_, high))| (p, high))
+                .collect();
+            reader.assign(&ends)?;
+            let into_shadow =
+                TableWriter::new(encoder.clone(), self.clickhouse.clone()).into_table(&shadow);
+            tables.push(ShadowTable {
+                report: Report {
+                    table: table.clone(),
+                    ..Report::default()
+                },
+                encoder,
+                shadow,
+                into_shadow,
+                pending: Vec::new(),
+                pending_bytes: 0,
+                reader,
+            });
+        }
+        Ok(ShadowBuild {
+            replayer: self.clone(),
+            started: Instant::now(),
+            tables,
+        })
+    }
+}
+
+impl ShadowBuild {
+    /// The topics whose records the tables being rebuilt are made of.
+    pub fn topics(&self) -> std::collections::BTreeSet<&'static str> {
+        self.tables.iter().map(|t| t.encoder.topic()).collect()
+    }
+
+    /// Adds a record of one of [`ShadowBuild::topics`] (others are ignored) to every table
+    /// made of its topic; writes a table's batch once it is full.
+    pub async fn push(
+        &mut self,
+        record: hudstream_runtime::worker::InRecord,
+    ) -> anyhow::Result<()> {
+        let limits = self.replayer.limits;
+        for i in 0..self.tables.len() {
+            if self.tables[i].encoder.topic() != record.topic {
+                continue;
+            }
+            let t = &mut self.tables[i];
+            t.pending_bytes += record.payload.as_ref().map_or(0, Vec::len);
+            t.pending.push(record.clone());
+            if t.pending.len() >= limits.max_records || t.pending_bytes >= limits.max_bytes {
+                self.flush(i).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn flush(&mut self, i: usize) -> anyhow::Result<()> {
+        let (appender, retries) = (self.replayer.appender.clone(), self.replayer.max_retries);
+        let t = &mut self.tables[i];
+        if t.pending.is_empty() {
+            return Ok(());
+        }
+        let batch = std::mem::take(&mut t.pending);
+        t.pending_bytes = 0;
+        let (events, rows, dead) = write_batch(
+            &t.into_shadow,
+            &appender,
+            &batch,
+            retries,
+            t.encoder.stage(),
+        )
+        .await
+        .with_context(|| {
+            format!(
+                "rebuilding {} failed; the live table is unchanged",
+                t.report.table
+            )
+        })?;
+        t.report.events += events;
+        t.report.rows_written += rows;
+        t.report.dead_letters += dead;
+        Ok(())
+    }
+
+    /// Writes what is pending, swaps every shadow in, catches up, drops the old tables.
+    pub async fn finish(mut self) -> anyhow::Result<Vec<Report>> {
+        for i in 0..self.tables.len() {
+            self.flush(i).await?;
+        }
+        let replayer = self.replayer.clone();
+        let db = replayer.clickhouse.database().to_string();
+        let mut reports = Vec::new();
+        for mut t in self.tables {
+            let table = t.report.table.clone();
+            t.report.swap = replayer.swap(&db, &table, &t.shadow).await?;
+            let mut ends: BTreeMap<i32, i64> =
+                tokio::task::block_in_place(|| t.reader.watermarks())?
+                    .into_iter()
+                    .map(|(p, (_, high))| (p, high))
+                    .collect();
+            let before = t.report.events;
+            let into_live = TableWriter::new(t.encoder.clone(), replayer.clickhouse.clone());
+            replayer
+                .drain(&mut t.reader, &mut ends, &into_live, &mut t.report, &mut |_| {})
+                .await
+                .context("the rebuilt table is live, but catching up on what arrived during the rebuild failed; run the replay again")?;
+            t.report.caught_up = t.report.events - before;
+            let old = if t.report.swap == "exchange" {
+                t.shadow.clone()
+            } else {
+                format!("{table}__old")
+            };
+            replayer
+                .clickhouse
+                .execute(&format!("DROP TABLE IF EXISTS {db}.{old}"))
+                .await?;
+            t.report.elapsed = self.started.elapsed();
+            tracing::info!(%table, events = t.report.events, rows = t.report.rows_written, "rebuilt from records given");
+            reports.push(t.report);
+        }
+        Ok(reports)
     }
 }
 

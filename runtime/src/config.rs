@@ -24,6 +24,8 @@ pub struct Config {
     pub api: ApiConfig,
     pub pipeline: PipelineConfig,
     pub logs: LogsConfig,
+    pub reconcile: ReconcileConfig,
+    pub archive: ArchiveConfig,
     pub telemetry: TelemetryConfig,
 }
 
@@ -304,6 +306,83 @@ impl Default for PipelineConfig {
             projection_batch_max_bytes: 32 << 20,
             projection_batch_linger_ms: 1000,
             retry_max_backoff_ms: 10_000,
+        }
+    }
+}
+
+/// The reconciler (`hudstream reconcile`): repairs what lost webhooks left behind by asking
+/// GitHub, with the GitHub credentials of `[logs]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReconcileConfig {
+    /// Run the reconciler with `hudstream run` (it needs GitHub, so it is off by default).
+    pub enabled: bool,
+    /// Pause between two passes of the long-running stage.
+    pub interval_ms: u64,
+    /// A job or run queued or in progress for longer than this is asked about (torchci's
+    /// backfill waits 3 hours).
+    pub stale_after_ms: u64,
+    /// Only jobs and runs created this recently are looked at: older ones are history.
+    pub lookback_ms: u64,
+    /// Most GitHub requests one pass makes (torchci's backfill: 200); the rest wait for the
+    /// next pass, oldest first.
+    pub max_requests_per_pass: usize,
+    /// A pass stops early when GitHub says fewer requests than this are left in the hour, so
+    /// the log fetcher (same credentials) keeps its share.
+    pub min_rate_limit_remaining: u64,
+}
+
+impl Default for ReconcileConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            interval_ms: 5 * 60 * 1000,
+            stale_after_ms: 3 * 60 * 60 * 1000,
+            lookback_ms: 3 * 24 * 60 * 60 * 1000,
+            max_requests_per_pass: 200,
+            min_rate_limit_remaining: 500,
+        }
+    }
+}
+
+/// The archive stage (`hudstream archive`): every raw topic copied into compressed,
+/// time-partitioned files, so the log outlives Kafka's retention.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ArchiveConfig {
+    /// Run the archive stage with `hudstream run`.
+    pub enabled: bool,
+    /// Where the files go: a directory (`file:///abs/path` or a plain path) or S3-compatible
+    /// storage (`s3://bucket/prefix`, credentials and endpoint from the `AWS_*` variables).
+    pub store: String,
+    /// Records per file at most (one file per partition and hour of a batch).
+    pub batch_max_records: usize,
+    /// Input bytes per batch at most.
+    pub batch_max_bytes: usize,
+    /// How long a batch waits to fill: fewer, bigger files against a longer wait before the
+    /// offsets are committed.
+    pub batch_linger_ms: u64,
+}
+
+impl Default for ArchiveConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            store: "var/archive".into(),
+            batch_max_records: 100_000,
+            batch_max_bytes: 64 << 20,
+            batch_linger_ms: 60_000,
+        }
+    }
+}
+
+impl ArchiveConfig {
+    pub fn batches(&self, pipeline: &PipelineConfig) -> BatchLimits {
+        BatchLimits {
+            max_records: self.batch_max_records.max(1),
+            max_bytes: self.batch_max_bytes.max(1),
+            linger: std::time::Duration::from_millis(self.batch_linger_ms),
+            max_backoff: std::time::Duration::from_millis(pipeline.retry_max_backoff_ms.max(1)),
         }
     }
 }

@@ -3,10 +3,12 @@
 //! Stages hold the logic; this crate holds the delivery semantics, so they are written once:
 //! configuration ([`config`]), the Kafka producer and the one consumer loop with its commit
 //! policy ([`kafka`], driven by the actions of [`worker`]), the ClickHouse client and migration
-//! runner ([`clickhouse`]), logs and metrics ([`telemetry`]) and shutdown ([`shutdown`]).
+//! runner ([`clickhouse`]), logs and metrics ([`telemetry`]), liveness and readiness ([`health`])
+//! and shutdown ([`shutdown`]).
 
 pub mod clickhouse;
 pub mod config;
+pub mod health;
 pub mod kafka;
 pub mod secret;
 pub mod shutdown;

@@ -49,13 +49,18 @@ pub fn metrics_router() -> Router {
     )
 }
 
-/// Serves `/metrics` and `/healthz` on `listen` until shutdown.
-pub async fn serve_metrics(listen: &str, shutdown: CancellationToken) -> anyhow::Result<()> {
+/// Serves `/metrics`, `/healthz` and `/readyz` (asking `health`'s dependencies) on `listen`
+/// until shutdown: the HTTP port of stages that have no other.
+pub async fn serve_metrics(
+    listen: &str,
+    health: crate::health::Health,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen for metrics on {listen}: {e}"))?;
     tracing::info!(address = %listen, "metrics at /metrics");
-    let app = metrics_router().route("/healthz", get(|| async { "ok" }));
+    let app = metrics_router().merge(health.router(shutdown.clone()));
     axum::serve(listener, app)
         .with_graceful_shutdown(async move { shutdown.cancelled().await })
         .await?;

@@ -23,6 +23,10 @@ pub const RECEIVED_AT: &str = "received-at";
 /// The gateway build that appended the record (`hudstream/<version>`).
 pub const GATEWAY_VERSION: &str = "hudstream-gateway";
 
+/// Who appended a raw record that is not a delivery received by the gateway: `reconciler` for
+/// the webhooks the reconciler rebuilt from GitHub's REST API. Absent on the gateway's records.
+pub const ORIGIN: &str = "hudstream-origin";
+
 /// Status of an OOT result (`in_progress`, `completed`), from the body.
 pub const OOT_STATUS: &str = "oot-status";
 /// CircleCI's event type (`workflow-completed`, `job-completed`).

@@ -1,0 +1,282 @@
+//! Rebuilding tables from the archive: `hudstream replay --from-archive`.
+//!
+//! Every raw record is read back — from the archive, then from Kafka for whatever the archive
+//! does not hold yet (the archive stage lags by up to a batch) — and run through the same
+//! processors as the live pipeline; what they derive is written into shadow tables by the
+//! projections' own writers, which are then swapped in (see `hudstream_projections::replay`).
+//! Raw order is kept per partition, as Kafka gives it; the tables do not depend on order
+//! anyway (every row is versioned by its content).
+//!
+//! Two tables are not made of raw records and are not rebuilt from here: `job_classification`
+//! (made from stored logs; `hudstream replay job_classification` or `hudstream reclassify`) and
+//! `dead_letter` (made of what stages set aside; `hudstream replay dead_letter`).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::BufRead;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context;
+
+use hudstream_logs::LogStore;
+use hudstream_projections::replay::{Replayer, Report};
+use hudstream_projections::Encoder;
+use hudstream_runtime::config::KafkaConfig;
+use hudstream_runtime::kafka::{dead_letter, Appender, LogReader};
+use hudstream_runtime::worker::{Action, DynProcessor, InRecord, Processor};
+use hudstream_schemas::topics::{catalogue, TopicKind, DEAD_LETTERS, HUD_JOB_CLASSIFICATION_V1};
+
+use crate::file::{decode, FileName};
+
+/// Topics of tables that are not derived from raw records.
+pub const NOT_FROM_RAW: &[&str] = &[HUD_JOB_CLASSIFICATION_V1, DEAD_LETTERS];
+
+/// The archive, for reading.
+#[derive(Clone, Debug)]
+pub struct Archive {
+    store: LogStore,
+}
+
+impl Archive {
+    /// Opens an archive store spec (`archive.store`).
+    pub fn open(spec: &str) -> anyhow::Result<Archive> {
+        Ok(Archive {
+            store: LogStore::open(spec).with_context(|| format!("opening the archive {spec:?}"))?,
+        })
+    }
+
+    /// The files of `topic`, per partition in offset order.
+    pub async fn files(&self, topic: &str) -> anyhow::Result<Vec<FileName>> {
+        let mut files: Vec<FileName> = self
+            .store
+            .list(topic)
+            .await
+            .with_context(|| format!("listing the archive of {topic}"))?
+            .iter()
+            .filter_map(|path| FileName::parse(path))
+            .filter(|f| f.topic == topic)
+            .collect();
+        files.sort_by_key(|f| (f.partition, f.first_offset, f.last_offset));
+        Ok(files)
+    }
+
+    /// Every record of one file; a line that does not decode is an error naming it.
+    pub async fn read(&self, file: &FileName) -> anyhow::Result<Vec<InRecord>> {
+        let path = file.path();
+        let stored = self
+            .store
+            .read(&path)
+            .await
+            .with_context(|| format!("reading the archive file {path}"))?;
+        tokio::task::spawn_blocking(move || {
+            let mut records = Vec::new();
+            for (n, line) in stored.into_reader().lines().enumerate() {
+                let line = line.with_context(|| format!("reading the archive file {path}"))?;
+                if line.trim().is_empty() {
+                    continue;
+                }
+                records
+                    .push(decode(&line).map_err(|e| {
+                        anyhow::anyhow!("archive file {path}, line {}: {e}", n + 1)
+                    })?);
+            }
+            Ok(records)
+        })
+        .await
+        .context("archive reader task")?
+    }
+}
+
+/// What a rebuild from the archive did.
+#[derive(Debug, Default)]
+pub struct ArchiveReport {
+    pub files: u64,
+    /// Records read from the archive (duplicates not counted).
+    pub archived_records: u64,
+    /// Records a redelivered batch had archived twice, skipped.
+    pub duplicates: u64,
+    /// Records read from Kafka because the archive did not hold them yet.
+    pub kafka_tail_records: u64,
+    /// Derived records the processors made.
+    pub derived: u64,
+    /// Records the processors set aside (published as dead letters).
+    pub dead_letters: u64,
+    /// Offsets neither in the archive nor in Kafka any more, per topic and partition.
+    pub gaps: Vec<String>,
+    pub tables: Vec<Report>,
+    pub elapsed: std::time::Duration,
+}
+
+/// Splits `encoders` into those rebuildable from raw records and those that are not.
+pub fn rebuildable(
+    encoders: Vec<Arc<dyn Encoder>>,
+) -> (Vec<Arc<dyn Encoder>>, Vec<Arc<dyn Encoder>>) {
+    encoders
+        .into_iter()
+        .partition(|e| !NOT_FROM_RAW.contains(&e.topic()))
+}
+
+/// Runs raw records through the processors into the shadow tables.
+struct Deriver<'a> {
+    processors: Vec<DynProcessor>,
+    build: hudstream_projections::replay::ShadowBuild,
+    wanted: BTreeSet<&'static str>,
+    appender: &'a Appender,
+    report: ArchiveReport,
+}
+
+impl Deriver<'_> {
+    async fn derive(&mut self, record: &InRecord) -> anyhow::Result<()> {
+        for processor in self
+            .processors
+            .iter()
+            .filter(|p| p.input_topic() == record.topic)
+        {
+            for action in processor.process(record) {
+                match action {
+                    Action::Publish(out) => {
+                        if !self.wanted.contains(out.topic.as_str()) {
+                            continue;
+                        }
+                        self.report.derived += 1;
+                        self.build
+                            .push(InRecord {
+                                topic: out.topic,
+                                // Not read from a topic: no position of its own (its
+                                // `hudstream-source` header names the raw record).
+                                partition: -1,
+                                offset: -1,
+                                key: Some(out.key),
+                                payload: Some(out.payload),
+                                headers: out.headers,
+                                timestamp_ms: record.timestamp_ms,
+                            })
+                            .await?;
+                    }
+                    Action::DeadLetter { reason } => {
+                        self.report.dead_letters += 1;
+                        self.appender
+                            .append(&dead_letter(processor.stage(), record, &reason))
+                            .await
+                            .context("publishing a dead letter")?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Rebuilds `encoders`' tables (those made of raw records) from the archive, then from Kafka
+/// past what the archive holds; swaps them in.
+pub async fn rebuild(
+    archive: &Archive,
+    replayer: &Replayer,
+    kafka: &KafkaConfig,
+    encoders: Vec<Arc<dyn Encoder>>,
+    appender: &Appender,
+) -> anyhow::Result<ArchiveReport> {
+    let started = Instant::now();
+    let (encoders, not_raw) = rebuildable(encoders);
+    if encoders.is_empty() {
+        let names: Vec<&str> = not_raw.iter().map(|e| e.table()).collect();
+        anyhow::bail!(
+            "{} not made of raw records, so not rebuilt from the archive: replay it from Kafka (`hudstream replay {}`)",
+            names.join(", "),
+            names.first().copied().unwrap_or("TABLE")
+        );
+    }
+    let build = replayer.begin(encoders).await?;
+    let wanted = build.topics();
+    let processors = hudstream_processors::all()?;
+    let raw_topics: BTreeSet<&'static str> = processors.iter().map(|p| p.input_topic()).collect();
+    let mut deriver = Deriver {
+        processors,
+        build,
+        wanted,
+        appender,
+        report: ArchiveReport::default(),
+    };
+    // Archived raw topics without a processor (ping, release, …) feed no table.
+    for topic in catalogue()
+        .into_iter()
+        .filter(|t| t.kind == TopicKind::Raw && raw_topics.contains(t.name.as_str()))
+    {
+        let topic = topic.name;
+        // Per partition: the last offset taken, so overlapping files are read once.
+        let mut taken: BTreeMap<i32, i64> = BTreeMap::new();
+        for file in archive.files(&topic).await? {
+            deriver.report.files += 1;
+            for record in archive.read(&file).await? {
+                let last = taken.entry(record.partition).or_insert(-1);
+                if record.offset <= *last {
+                    deriver.report.duplicates += 1;
+                    continue;
+                }
+                *last = record.offset;
+                deriver.report.archived_records += 1;
+                deriver.derive(&record).await?;
+            }
+        }
+        kafka_tail(kafka, replayer, &topic, &taken, &mut deriver).await?;
+    }
+    let mut report = std::mem::take(&mut deriver.report);
+    report.tables = deriver.build.finish().await?;
+    report.elapsed = started.elapsed();
+    Ok(report)
+}
+
+/// Reads `topic` from Kafka past what the archive holds (`taken`), up to its end now.
+async fn kafka_tail(
+    kafka: &KafkaConfig,
+    replayer: &Replayer,
+    topic: &str,
+    taken: &BTreeMap<i32, i64>,
+    deriver: &mut Deriver<'_>,
+) -> anyhow::Result<()> {
+    let millis = chrono::Utc::now().timestamp_millis();
+    let mut reader = LogReader::open(
+        kafka,
+        topic,
+        &kafka.group(&format!("replay.archive.{topic}.{millis}")),
+    )?;
+    let watermarks = tokio::task::block_in_place(|| reader.watermarks())?;
+    let mut from = BTreeMap::new();
+    let mut ends = BTreeMap::new();
+    for (partition, (low, high)) in watermarks {
+        let next = taken.get(&partition).map_or(0, |last| last + 1);
+        if next < low {
+            deriver.report.gaps.push(format!(
+                "{topic} partition {partition}: offsets {next}..{} are neither archived nor in Kafka any more",
+                low - 1
+            ));
+        }
+        let start = next.max(low);
+        if start < high {
+            from.insert(partition, start);
+            ends.insert(partition, high);
+        }
+    }
+    if from.is_empty() {
+        return Ok(());
+    }
+    reader.assign(&from)?;
+    let target = ends.clone();
+    while !reader.reached(&target) {
+        let batch = reader
+            .next_batch(
+                replayer.limits,
+                &mut ends,
+                std::time::Duration::from_millis(200),
+            )
+            .await?;
+        if batch.is_empty() {
+            break;
+        }
+        for record in batch {
+            deriver.report.kafka_tail_records += 1;
+            deriver.derive(&record).await?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,527 @@
+//! The reconciler: repairs what lost webhooks left behind, through the log.
+//!
+//! GitHub sometimes never delivers a webhook: a job stays "queued" on the HUD for ever, a run
+//! that failed at startup sends nothing at all (torchci's pain points #5164, #8088; its answer
+//! is a backfill cron that rewrites rows by hand). hudstream never patches a table. A pass:
+//!
+//! 1. reads from ClickHouse the jobs and runs whose newest state is still not `completed`
+//!    `stale_after` after they were created, and the runs that have no job at all — created
+//!    within `lookback`, oldest first ([`Reconciler::candidates`]);
+//! 2. asks GitHub about each: at most `max_requests_per_pass` requests, and none once GitHub
+//!    says fewer than `min_rate_limit_remaining` are left this hour (the log fetcher shares the
+//!    credentials); rate-limit waits and retries are the GitHub client's;
+//! 3. where GitHub knows more than the table — another status, or jobs the table never saw —
+//!    builds the webhook GitHub would have sent: GitHub's own job or run object, a minimal
+//!    `repository`, the event's `action`, marked with the header `hudstream-origin: reconciler`
+//!    ([`Reconciler::ask`], which only returns records);
+//! 4. the caller appends them to the raw topics with the gateway's topic and key, and the
+//!    normal pipeline repairs the tables. Derived versions come from content, so a synthetic
+//!    delivery that races a late real one changes nothing.
+//!
+//! What GitHub says it does not have (404, 410) is counted and left alone. A pass that GitHub
+//! stops half way keeps what it learned. Once the pipeline has caught up, a second pass finds
+//! nothing to append.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use hudstream_ingest::routing::{route, Envelope};
+use hudstream_logs::github::{GitHub, GitHubError, JsonAnswer};
+use hudstream_runtime::clickhouse::{bind, ClickHouse, Param};
+use hudstream_runtime::config::ReconcileConfig;
+use hudstream_runtime::kafka::Appender;
+use hudstream_runtime::shutdown::CancellationToken;
+use hudstream_runtime::worker::OutRecord;
+use hudstream_schemas::headers as h;
+
+/// The value of the `hudstream-origin` header on every record the reconciler appends.
+pub const ORIGIN: &str = "reconciler";
+
+const STALE_JOBS: &str = include_str!("../queries/stale_jobs.sql");
+const STALE_RUNS: &str = include_str!("../queries/stale_runs.sql");
+const RUNS_WITHOUT_JOBS: &str = include_str!("../queries/runs_without_jobs.sql");
+
+/// Jobs GitHub lists per page of a run's jobs (its maximum).
+const JOBS_PER_PAGE: usize = 100;
+
+/// What is asked about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Kind {
+    /// A job still queued, waiting or in progress: `GET .../actions/jobs/{id}`.
+    Job,
+    /// A run still requested, queued or in progress: `GET .../actions/runs/{id}`.
+    Run,
+    /// A run without a single job: `GET .../actions/runs/{id}/jobs`.
+    RunJobs,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Job => "job",
+            Kind::Run => "run",
+            Kind::RunJobs => "run_jobs",
+        }
+    }
+}
+
+/// One job or run to ask GitHub about, with the state the table has for it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Candidate {
+    pub kind: Kind,
+    pub repository: String,
+    pub id: i64,
+    /// The status the table has (`queued`, `in_progress`, … or `completed` for a run without
+    /// jobs).
+    pub status: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct Row {
+    repository_full_name: String,
+    id: i64,
+    status: String,
+}
+
+/// What one pass did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PassReport {
+    /// Candidates found in the tables, per kind.
+    pub candidates: BTreeMap<&'static str, usize>,
+    /// Candidates asked about, per kind.
+    pub checked: BTreeMap<&'static str, usize>,
+    /// Synthetic deliveries built (and appended, unless a dry run), per kind.
+    pub appended: BTreeMap<&'static str, usize>,
+    /// GitHub agreed with the table (still queued, say): nothing to append.
+    pub unchanged: usize,
+    /// GitHub does not have it (404/410) or refuses (another 4xx).
+    pub gone: usize,
+    /// GitHub requests made.
+    pub requests: usize,
+    /// Why the pass stopped before asking about every candidate, if it did.
+    pub stopped: Option<String>,
+}
+
+impl PassReport {
+    pub fn appended_total(&self) -> usize {
+        self.appended.values().sum()
+    }
+}
+
+impl std::fmt::Display for PassReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let per_kind = |m: &BTreeMap<&'static str, usize>| {
+            [Kind::Job, Kind::Run, Kind::RunJobs]
+                .iter()
+                .map(|k| format!("{} {}", m.get(k.as_str()).copied().unwrap_or(0), k.as_str()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        write!(
+            f,
+            "candidates: {}; checked: {}; appended: {}; unchanged {}, gone {}; {} GitHub request(s)",
+            per_kind(&self.candidates),
+            per_kind(&self.checked),
+            per_kind(&self.appended),
+            self.unchanged,
+            self.gone,
+            self.requests
+        )?;
+        if let Some(why) = &self.stopped {
+            write!(f, "; stopped early: {why}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Asks GitHub; builds synthetic deliveries.
+pub struct Reconciler {
+    github: Arc<GitHub>,
+    settings: ReconcileConfig,
+}
+
+impl Reconciler {
+    pub fn new(github: Arc<GitHub>, settings: ReconcileConfig) -> Self {
+        Self { github, settings }
+    }
+
+    /// The stale jobs, stale runs and runs without jobs in the tables as of `now_unix`, each
+    /// list oldest first and at most one pass's worth long.
+    pub async fn candidates(
+        &self,
+        clickhouse: &ClickHouse,
+        now_unix: i64,
+    ) -> anyhow::Result<Vec<Candidate>> {
+        let stale_before = now_unix.saturating_sub((self.settings.stale_after_ms / 1000) as i64);
+        let created_after = now_unix.saturating_sub((self.settings.lookback_ms / 1000) as i64);
+        let params: BTreeMap<&str, Param> = [
+            ("created_after", Param::UInt(created_after.max(0) as u64)),
+            ("stale_before", Param::UInt(stale_before.max(0) as u64)),
+            (
+                "max_rows",
+                Param::UInt(self.settings.max_requests_per_pass as u64),
+            ),
+        ]
+        .into_iter()
+        .collect();
+        let mut out = Vec::new();
+        for (kind, name, sql) in [
+            (Kind::Job, "stale_jobs", STALE_JOBS),
+            (Kind::Run, "stale_runs", STALE_RUNS),
+            (Kind::RunJobs, "runs_without_jobs", RUNS_WITHOUT_JOBS),
+        ] {
+            let sql = bind(sql, clickhouse.database(), &params)
+                .with_context(|| format!("binding reconcile/queries/{name}.sql"))?;
+            let rows: Vec<Row> = clickhouse
+                .query(&sql)
+                .await
+                .with_context(|| format!("reading candidates (reconcile/queries/{name}.sql)"))?;
+            out.extend(rows.into_iter().map(|r| Candidate {
+                kind,
+                repository: r.repository_full_name,
+                id: r.id,
+                status: r.status,
+            }));
+        }
+        Ok(out)
+    }
+
+    /// Asks GitHub about `candidates` in order, within the pass's budget, and returns the
+    /// synthetic deliveries to append. GitHub failing (after the client's own retries) ends
+    /// the pass early; what was learned until then is kept.
+    pub async fn ask(&self, candidates: &[Candidate]) -> (Vec<OutRecord>, PassReport) {
+        let mut report = PassReport::default();
+        for c in candidates {
+            *report.candidates.entry(c.kind.as_str()).or_default() += 1;
+        }
+        let mut records = Vec::new();
+        for candidate in candidates {
+            if let Some(why) = self.budget_left(&report) {
+                report.stopped = Some(why);
+                break;
+            }
+            *report.checked.entry(candidate.kind.as_str()).or_default() += 1;
+            metrics::counter!("hudstream_reconcile_checked_total", "kind" => candidate.kind.as_str())
+                .increment(1);
+            let learned = match candidate.kind {
+                Kind::Job => self.ask_job(candidate, &mut report).await,
+                Kind::Run => self.ask_run(candidate, &mut report).await,
+                Kind::RunJobs => self.ask_run_jobs(candidate, &mut report).await,
+            };
+            match learned {
+                Ok(new) if new.is_empty() => {}
+                Ok(new) => {
+                    *report.appended.entry(candidate.kind.as_str()).or_default() += new.len();
+                    metrics::counter!("hudstream_reconcile_appended_total", "kind" => candidate.kind.as_str())
+                        .increment(new.len() as u64);
+                    records.extend(new);
+                }
+                Err(e) => {
+                    report.stopped = Some(format!(
+                        "GitHub failed on {} {}/{}: {e}",
+                        candidate.kind.as_str(),
+                        candidate.repository,
+                        candidate.id
+                    ));
+                    break;
+                }
+            }
+        }
+        (records, report)
+    }
+
+    /// Why no more requests may be made in this pass, if none may.
+    fn budget_left(&self, report: &PassReport) -> Option<String> {
+        if report.requests >= self.settings.max_requests_per_pass {
+            return Some(format!(
+                "{} requests made, the most per pass (reconcile.max_requests_per_pass)",
+                report.requests
+            ));
+        }
+        match self.github.rate_limit_remaining() {
+            Some(left) if left < self.settings.min_rate_limit_remaining => Some(format!(
+                "GitHub says {left} requests are left this hour, under reconcile.min_rate_limit_remaining = {}",
+                self.settings.min_rate_limit_remaining
+            )),
+            _ => None,
+        }
+    }
+
+    async fn get(
+        &self,
+        repository: &str,
+        path: &str,
+        report: &mut PassReport,
+    ) -> Result<Option<Value>, GitHubError> {
+        report.requests += 1;
+        match self.github.repository_json(repository, path).await? {
+            JsonAnswer::Found(document) => Ok(Some(document)),
+            JsonAnswer::Gone { status } => {
+                tracing::info!(
+                    repository,
+                    path,
+                    status,
+                    "GitHub does not have it; left alone"
+                );
+                report.gone += 1;
+                Ok(None)
+            }
+            JsonAnswer::Refused { status, message } => {
+                tracing::warn!(repository, path, status, %message, "GitHub refused; left alone");
+                report.gone += 1;
+                Ok(None)
+            }
+        }
+    }
+
+    async fn ask_job(
+        &self,
+        c: &Candidate,
+        report: &mut PassReport,
+    ) -> Result<Vec<OutRecord>, GitHubError> {
+        let Some(job) = self
+            .get(&c.repository, &format!("actions/jobs/{}", c.id), report)
+            .await?
+        else {
+            return Ok(Vec::new());
+        };
+        let status = job
+            .get("status")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        if status.is_empty() || status == c.status {
+            report.unchanged += 1;
+            return Ok(Vec::new());
+        }
+        Ok(vec![synthetic_delivery(
+            "workflow_job",
+            job_action(&status),
+            "workflow_job",
+            job,
+            &c.repository,
+        )])
+    }
+
+    async fn ask_run(
+        &self,
+        c: &Candidate,
+        report: &mut PassReport,
+    ) -> Result<Vec<OutRecord>, GitHubError> {
+        let Some(run) = self
+            .get(&c.repository, &format!("actions/runs/{}", c.id), report)
+            .await?
+        else {
+            return Ok(Vec::new());
+        };
+        let status = run
+            .get("status")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        if status.is_empty() || status == c.status {
+            report.unchanged += 1;
+            return Ok(Vec::new());
+        }
+        Ok(vec![synthetic_delivery(
+            "workflow_run",
+            run_action(&status),
+            "workflow_run",
+            run,
+            &c.repository,
+        )])
+    }
+
+    /// Every job GitHub lists for a run the table has no job of (paged, within the budget).
+    async fn ask_run_jobs(
+        &self,
+        c: &Candidate,
+        report: &mut PassReport,
+    ) -> Result<Vec<OutRecord>, GitHubError> {
+        let mut out = Vec::new();
+        for page in 1.. {
+            let path = format!(
+                "actions/runs/{}/jobs?per_page={JOBS_PER_PAGE}&page={page}",
+                c.id
+            );
+            let Some(listing) = self.get(&c.repository, &path, report).await? else {
+                break;
+            };
+            let jobs = listing
+                .get("jobs")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            let listed = jobs.len();
+            for job in jobs {
+                let status = job
+                    .get("status")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string();
+                if status.is_empty() {
+                    continue;
+                }
+                let action = job_action(&status);
+                out.push(synthetic_delivery(
+                    "workflow_job",
+                    action,
+                    "workflow_job",
+                    job,
+                    &c.repository,
+                ));
+            }
+            let total = listing
+                .get("total_count")
+                .and_then(Value::as_u64)
+                .unwrap_or(0) as usize;
+            if listed < JOBS_PER_PAGE
+                || page * JOBS_PER_PAGE >= total
+                || self.budget_left(report).is_some()
+            {
+                break;
+            }
+        }
+        if out.is_empty() {
+            report.unchanged += 1;
+        }
+        Ok(out)
+    }
+
+    /// One pass: candidates from `clickhouse`, GitHub's answers, and — unless `appender` is
+    /// `None` (a dry run) — the synthetic deliveries appended and acknowledged.
+    pub async fn pass(
+        &self,
+        clickhouse: &ClickHouse,
+        appender: Option<&Appender>,
+    ) -> anyhow::Result<(PassReport, Vec<OutRecord>)> {
+        let started = Instant::now();
+        let candidates = self
+            .candidates(clickhouse, chrono::Utc::now().timestamp())
+            .await?;
+        let (records, report) = self.ask(&candidates).await;
+        if let Some(appender) = appender {
+            for (done, record) in records.iter().enumerate() {
+                appender.append(record).await.with_context(|| {
+                    format!(
+                        "appending a synthetic delivery to {} ({done} of {} appended)",
+                        record.topic,
+                        records.len()
+                    )
+                })?;
+            }
+        }
+        metrics::histogram!("hudstream_reconcile_pass_seconds")
+            .record(started.elapsed().as_secs_f64());
+        Ok((report, records))
+    }
+}
+
+/// A job's webhook `action` for its `status`.
+fn job_action(status: &str) -> &str {
+    match status {
+        "completed" | "in_progress" | "queued" | "waiting" => status,
+        // `requested`/`pending` have no webhook of their own: GitHub sends `queued`.
+        _ => "queued",
+    }
+}
+
+/// A run's webhook `action` for its `status`.
+fn run_action(status: &str) -> &str {
+    match status {
+        "completed" | "in_progress" => status,
+        _ => "requested",
+    }
+}
+
+/// The webhook GitHub would have sent: `{"action", <field>: <object>, "repository"}`, routed
+/// like the gateway routes a delivery, with the headers the gateway writes, marked as the
+/// reconciler's. The delivery id is derived from the body, so the same answer asked twice is
+/// the same delivery.
+pub fn synthetic_delivery(
+    event: &str,
+    action: &str,
+    field: &str,
+    object: Value,
+    repository: &str,
+) -> OutRecord {
+    let (owner, name) = repository.split_once('/').unwrap_or((repository, ""));
+    let body = json!({
+        "action": action,
+        field: object,
+        "repository": {"full_name": repository, "name": name, "owner": {"login": owner}},
+    });
+    let payload = serde_json::to_vec(&body).unwrap_or_default();
+    let delivery = format!(
+        "reconciler-{}",
+        &hex::encode(Sha256::digest(&payload))[..32]
+    );
+    let routed = route(event, &Envelope::from_value(&body), &delivery);
+    let received_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    OutRecord {
+        topic: routed.topic,
+        key: routed.key.into_bytes(),
+        payload,
+        headers: vec![
+            (h::GITHUB_DELIVERY.into(), delivery.into_bytes()),
+            (h::GITHUB_EVENT.into(), event.as_bytes().to_vec()),
+            (h::GITHUB_ACTION.into(), action.as_bytes().to_vec()),
+            (h::RECEIVED_AT.into(), received_at.into_bytes()),
+            (h::CONTENT_TYPE.into(), b"application/json".to_vec()),
+            (h::ORIGIN.into(), ORIGIN.as_bytes().to_vec()),
+        ],
+    }
+}
+
+/// The long-running stage: a pass every `interval_ms` until `shutdown`. A failed pass (ClickHouse
+/// or the broker unreachable) is logged and counted; the next pass tries again.
+pub async fn run(
+    reconciler: Reconciler,
+    clickhouse: ClickHouse,
+    appender: Appender,
+    interval: Duration,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    tracing::info!(interval_s = interval.as_secs(), "reconciler started");
+    loop {
+        let result = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            r = reconciler.pass(&clickhouse, Some(&appender)) => r,
+        };
+        match result {
+            Ok((report, _)) => {
+                let outcome = if report.stopped.is_some() {
+                    "stopped_early"
+                } else {
+                    "ok"
+                };
+                metrics::counter!("hudstream_reconcile_passes_total", "result" => outcome)
+                    .increment(1);
+                tracing::info!(%report, "reconcile pass done");
+            }
+            Err(e) => {
+                metrics::counter!("hudstream_reconcile_passes_total", "result" => "error")
+                    .increment(1);
+                tracing::warn!(
+                    error = format!("{e:#}"),
+                    "reconcile pass failed; trying again next pass"
+                );
+            }
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = tokio::time::sleep(interval) => {}
+        }
+    }
+    tracing::info!("reconciler stopped");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

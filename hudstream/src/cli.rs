@@ -207,6 +207,16 @@ enum DeadLetterAction {
     },
 }
 
+/// The names of every subcommand (`gateway`, `migrate`, `replay`, …), for checks of the
+/// deployment files that invoke them.
+pub fn subcommands() -> Vec<String> {
+    use clap::CommandFactory;
+    Cli::command()
+        .get_subcommands()
+        .map(|c| c.get_name().to_string())
+        .collect()
+}
+
 /// Parses the command line and runs the command; the process's exit code.
 #[tokio::main]
 pub async fn main() -> std::process::ExitCode {

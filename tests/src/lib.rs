@@ -116,6 +116,12 @@ impl Stack {
         tasks.push(tokio::spawn(
             async move { hudstream::run_api(&c, api, s).await },
         ));
+        if config.archive.enabled {
+            let (c, s) = (config.clone(), shutdown.clone());
+            tasks.push(tokio::spawn(
+                async move { hudstream::run_archive(&c, s).await },
+            ));
+        }
         Stack {
             config,
             gateway_url,

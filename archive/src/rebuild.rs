@@ -168,13 +168,16 @@ impl Deriver<'_> {
 }
 
 /// Rebuilds `encoders`' tables (those made of raw records) from the archive, then from Kafka
-/// past what the archive holds; swaps them in.
+/// past what the archive holds; swaps them in. Records that are in neither (Kafka's retention
+/// dropped them before the archive had them) are gaps: the rebuild stops before the swap,
+/// leaving the live tables as they were, unless `allow_gaps`.
 pub async fn rebuild(
     archive: &Archive,
     replayer: &Replayer,
     kafka: &KafkaConfig,
     encoders: Vec<Arc<dyn Encoder>>,
     appender: &Appender,
+    allow_gaps: bool,
 ) -> anyhow::Result<ArchiveReport> {
     let started = Instant::now();
     let (encoders, not_raw) = rebuildable(encoders);
@@ -221,6 +224,13 @@ pub async fn rebuild(
         kafka_tail(kafka, replayer, &topic, &taken, &mut deriver).await?;
     }
     let mut report = std::mem::take(&mut deriver.report);
+    if !report.gaps.is_empty() && !allow_gaps {
+        deriver.build.abort().await?;
+        anyhow::bail!(
+            "records are missing from both the archive and Kafka, so the rebuilt tables would lack them; the live tables are unchanged (--allow-gaps rebuilds anyway):\n  {}",
+            report.gaps.join("\n  ")
+        );
+    }
     report.tables = deriver.build.finish().await?;
     report.elapsed = started.elapsed();
     Ok(report)

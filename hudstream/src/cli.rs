@@ -90,6 +90,10 @@ enum Command {
         /// The archive to read with --from-archive, if not archive.store.
         #[arg(long, requires = "from_archive")]
         archive: Option<String>,
+        /// With --from-archive: swap the rebuilt tables in even when records are missing from
+        /// both the archive and Kafka (otherwise the live tables are left as they are).
+        #[arg(long, requires = "from_archive")]
+        allow_gaps: bool,
     },
     /// Classify stored logs again (after a ruleset change); the new verdicts supersede the old.
     Reclassify {
@@ -433,9 +437,10 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             dry_run,
             from_archive: true,
             archive,
+            allow_gaps,
         } => {
             let spec = archive.unwrap_or_else(|| config.archive.store.clone());
-            replay_from_archive(&config, &table, &spec, dry_run).await
+            replay_from_archive(&config, &table, &spec, dry_run, allow_gaps).await
         }
         Command::Reclassify {
             jobs,
@@ -537,6 +542,7 @@ async fn replay_from_archive(
     which: &str,
     spec: &str,
     dry_run: bool,
+    allow_gaps: bool,
 ) -> anyhow::Result<()> {
     let archive = hudstream_archive::Archive::open(spec)?;
     let (tables, not_raw) =
@@ -580,8 +586,15 @@ async fn replay_from_archive(
     }
     let replayer = crate::replayer(config)?;
     let appender = hudstream_runtime::kafka::Appender::new(&config.kafka)?;
-    let report =
-        hudstream_archive::rebuild(&archive, &replayer, &config.kafka, tables, &appender).await?;
+    let report = hudstream_archive::rebuild(
+        &archive,
+        &replayer,
+        &config.kafka,
+        tables,
+        &appender,
+        allow_gaps,
+    )
+    .await?;
     println!(
         "read {} archived record(s) from {} file(s) ({} duplicate(s) skipped) and {} from Kafka past the archive; {} derived, {} dead letter(s), in {:.1} s",
         report.archived_records,
@@ -593,7 +606,7 @@ async fn replay_from_archive(
         report.elapsed.as_secs_f64()
     );
     for gap in &report.gaps {
-        println!("GAP: {gap}");
+        println!("gap (swapped in anyway, --allow-gaps): {gap}");
     }
     for t in &report.tables {
         println!(

@@ -475,6 +475,18 @@ impl ShadowBuild {
         Ok(())
     }
 
+    /// Drops the shadow tables; the live tables were never touched.
+    pub async fn abort(self) -> anyhow::Result<()> {
+        let db = self.replayer.clickhouse.database().to_string();
+        for t in &self.tables {
+            self.replayer
+                .clickhouse
+                .execute(&format!("DROP TABLE IF EXISTS {db}.{}", t.shadow))
+                .await?;
+        }
+        Ok(())
+    }
+
     /// Writes what is pending, swaps every shadow in, catches up, drops the old tables.
     pub async fn finish(mut self) -> anyhow::Result<Vec<Report>> {
         for i in 0..self.tables.len() {

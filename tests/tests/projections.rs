@@ -428,6 +428,7 @@ async fn every_table_fills_from_the_fixtures_and_a_replay_rebuilds_identical_tab
         &stack.config.kafka,
         hudstream::tables_to_replay("all").expect("tables"),
         &appender,
+        false,
     )
     .await
     .expect("rebuild from the archive");

@@ -41,6 +41,10 @@ pub fn client_config(kafka: &KafkaConfig) -> ClientConfig {
     config
 }
 
+/// The largest record the producer sends unless `kafka.client` says otherwise: GitHub's 25 MiB
+/// delivery cap plus room for key and headers.
+pub const MAX_RECORD_BYTES: usize = 26 * 1024 * 1024;
+
 #[derive(Debug, thiserror::Error)]
 pub enum AppendError {
     #[error("the broker did not acknowledge the append to {topic} within {timeout_ms} ms")]
@@ -86,6 +90,12 @@ impl Appender {
             // librdkafka gives up on (and reports) a record after this long; the gateway's
             // answer deadline is the same figure, so a 503 means "not appended as far as we know".
             .set("message.timeout.ms", kafka.append_timeout_ms.to_string());
+        // librdkafka refuses records over 1 MB by default; GitHub sends up to 25 MiB
+        // (`gateway.max_body_bytes`). 26 MiB leaves room for the key and headers. The broker's
+        // own `message.max.bytes` must allow as much (README, deployment guide).
+        if !kafka.client.contains_key("message.max.bytes") {
+            config.set("message.max.bytes", MAX_RECORD_BYTES.to_string());
+        }
         let producer: FutureProducer = config.create()?;
         Ok(Self {
             producer: Arc::new(std::sync::RwLock::new((0, producer))),

@@ -220,3 +220,33 @@ async fn a_body_over_the_limit_gets_413_with_a_json_error() {
     assert_eq!(e["error"], "body is larger than the 4096-byte limit");
     stack.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_of_several_megabytes_is_appended_whole() {
+    // librdkafka's default record limit is 1 MB; GitHub sends up to 25 MiB (a push of many
+    // commits). A real delivery padded with whitespace to 3 MiB, still the same JSON.
+    let stack = Stack::start().await;
+    let real = fixture("workflow_job/in_progress.payload.json");
+    let mut body = real.body.clone();
+    body.resize(3 << 20, b' ');
+    let signature = hudstream_ingest::signature::sign_sha256(stack.secret(), &body);
+    let r = stack
+        .post_raw(
+            "workflow_job",
+            "big-1",
+            "application/json",
+            body.clone(),
+            Some(signature),
+        )
+        .await;
+    assert_eq!(r.status().as_u16(), 202, "{:?}", r.text().await);
+    let records = stack
+        .read_topic(GITHUB_WORKFLOW_JOB, |rs| has_delivery(rs, "big-1"))
+        .await;
+    let r = records
+        .iter()
+        .find(|r| r.header_str(h::GITHUB_DELIVERY) == Some("big-1"))
+        .expect("appended");
+    assert_eq!(r.payload.as_deref(), Some(body.as_slice()));
+    stack.stop().await;
+}

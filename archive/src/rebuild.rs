@@ -1,7 +1,7 @@
 //! Rebuilding tables from the archive: `hudstream replay --from-archive`.
 //!
-//! Every raw record is read back — from the archive, then from Kafka for whatever the archive
-//! does not hold yet (the archive stage lags by up to a batch) — and run through the same
+//! Every raw record is read back — from the archive, then from Kafka for whatever offsets the
+//! archive lacks (the archive stage lags by up to a batch; a file may be lost) — and run through the same
 //! processors as the live pipeline; what they derive is written into shadow tables by the
 //! projections' own writers, which are then swapped in (see `hudstream_projections::replay`).
 //! Raw order is kept per partition, as Kafka gives it; the tables do not depend on order
@@ -22,7 +22,7 @@ use hudstream_logs::LogStore;
 use hudstream_projections::replay::{Replayer, Report};
 use hudstream_projections::Encoder;
 use hudstream_runtime::config::KafkaConfig;
-use hudstream_runtime::kafka::{dead_letter, Appender, LogReader};
+use hudstream_runtime::kafka::LogReader;
 use hudstream_runtime::worker::{Action, DynProcessor, InRecord, Processor};
 use hudstream_schemas::topics::{catalogue, TopicKind, DEAD_LETTERS, HUD_JOB_CLASSIFICATION_V1};
 
@@ -95,11 +95,12 @@ pub struct ArchiveReport {
     pub archived_records: u64,
     /// Records a redelivered batch had archived twice, skipped.
     pub duplicates: u64,
-    /// Records read from Kafka because the archive did not hold them yet.
-    pub kafka_tail_records: u64,
+    /// Records read from Kafka because the archive lacked them (not written yet, or a file lost).
+    pub kafka_records: u64,
     /// Derived records the processors made.
     pub derived: u64,
-    /// Records the processors set aside (published as dead letters).
+    /// Records the processors set aside (already dead letters from the live run; not appended
+    /// again).
     pub dead_letters: u64,
     /// Offsets neither in the archive nor in Kafka any more, per topic and partition.
     pub gaps: Vec<String>,
@@ -117,15 +118,14 @@ pub fn rebuildable(
 }
 
 /// Runs raw records through the processors into the shadow tables.
-struct Deriver<'a> {
+struct Deriver {
     processors: Vec<DynProcessor>,
     build: hudstream_projections::replay::ShadowBuild,
     wanted: BTreeSet<&'static str>,
-    appender: &'a Appender,
     report: ArchiveReport,
 }
 
-impl Deriver<'_> {
+impl Deriver {
     async fn derive(&mut self, record: &InRecord) -> anyhow::Result<()> {
         for processor in self
             .processors
@@ -154,11 +154,10 @@ impl Deriver<'_> {
                             .await?;
                     }
                     Action::DeadLetter { reason } => {
+                        // The live processor set it aside already: it is in the dead-letter
+                        // topic and table. Appending it again would count it twice.
                         self.report.dead_letters += 1;
-                        self.appender
-                            .append(&dead_letter(processor.stage(), record, &reason))
-                            .await
-                            .context("publishing a dead letter")?;
+                        tracing::debug!(source = %record.source(), %reason, "set aside again by the processor");
                     }
                 }
             }
@@ -168,15 +167,14 @@ impl Deriver<'_> {
 }
 
 /// Rebuilds `encoders`' tables (those made of raw records) from the archive, then from Kafka
-/// past what the archive holds; swaps them in. Records that are in neither (Kafka's retention
-/// dropped them before the archive had them) are gaps: the rebuild stops before the swap,
-/// leaving the live tables as they were, unless `allow_gaps`.
+/// for what the archive lacks; swaps them in. Records that are in neither (Kafka's retention
+/// dropped them before the archive had them, or an archive file was lost) are gaps: the rebuild
+/// stops before the swap, leaving the live tables as they were, unless `allow_gaps`.
 pub async fn rebuild(
     archive: &Archive,
     replayer: &Replayer,
     kafka: &KafkaConfig,
     encoders: Vec<Arc<dyn Encoder>>,
-    appender: &Appender,
     allow_gaps: bool,
 ) -> anyhow::Result<ArchiveReport> {
     let started = Instant::now();
@@ -191,37 +189,15 @@ pub async fn rebuild(
     }
     let build = replayer.begin(encoders).await?;
     let wanted = build.topics();
-    let processors = hudstream_processors::all()?;
-    let raw_topics: BTreeSet<&'static str> = processors.iter().map(|p| p.input_topic()).collect();
     let mut deriver = Deriver {
-        processors,
+        processors: hudstream_processors::all()?,
         build,
         wanted,
-        appender,
         report: ArchiveReport::default(),
     };
-    // Archived raw topics without a processor (ping, release, …) feed no table.
-    for topic in catalogue()
-        .into_iter()
-        .filter(|t| t.kind == TopicKind::Raw && raw_topics.contains(t.name.as_str()))
-    {
-        let topic = topic.name;
-        // Per partition: the last offset taken, so overlapping files are read once.
-        let mut taken: BTreeMap<i32, i64> = BTreeMap::new();
-        for file in archive.files(&topic).await? {
-            deriver.report.files += 1;
-            for record in archive.read(&file).await? {
-                let last = taken.entry(record.partition).or_insert(-1);
-                if record.offset <= *last {
-                    deriver.report.duplicates += 1;
-                    continue;
-                }
-                *last = record.offset;
-                deriver.report.archived_records += 1;
-                deriver.derive(&record).await?;
-            }
-        }
-        kafka_tail(kafka, replayer, &topic, &taken, &mut deriver).await?;
+    if let Err(e) = derive_all(archive, replayer, kafka, &mut deriver).await {
+        deriver.build.abort().await?;
+        return Err(e.context("rebuilding from the archive failed; the live tables are unchanged"));
     }
     let mut report = std::mem::take(&mut deriver.report);
     if !report.gaps.is_empty() && !allow_gaps {
@@ -236,13 +212,73 @@ pub async fn rebuild(
     Ok(report)
 }
 
-/// Reads `topic` from Kafka past what the archive holds (`taken`), up to its end now.
-async fn kafka_tail(
+/// Offsets of one partition, as contiguous runs `(first, last)` in order.
+type Runs = Vec<(i64, i64)>;
+
+/// Every raw record of every raw topic a processor reads: the archive first, then Kafka for
+/// whatever offsets the archive lacks.
+async fn derive_all(
+    archive: &Archive,
+    replayer: &Replayer,
+    kafka: &KafkaConfig,
+    deriver: &mut Deriver,
+) -> anyhow::Result<()> {
+    let raw_topics: BTreeSet<&'static str> =
+        deriver.processors.iter().map(|p| p.input_topic()).collect();
+    // Archived raw topics without a processor (ping, release, …) feed no table.
+    for topic in catalogue()
+        .into_iter()
+        .filter(|t| t.kind == TopicKind::Raw && raw_topics.contains(t.name.as_str()))
+    {
+        let topic = topic.name;
+        // Per partition, the offsets read so far: a file written twice (a batch redelivered
+        // after a crash) overlaps them and is skipped; a lost file leaves a hole between them.
+        let mut covered: BTreeMap<i32, Runs> = BTreeMap::new();
+        for file in archive.files(&topic).await? {
+            deriver.report.files += 1;
+            for record in archive.read(&file).await? {
+                let runs = covered.entry(record.partition).or_default();
+                match runs.last_mut() {
+                    Some((_, last)) if record.offset <= *last => {
+                        deriver.report.duplicates += 1;
+                        continue;
+                    }
+                    Some((_, last)) if record.offset == *last + 1 => *last = record.offset,
+                    _ => runs.push((record.offset, record.offset)),
+                }
+                deriver.report.archived_records += 1;
+                deriver.derive(&record).await?;
+            }
+        }
+        from_kafka(kafka, replayer, &topic, &covered, deriver).await?;
+    }
+    Ok(())
+}
+
+/// What Kafka must supply for one partition the archive holds `runs` of: the holes before
+/// and between the runs, and everything after the last (open-ended: tansu under-reports where
+/// a partition ends, so the end is found by reading).
+fn missing(runs: &[(i64, i64)]) -> Vec<(i64, i64)> {
+    let mut out = Vec::new();
+    let mut next = 0;
+    for &(first, last) in runs {
+        if first > next {
+            out.push((next, first - 1));
+        }
+        next = next.max(last + 1);
+    }
+    out.push((next, i64::MAX));
+    out
+}
+
+/// Reads from Kafka every offset of `topic` the archive lacks (`covered` is what it holds),
+/// to the end of the log; what Kafka no longer has either is a gap.
+async fn from_kafka(
     kafka: &KafkaConfig,
     replayer: &Replayer,
     topic: &str,
-    taken: &BTreeMap<i32, i64>,
-    deriver: &mut Deriver<'_>,
+    covered: &BTreeMap<i32, Runs>,
+    deriver: &mut Deriver,
 ) -> anyhow::Result<()> {
     let millis = chrono::Utc::now().timestamp_millis();
     let mut reader = LogReader::open(
@@ -253,26 +289,34 @@ async fn kafka_tail(
     let watermarks = tokio::task::block_in_place(|| reader.watermarks())?;
     let mut from = BTreeMap::new();
     let mut ends = BTreeMap::new();
+    let mut wanted: BTreeMap<i32, Vec<(i64, i64)>> = BTreeMap::new();
+    let none = Runs::new();
     for (partition, (low, high)) in watermarks {
-        let next = taken.get(&partition).map_or(0, |last| last + 1);
-        if next < low {
-            deriver.report.gaps.push(format!(
-                "{topic} partition {partition}: offsets {next}..{} are neither archived nor in Kafka any more",
-                low - 1
-            ));
+        let runs = covered.get(&partition).unwrap_or(&none);
+        let mut needed = Vec::new();
+        for (first, last) in missing(runs) {
+            if first < low {
+                deriver.report.gaps.push(format!(
+                    "{topic} partition {partition}: offsets {first}..={} are neither archived nor in Kafka any more",
+                    last.min(low - 1)
+                ));
+            }
+            if last >= low {
+                needed.push((first.max(low), last));
+            }
         }
-        let start = next.max(low);
-        if start < high {
-            from.insert(partition, start);
+        if let Some((start, _)) = needed.first() {
+            from.insert(partition, *start);
             ends.insert(partition, high);
+            wanted.insert(partition, needed);
         }
     }
     if from.is_empty() {
         return Ok(());
     }
     reader.assign(&from)?;
-    let target = ends.clone();
-    while !reader.reached(&target) {
+    loop {
+        // Up to the ends the broker reported, then on until the log is quiet.
         let batch = reader
             .next_batch(
                 replayer.limits,
@@ -284,9 +328,35 @@ async fn kafka_tail(
             break;
         }
         for record in batch {
-            deriver.report.kafka_tail_records += 1;
-            deriver.derive(&record).await?;
+            // Only the offsets the archive lacks; what it holds was derived already. (Records
+            // appended since the start are read too: harmless, the rows are versioned.)
+            let lacking = wanted.get(&record.partition).is_some_and(|ranges| {
+                ranges
+                    .iter()
+                    .any(|(a, b)| (*a..=*b).contains(&record.offset))
+            });
+            if lacking {
+                deriver.report.kafka_records += 1;
+                deriver.derive(&record).await?;
+            }
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::missing;
+
+    #[test]
+    fn kafka_supplies_the_holes_the_head_and_the_tail() {
+        const END: i64 = i64::MAX;
+        // Archived: 0..=4 and 8..=9 (the file of 5..=7 lost).
+        assert_eq!(missing(&[(0, 4), (8, 9)]), vec![(5, 7), (10, END)]);
+        // The archive stage started late: nothing below 3.
+        assert_eq!(missing(&[(3, 5)]), vec![(0, 2), (6, END)]);
+        // All archived: only what comes after; an empty archive: everything.
+        assert_eq!(missing(&[(0, 9)]), vec![(10, END)]);
+        assert_eq!(missing(&[]), vec![(0, END)]);
+    }
 }

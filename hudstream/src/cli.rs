@@ -585,22 +585,14 @@ async fn replay_from_archive(
         anyhow::bail!("nothing to rebuild from the archive");
     }
     let replayer = crate::replayer(config)?;
-    let appender = hudstream_runtime::kafka::Appender::new(&config.kafka)?;
-    let report = hudstream_archive::rebuild(
-        &archive,
-        &replayer,
-        &config.kafka,
-        tables,
-        &appender,
-        allow_gaps,
-    )
-    .await?;
+    let report =
+        hudstream_archive::rebuild(&archive, &replayer, &config.kafka, tables, allow_gaps).await?;
     println!(
-        "read {} archived record(s) from {} file(s) ({} duplicate(s) skipped) and {} from Kafka past the archive; {} derived, {} dead letter(s), in {:.1} s",
+        "read {} archived record(s) from {} file(s) ({} duplicate(s) skipped) and {} the archive lacked from Kafka; {} derived, {} set aside by the processors (already dead letters), in {:.1} s",
         report.archived_records,
         report.files,
         report.duplicates,
-        report.kafka_tail_records,
+        report.kafka_records,
         report.derived,
         report.dead_letters,
         report.elapsed.as_secs_f64()

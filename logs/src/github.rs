@@ -111,6 +111,8 @@ pub struct GitHub {
     rate_limit_max_wait: Duration,
     /// The last `X-RateLimit-Remaining` GitHub sent; -1 before any.
     rate_limit_remaining: AtomicI64,
+    /// When that budget is renewed (`X-RateLimit-Reset`, unix seconds); 0 if not said.
+    rate_limit_reset: AtomicI64,
     shutdown: CancellationToken,
 }
 
@@ -205,6 +207,7 @@ impl GitHub {
             attempts: config.fetch_attempts.max(1),
             rate_limit_max_wait: Duration::from_millis(config.rate_limit_max_wait_ms),
             rate_limit_remaining: AtomicI64::new(-1),
+            rate_limit_reset: AtomicI64::new(0),
             shutdown,
         })
     }
@@ -253,8 +256,14 @@ impl GitHub {
     }
 
     /// What GitHub's last answer said is left of this hour's request budget
-    /// (`X-RateLimit-Remaining`), if it said.
+    /// (`X-RateLimit-Remaining`), if it said — and `None` once the reset time it gave has
+    /// passed, since the budget is full again (a caller that stopped asking because it was low
+    /// would otherwise never ask again).
     pub fn rate_limit_remaining(&self) -> Option<u64> {
+        let reset = self.rate_limit_reset.load(Ordering::Relaxed);
+        if reset > 0 && chrono::Utc::now().timestamp() >= reset {
+            return None;
+        }
         u64::try_from(self.rate_limit_remaining.load(Ordering::Relaxed)).ok()
     }
 
@@ -343,6 +352,13 @@ impl GitHub {
             self.rate_limit_remaining
                 .store(remaining, Ordering::Relaxed);
             metrics::gauge!("hudstream_github_rate_limit_remaining").set(remaining as f64);
+            let reset = response
+                .headers()
+                .get("x-ratelimit-reset")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<i64>().ok())
+                .unwrap_or(0);
+            self.rate_limit_reset.store(reset, Ordering::Relaxed);
         }
         if status.is_success() {
             return Ok(Attempt::Done(LogAnswer::Found(response)));

@@ -114,6 +114,23 @@ impl Replayer {
         self.kafka.group(&format!("replay.{table}.{millis}"))
     }
 
+    /// A new, empty `<table>__replay` with the table's own definition (a leftover one is
+    /// dropped first); answers its name.
+    async fn create_shadow(&self, table: &str) -> anyhow::Result<String> {
+        let db = self.clickhouse.database();
+        let shadow = shadow_name(table);
+        self.clickhouse
+            .execute(&format!("DROP TABLE IF EXISTS {db}.{shadow}"))
+            .await?;
+        self.clickhouse
+            .execute(&format!("CREATE TABLE {db}.{shadow} AS {db}.{table}"))
+            .await
+            .with_context(|| {
+                format!("creating the shadow table {shadow} (has `hudstream migrate` run?)")
+            })?;
+        Ok(shadow)
+    }
+
     /// What a replay of `encoder`'s table would read and replace (nothing is changed).
     pub async fn plan(&self, encoder: &Arc<dyn Encoder>) -> anyhow::Result<Plan> {
         let table = encoder.table();
@@ -152,13 +169,7 @@ impl Replayer {
         let plan = self.plan(&encoder).await?;
         let db = self.clickhouse.database().to_string();
         let (table, shadow) = (plan.table.clone(), plan.shadow.clone());
-        self.clickhouse
-            .execute(&format!("DROP TABLE IF EXISTS {db}.{shadow}"))
-            .await?;
-        self.clickhouse
-            .execute(&format!("CREATE TABLE {db}.{shadow} AS {db}.{table}"))
-            .await
-            .with_context(|| format!("creating the shadow table {shadow}"))?;
+        self.create_shadow(&table).await?;
         tracing::info!(%table, %shadow, events = plan.events(), "replay started");
 
         let mut reader = LogReader::open(&self.kafka, &plan.topic, &self.group(&table))?;
@@ -377,20 +388,10 @@ struct ShadowTable {
 impl Replayer {
     /// Creates an empty shadow of each of `encoders`' tables and notes where their topics end.
     pub async fn begin(&self, encoders: Vec<Arc<dyn Encoder>>) -> anyhow::Result<ShadowBuild> {
-        let db = self.clickhouse.database().to_string();
         let mut tables = Vec::new();
         for encoder in encoders {
             let table = encoder.table().to_string();
-            let shadow = shadow_name(&table);
-            self.clickhouse
-                .execute(&format!("DROP TABLE IF EXISTS {db}.{shadow}"))
-                .await?;
-            self.clickhouse
-                .execute(&format!("CREATE TABLE {db}.{shadow} AS {db}.{table}"))
-                .await
-                .with_context(|| {
-                    format!("creating the shadow table {shadow} (has `hudstream migrate` run?)")
-                })?;
+            let shadow = self.create_shadow(&table).await?;
             let mut reader = LogReader::open(&self.kafka, encoder.topic(), &self.group(&table))?;
             let ends: BTreeMap<i32, i64> = tokio::task::block_in_place(|| reader.watermarks())?
                 .into_iter()
@@ -487,17 +488,21 @@ impl ShadowBuild {
         Ok(())
     }
 
-    /// Writes what is pending, swaps every shadow in, catches up, drops the old tables.
+    /// Writes what is pending, swaps every shadow in, then catches each table up and drops
+    /// the old ones. All swaps come first, so a catch-up that fails leaves no table unswapped
+    /// (running the rebuild again completes it).
     pub async fn finish(mut self) -> anyhow::Result<Vec<Report>> {
         for i in 0..self.tables.len() {
             self.flush(i).await?;
         }
         let replayer = self.replayer.clone();
         let db = replayer.clickhouse.database().to_string();
+        for t in &mut self.tables {
+            t.report.swap = replayer.swap(&db, &t.report.table, &t.shadow).await?;
+        }
         let mut reports = Vec::new();
         for mut t in self.tables {
             let table = t.report.table.clone();
-            t.report.swap = replayer.swap(&db, &table, &t.shadow).await?;
             let mut ends: BTreeMap<i32, i64> =
                 tokio::task::block_in_place(|| t.reader.watermarks())?
                     .into_iter()
@@ -508,7 +513,7 @@ impl ShadowBuild {
             replayer
                 .drain(&mut t.reader, &mut ends, &into_live, &mut t.report, &mut |_| {})
                 .await
-                .context("the rebuilt table is live, but catching up on what arrived during the rebuild failed; run the replay again")?;
+                .with_context(|| format!("{table} is rebuilt and live, but catching up on what arrived during the rebuild failed; run the rebuild again"))?;
             t.report.caught_up = t.report.events - before;
             let old = if t.report.swap == "exchange" {
                 t.shadow.clone()

@@ -1,18 +1,20 @@
 -- Workflow runs created between `created_after` and `stale_before` that have no job at all,
--- oldest first: either they never had one (a startup failure) or every job's webhooks were
--- lost; the reconciler asks GitHub for the run's jobs to tell which.
+-- oldest first: every job's webhooks were lost, or the run never had a job. Runs GitHub already
+-- said never ran one (a startup failure, a fork PR waiting for approval, a skipped run) are
+-- left out, so they are not asked about pass after pass.
 -- Params: created_after UInt64, stale_before UInt64 (unix seconds), max_rows UInt64.
-SELECT repository_full_name, id, status, created_unix
+SELECT repository_full_name, id, status, version, created_unix
 FROM
 (
-    SELECT repository_full_name, id, status, toUInt32(created_at) AS created_unix
+    SELECT repository_full_name, id, status, conclusion, version, toUInt32(created_at) AS created_unix
     FROM {database}.workflow_run
     WHERE toUInt32(created_at) >= {created_after:UInt64}
       AND toUInt32(created_at) < {stale_before:UInt64}
     ORDER BY repository_full_name, id, version DESC
     LIMIT 1 BY repository_full_name, id
 )
-WHERE (repository_full_name, id) NOT IN
+WHERE conclusion NOT IN ('startup_failure', 'action_required', 'skipped')
+  AND (repository_full_name, id) NOT IN
 (
     SELECT repository_full_name, run_id FROM {database}.workflow_job
     WHERE toUInt32(created_at) >= {created_after:UInt64}

@@ -2,10 +2,10 @@
 -- (and after `created_after`), oldest first: the reconciler asks GitHub about each. Candidates
 -- are the ids that ever had such a row, so the newest-version check reads only those.
 -- Params: created_after UInt64, stale_before UInt64 (unix seconds), max_rows UInt64.
-SELECT repository_full_name, id, status, toUInt32(created_at) AS created_unix
+SELECT repository_full_name, id, status, version, toUInt32(created_at) AS created_unix
 FROM
 (
-    SELECT repository_full_name, id, status, created_at
+    SELECT repository_full_name, id, status, version, created_at
     FROM {database}.workflow_job
     WHERE (repository_full_name, id) IN
     (

@@ -2,10 +2,10 @@
 -- `stale_before` (and after `created_after`), oldest first: a run that failed at startup sends
 -- no job and, often, no `completed` webhook either (torchci #5164).
 -- Params: created_after UInt64, stale_before UInt64 (unix seconds), max_rows UInt64.
-SELECT repository_full_name, id, status, toUInt32(created_at) AS created_unix
+SELECT repository_full_name, id, status, version, toUInt32(created_at) AS created_unix
 FROM
 (
-    SELECT repository_full_name, id, status, created_at
+    SELECT repository_full_name, id, status, version, created_at
     FROM {database}.workflow_run
     WHERE (repository_full_name, id) IN
     (

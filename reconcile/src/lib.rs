@@ -80,6 +80,9 @@ pub struct Candidate {
     /// The status the table has (`queued`, `in_progress`, … or `completed` for a run without
     /// jobs).
     pub status: String,
+    /// The table's current version: GitHub's answer is appended only if the processors would
+    /// give it a higher one, i.e. if it would change the table.
+    pub version: u64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -87,6 +90,7 @@ struct Row {
     repository_full_name: String,
     id: i64,
     status: String,
+    version: u64,
 }
 
 /// What one pass did.
@@ -170,7 +174,7 @@ impl Reconciler {
         ]
         .into_iter()
         .collect();
-        let mut out = Vec::new();
+        let mut lists = Vec::new();
         for (kind, name, sql) in [
             (Kind::Job, "stale_jobs", STALE_JOBS),
             (Kind::Run, "stale_runs", STALE_RUNS),
@@ -182,14 +186,26 @@ impl Reconciler {
                 .query(&sql)
                 .await
                 .with_context(|| format!("reading candidates (reconcile/queries/{name}.sql)"))?;
-            out.extend(rows.into_iter().map(|r| Candidate {
+            lists.push(rows.into_iter().map(move |r| Candidate {
                 kind,
                 repository: r.repository_full_name,
                 id: r.id,
                 status: r.status,
+                version: r.version,
             }));
         }
-        Ok(out)
+        // Taken in turn, one of each kind, so that jobs GitHub still calls queued (no runner
+        // for their label) cannot use a whole pass's budget every pass.
+        let mut out = Vec::new();
+        loop {
+            let before = out.len();
+            for list in lists.iter_mut() {
+                out.extend(list.next());
+            }
+            if out.len() == before {
+                return Ok(out);
+            }
+        }
     }
 
     /// Asks GitHub about `candidates` in order, within the pass's budget, and returns the
@@ -209,19 +225,23 @@ impl Reconciler {
             *report.checked.entry(candidate.kind.as_str()).or_default() += 1;
             metrics::counter!("hudstream_reconcile_checked_total", "kind" => candidate.kind.as_str())
                 .increment(1);
-            let learned = match candidate.kind {
-                Kind::Job => self.ask_job(candidate, &mut report).await,
-                Kind::Run => self.ask_run(candidate, &mut report).await,
-                Kind::RunJobs => self.ask_run_jobs(candidate, &mut report).await,
-            };
-            match learned {
-                Ok(new) if new.is_empty() => {}
-                Ok(new) => {
-                    *report.appended.entry(candidate.kind.as_str()).or_default() += new.len();
-                    metrics::counter!("hudstream_reconcile_appended_total", "kind" => candidate.kind.as_str())
-                        .increment(new.len() as u64);
-                    records.extend(new);
+            let before = records.len();
+            let asked = match candidate.kind {
+                Kind::Job | Kind::Run => self.ask_state(candidate, &mut report, &mut records).await,
+                Kind::RunJobs => {
+                    self.ask_run_jobs(candidate, &mut report, &mut records)
+                        .await
                 }
+            };
+            // What was learned before a failure is kept (a run's first pages of jobs).
+            let new = records.len() - before;
+            if new > 0 {
+                *report.appended.entry(candidate.kind.as_str()).or_default() += new;
+                metrics::counter!("hudstream_reconcile_appended_total", "kind" => candidate.kind.as_str())
+                    .increment(new as u64);
+            }
+            match asked {
+                Ok(()) => {}
                 Err(e) => {
                     report.stopped = Some(format!(
                         "GitHub failed on {} {}/{}: {e}",
@@ -280,71 +300,58 @@ impl Reconciler {
         }
     }
 
-    async fn ask_job(
+    /// A stale job or run: GitHub's object for it, as a delivery when the processors would
+    /// make a newer version of it than the table has (a later status, or the same status with
+    /// later facts). An older or equal state would change nothing, so nothing is appended.
+    async fn ask_state(
         &self,
         c: &Candidate,
         report: &mut PassReport,
-    ) -> Result<Vec<OutRecord>, GitHubError> {
-        let Some(job) = self
-            .get(&c.repository, &format!("actions/jobs/{}", c.id), report)
-            .await?
-        else {
-            return Ok(Vec::new());
+        records: &mut Vec<OutRecord>,
+    ) -> Result<(), GitHubError> {
+        let (path, event, action): (_, _, fn(&str) -> &str) = match c.kind {
+            Kind::Run => (format!("actions/runs/{}", c.id), "workflow_run", run_action),
+            _ => (format!("actions/jobs/{}", c.id), "workflow_job", job_action),
         };
-        let status = job
+        let Some(object) = self.get(&c.repository, &path, report).await? else {
+            return Ok(());
+        };
+        let status = object
             .get("status")
             .and_then(Value::as_str)
             .unwrap_or("")
             .to_string();
-        if status.is_empty() || status == c.status {
-            report.unchanged += 1;
-            return Ok(Vec::new());
-        }
-        Ok(vec![synthetic_delivery(
-            "workflow_job",
-            job_action(&status),
-            "workflow_job",
-            job,
-            &c.repository,
-        )])
-    }
-
-    async fn ask_run(
-        &self,
-        c: &Candidate,
-        report: &mut PassReport,
-    ) -> Result<Vec<OutRecord>, GitHubError> {
-        let Some(run) = self
-            .get(&c.repository, &format!("actions/runs/{}", c.id), report)
-            .await?
-        else {
-            return Ok(Vec::new());
+        let delivery = synthetic_delivery(event, action(&status), object, &c.repository);
+        let version = match c.kind {
+            Kind::Run => hudstream_processors::workflow_run::normalize(&delivery.payload)
+                .map(|r| r.version)
+                .map_err(|e| e.to_string()),
+            _ => hudstream_processors::workflow_job::normalize(&delivery.payload)
+                .map(|j| j.version)
+                .map_err(|e| e.to_string()),
         };
-        let status = run
-            .get("status")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string();
-        if status.is_empty() || status == c.status {
-            report.unchanged += 1;
-            return Ok(Vec::new());
+        match version {
+            Ok(v) if u64::try_from(v).is_ok_and(|v| v > c.version) => records.push(delivery),
+            Ok(_) => report.unchanged += 1,
+            Err(e) => {
+                // The processor would dead-letter it; appending it would only add a dead letter.
+                tracing::warn!(repository = %c.repository, id = c.id, error = %e, "GitHub's answer does not normalize; left alone");
+                report.gone += 1;
+            }
         }
-        Ok(vec![synthetic_delivery(
-            "workflow_run",
-            run_action(&status),
-            "workflow_run",
-            run,
-            &c.repository,
-        )])
+        Ok(())
     }
 
-    /// Every job GitHub lists for a run the table has no job of (paged, within the budget).
+    /// Every job GitHub lists for a run the table has no job of. All its pages are read once
+    /// begun, even past the pass's budget: a run with some of its jobs would no longer be a
+    /// run without jobs, and its other pages would never be asked for.
     async fn ask_run_jobs(
         &self,
         c: &Candidate,
         report: &mut PassReport,
-    ) -> Result<Vec<OutRecord>, GitHubError> {
-        let mut out = Vec::new();
+        records: &mut Vec<OutRecord>,
+    ) -> Result<(), GitHubError> {
+        let before = records.len();
         for page in 1.. {
             let path = format!(
                 "actions/runs/{}/jobs?per_page={JOBS_PER_PAGE}&page={page}",
@@ -365,33 +372,27 @@ impl Reconciler {
                     .and_then(Value::as_str)
                     .unwrap_or("")
                     .to_string();
-                if status.is_empty() {
-                    continue;
+                if !status.is_empty() {
+                    records.push(synthetic_delivery(
+                        "workflow_job",
+                        job_action(&status),
+                        job,
+                        &c.repository,
+                    ));
                 }
-                let action = job_action(&status);
-                out.push(synthetic_delivery(
-                    "workflow_job",
-                    action,
-                    "workflow_job",
-                    job,
-                    &c.repository,
-                ));
             }
             let total = listing
                 .get("total_count")
                 .and_then(Value::as_u64)
                 .unwrap_or(0) as usize;
-            if listed < JOBS_PER_PAGE
-                || page * JOBS_PER_PAGE >= total
-                || self.budget_left(report).is_some()
-            {
+            if listed < JOBS_PER_PAGE || page * JOBS_PER_PAGE >= total {
                 break;
             }
         }
-        if out.is_empty() {
+        if records.len() == before {
             report.unchanged += 1;
         }
-        Ok(out)
+        Ok(())
     }
 
     /// One pass: candidates from `clickhouse`, GitHub's answers, and — unless `appender` is
@@ -440,21 +441,15 @@ fn run_action(status: &str) -> &str {
     }
 }
 
-/// The webhook GitHub would have sent: `{"action", <field>: <object>, "repository"}`, routed
+/// The webhook GitHub would have sent: `{"action", <event>: <object>, "repository"}`, routed
 /// like the gateway routes a delivery, with the headers the gateway writes, marked as the
 /// reconciler's. The delivery id is derived from the body, so the same answer asked twice is
 /// the same delivery.
-pub fn synthetic_delivery(
-    event: &str,
-    action: &str,
-    field: &str,
-    object: Value,
-    repository: &str,
-) -> OutRecord {
+pub fn synthetic_delivery(event: &str, action: &str, object: Value, repository: &str) -> OutRecord {
     let (owner, name) = repository.split_once('/').unwrap_or((repository, ""));
     let body = json!({
         "action": action,
-        field: object,
+        event: object,
         "repository": {"full_name": repository, "name": name, "owner": {"login": owner}},
     });
     let payload = serde_json::to_vec(&body).unwrap_or_default();

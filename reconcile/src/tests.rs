@@ -20,6 +20,8 @@ struct Stand {
     runs: BTreeMap<i64, Value>,
     run_jobs: BTreeMap<i64, Vec<Value>>,
     rate_limit_remaining: u64,
+    /// `X-RateLimit-Reset` (unix seconds); 0 sends none.
+    rate_limit_reset: i64,
     requests: Mutex<Vec<String>>,
 }
 
@@ -33,6 +35,12 @@ fn answer(stand: &Stand, found: Option<Value>) -> Response {
             .parse()
             .expect("number"),
     );
+    if stand.rate_limit_reset > 0 {
+        headers.insert(
+            "x-ratelimit-reset",
+            stand.rate_limit_reset.to_string().parse().expect("number"),
+        );
+    }
     match found {
         Some(v) => (StatusCode::OK, headers, axum::Json(v)).into_response(),
         None => (
@@ -134,12 +142,14 @@ fn settings(max_requests: usize, floor: u64) -> ReconcileConfig {
     }
 }
 
+/// A candidate as the table has it, at version 0 (older than anything GitHub says).
 fn candidate(kind: Kind, repository: &str, id: i64, status: &str) -> Candidate {
     Candidate {
         kind,
         repository: repository.into(),
         id,
         status: status.into(),
+        version: 0,
     }
 }
 
@@ -222,29 +232,57 @@ async fn a_job_whose_completed_webhook_was_lost_becomes_a_completed_delivery() {
     assert_eq!(again[0].payload, record.payload);
 }
 
+/// The version the job processor gives a real delivery.
+fn job_version(relative: &str) -> u64 {
+    let path = hudstream_ingest::fixtures::default_dir().join(relative);
+    let body = std::fs::read(&path).expect("fixture");
+    hudstream_processors::workflow_job::normalize(&body)
+        .expect("normalizes")
+        .version as u64
+}
+
 #[tokio::test]
-async fn what_github_agrees_with_or_does_not_have_appends_nothing() {
-    let (repository, queued) = fixture_jobs("queued")
-        .into_iter()
-        .next()
-        .expect("a real queued job");
-    let id = queued["id"].as_i64().expect("id");
+async fn what_github_agrees_with_knows_less_than_or_does_not_have_appends_nothing() {
+    // GitHub still has the real job queued.
+    let queued_file = "workflow_job/queued.payload.json";
+    let body: Value = serde_json::from_slice(
+        &std::fs::read(hudstream_ingest::fixtures::default_dir().join(queued_file))
+            .expect("fixture"),
+    )
+    .expect("json");
+    let repository = body["repository"]["full_name"]
+        .as_str()
+        .expect("repo")
+        .to_string();
+    let id = body["workflow_job"]["id"].as_i64().expect("id");
     let (github, _) = github(Stand {
-        jobs: [(id, queued)].into(),
+        jobs: [(id, body["workflow_job"].clone())].into(),
         rate_limit_remaining: 5000,
         ..Stand::default()
     })
     .await;
     let reconciler = Reconciler::new(github, settings(200, 500));
+    let table_has = |status: &str, version: u64| Candidate {
+        version,
+        ..candidate(Kind::Job, &repository, id, status)
+    };
     let (records, report) = reconciler
         .ask(&[
-            candidate(Kind::Job, &repository, id, "queued"),
+            // The table has what GitHub says.
+            table_has("queued", job_version(queued_file)),
+            // The table has a later state than GitHub's answer (the in-progress delivery
+            // arrived, GitHub's API lags): appending would change nothing, every pass.
+            table_has(
+                "in_progress",
+                job_version("workflow_job/in_progress.payload.json"),
+            ),
+            // GitHub has forgotten these.
             candidate(Kind::Job, &repository, 1, "queued"),
             candidate(Kind::Run, &repository, 2, "in_progress"),
         ])
         .await;
-    assert!(records.is_empty());
-    assert_eq!(report.unchanged, 1, "{report}");
+    assert!(records.is_empty(), "{report}");
+    assert_eq!(report.unchanged, 2, "{report}");
     assert_eq!(report.gone, 2, "{report}");
     assert_eq!(report.stopped, None);
 }
@@ -272,9 +310,12 @@ async fn a_pass_is_bounded_by_its_request_budget_and_by_githubs_remaining_limit(
     );
     assert_eq!(stand.requests.lock().expect("lock").len(), 3);
 
-    // GitHub says only 100 are left this hour: one request, then the pass stops.
-    let (github, stand) = github_with_remaining(100).await;
-    let (_, report) = Reconciler::new(github, settings(200, 500)).ask(&many).await;
+    // GitHub says only 100 are left until the reset an hour from now: one request, then
+    // the pass stops, and the next pass asks nothing either.
+    let now = chrono::Utc::now().timestamp();
+    let (github, stand) = github_with_remaining(100, now + 3600).await;
+    let reconciler = Reconciler::new(github, settings(200, 500));
+    let (_, report) = reconciler.ask(&many).await;
     assert_eq!(report.requests, 1);
     assert!(
         report
@@ -284,12 +325,23 @@ async fn a_pass_is_bounded_by_its_request_budget_and_by_githubs_remaining_limit(
             .contains("100 requests are left"),
         "{report}"
     );
+    let (_, next) = reconciler.ask(&many).await;
+    assert_eq!(next.requests, 0, "{next}");
     assert_eq!(stand.requests.lock().expect("lock").len(), 1);
+
+    // Once the reset time has passed the budget is full again: the pass asks.
+    let (github, stand) = github_with_remaining(100, now - 1).await;
+    let reconciler = Reconciler::new(github, settings(200, 500));
+    reconciler.ask(&many[..1]).await;
+    let (_, after_reset) = reconciler.ask(&many).await;
+    assert_eq!(after_reset.requests, 5, "{after_reset}");
+    assert_eq!(stand.requests.lock().expect("lock").len(), 6);
 }
 
-async fn github_with_remaining(remaining: u64) -> (Arc<GitHub>, Arc<Stand>) {
+async fn github_with_remaining(remaining: u64, reset: i64) -> (Arc<GitHub>, Arc<Stand>) {
     github(Stand {
         rate_limit_remaining: remaining,
+        rate_limit_reset: reset,
         ..Stand::default()
     })
     .await

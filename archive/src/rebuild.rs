@@ -119,7 +119,8 @@ pub fn rebuildable(
 
 /// Runs raw records through the processors into the shadow tables.
 struct Deriver {
-    processors: Vec<DynProcessor>,
+    /// The processors, by the raw topic they read.
+    processors: BTreeMap<&'static str, Vec<DynProcessor>>,
     build: hudstream_projections::replay::ShadowBuild,
     wanted: BTreeSet<&'static str>,
     report: ArchiveReport,
@@ -127,11 +128,10 @@ struct Deriver {
 
 impl Deriver {
     async fn derive(&mut self, record: &InRecord) -> anyhow::Result<()> {
-        for processor in self
-            .processors
-            .iter()
-            .filter(|p| p.input_topic() == record.topic)
-        {
+        let Some(processors) = self.processors.get(record.topic.as_str()) else {
+            return Ok(());
+        };
+        for processor in processors {
             for action in processor.process(record) {
                 match action {
                     Action::Publish(out) => {
@@ -189,8 +189,12 @@ pub async fn rebuild(
     }
     let build = replayer.begin(encoders).await?;
     let wanted = build.topics();
+    let mut processors: BTreeMap<&'static str, Vec<DynProcessor>> = BTreeMap::new();
+    for p in hudstream_processors::all()? {
+        processors.entry(p.input_topic()).or_default().push(p);
+    }
     let mut deriver = Deriver {
-        processors: hudstream_processors::all()?,
+        processors,
         build,
         wanted,
         report: ArchiveReport::default(),
@@ -223,14 +227,13 @@ async fn derive_all(
     kafka: &KafkaConfig,
     deriver: &mut Deriver,
 ) -> anyhow::Result<()> {
-    let raw_topics: BTreeSet<&'static str> =
-        deriver.processors.iter().map(|p| p.input_topic()).collect();
     // Archived raw topics without a processor (ping, release, …) feed no table.
-    for topic in catalogue()
+    let topics: Vec<String> = catalogue()
         .into_iter()
-        .filter(|t| t.kind == TopicKind::Raw && raw_topics.contains(t.name.as_str()))
-    {
-        let topic = topic.name;
+        .filter(|t| t.kind == TopicKind::Raw && deriver.processors.contains_key(t.name.as_str()))
+        .map(|t| t.name)
+        .collect();
+    for topic in topics {
         // Per partition, the offsets read so far: a file written twice (a batch redelivered
         // after a crash) overlaps them and is skipped; a lost file leaves a hole between them.
         let mut covered: BTreeMap<i32, Runs> = BTreeMap::new();
@@ -255,20 +258,31 @@ async fn derive_all(
     Ok(())
 }
 
-/// What Kafka must supply for one partition the archive holds `runs` of: the holes before
-/// and between the runs, and everything after the last (open-ended: tansu under-reports where
-/// a partition ends, so the end is found by reading).
-fn missing(runs: &[(i64, i64)]) -> Vec<(i64, i64)> {
-    let mut out = Vec::new();
+/// For one partition the archive holds `runs` of and whose first offset still in Kafka is
+/// `low`: the ranges to read from Kafka — the holes before and between the runs, and all after
+/// the last (open-ended: tansu under-reports where a partition ends, so the end is found by
+/// reading) — and the gaps, the parts of those below `low` that no longer exist anywhere.
+fn kafka_reads(runs: &[(i64, i64)], low: i64) -> (Runs, Runs) {
+    let mut lacking = Vec::new();
     let mut next = 0;
     for &(first, last) in runs {
         if first > next {
-            out.push((next, first - 1));
+            lacking.push((next, first - 1));
         }
         next = next.max(last + 1);
     }
-    out.push((next, i64::MAX));
-    out
+    lacking.push((next, i64::MAX));
+    let gaps = lacking
+        .iter()
+        .filter(|(first, _)| *first < low)
+        .map(|&(first, last)| (first, last.min(low - 1)))
+        .collect();
+    let reads = lacking
+        .into_iter()
+        .filter(|(_, last)| *last >= low)
+        .map(|(first, last)| (first.max(low), last))
+        .collect();
+    (reads, gaps)
 }
 
 /// Reads from Kafka every offset of `topic` the archive lacks (`covered` is what it holds),
@@ -289,21 +303,14 @@ async fn from_kafka(
     let watermarks = tokio::task::block_in_place(|| reader.watermarks())?;
     let mut from = BTreeMap::new();
     let mut ends = BTreeMap::new();
-    let mut wanted: BTreeMap<i32, Vec<(i64, i64)>> = BTreeMap::new();
+    let mut wanted: BTreeMap<i32, Runs> = BTreeMap::new();
     let none = Runs::new();
     for (partition, (low, high)) in watermarks {
-        let runs = covered.get(&partition).unwrap_or(&none);
-        let mut needed = Vec::new();
-        for (first, last) in missing(runs) {
-            if first < low {
-                deriver.report.gaps.push(format!(
-                    "{topic} partition {partition}: offsets {first}..={} are neither archived nor in Kafka any more",
-                    last.min(low - 1)
-                ));
-            }
-            if last >= low {
-                needed.push((first.max(low), last));
-            }
+        let (needed, gaps) = kafka_reads(covered.get(&partition).unwrap_or(&none), low);
+        for (first, last) in gaps {
+            deriver.report.gaps.push(format!(
+                "{topic} partition {partition}: offsets {first}..={last} are neither archived nor in Kafka any more"
+            ));
         }
         if let Some((start, _)) = needed.first() {
             from.insert(partition, *start);
@@ -346,17 +353,43 @@ async fn from_kafka(
 
 #[cfg(test)]
 mod tests {
-    use super::missing;
+    use super::kafka_reads;
 
     #[test]
     fn kafka_supplies_the_holes_the_head_and_the_tail() {
         const END: i64 = i64::MAX;
-        // Archived: 0..=4 and 8..=9 (the file of 5..=7 lost).
-        assert_eq!(missing(&[(0, 4), (8, 9)]), vec![(5, 7), (10, END)]);
-        // The archive stage started late: nothing below 3.
-        assert_eq!(missing(&[(3, 5)]), vec![(0, 2), (6, END)]);
+        let none: Vec<(i64, i64)> = vec![];
+        // Archived: 0..=4 and 8..=9 (the file of 5..=7 lost); Kafka still has everything.
+        assert_eq!(
+            kafka_reads(&[(0, 4), (8, 9)], 0),
+            (vec![(5, 7), (10, END)], none.clone())
+        );
+        // The archive stage started late: nothing below 3, which Kafka still has.
+        assert_eq!(
+            kafka_reads(&[(3, 5)], 0),
+            (vec![(0, 2), (6, END)], none.clone())
+        );
         // All archived: only what comes after; an empty archive: everything.
-        assert_eq!(missing(&[(0, 9)]), vec![(10, END)]);
-        assert_eq!(missing(&[]), vec![(0, END)]);
+        assert_eq!(kafka_reads(&[(0, 9)], 0), (vec![(10, END)], none.clone()));
+        assert_eq!(kafka_reads(&[], 0), (vec![(0, END)], none.clone()));
+    }
+
+    #[test]
+    fn what_neither_the_archive_nor_kafka_has_is_a_gap() {
+        const END: i64 = i64::MAX;
+        // Kafka's retention dropped offsets below 7; the archive lost the file of 5..=7.
+        assert_eq!(
+            kafka_reads(&[(0, 4), (8, 9)], 7),
+            (vec![(7, 7), (10, END)], vec![(5, 6)])
+        );
+        // Everything below 20 dropped, the archive ends at 9: 10..=19 exist nowhere.
+        assert_eq!(
+            kafka_reads(&[(0, 9)], 20),
+            (vec![(20, END)], vec![(10, 19)])
+        );
+        // An archive started after retention dropped 0..=2: a gap at the head.
+        assert_eq!(kafka_reads(&[(3, 9)], 3), (vec![(10, END)], vec![(0, 2)]));
+        // Dropped, but archived: no gap.
+        assert_eq!(kafka_reads(&[(0, 9)], 5), (vec![(10, END)], vec![]));
     }
 }

@@ -434,13 +434,22 @@ impl ShadowBuild {
         record: hudstream_runtime::worker::InRecord,
     ) -> anyhow::Result<()> {
         let limits = self.replayer.limits;
-        for i in 0..self.tables.len() {
-            if self.tables[i].encoder.topic() != record.topic {
-                continue;
-            }
+        let tables: Vec<usize> = (0..self.tables.len())
+            .filter(|&i| self.tables[i].encoder.topic() == record.topic)
+            .collect();
+        // Each topic feeds one table today; should one feed several, the record is copied
+        // only for the tables after the first.
+        let mut record = Some(record);
+        for (n, &i) in tables.iter().enumerate() {
+            let r = if n + 1 == tables.len() {
+                record.take()
+            } else {
+                record.clone()
+            };
+            let Some(r) = r else { break };
             let t = &mut self.tables[i];
-            t.pending_bytes += record.payload.as_ref().map_or(0, Vec::len);
-            t.pending.push(record.clone());
+            t.pending_bytes += r.payload.as_ref().map_or(0, Vec::len);
+            t.pending.push(r);
             if t.pending.len() >= limits.max_records || t.pending_bytes >= limits.max_bytes {
                 self.flush(i).await?;
             }

@@ -408,14 +408,15 @@ impl Reconciler {
             .await?;
         let (records, report) = self.ask(&candidates).await;
         if let Some(appender) = appender {
-            for (done, record) in records.iter().enumerate() {
-                appender.append(record).await.with_context(|| {
-                    format!(
-                        "appending a synthetic delivery to {} ({done} of {} appended)",
-                        record.topic,
-                        records.len()
-                    )
-                })?;
+            // All in flight at once (the producer keeps their order), each acknowledged.
+            let appended =
+                futures::future::join_all(records.iter().map(|r| appender.append(r))).await;
+            let failed = appended.iter().filter(|a| a.is_err()).count();
+            if let Some(Err(e)) = appended.into_iter().find(|a| a.is_err()) {
+                return Err(anyhow::Error::new(e).context(format!(
+                    "{failed} of {} synthetic deliveries were not appended; the next pass asks again",
+                    records.len()
+                )));
             }
         }
         metrics::histogram!("hudstream_reconcile_pass_seconds")

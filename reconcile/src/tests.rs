@@ -52,26 +52,20 @@ fn answer(stand: &Stand, found: Option<Value>) -> Response {
     }
 }
 
-async fn job(
+/// `GET .../actions/jobs/{id}` and `GET .../actions/runs/{id}`.
+async fn job_or_run(
     State(st): State<Arc<Stand>>,
-    Path((o, r, id)): Path<(String, String, i64)>,
+    Path((o, r, kind, id)): Path<(String, String, String, i64)>,
 ) -> Response {
+    let (known, label) = match kind.as_str() {
+        "jobs" => (&st.jobs, "job"),
+        _ => (&st.runs, "run"),
+    };
     st.requests
         .lock()
         .expect("lock")
-        .push(format!("{o}/{r} job {id}"));
-    answer(&st, st.jobs.get(&id).cloned())
-}
-
-async fn run(
-    State(st): State<Arc<Stand>>,
-    Path((o, r, id)): Path<(String, String, i64)>,
-) -> Response {
-    st.requests
-        .lock()
-        .expect("lock")
-        .push(format!("{o}/{r} run {id}"));
-    answer(&st, st.runs.get(&id).cloned())
+        .push(format!("{o}/{r} {label} {id}"));
+    answer(&st, known.get(&id).cloned())
 }
 
 async fn run_jobs(
@@ -100,8 +94,7 @@ async fn run_jobs(
 async fn github(stand: Stand) -> (Arc<GitHub>, Arc<Stand>) {
     let stand = Arc::new(stand);
     let app = Router::new()
-        .route("/repos/{o}/{r}/actions/jobs/{id}", get(job))
-        .route("/repos/{o}/{r}/actions/runs/{id}", get(run))
+        .route("/repos/{o}/{r}/actions/{kind}/{id}", get(job_or_run))
         .route("/repos/{o}/{r}/actions/runs/{id}/jobs", get(run_jobs))
         .with_state(stand.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

@@ -143,6 +143,31 @@ impl Stack {
         ClickHouse::new(&self.config.clickhouse).expect("clickhouse client")
     }
 
+    /// Sends each delivery the way GitHub does; every one must be accepted (2xx).
+    pub async fn post_all<'a>(&self, deliveries: impl IntoIterator<Item = &'a Delivery>) {
+        for d in deliveries {
+            let status = self.post(d).await.status();
+            assert!(status.is_success(), "{}: {status}", d.path.display());
+        }
+    }
+
+    /// Sends an OOT result the way the relay does (JSON, with this stack's relay token); it
+    /// must be accepted (200).
+    pub async fn post_oot(&self, body: impl Into<reqwest::Body>) {
+        let token = self.config.gateway.oot_relay_tokens[0].expose().to_string();
+        let r = self
+            .http
+            .post(format!("{}/oot/results", self.gateway_url))
+            .header("content-type", "application/json")
+            .header("x-hud-internal-bot", token)
+            .body(body)
+            .send()
+            .await
+            .expect("gateway answers");
+        let status = r.status().as_u16();
+        assert_eq!(status, 200, "{}", r.text().await.unwrap_or_default());
+    }
+
     /// Sends a delivery the way GitHub does, signed with this stack's secret.
     /// Sends a delivery the way GitHub does — with a captured delivery's own GitHub headers —
     /// signed with this stack's secret.

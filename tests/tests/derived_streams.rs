@@ -126,9 +126,6 @@ async fn oot_callbacks_become_flattened_results_that_merge_in_any_order() {
     use hudstream_schemas::topics::HUD_OOT_RESULT_V1;
     use serde_json::json;
     let stack = Stack::start().await;
-    let token = stack.config.gateway.oot_relay_tokens[0]
-        .expose()
-        .to_string();
     let body = |status: &str, extra: serde_json::Value, queue: serde_json::Value| {
         let mut workflow = json!({"status": status, "name": "xpu-ci", "url": "u", "job_name": "test", "check_run_id": "c-1", "run_attempt": 1});
         for (k, v) in extra.as_object().expect("object") {
@@ -153,15 +150,7 @@ async fn oot_callbacks_become_flattened_results_that_merge_in_any_order() {
             json!(42.0),
         ),
     ] {
-        let r = stack
-            .http
-            .post(format!("{}/oot/results", stack.gateway_url))
-            .header("x-hud-internal-bot", &token)
-            .body(b)
-            .send()
-            .await
-            .expect("answer");
-        assert_eq!(r.status().as_u16(), 200);
+        stack.post_oot(b).await;
     }
     let records = stack
         .read_topic(HUD_OOT_RESULT_V1, |rs| rs.len() >= 2)

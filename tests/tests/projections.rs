@@ -164,15 +164,7 @@ async fn every_table_fills_from_the_fixtures_and_a_replay_rebuilds_identical_tab
     config.logs.ruleset = hudstream_classifier::fixture::reference_dir().join("ruleset.toml");
     config.logs.upload_tokens = vec![hudstream_runtime::Secret::new("fill-upload")];
     let stack = Stack::start_with(config).await;
-    for d in all_fixtures() {
-        let r = stack.post(&d).await;
-        assert!(
-            r.status().is_success(),
-            "{}: {}",
-            d.path.display(),
-            r.status()
-        );
-    }
+    stack.post_all(&all_fixtures()).await;
     // A delivery the processor refuses (no workflow_job object): a dead letter to project.
     let broken = br#"{"action":"completed","repository":{"full_name":"o/r"}}"#;
     let signature = hudstream_ingest::signature::sign_sha256(stack.secret(), broken);
@@ -187,9 +179,6 @@ async fn every_table_fills_from_the_fixtures_and_a_replay_rebuilds_identical_tab
         .await;
     assert!(r.status().is_success());
     // OOT callbacks of one job.
-    let token = stack.config.gateway.oot_relay_tokens[0]
-        .expose()
-        .to_string();
     // The completed callback says nothing of the start or the queue time: the merge must keep
     // the in-progress callback's values for those.
     for (status, workflow, queue) in [
@@ -215,15 +204,9 @@ async fn every_table_fills_from_the_fixtures_and_a_replay_rebuilds_identical_tab
                 "payload": {"pull_request": {"number": 7}},
                 "workflow": workflow_json}}
         });
-        let r = stack
-            .http
-            .post(format!("{}/oot/results", stack.gateway_url))
-            .header("x-hud-internal-bot", &token)
-            .json(&body)
-            .send()
-            .await
-            .expect("answer");
-        assert_eq!(r.status().as_u16(), 200);
+        stack
+            .post_oot(serde_json::to_vec(&body).expect("json"))
+            .await;
     }
 
     // A real failing log for each job the golden classification rows name.

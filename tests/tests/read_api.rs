@@ -288,23 +288,13 @@ async fn scenario() -> Stack {
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../classifier/rulesets/pytorch.toml");
     config.logs.upload_tokens = vec![Secret::new(UPLOAD_TOKEN)];
     let stack = Stack::start_with(config).await;
-    for d in all_fixtures().iter().chain(derived_deliveries().iter()) {
-        let status = stack.post(d).await.status().as_u16();
-        assert!(status < 300, "{}: {status}", d.path.display());
-    }
-    let token = stack.config.gateway.oot_relay_tokens[0]
-        .expose()
-        .to_string();
+    stack
+        .post_all(all_fixtures().iter().chain(derived_deliveries().iter()))
+        .await;
     for body in oot_callbacks() {
-        let r = stack
-            .http
-            .post(format!("{}/oot/results", stack.gateway_url))
-            .header("x-hud-internal-bot", &token)
-            .json(&body)
-            .send()
-            .await
-            .expect("gateway answers");
-        assert_eq!(r.status().as_u16(), 200, "{body}");
+        stack
+            .post_oot(serde_json::to_vec(&body).expect("json"))
+            .await;
     }
     // A real failing log for the real failed job.
     let log = std::fs::read(reference_dir().join("fixtures/pytest_failures_section.txt"))

@@ -1,11 +1,15 @@
 -- The HUD grid's cells before merging: the newest state of every job of some commits, with
 -- its verdict — only the columns a cell shows. A page is 50 commits × ~400 jobs, so every
--- column left out is 20,000 values not read, formatted or parsed (jobs_for_commits.sql has
--- the full rows for the commit and PR pages; both are read as api/src/job_rows.rs `JobRow`).
+-- column left out is 20,000 values not read. The answer has the columns of jobs_for_commits.sql
+-- (the full rows for the commit and PR pages), in its order, so both are read as
+-- api/src/job_rows.rs `JobRow`: the columns a cell does not show are typed constants.
 -- Params: repo String, shas Array(String).
 SELECT
-    head_sha, id, version, run_attempt, workflow_name, name, status, conclusion, duration_s,
-    html_url, failure_outcome, failure_rule, failure_line, failure_line_number, failure_captures
+    head_sha, id, version, toInt64(0) AS run_id, run_attempt, workflow_name, name, status,
+    conclusion, toDateTime(0, 'UTC') AS created_at, toDateTime(0, 'UTC') AS started_at,
+    toDateTime(0, 'UTC') AS completed_at, CAST(NULL AS Nullable(Float64)) AS queue_time_s,
+    duration_s, emptyArrayString() AS labels, '' AS runner_name, html_url,
+    failure_outcome, failure_rule, failure_line, failure_line_number, failure_captures
 FROM
 (
     SELECT head_sha, id, version, run_attempt, workflow_name, name, status, conclusion,

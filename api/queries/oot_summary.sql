@@ -7,8 +7,8 @@
 SELECT
     downstream_repo,
     argMax(downstream_repo_level, last_version) AS downstream_repo_level,
-    countIf(conclusion = 'success') AS successes,
-    countIf(conclusion = 'failure') AS failures,
+    countIf(ifNull(conclusion, '') = 'success') AS successes,
+    countIf(ifNull(conclusion, '') = 'failure') AS failures,
     count() AS completed,
     if(completed = 0, 0, successes / completed) AS pass_rate,
     -- Mean over the jobs that reported both times (a lost in_progress callback is not 0 s);
@@ -16,7 +16,7 @@ SELECT
     sumIf(toInt64(toUInt32(assumeNotNull(completed_at))) - toInt64(toUInt32(assumeNotNull(started_at))),
           isNotNull(started_at) AND isNotNull(completed_at))
       / greatest(countIf(isNotNull(started_at) AND isNotNull(completed_at)), 1) AS avg_duration_s,
-    toUInt32(max(ifNull(started_at, completed_at))) AS last_run_unix
+    toUInt32(ifNull(max(ifNull(started_at, completed_at)), toDateTime(0, 'UTC'))) AS last_run_unix
 FROM
 (
     SELECT

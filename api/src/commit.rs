@@ -7,10 +7,10 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
-use hudstream_runtime::clickhouse::{ClickHouse, Param};
+use hudstream_runtime::clickhouse::{ClickHouse, DateTime, Param};
 
 use crate::error::ApiError;
-use crate::job_rows::{display_conclusion, instant, non_empty, title, JobRow, JobSummary};
+use crate::job_rows::{display_conclusion, instant_of, non_empty, title, JobRow, JobSummary};
 use crate::params::{self, Paging, QueryParams, RawPath, RawQuery};
 use crate::queries::{fetch, COMMIT_BY_SHA, JOBS_FOR_COMMITS, RUNS_FOR_COMMIT};
 
@@ -60,14 +60,15 @@ pub struct CommitPage {
     pub workflow_runs: Vec<RunSummary>,
 }
 
-/// A row of `commit_by_sha`.
-#[derive(Debug, Deserialize)]
+/// A row of `commit_by_sha` and of `branch_commits`.
+#[derive(Debug, clickhouse::Row, Deserialize)]
 pub struct CommitRow {
     pub sha: String,
     pub message: String,
     pub author_name: String,
     pub author_username: String,
-    pub timestamp: String,
+    pub timestamp: DateTime,
+    pub pushed_at: DateTime,
     pub url: String,
 }
 
@@ -79,29 +80,31 @@ impl From<CommitRow> for CommitInfo {
             message: c.message,
             author: c.author_name,
             author_username: non_empty(c.author_username),
-            timestamp: instant(&c.timestamp),
+            timestamp: instant_of(c.timestamp),
             url: non_empty(c.url),
         }
     }
 }
 
 /// A row of `runs_for_commit`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, clickhouse::Row, Deserialize)]
 struct RunRow {
     id: i64,
+    #[allow(dead_code)] // a column of the query: rows are read by position
+    version: u64,
     run_attempt: i64,
     name: String,
     event: String,
     status: String,
     conclusion: String,
     head_branch: String,
-    created_at: String,
-    run_started_at: String,
+    created_at: DateTime,
+    run_started_at: DateTime,
     html_url: String,
     pull_request_numbers: Vec<i64>,
     head_commit_message: String,
     head_commit_author_name: String,
-    head_commit_timestamp: String,
+    head_commit_timestamp: DateTime,
 }
 
 impl From<&RunRow> for RunSummary {
@@ -114,8 +117,8 @@ impl From<&RunRow> for RunSummary {
             status: r.status.clone(),
             conclusion: display_conclusion(&r.status, &r.conclusion),
             head_branch: r.head_branch.clone(),
-            created_at: instant(&r.created_at),
-            started_at: instant(&r.run_started_at),
+            created_at: instant_of(r.created_at),
+            started_at: instant_of(r.run_started_at),
             html_url: r.html_url.clone(),
             pull_request_numbers: r.pull_request_numbers.clone(),
         }
@@ -209,7 +212,7 @@ pub async fn commit_page(
                 message: r.head_commit_message.clone(),
                 author: r.head_commit_author_name.clone(),
                 author_username: None,
-                timestamp: instant(&r.head_commit_timestamp),
+                timestamp: instant_of(r.head_commit_timestamp),
                 url: None,
             })
     });

@@ -85,12 +85,13 @@ pub struct Failures {
     pub failures: Vec<CaptureCount>,
 }
 
-#[derive(Debug, Deserialize)]
+/// A row of `failure_captures`.
+#[derive(Debug, clickhouse::Row, Deserialize)]
 struct Row {
     captures: Vec<String>,
     jobs: u64,
     rule: String,
-    last_seen_unix: i64,
+    last_seen_unix: u32,
     example_job_ids: Vec<i64>,
 }
 
@@ -123,7 +124,7 @@ pub async fn failures(clickhouse: &ClickHouse, q: FailuresQuery) -> Result<Failu
                 captures: r.captures,
                 rule: r.rule,
                 jobs: r.jobs,
-                last_seen: unix_instant(r.last_seen_unix),
+                last_seen: unix_instant(i64::from(r.last_seen_unix)),
                 example_job_ids: r.example_job_ids,
             })
             .collect(),

@@ -11,8 +11,11 @@ use serde::{Deserialize, Serialize};
 
 use hudstream_runtime::clickhouse::{ClickHouse, Param};
 
+use crate::commit::CommitRow;
 use crate::error::ApiError;
-use crate::job_rows::{instant, non_empty, pr_number_in_title, title, Failure, JobRow, JobSummary};
+use crate::job_rows::{
+    instant_of, non_empty, pr_number_in_title, title, Failure, JobRow, JobSummary,
+};
 use crate::params::{self, Paging, QueryParams, RawPath, RawQuery};
 use crate::queries::{fetch, BRANCH_COMMITS, GRID_JOBS};
 
@@ -109,17 +112,6 @@ pub fn merge_cell_runs(runs: &[JobSummary]) -> Option<Cell> {
     })
 }
 
-/// A row of `branch_commits`.
-#[derive(Debug, Deserialize)]
-struct CommitRow {
-    sha: String,
-    message: String,
-    author_name: String,
-    author_username: String,
-    timestamp: String,
-    url: String,
-}
-
 /// One page of `repository`'s grid for `branch`.
 pub async fn grid(
     clickhouse: &ClickHouse,
@@ -185,7 +177,7 @@ pub async fn grid(
                 sha: c.sha,
                 author: c.author_name,
                 author_username: non_empty(c.author_username),
-                timestamp: instant(&c.timestamp),
+                timestamp: instant_of(c.timestamp),
                 url: c.url,
                 jobs,
             }

@@ -3,35 +3,28 @@
 
 use serde::{Deserialize, Serialize};
 
-use hudstream_runtime::clickhouse::format_datetime;
+use hudstream_runtime::clickhouse::{format_datetime, DateTime};
 
-/// A row of `jobs_for_commits`, or of `grid_jobs`, which leaves out the columns marked
-/// `default` (a grid cell does not show them). A job without a verdict has the verdict
-/// columns' defaults.
-#[derive(Debug, Clone, Deserialize)]
+/// A row of `jobs_for_commits`, or of `grid_jobs`, which answers the same columns but only fills
+/// those a grid cell shows (the others are constants: a few bytes each, nothing read). A job
+/// without a verdict has the verdict columns' defaults.
+#[derive(Debug, Clone, clickhouse::Row, Deserialize)]
 pub struct JobRow {
     pub head_sha: String,
     pub id: i64,
     pub version: u64,
-    #[serde(default)]
     pub run_id: i64,
     pub run_attempt: i64,
     pub workflow_name: String,
     pub name: String,
     pub status: String,
     pub conclusion: String,
-    #[serde(default)]
-    pub created_at: String,
-    #[serde(default)]
-    pub started_at: String,
-    #[serde(default)]
-    pub completed_at: String,
-    #[serde(default)]
+    pub created_at: DateTime,
+    pub started_at: DateTime,
+    pub completed_at: DateTime,
     pub queue_time_s: Option<f64>,
     pub duration_s: Option<f64>,
-    #[serde(default)]
     pub labels: Vec<String>,
-    #[serde(default)]
     pub runner_name: String,
     pub html_url: String,
     pub failure_outcome: String,
@@ -95,9 +88,9 @@ impl From<JobRow> for JobSummary {
             job_name: r.name,
             head_sha: r.head_sha,
             status: r.status,
-            created_at: instant(&r.created_at),
-            started_at: instant(&r.started_at),
-            completed_at: instant(&r.completed_at),
+            created_at: instant_of(r.created_at),
+            started_at: instant_of(r.started_at),
+            completed_at: instant_of(r.completed_at),
             queue_time_s: r.queue_time_s,
             duration_s: r.duration_s,
             labels: r.labels,
@@ -135,6 +128,11 @@ pub fn instant(text: &str) -> Option<String> {
         return None;
     }
     Some(format!("{}Z", text.replacen(' ', "T", 1)))
+}
+
+/// A ClickHouse `DateTime` → RFC 3339; the epoch means "not yet".
+pub fn instant_of(t: DateTime) -> Option<String> {
+    unix_instant(t.seconds())
 }
 
 /// Unix seconds → RFC 3339; 0 means "never".

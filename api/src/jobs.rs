@@ -3,15 +3,16 @@
 
 use serde::{Deserialize, Serialize};
 
-use hudstream_runtime::clickhouse::{ClickHouse, Param};
+use hudstream_projections::workflow_job::WorkflowJobRow;
+use hudstream_runtime::clickhouse::{ClickHouse, DateTime, Param};
 
 use crate::error::ApiError;
-use crate::job_rows::{instant, non_empty};
+use crate::job_rows::{instant_of, non_empty};
 use crate::params::{self, QueryParams, RawPath, RawQuery};
 use crate::queries::{fetch, JOB_BY_ID, JOB_CLASSIFICATION_BY_ID};
 
 /// A row of `job_classification_by_id`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, clickhouse::Row, Deserialize)]
 struct ClassificationRow {
     outcome: String,
     rule: String,
@@ -24,7 +25,7 @@ struct ClassificationRow {
     log_location: String,
     log_partial: u8,
     log_bytes: i64,
-    classified_at: String,
+    classified_at: DateTime,
     version: u64,
 }
 
@@ -63,53 +64,10 @@ impl From<ClassificationRow> for Classification {
             log_location: non_empty(r.log_location),
             log_partial: r.log_partial != 0,
             log_bytes: r.log_bytes,
-            classified_at: instant(&r.classified_at),
+            classified_at: instant_of(r.classified_at),
             version: r.version,
         }
     }
-}
-
-/// A row of `job_by_id`, as ClickHouse returns it.
-#[derive(Debug, Deserialize)]
-struct JobRow {
-    repository_full_name: String,
-    id: i64,
-    version: u64,
-    run_id: i64,
-    run_attempt: i64,
-    node_id: String,
-    head_sha: String,
-    head_branch: String,
-    workflow_name: String,
-    name: String,
-    status: String,
-    conclusion: String,
-    created_at: String,
-    started_at: String,
-    completed_at: String,
-    queue_time_s: Option<f64>,
-    duration_s: Option<f64>,
-    labels: Vec<String>,
-    runner_id: i64,
-    runner_name: String,
-    runner_group_id: i64,
-    runner_group_name: String,
-    #[serde(rename = "steps.number")]
-    steps_number: Vec<i64>,
-    #[serde(rename = "steps.name")]
-    steps_name: Vec<String>,
-    #[serde(rename = "steps.status")]
-    steps_status: Vec<String>,
-    #[serde(rename = "steps.conclusion")]
-    steps_conclusion: Vec<String>,
-    #[serde(rename = "steps.started_at")]
-    steps_started_at: Vec<String>,
-    #[serde(rename = "steps.completed_at")]
-    steps_completed_at: Vec<String>,
-    url: String,
-    html_url: String,
-    run_url: String,
-    check_run_url: String,
 }
 
 /// A job as the API shows it. Instants are RFC 3339 UTC, `null` until they happen.
@@ -161,16 +119,16 @@ pub struct Step {
     pub completed_at: Option<String>,
 }
 
-impl From<JobRow> for Job {
-    fn from(r: JobRow) -> Self {
+impl From<WorkflowJobRow> for Job {
+    fn from(r: WorkflowJobRow) -> Self {
         let steps = (0..r.steps_number.len())
             .map(|i| Step {
                 number: r.steps_number[i],
                 name: r.steps_name.get(i).cloned().unwrap_or_default(),
                 status: r.steps_status.get(i).cloned().unwrap_or_default(),
                 conclusion: r.steps_conclusion.get(i).cloned().and_then(non_empty),
-                started_at: r.steps_started_at.get(i).and_then(|t| instant(t)),
-                completed_at: r.steps_completed_at.get(i).and_then(|t| instant(t)),
+                started_at: r.steps_started_at.get(i).and_then(|t| instant_of(*t)),
+                completed_at: r.steps_completed_at.get(i).and_then(|t| instant_of(*t)),
             })
             .collect();
         let runner = (!r.runner_name.is_empty() || r.runner_id != 0).then(|| Runner {
@@ -191,9 +149,9 @@ impl From<JobRow> for Job {
             head_branch: r.head_branch,
             status: r.status,
             conclusion: non_empty(r.conclusion),
-            created_at: instant(&r.created_at),
-            started_at: instant(&r.started_at),
-            completed_at: instant(&r.completed_at),
+            created_at: instant_of(r.created_at),
+            started_at: instant_of(r.started_at),
+            completed_at: instant_of(r.completed_at),
             queue_time_s: r.queue_time_s,
             duration_s: r.duration_s,
             labels: r.labels,
@@ -224,7 +182,7 @@ pub async fn from_request(
         ("job_id", Param::Int(job_id)),
     ];
     let (jobs, verdicts) = tokio::join!(
-        fetch::<JobRow>(clickhouse, &JOB_BY_ID, &params),
+        fetch::<WorkflowJobRow>(clickhouse, &JOB_BY_ID, &params),
         fetch::<ClassificationRow>(clickhouse, &JOB_CLASSIFICATION_BY_ID, &params)
     );
     let row = jobs?

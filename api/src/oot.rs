@@ -46,7 +46,8 @@ pub struct Summary {
     pub backends: Vec<BackendSummary>,
 }
 
-#[derive(Debug, Deserialize)]
+/// A row of `oot_summary`.
+#[derive(Debug, clickhouse::Row, Deserialize)]
 struct SummaryRow {
     downstream_repo: String,
     downstream_repo_level: String,
@@ -55,7 +56,7 @@ struct SummaryRow {
     completed: u64,
     pass_rate: f64,
     avg_duration_s: f64,
-    last_run_unix: i64,
+    last_run_unix: u32,
 }
 
 /// The `days` parameter: 1 to 365, 7 by default (torchci's default window).
@@ -132,7 +133,7 @@ pub async fn summary(clickhouse: &ClickHouse, days: u64) -> Result<Summary, ApiE
                 completed: r.completed,
                 pass_rate: r.pass_rate,
                 avg_duration_s: r.avg_duration_s,
-                last_run: unix_instant(r.last_run_unix),
+                last_run: unix_instant(i64::from(r.last_run_unix)),
             })
             .collect(),
     })
@@ -168,10 +169,13 @@ pub struct OotJob {
     pub artifact_url: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+/// A row of `oot_jobs_window`: one OOT job, its callbacks merged.
+#[derive(Debug, clickhouse::Row, Deserialize)]
 struct OotRow {
     #[serde(rename = "dynamoKey")]
     dynamo_key: String,
+    #[allow(dead_code)] // a column of the query: rows are read by position
+    latest_version: u64,
     status: String,
     upstream_repo: String,
     pr_number: i64,
@@ -185,8 +189,8 @@ struct OotRow {
     downstream_repo_level: Option<String>,
     queue_time: Option<f64>,
     execution_time: Option<f64>,
-    started_unix: i64,
-    completed_unix: i64,
+    started_unix: u32,
+    completed_unix: u32,
     conclusion: Option<String>,
     passed_tests: Option<i64>,
     failed_tests: Option<i64>,
@@ -205,8 +209,8 @@ impl From<OotRow> for OotJob {
         OotJob {
             duration_s: (r.started_unix > 0 && r.completed_unix >= r.started_unix)
                 .then(|| (r.completed_unix - r.started_unix) as f64),
-            started_at: unix_instant(r.started_unix),
-            completed_at: unix_instant(r.completed_unix),
+            started_at: unix_instant(i64::from(r.started_unix)),
+            completed_at: unix_instant(i64::from(r.completed_unix)),
             label,
             dynamo_key: r.dynamo_key,
             downstream_repo: r.downstream_repo,

@@ -6,11 +6,11 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use hudstream_runtime::clickhouse::{ClickHouse, Param};
+use hudstream_runtime::clickhouse::{ClickHouse, DateTime, Param};
 
 use crate::commit::jobs_of;
 use crate::error::ApiError;
-use crate::job_rows::{instant, title, JobSummary};
+use crate::job_rows::{instant_of, title, JobSummary};
 use crate::oot::{pr_results, PrResults};
 use crate::params::{self, Paging, QueryParams, RawPath, RawQuery};
 use crate::queries::{fetch, PR_COMMITS, PULL_REQUEST};
@@ -34,9 +34,12 @@ pub struct PullRequestInfo {
     pub html_url: String,
 }
 
-#[derive(Debug, Deserialize)]
+/// A row of `pull_request`.
+#[derive(Debug, clickhouse::Row, Deserialize)]
 struct PullRequestRow {
     number: i64,
+    #[allow(dead_code)] // a column of the query: rows are read by position
+    version: u64,
     state: String,
     draft: u8,
     merged: u8,
@@ -45,17 +48,20 @@ struct PullRequestRow {
     head_sha: String,
     head_ref: String,
     base_ref: String,
-    created_at: String,
-    updated_at: String,
-    closed_at: String,
+    created_at: DateTime,
+    updated_at: DateTime,
+    closed_at: DateTime,
     html_url: String,
     labels: Vec<String>,
 }
 
-#[derive(Debug, Deserialize)]
+/// A row of `pr_commits`.
+#[derive(Debug, clickhouse::Row, Deserialize)]
 struct PrCommitRow {
     sha: String,
-    first_seen: String,
+    first_seen: DateTime,
+    #[allow(dead_code)] // a column of the query: rows are read by position
+    last_seen: DateTime,
     sources: Vec<String>,
     message: String,
 }
@@ -158,7 +164,7 @@ pub async fn pull_page(
             PrCommit {
                 is_head: h.sha == head_now,
                 title: title(&h.message),
-                first_seen: instant(&h.first_seen),
+                first_seen: instant_of(h.first_seen),
                 sources: h.sources,
                 counts: counts(&jobs),
                 jobs,
@@ -180,9 +186,9 @@ pub async fn pull_page(
             head_ref: p.head_ref,
             base_ref: p.base_ref,
             labels: p.labels,
-            created_at: instant(&p.created_at),
-            updated_at: instant(&p.updated_at),
-            closed_at: instant(&p.closed_at),
+            created_at: instant_of(p.created_at),
+            updated_at: instant_of(p.updated_at),
+            closed_at: instant_of(p.closed_at),
             html_url: p.html_url,
         }),
         page: paging.page,

@@ -4,8 +4,6 @@
 
 use std::collections::BTreeMap;
 
-use serde::de::DeserializeOwned;
-
 use hudstream_runtime::clickhouse::{bind, ClickHouse, Param};
 
 use crate::error::ApiError;
@@ -66,9 +64,10 @@ saved_queries! {
     JOB_LOG_FOR_RECLASSIFY = "job_log_for_reclassify";
 }
 
-/// Binds `params` into `query` (as literals, escaped by type: never spliced text) and decodes
-/// the rows. A failure is [`ApiError::Unavailable`]; the log says which query failed.
-pub async fn fetch<T: DeserializeOwned>(
+/// Binds `params` into `query` (as literals, escaped by type: never spliced text) and reads the
+/// rows as `T` (a `clickhouse::Row` whose fields follow the query's columns in order and type).
+/// A failure is [`ApiError::Unavailable`]; the log says which query failed.
+pub async fn fetch<T: clickhouse::RowOwned + clickhouse::RowRead>(
     clickhouse: &ClickHouse,
     query: &SavedQuery,
     params: &[(&'static str, Param)],
@@ -78,7 +77,7 @@ pub async fn fetch<T: DeserializeOwned>(
         .map_err(|e| ApiError::Unavailable(format!("{}: {e}", query.name)))?;
     let started = std::time::Instant::now();
     let rows = clickhouse
-        .query::<T>(&sql)
+        .fetch_all::<T>(&sql)
         .await
         .map_err(|e| ApiError::Unavailable(format!("{}: {e}", query.name)));
     metrics::histogram!("hudstream_api_query_seconds", "query" => query.name)

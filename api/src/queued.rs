@@ -66,14 +66,15 @@ pub struct Queued {
     pub labels: Vec<LabelQueue>,
 }
 
-#[derive(Debug, Deserialize)]
+/// A row of `queued_jobs`.
+#[derive(Debug, clickhouse::Row, Deserialize)]
 struct Row {
     label: String,
     id: i64,
     name: String,
     workflow_name: String,
     head_sha: String,
-    created_unix: i64,
+    created_unix: u32,
     html_url: String,
 }
 
@@ -94,8 +95,8 @@ pub async fn queued(clickhouse: &ClickHouse, q: QueuedQuery) -> Result<Queued, A
             id: r.id,
             name: column_name(&r.workflow_name, &r.name),
             head_sha: r.head_sha,
-            created_at: unix_instant(r.created_unix),
-            queue_s: (now - r.created_unix).max(0),
+            created_at: unix_instant(i64::from(r.created_unix)),
+            queue_s: (now - i64::from(r.created_unix)).max(0),
             html_url: r.html_url,
         });
     }

@@ -13,11 +13,12 @@
 //!
 //! A record is kept whole: topic, partition, offset, timestamp, key, headers and value, the
 //! value byte for byte — so the processors see exactly what they saw the first time, and a
-//! rebuild from the archive ([`rebuild`]) makes the same tables as a replay from Kafka.
+//! rebuild from the archive (`hudstream_replay::from_archive`, reading it with [`read`]) makes
+//! the same tables as a replay from Kafka.
 
 pub mod file;
-pub mod rebuild;
+pub mod read;
 pub mod stage;
 
-pub use rebuild::{rebuild, Archive, ArchiveReport};
+pub use read::Archive;
 pub use stage::ArchiveStage;

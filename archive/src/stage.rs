@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 
-use hudstream_logs::LogStore;
+use hudstream_runtime::store::BlobStore;
 use hudstream_runtime::worker::{Action, BatchHandler, InRecord};
 use hudstream_schemas::topics::{catalogue, TopicKind};
 
@@ -15,13 +15,13 @@ use crate::file::{encode, FileName};
 pub struct ArchiveStage {
     topic: &'static str,
     stage: &'static str,
-    store: LogStore,
+    store: BlobStore,
 }
 
 impl ArchiveStage {
     /// One stage per raw topic of the catalogue (`archive.<topic>`, each its own consumer
     /// group), writing into `store`.
-    pub fn all(store: &LogStore) -> Vec<ArchiveStage> {
+    pub fn all(store: &BlobStore) -> Vec<ArchiveStage> {
         catalogue()
             .into_iter()
             .filter(|t| t.kind == TopicKind::Raw)
@@ -147,7 +147,7 @@ mod tests {
 
     #[test]
     fn every_raw_topic_has_a_stage_and_no_other_does() {
-        let store = LogStore::open(
+        let store = BlobStore::open(
             std::env::temp_dir()
                 .join("hudstream-archive-stage-names")
                 .to_str()

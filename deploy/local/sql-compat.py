@@ -6,7 +6,9 @@ return the same rows for the same data.
 The data is projections/testdata/TABLE.rows.jsonl, one file per table: the rows each projection
 makes of the real fixtures (a unit test in projections/src/testdata.rs keeps the files equal to
 the projections' output). Each saved query (api/queries/NAME.sql, and the reconciler's reconcile/queries/NAME.sql) runs with the parameters in
-NAME.params.json and must return rows.
+NAME.params.json and must return rows, and both engines must answer it with the same column
+names and types: hudstream reads saved queries' rows as RowBinary, by position and type, so a
+type one engine answers differently would be misread there.
 
 Then every ClickHouse query of every Grafana dashboard (deploy/grafana/dashboards/*.json: each
 panel target and each template variable on the grafana-clickhouse-datasource) runs the same way,
@@ -131,6 +133,9 @@ class Server:
     def select(self, sql, database=None):
         return [json.loads(l) for l in self.run(sql + '\nFORMAT JSONEachRow', database=database).splitlines() if l.strip()]
 
+    def columns(self, sql):
+        return [(c['name'], c['type']) for c in json.loads(self.run(sql + '\nFORMAT JSON'))['meta']]
+
 
 class Embedded:
     """A modern ClickHouse engine in-process (chdb)."""
@@ -155,6 +160,10 @@ class Embedded:
             if database:
                 self.s.query('USE default')
 
+    def columns(self, sql):
+        meta = json.loads(self.s.query(sql, 'JSON').bytes().decode())['meta']
+        return [(c['name'], c['type']) for c in meta]
+
 
 def normalize(rows):
     # 18.16 and modern ClickHouse agree on values but not always on JSON number forms.
@@ -167,6 +176,8 @@ def normalize(rows):
             return float(f'{v:.12g}')
         if isinstance(v, str) and re.fullmatch(r'-?\d+', v):
             return int(v)
+        if v == '0000-00-00 00:00:00':  # DateTime 0 as 18.16 prints it; modern: 1970-01-01
+            return '1970-01-01 00:00:00'
         return v
     return [{k: n(v) for k, v in r.items()} for r in rows]
 
@@ -190,7 +201,7 @@ def main():
             r = json.loads(line)['repository_full_name']
             repos[r] = repos.get(r, 0) + 1
     variables = {'repo': min(repos, key=lambda r: (-repos[r], r))} if repos else {}
-    results, failures = {}, 0
+    results, types, failures = {}, {}, 0
     for engine in (Server(a.clickhouse_url), Embedded()):
         try:
             engine.run(f'DROP DATABASE IF EXISTS {db}')
@@ -212,10 +223,12 @@ def main():
             for q in queries:
                 name = os.path.basename(q)[:-4]
                 params = json.load(open(q[:-4] + '.params.json'))
-                got = normalize(engine.select(bind(open(q).read(), db, params)))
+                sql = bind(open(q).read(), db, params)
+                got = normalize(engine.select(sql))
                 if not got:
                     raise RuntimeError(f'{name} returned no rows')
                 results.setdefault(name, []).append((engine.name, got))
+                types.setdefault(name, []).append((engine.name, engine.columns(sql)))
             for name, fmt, sql in panels:
                 try:
                     got = normalize(engine.select(expand_macros(sql, variables), database=db))
@@ -238,6 +251,14 @@ def main():
             print(f'FAIL  {name}: engines disagree\n  {per_engine[0][0]}: {per_engine[0][1]}\n  {per_engine[1][0]}: {per_engine[1][1]}')
         elif len(per_engine) == 2:
             print(f'ok    {name}: same rows on both engines')
+    for name, per_engine in sorted(types.items()):
+        if len(per_engine) == 2 and per_engine[0][1] != per_engine[1][1]:
+            failures += 1
+            print(f'FAIL  {name}: the engines answer different column types (rows are read by type)')
+            for (engine, cols) in per_engine:
+                print(f'  {engine}: ' + ', '.join(f'{n} {t}' for n, t in cols))
+        elif len(per_engine) == 2:
+            print(f'ok    {name}: same column types on both engines: ' + ', '.join(f'{n} {t}' for n, t in per_engine[0][1]))
     sys.exit(1 if failures else 0)
 
 

@@ -25,17 +25,13 @@ use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::Semaphore;
 
-use hudstream_logs::store::StoreError;
-use hudstream_logs::version::job_log_version;
-use hudstream_logs::LogStore;
 use hudstream_runtime::config::LogsConfig;
 use hudstream_runtime::secret::collect;
+use hudstream_runtime::store::{BlobStore, StoreError};
 use hudstream_runtime::worker::OutRecord;
 use hudstream_runtime::Secret;
-use hudstream_schemas::job_log::{log_state, JobLog};
+use hudstream_schemas::job_log::{job_log_version, log_path, log_state, partial_log_path, JobLog};
 use hudstream_schemas::names::{is_commit_sha, is_repository_part, parse_id};
-use hudstream_schemas::topics::HUD_JOB_LOG_V1;
-use hudstream_schemas::wire::Codec;
 
 use crate::error::GatewayError;
 use crate::oot::token_matches;
@@ -44,8 +40,7 @@ use crate::{body, header, Gateway};
 /// What the upload endpoint needs; absent when no upload token is configured.
 pub struct LogUploads {
     tokens: Vec<Secret>,
-    store: LogStore,
-    codec: Codec<JobLog>,
+    store: BlobStore,
     max_bytes: u64,
     in_flight: Semaphore,
 }
@@ -59,8 +54,7 @@ impl LogUploads {
         }
         Ok(Some(LogUploads {
             tokens,
-            store: LogStore::open(&config.store)?,
-            codec: Codec::new()?,
+            store: BlobStore::open(&config.store)?,
             max_bytes: config.max_log_bytes,
             in_flight: Semaphore::new(config.upload_max_concurrent.max(1)),
         }))
@@ -123,9 +117,9 @@ pub async fn upload(
 
     let repository = format!("{owner}/{repo}");
     let location = if query.partial {
-        LogStore::partial_log_path(&repository, job_id)
+        partial_log_path(&repository, job_id)
     } else {
-        LogStore::log_path(&repository, job_id)
+        log_path(&repository, job_id)
     };
     let written = uploads
         .store
@@ -159,8 +153,7 @@ pub async fn upload(
         fetched_at: chrono::Utc::now().timestamp_millis(),
     };
     log.version = job_log_version(&log);
-    let record = OutRecord::encoded(&uploads.codec, HUD_JOB_LOG_V1, log.key(), &log)
-        .map_err(|e| GatewayError::Internal(e.to_string()))?;
+    let record = OutRecord::encoded(&log).map_err(|e| GatewayError::Internal(e.to_string()))?;
     let appended = gateway.append(&record).await?;
     Ok((
         StatusCode::CREATED,

@@ -1,6 +1,6 @@
 //! `hud.job_log.v1` → rule engine → `hud.job_classification.v1`: the classifier stage.
 //!
-//! Each stored log is streamed out of the [`LogStore`], decompressed and classified on a
+//! Each stored log is streamed out of the log store, decompressed and classified on a
 //! blocking thread; a log GitHub no longer has becomes a `log_gone` verdict, so every completed
 //! job ends with one. The ruleset is re-read every `ruleset_reload_ms`: a changed file takes
 //! effect at the next batch, a broken one is reported and the old rules stay in force.
@@ -13,14 +13,13 @@ use futures::StreamExt;
 
 use hudstream_classifier::ruleset::Reloaded;
 use hudstream_classifier::{Options, Ruleset, RulesetFile, ENGINE_VERSION};
-use hudstream_processors::output::publish;
+use hudstream_runtime::store::{BlobStore, StoreError};
 use hudstream_runtime::worker::{Action, BatchHandler, InRecord};
-use hudstream_schemas::job_log::{log_state, outcome, JobClassification, JobLog};
-use hudstream_schemas::topics::{HUD_JOB_CLASSIFICATION_V1, HUD_JOB_LOG_V1};
-use hudstream_schemas::wire::Codec;
-
-use crate::store::{LogStore, StoreError};
-use crate::version::classification_version;
+use hudstream_schemas::job_log::{
+    classification_version, log_state, outcome, JobClassification, JobLog,
+};
+use hudstream_schemas::topics::HUD_JOB_LOG_V1;
+use hudstream_schemas::wire::RecordType;
 
 pub const STAGE: &str = "log-classify";
 
@@ -44,7 +43,7 @@ pub enum ClassifyError {
 
 /// Classifies one job's log with `ruleset`: the verdict record, version included.
 pub async fn classify_log(
-    store: &LogStore,
+    store: &BlobStore,
     ruleset: Arc<Ruleset>,
     log: &JobLog,
     options: &Options,
@@ -105,7 +104,7 @@ pub async fn classify_log(
 }
 
 async fn classify_stored(
-    store: &LogStore,
+    store: &BlobStore,
     ruleset: Arc<Ruleset>,
     location: &str,
     options: &Options,
@@ -160,34 +159,30 @@ async fn classify_stored(
 
 /// The classifier stage.
 pub struct ClassifyStage {
-    store: LogStore,
+    store: BlobStore,
     rules: Arc<RulesetFile>,
     options: Options,
     concurrency: usize,
     reload_every: Duration,
     next_reload: Instant,
-    logs: Codec<JobLog>,
-    verdicts: Codec<JobClassification>,
 }
 
 impl ClassifyStage {
     pub fn new(
-        store: LogStore,
+        store: BlobStore,
         rules: Arc<RulesetFile>,
         options: Options,
         concurrency: usize,
         reload_every: Duration,
-    ) -> anyhow::Result<ClassifyStage> {
-        Ok(ClassifyStage {
+    ) -> ClassifyStage {
+        ClassifyStage {
             store,
             rules,
             options,
             concurrency: concurrency.max(1),
             reload_every,
             next_reload: Instant::now() + reload_every,
-            logs: Codec::new()?,
-            verdicts: Codec::new()?,
-        })
+        }
     }
 
     /// Re-reads the ruleset when due, on a blocking thread (compiling ~100 patterns is CPU
@@ -237,7 +232,7 @@ impl BatchHandler for ClassifyStage {
         // Of several records of one job in the batch, only the highest version counts.
         let mut latest: BTreeMap<String, (usize, JobLog)> = BTreeMap::new();
         for (i, record) in batch.iter().enumerate() {
-            match record.decode(&self.logs) {
+            match record.decode::<JobLog>() {
                 Ok(log) => match latest.get(&log.key()) {
                     Some((_, kept)) if kept.version > log.version => {}
                     _ => {
@@ -263,16 +258,7 @@ impl BatchHandler for ClassifyStage {
             .await;
         for (i, result) in results {
             let verdict = result?;
-            actions.push((
-                i,
-                publish(
-                    &self.verdicts,
-                    HUD_JOB_CLASSIFICATION_V1,
-                    verdict.key(),
-                    &verdict,
-                    &batch[i],
-                ),
-            ));
+            actions.push((i, Action::publish(&verdict, &batch[i])));
         }
         Ok(actions)
     }

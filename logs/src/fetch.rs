@@ -1,4 +1,4 @@
-//! `hud.workflow_job.v1` → GitHub → [`LogStore`] → `hud.job_log.v1`: the log fetcher.
+//! `hud.workflow_job.v1` → GitHub → the log store → `hud.job_log.v1`: the log fetcher.
 //!
 //! For every job that reaches `completed` (with a configured conclusion; all by default) the
 //! stage downloads the log once and records where it is. A log already in the store is not
@@ -11,26 +11,21 @@ use std::sync::Arc;
 
 use futures::StreamExt;
 
-use hudstream_processors::output::publish;
+use hudstream_github::{Answer, GitHub};
+use hudstream_runtime::store::{BlobStore, StoreError};
 use hudstream_runtime::worker::{Action, BatchHandler, InRecord};
-use hudstream_schemas::job_log::{log_state, JobLog};
+use hudstream_schemas::job_log::{job_log_version, log_path, log_state, JobLog};
 use hudstream_schemas::names::is_repository_full_name;
-use hudstream_schemas::topics::{HUD_JOB_LOG_V1, HUD_WORKFLOW_JOB_V1};
-use hudstream_schemas::wire::Codec;
+use hudstream_schemas::topics::HUD_WORKFLOW_JOB_V1;
+use hudstream_schemas::wire::RecordType;
 use hudstream_schemas::workflow_job::WorkflowJob;
-
-use crate::github::{GitHub, LogAnswer};
-use crate::store::{LogStore, StoreError};
-use crate::version::job_log_version;
 
 pub const STAGE: &str = "log-fetch";
 
 /// The log fetcher.
 pub struct LogFetchStage {
     github: Arc<GitHub>,
-    store: LogStore,
-    jobs: Codec<WorkflowJob>,
-    logs: Codec<JobLog>,
+    store: BlobStore,
     conclusions: Vec<String>,
     concurrency: usize,
     max_log_bytes: u64,
@@ -39,20 +34,18 @@ pub struct LogFetchStage {
 impl LogFetchStage {
     pub fn new(
         github: Arc<GitHub>,
-        store: LogStore,
+        store: BlobStore,
         conclusions: Vec<String>,
         concurrency: usize,
         max_log_bytes: u64,
-    ) -> anyhow::Result<LogFetchStage> {
-        Ok(LogFetchStage {
+    ) -> LogFetchStage {
+        LogFetchStage {
             github,
             store,
-            jobs: Codec::new()?,
-            logs: Codec::new()?,
             conclusions,
             concurrency: concurrency.max(1),
             max_log_bytes,
-        })
+        }
     }
 
     fn wants(&self, job: &WorkflowJob) -> bool {
@@ -62,7 +55,7 @@ impl LogFetchStage {
 
     /// Stores the job's log (unless it is there already) and says where it is.
     async fn fetch(&self, job: &WorkflowJob) -> anyhow::Result<JobLog> {
-        let path = LogStore::log_path(&job.repository_full_name, job.id);
+        let path = log_path(&job.repository_full_name, job.id);
         let mut log = JobLog {
             version: 0,
             repository_full_name: job.repository_full_name.clone(),
@@ -91,7 +84,7 @@ impl LogFetchStage {
                 .job_log(&job.repository_full_name, job.id)
                 .await?
             {
-                LogAnswer::Found(response) => {
+                Answer::Found(response) => {
                     match self
                         .store
                         .put(&path, response.bytes_stream(), self.max_log_bytes)
@@ -110,11 +103,11 @@ impl LogFetchStage {
                         Err(e) => return Err(e.into()),
                     }
                 }
-                LogAnswer::Gone { status } => {
+                Answer::Gone { status } => {
                     log.state = log_state::GONE.into();
                     log.reason = format!("GitHub answered {status}: the log is gone");
                 }
-                LogAnswer::Refused { status, message } => {
+                Answer::Refused { status, message } => {
                     log.state = log_state::UNAVAILABLE.into();
                     log.reason = format!("GitHub answered {status}: {message}");
                 }
@@ -141,7 +134,7 @@ impl BatchHandler for LogFetchStage {
         // One fetch per job, however many of its records the batch holds.
         let mut wanted: BTreeMap<String, (usize, WorkflowJob)> = BTreeMap::new();
         for (i, record) in batch.iter().enumerate() {
-            match record.decode(&self.jobs) {
+            match record.decode::<WorkflowJob>() {
                 Ok(job) if self.wants(&job) => {
                     wanted.insert(job.key(), (i, job));
                 }
@@ -160,10 +153,7 @@ impl BatchHandler for LogFetchStage {
         .await;
         for result in fetched {
             let (i, log) = result?;
-            actions.push((
-                i,
-                publish(&self.logs, HUD_JOB_LOG_V1, log.key(), &log, &batch[i]),
-            ));
+            actions.push((i, Action::publish(&log, &batch[i])));
         }
         Ok(actions)
     }

@@ -3,8 +3,8 @@
 //! Two stages and a store:
 //!
 //! ```text
-//! hud.workflow_job.v1 ──[log-fetch]──► GitHub logs API ──► LogStore ──► hud.job_log.v1
-//! PUT /logs/{owner}/{repo}/{job_id} (gateway) ──────────► LogStore ──► hud.job_log.v1
+//! hud.workflow_job.v1 ──[log-fetch]──► GitHub logs API ──► log store ──► hud.job_log.v1
+//! PUT /logs/{owner}/{repo}/{job_id} (gateway) ──────────► log store ──► hud.job_log.v1
 //! hud.job_log.v1 ──[log-classify]──► rule engine over the stored log ──► hud.job_classification.v1
 //! ```
 //!
@@ -15,13 +15,12 @@
 //!
 //! [`BatchHandler`]: hudstream_runtime::worker::BatchHandler
 
+//!
+//! The log store is the shared object store (`hudstream_runtime::store`), at
+//! `hudstream_schemas::job_log::log_path`; GitHub is the shared client (`hudstream_github`).
+
 pub mod classify;
 pub mod fetch;
-pub mod github;
-pub mod store;
-pub mod version;
 
 pub use classify::ClassifyStage;
 pub use fetch::LogFetchStage;
-pub use github::GitHub;
-pub use store::LogStore;

@@ -5,14 +5,11 @@
 
 use serde::Deserialize;
 
-use hudstream_runtime::worker::{Action, InRecord, Processor};
 use hudstream_schemas::issue::CheckRun;
-use hudstream_schemas::topics::{GITHUB_CHECK_RUN, HUD_CHECK_RUN_V1};
-use hudstream_schemas::wire::Codec;
+use hudstream_schemas::topics::GITHUB_CHECK_RUN;
 
-use crate::output::{derive, publish};
 use crate::timestamp::{parse_millis, BadTimestamp};
-use crate::version::{pack, seconds};
+use hudstream_schemas::version::{pack, seconds};
 
 #[derive(Debug, thiserror::Error)]
 pub enum NormalizeError {
@@ -116,32 +113,12 @@ pub fn normalize(payload: &[u8]) -> Result<CheckRun, NormalizeError> {
     Ok(check)
 }
 
-/// The `process.check_run` stage.
-pub struct CheckRunProcessor {
-    codec: Codec<CheckRun>,
-}
-
-impl CheckRunProcessor {
-    pub fn new() -> anyhow::Result<Self> {
-        Ok(Self {
-            codec: Codec::new()?,
-        })
-    }
-}
-
-impl Processor for CheckRunProcessor {
-    fn stage(&self) -> &'static str {
-        "process.check_run"
-    }
-
-    fn input_topic(&self) -> &'static str {
-        GITHUB_CHECK_RUN
-    }
-
-    fn process(&self, record: &InRecord) -> Vec<Action> {
-        derive(record, normalize, |c| {
-            vec![publish(&self.codec, HUD_CHECK_RUN_V1, c.key(), &c, record)]
-        })
+crate::processor! {
+    /// The `process.check_run` stage.
+    pub struct CheckRunProcessor {
+        stage: "process.check_run",
+        input: GITHUB_CHECK_RUN,
+        derive: normalize,
     }
 }
 
@@ -149,6 +126,7 @@ impl Processor for CheckRunProcessor {
 mod tests {
     use super::*;
     use hudstream_ingest::fixtures;
+    use hudstream_schemas::wire::RecordType;
     use proptest::prelude::*;
 
     #[test]

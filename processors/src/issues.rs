@@ -6,17 +6,14 @@
 
 use serde::Deserialize;
 
-use hudstream_runtime::worker::{Action, InRecord, Processor};
+use hudstream_schemas::wire::{Outputs, RecordSink};
+
 use hudstream_schemas::issue::{Issue, IssueComment};
 use hudstream_schemas::pull_request::LabelEvent;
-use hudstream_schemas::topics::{
-    GITHUB_ISSUES, GITHUB_ISSUE_COMMENT, HUD_ISSUE_COMMENT_V1, HUD_ISSUE_V1, HUD_LABEL_EVENT_V1,
-};
-use hudstream_schemas::wire::Codec;
+use hudstream_schemas::topics::{GITHUB_ISSUES, GITHUB_ISSUE_COMMENT};
 
-use crate::output::{derive, publish};
 use crate::timestamp::{parse_millis, BadTimestamp};
-use crate::version::{pack, seconds};
+use hudstream_schemas::version::{pack, seconds};
 
 #[derive(Debug, thiserror::Error)]
 pub enum NormalizeError {
@@ -200,85 +197,27 @@ pub fn normalize_comment(payload: &[u8]) -> Result<IssueComment, NormalizeError>
     Ok(comment)
 }
 
-/// The `process.issues` stage.
-pub struct IssuesProcessor {
-    issues: Codec<Issue>,
-    labels: Codec<LabelEvent>,
-}
-
-impl IssuesProcessor {
-    pub fn new() -> anyhow::Result<Self> {
-        Ok(Self {
-            issues: Codec::new()?,
-            labels: Codec::new()?,
-        })
+impl Outputs for DerivedIssue {
+    fn each<S: RecordSink>(self, sink: &mut S) {
+        (self.issue, self.label_event).each(sink);
     }
 }
 
-impl Processor for IssuesProcessor {
-    fn stage(&self) -> &'static str {
-        "process.issues"
-    }
-
-    fn input_topic(&self) -> &'static str {
-        GITHUB_ISSUES
-    }
-
-    fn process(&self, record: &InRecord) -> Vec<Action> {
-        derive(record, normalize_issue, |d| {
-            let mut actions = vec![publish(
-                &self.issues,
-                HUD_ISSUE_V1,
-                d.issue.key(),
-                &d.issue,
-                record,
-            )];
-            if let Some(event) = &d.label_event {
-                actions.push(publish(
-                    &self.labels,
-                    HUD_LABEL_EVENT_V1,
-                    event.key(),
-                    event,
-                    record,
-                ));
-            }
-            actions
-        })
+crate::processor! {
+    /// The `process.issues` stage.
+    pub struct IssuesProcessor {
+        stage: "process.issues",
+        input: GITHUB_ISSUES,
+        derive: normalize_issue,
     }
 }
 
-/// The `process.issue_comment` stage.
-pub struct IssueCommentProcessor {
-    codec: Codec<IssueComment>,
-}
-
-impl IssueCommentProcessor {
-    pub fn new() -> anyhow::Result<Self> {
-        Ok(Self {
-            codec: Codec::new()?,
-        })
-    }
-}
-
-impl Processor for IssueCommentProcessor {
-    fn stage(&self) -> &'static str {
-        "process.issue_comment"
-    }
-
-    fn input_topic(&self) -> &'static str {
-        GITHUB_ISSUE_COMMENT
-    }
-
-    fn process(&self, record: &InRecord) -> Vec<Action> {
-        derive(record, normalize_comment, |c| {
-            vec![publish(
-                &self.codec,
-                HUD_ISSUE_COMMENT_V1,
-                c.key(),
-                &c,
-                record,
-            )]
-        })
+crate::processor! {
+    /// The `process.issue_comment` stage.
+    pub struct IssueCommentProcessor {
+        stage: "process.issue_comment",
+        input: GITHUB_ISSUE_COMMENT,
+        derive: normalize_comment,
     }
 }
 
@@ -286,6 +225,7 @@ impl Processor for IssueCommentProcessor {
 mod tests {
     use super::*;
     use hudstream_ingest::fixtures;
+    use hudstream_schemas::wire::RecordType;
     use proptest::prelude::*;
 
     static ALL: std::sync::LazyLock<Vec<fixtures::Delivery>> =

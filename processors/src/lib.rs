@@ -1,35 +1,66 @@
 //! Stateless derivations from the raw GitHub log to normalized, versioned records.
 //!
-//! Each processor is a pure function from one raw record to [`Action`]s: publish the derived
-//! record, or dead-letter the input with the reason. Kafka is none of their business; the
-//! runtime's consumer loop carries the actions out. Because the output depends only on the
-//! input's bytes, replaying a topic yields the same derived records, byte for byte.
-//!
-//! [`Action`]: hudstream_runtime::worker::Action
+//! Each processor is a pure function from one raw record's bytes to the records it derives
+//! (or the reason it cannot), declared with [`processor!`]; the runtime publishes what comes
+//! out — each record on its type's topic, under its key — and dead-letters what does not.
+//! Kafka is none of their business. Because the output depends only on the input's bytes,
+//! replaying a topic yields the same derived records, byte for byte.
 
 pub mod check_run;
 pub mod issues;
 pub mod oot;
-pub mod output;
 pub mod pull_request;
 pub mod push;
 pub mod timestamp;
-pub mod version;
 pub mod workflow_job;
 pub mod workflow_run;
 
 use hudstream_runtime::worker::DynProcessor;
 
+/// Declares a processor: the stage `stage` reads `input` (a raw topic) and runs each record's
+/// value through `derive`, a pure `fn(&[u8]) -> Result<impl Outputs, impl Display>`.
+#[macro_export]
+macro_rules! processor {
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident {
+            stage: $stage:literal,
+            input: $input:expr,
+            derive: $derive:path $(,)?
+        }
+    ) => {
+        $(#[$meta])*
+        pub struct $name;
+
+        impl hudstream_runtime::worker::Processor for $name {
+            fn stage(&self) -> &'static str {
+                $stage
+            }
+
+            fn input_topic(&self) -> &'static str {
+                $input
+            }
+
+            fn process(
+                &self,
+                record: &hudstream_runtime::worker::InRecord,
+            ) -> Vec<hudstream_runtime::worker::Action> {
+                hudstream_runtime::worker::derive_and_publish(record, $derive)
+            }
+        }
+    };
+}
+
 /// Every processor, in the order they are started. A new processor is one more line.
-pub fn all() -> anyhow::Result<Vec<DynProcessor>> {
-    Ok(vec![
-        DynProcessor(Box::new(workflow_job::WorkflowJobProcessor::new()?)),
-        DynProcessor(Box::new(workflow_run::WorkflowRunProcessor::new()?)),
-        DynProcessor(Box::new(pull_request::PullRequestProcessor::new()?)),
-        DynProcessor(Box::new(push::PushProcessor::new()?)),
-        DynProcessor(Box::new(oot::OotProcessor::new()?)),
-        DynProcessor(Box::new(issues::IssuesProcessor::new()?)),
-        DynProcessor(Box::new(issues::IssueCommentProcessor::new()?)),
-        DynProcessor(Box::new(check_run::CheckRunProcessor::new()?)),
-    ])
+pub fn all() -> Vec<DynProcessor> {
+    vec![
+        DynProcessor(Box::new(workflow_job::WorkflowJobProcessor)),
+        DynProcessor(Box::new(workflow_run::WorkflowRunProcessor)),
+        DynProcessor(Box::new(pull_request::PullRequestProcessor)),
+        DynProcessor(Box::new(push::PushProcessor)),
+        DynProcessor(Box::new(oot::OotProcessor)),
+        DynProcessor(Box::new(issues::IssuesProcessor)),
+        DynProcessor(Box::new(issues::IssueCommentProcessor)),
+        DynProcessor(Box::new(check_run::CheckRunProcessor)),
+    ]
 }

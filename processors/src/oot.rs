@@ -21,14 +21,11 @@
 
 use serde_json::Value;
 
-use hudstream_runtime::worker::{Action, InRecord, Processor};
 use hudstream_schemas::oot::OotResult;
-use hudstream_schemas::topics::{HUD_OOT_RESULT_V1, OOT_RESULTS};
-use hudstream_schemas::wire::Codec;
+use hudstream_schemas::topics::OOT_RESULTS;
 
-use crate::output::{derive, publish};
 use crate::timestamp::{parse_millis, BadTimestamp};
-use crate::version::pack;
+use hudstream_schemas::version::pack;
 
 #[derive(Debug, thiserror::Error)]
 pub enum NormalizeError {
@@ -242,38 +239,12 @@ pub fn merge_all(callbacks: &[OotResult]) -> Option<OotResult> {
     Some(out)
 }
 
-/// The `process.oot` stage.
-pub struct OotProcessor {
-    codec: Codec<OotResult>,
-}
-
-impl OotProcessor {
-    pub fn new() -> anyhow::Result<Self> {
-        Ok(Self {
-            codec: Codec::new()?,
-        })
-    }
-}
-
-impl Processor for OotProcessor {
-    fn stage(&self) -> &'static str {
-        "process.oot"
-    }
-
-    fn input_topic(&self) -> &'static str {
-        OOT_RESULTS
-    }
-
-    fn process(&self, record: &InRecord) -> Vec<Action> {
-        derive(record, normalize, |result| {
-            vec![publish(
-                &self.codec,
-                HUD_OOT_RESULT_V1,
-                result.dynamo_key.clone(),
-                &result,
-                record,
-            )]
-        })
+crate::processor! {
+    /// The `process.oot` stage.
+    pub struct OotProcessor {
+        stage: "process.oot",
+        input: OOT_RESULTS,
+        derive: normalize,
     }
 }
 

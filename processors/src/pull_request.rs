@@ -14,14 +14,13 @@
 
 use serde::Deserialize;
 
-use hudstream_runtime::worker::{Action, InRecord, Processor};
-use hudstream_schemas::pull_request::{LabelEvent, PullRequest};
-use hudstream_schemas::topics::{GITHUB_PULL_REQUEST, HUD_LABEL_EVENT_V1, HUD_PULL_REQUEST_V1};
-use hudstream_schemas::wire::Codec;
+use hudstream_schemas::wire::{Outputs, RecordSink};
 
-use crate::output::{derive, publish};
+use hudstream_schemas::pull_request::{LabelEvent, PullRequest};
+use hudstream_schemas::topics::GITHUB_PULL_REQUEST;
+
 use crate::timestamp::{parse_millis, BadTimestamp};
-use crate::version::{pack, seconds};
+use hudstream_schemas::version::{pack, seconds};
 
 #[derive(Debug, thiserror::Error)]
 pub enum NormalizeError {
@@ -195,50 +194,18 @@ pub fn version(pr: &PullRequest) -> i64 {
     )
 }
 
-/// The `process.pull_request` stage.
-pub struct PullRequestProcessor {
-    prs: Codec<PullRequest>,
-    labels: Codec<LabelEvent>,
-}
-
-impl PullRequestProcessor {
-    pub fn new() -> anyhow::Result<Self> {
-        Ok(Self {
-            prs: Codec::new()?,
-            labels: Codec::new()?,
-        })
+impl Outputs for Derived {
+    fn each<S: RecordSink>(self, sink: &mut S) {
+        (self.pull_request, self.label_event).each(sink);
     }
 }
 
-impl Processor for PullRequestProcessor {
-    fn stage(&self) -> &'static str {
-        "process.pull_request"
-    }
-
-    fn input_topic(&self) -> &'static str {
-        GITHUB_PULL_REQUEST
-    }
-
-    fn process(&self, record: &InRecord) -> Vec<Action> {
-        derive(record, normalize, |derived| {
-            let mut actions = vec![publish(
-                &self.prs,
-                HUD_PULL_REQUEST_V1,
-                derived.pull_request.key(),
-                &derived.pull_request,
-                record,
-            )];
-            if let Some(event) = &derived.label_event {
-                actions.push(publish(
-                    &self.labels,
-                    HUD_LABEL_EVENT_V1,
-                    event.key(),
-                    event,
-                    record,
-                ));
-            }
-            actions
-        })
+crate::processor! {
+    /// The `process.pull_request` stage.
+    pub struct PullRequestProcessor {
+        stage: "process.pull_request",
+        input: GITHUB_PULL_REQUEST,
+        derive: normalize,
     }
 }
 
@@ -246,6 +213,7 @@ impl Processor for PullRequestProcessor {
 mod tests {
     use super::*;
     use hudstream_ingest::fixtures;
+    use hudstream_schemas::wire::RecordType;
     use proptest::prelude::*;
     use std::collections::BTreeMap;
 

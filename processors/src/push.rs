@@ -8,14 +8,13 @@
 use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 
-use hudstream_runtime::worker::{Action, InRecord, Processor};
-use hudstream_schemas::push::{Commit, RefUpdate};
-use hudstream_schemas::topics::{GITHUB_PUSH, HUD_COMMIT_V1, HUD_REF_UPDATE_V1};
-use hudstream_schemas::wire::Codec;
+use hudstream_schemas::wire::{Outputs, RecordSink};
 
-use crate::output::{derive, publish};
+use hudstream_schemas::push::{Commit, RefUpdate};
+use hudstream_schemas::topics::GITHUB_PUSH;
+
 use crate::timestamp::{parse_millis, BadTimestamp};
-use crate::version::{pack, seconds};
+use hudstream_schemas::version::{pack, seconds};
 
 #[derive(Debug, thiserror::Error)]
 pub enum NormalizeError {
@@ -201,41 +200,18 @@ pub fn normalize(payload: &[u8]) -> Result<Derived, NormalizeError> {
     })
 }
 
-/// The `process.push` stage.
-pub struct PushProcessor {
-    commits: Codec<Commit>,
-    refs: Codec<RefUpdate>,
-}
-
-impl PushProcessor {
-    pub fn new() -> anyhow::Result<Self> {
-        Ok(Self {
-            commits: Codec::new()?,
-            refs: Codec::new()?,
-        })
+impl Outputs for Derived {
+    fn each<S: RecordSink>(self, sink: &mut S) {
+        (self.commits, self.ref_update).each(sink);
     }
 }
 
-impl Processor for PushProcessor {
-    fn stage(&self) -> &'static str {
-        "process.push"
-    }
-
-    fn input_topic(&self) -> &'static str {
-        GITHUB_PUSH
-    }
-
-    fn process(&self, record: &InRecord) -> Vec<Action> {
-        derive(record, normalize, |derived| {
-            let mut actions: Vec<Action> = derived
-                .commits
-                .iter()
-                .map(|c| publish(&self.commits, HUD_COMMIT_V1, c.key(), c, record))
-                .collect();
-            let r = &derived.ref_update;
-            actions.push(publish(&self.refs, HUD_REF_UPDATE_V1, r.key(), r, record));
-            actions
-        })
+crate::processor! {
+    /// The `process.push` stage.
+    pub struct PushProcessor {
+        stage: "process.push",
+        input: GITHUB_PUSH,
+        derive: normalize,
     }
 }
 
@@ -243,6 +219,7 @@ impl Processor for PushProcessor {
 mod tests {
     use super::*;
     use hudstream_ingest::fixtures;
+    use hudstream_schemas::wire::RecordType;
     use proptest::prelude::*;
 
     fn deliveries() -> Vec<fixtures::Delivery> {

@@ -14,12 +14,9 @@
 
 use serde::Deserialize;
 
-use hudstream_runtime::worker::{Action, InRecord, Processor};
-use hudstream_schemas::topics::{GITHUB_WORKFLOW_JOB, HUD_WORKFLOW_JOB_V1};
-use hudstream_schemas::wire::Codec;
+use hudstream_schemas::topics::GITHUB_WORKFLOW_JOB;
 use hudstream_schemas::workflow_job::{WorkflowJob, WorkflowStep};
 
-use crate::output::{derive, publish};
 use crate::timestamp::{parse_millis, BadTimestamp};
 
 /// Why a `workflow_job` delivery could not be normalized. The text is the dead-letter reason.
@@ -204,55 +201,32 @@ pub fn version(job: &WorkflowJob) -> i64 {
     let completed_steps = job.steps.iter().filter(|s| s.status == "completed").count() as u64;
     let mut unversioned = job.clone();
     unversioned.version = 0;
-    crate::version::pack(
+    hudstream_schemas::version::pack(
         &[
             (status_rank(&job.status) as u64, 3),
-            (crate::version::seconds(latest_ms), 32),
+            (hudstream_schemas::version::seconds(latest_ms), 32),
             (completed_steps, 8),
         ],
         &unversioned,
     )
 }
 
-/// The `process.workflow_job` stage.
-pub struct WorkflowJobProcessor {
-    codec: Codec<WorkflowJob>,
-}
-
-impl WorkflowJobProcessor {
-    pub fn new() -> anyhow::Result<Self> {
-        Ok(Self {
-            codec: Codec::new()?,
-        })
-    }
-}
-
-impl Processor for WorkflowJobProcessor {
-    fn stage(&self) -> &'static str {
-        "process.workflow_job"
-    }
-
-    fn input_topic(&self) -> &'static str {
-        GITHUB_WORKFLOW_JOB
-    }
-
-    fn process(&self, record: &InRecord) -> Vec<Action> {
-        derive(record, normalize, |job| {
-            vec![publish(
-                &self.codec,
-                HUD_WORKFLOW_JOB_V1,
-                job.key(),
-                &job,
-                record,
-            )]
-        })
+crate::processor! {
+    /// The `process.workflow_job` stage.
+    pub struct WorkflowJobProcessor {
+        stage: "process.workflow_job",
+        input: GITHUB_WORKFLOW_JOB,
+        derive: normalize,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hudstream_runtime::worker::{Action, InRecord, Processor};
     use hudstream_schemas::headers as h;
+    use hudstream_schemas::topics::HUD_WORKFLOW_JOB_V1;
+    use hudstream_schemas::wire::{Codec, RecordType};
     use proptest::prelude::*;
     use rand::seq::SliceRandom;
 
@@ -366,7 +340,7 @@ mod tests {
 
     #[test]
     fn bad_records_are_dead_lettered_with_the_reason() {
-        let p = WorkflowJobProcessor::new().expect("codec");
+        let p = WorkflowJobProcessor;
         let record = |payload: &[u8]| InRecord {
             topic: GITHUB_WORKFLOW_JOB.into(),
             partition: 0,
@@ -394,7 +368,7 @@ mod tests {
 
     #[test]
     fn publishes_an_avro_record_keyed_by_job() {
-        let p = WorkflowJobProcessor::new().expect("codec");
+        let p = WorkflowJobProcessor;
         let actions = p.process(&InRecord {
             topic: GITHUB_WORKFLOW_JOB.into(),
             partition: 3,

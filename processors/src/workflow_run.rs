@@ -11,14 +11,11 @@
 
 use serde::Deserialize;
 
-use hudstream_runtime::worker::{Action, InRecord, Processor};
-use hudstream_schemas::topics::{GITHUB_WORKFLOW_RUN, HUD_WORKFLOW_RUN_V1};
-use hudstream_schemas::wire::Codec;
+use hudstream_schemas::topics::GITHUB_WORKFLOW_RUN;
 use hudstream_schemas::workflow_run::WorkflowRun;
 
-use crate::output::{derive, publish};
 use crate::timestamp::{parse_millis, BadTimestamp};
-use crate::version::{pack, seconds};
+use hudstream_schemas::version::{pack, seconds};
 
 #[derive(Debug, thiserror::Error)]
 pub enum NormalizeError {
@@ -192,38 +189,12 @@ pub fn version(run: &WorkflowRun) -> i64 {
     )
 }
 
-/// The `process.workflow_run` stage.
-pub struct WorkflowRunProcessor {
-    codec: Codec<WorkflowRun>,
-}
-
-impl WorkflowRunProcessor {
-    pub fn new() -> anyhow::Result<Self> {
-        Ok(Self {
-            codec: Codec::new()?,
-        })
-    }
-}
-
-impl Processor for WorkflowRunProcessor {
-    fn stage(&self) -> &'static str {
-        "process.workflow_run"
-    }
-
-    fn input_topic(&self) -> &'static str {
-        GITHUB_WORKFLOW_RUN
-    }
-
-    fn process(&self, record: &InRecord) -> Vec<Action> {
-        derive(record, normalize, |run| {
-            vec![publish(
-                &self.codec,
-                HUD_WORKFLOW_RUN_V1,
-                run.key(),
-                &run,
-                record,
-            )]
-        })
+crate::processor! {
+    /// The `process.workflow_run` stage.
+    pub struct WorkflowRunProcessor {
+        stage: "process.workflow_run",
+        input: GITHUB_WORKFLOW_RUN,
+        derive: normalize,
     }
 }
 
@@ -231,6 +202,7 @@ impl Processor for WorkflowRunProcessor {
 mod tests {
     use super::*;
     use hudstream_ingest::fixtures;
+    use hudstream_schemas::wire::RecordType;
     use proptest::prelude::*;
 
     // Loaded once: property tests run their bodies hundreds of times.

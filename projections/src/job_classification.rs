@@ -4,7 +4,6 @@
 //! job event can erase a verdict; readers join on `(repository_full_name, job_id)`.
 
 use hudstream_schemas::job_log::JobClassification;
-use hudstream_schemas::topics::HUD_JOB_CLASSIFICATION_V1;
 
 use crate::row::DateTime;
 
@@ -55,6 +54,5 @@ impl From<JobClassification> for JobClassificationRow {
 crate::avro_projection! {
     pub struct JobClassificationProjection: JobClassification => JobClassificationRow {
         table: "job_classification",
-        topic: HUD_JOB_CLASSIFICATION_V1,
     }
 }

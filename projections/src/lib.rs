@@ -5,18 +5,22 @@
 //! moving on, and dead-letters the rows ClickHouse refuses on their own. The consumer loop in
 //! `hudstream_runtime::kafka` commits offsets only after the insert. Rows carry the record's
 //! content-derived `version` and every table is a `ReplacingMergeTree(version)`, so writing a
-//! batch twice — after a retry, a rebalance or a full [`replay`] — leaves the same table.
+//! batch twice — after a retry, a rebalance or a full replay (`hudstream_replay`) — leaves the
+//! same table.
 //!
 //! Where to find a table: its DDL in `schemas/migrations/`, its writer here (see [`all`]), its
 //! readers in `api/queries/`.
 
+pub mod check_run;
+pub mod commit;
 pub mod dead_letter;
-pub mod issues;
+pub mod issue;
+pub mod issue_comment;
 pub mod job_classification;
+pub mod label_event;
 pub mod oot;
 pub mod pull_request;
-pub mod push;
-pub mod replay;
+pub mod ref_update;
 pub mod row;
 pub mod workflow_job;
 pub mod workflow_run;
@@ -31,26 +35,26 @@ pub use writer::{Encoder, Projection, ProjectionStage, TableWriter};
 
 /// Every projection, in the order `replay all` rebuilds them (dead letters last, since
 /// rebuilding the others may add to them). A new table is one more line.
-pub fn all() -> anyhow::Result<Vec<Arc<dyn Encoder>>> {
-    Ok(vec![
-        Arc::new(workflow_job::WorkflowJobProjection::new()?),
-        Arc::new(workflow_run::WorkflowRunProjection::new()?),
-        Arc::new(push::CommitProjection::new()?),
-        Arc::new(push::RefUpdateProjection::new()?),
-        Arc::new(pull_request::PullRequestProjection::new()?),
-        Arc::new(pull_request::LabelEventProjection::new()?),
-        Arc::new(issues::IssueProjection::new()?),
-        Arc::new(issues::IssueCommentProjection::new()?),
-        Arc::new(issues::CheckRunProjection::new()?),
-        Arc::new(oot::OotWorkflowJobProjection::new()?),
-        Arc::new(job_classification::JobClassificationProjection::new()?),
+pub fn all() -> Vec<Arc<dyn Encoder>> {
+    vec![
+        Arc::new(workflow_job::WorkflowJobProjection),
+        Arc::new(workflow_run::WorkflowRunProjection),
+        Arc::new(commit::CommitProjection),
+        Arc::new(ref_update::RefUpdateProjection),
+        Arc::new(pull_request::PullRequestProjection),
+        Arc::new(label_event::LabelEventProjection),
+        Arc::new(issue::IssueProjection),
+        Arc::new(issue_comment::IssueCommentProjection),
+        Arc::new(check_run::CheckRunProjection),
+        Arc::new(oot::OotWorkflowJobProjection),
+        Arc::new(job_classification::JobClassificationProjection),
         Arc::new(dead_letter::DeadLetterProjection),
-    ])
+    ]
 }
 
 /// The projection writing `table`, or an error listing the tables there are.
 pub fn by_table(table: &str) -> anyhow::Result<Arc<dyn Encoder>> {
-    let all = all()?;
+    let all = all();
     let names: Vec<&str> = all.iter().map(|e| e.table()).collect();
     let names = names.join(", ");
     all.into_iter()

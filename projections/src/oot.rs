@@ -3,7 +3,6 @@
 //! Every distinct callback is its own row; the merge happens when read (see the DDL).
 
 use hudstream_schemas::oot::OotResult;
-use hudstream_schemas::topics::HUD_OOT_RESULT_V1;
 
 use crate::row::DateTime;
 
@@ -75,7 +74,6 @@ crate::avro_projection! {
     /// Every distinct callback is kept (versions are part of the ORDER BY).
     pub struct OotWorkflowJobProjection: OotResult => OotWorkflowJobRow {
         table: "oot_workflow_job",
-        topic: HUD_OOT_RESULT_V1,
         latest_version_wins: false,
     }
 }

@@ -1,8 +1,6 @@
-//! `hud.pull_request.v1` → `pull_request` and `hud.label_event.v1` → `label_event`
-//! (DDL: `schemas/migrations/0004_pull_request.sql`).
+//! `hud.pull_request.v1` → `pull_request` (DDL: `schemas/migrations/0004_pull_request.sql`).
 
-use hudstream_schemas::pull_request::{LabelEvent, PullRequest};
-use hudstream_schemas::topics::{HUD_LABEL_EVENT_V1, HUD_PULL_REQUEST_V1};
+use hudstream_schemas::pull_request::PullRequest;
 
 use crate::row::DateTime;
 
@@ -71,39 +69,5 @@ impl From<PullRequest> for PullRequestRow {
 crate::avro_projection! {
     pub struct PullRequestProjection: PullRequest => PullRequestRow {
         table: "pull_request",
-        topic: HUD_PULL_REQUEST_V1,
-    }
-}
-
-crate::row! {
-    pub struct LabelEventRow {
-        repository_full_name: String,
-        number: i64,
-        label_name: String,
-        version: u64,
-        kind: String,
-        action: String,
-        event_time: DateTime,
-    }
-}
-
-impl From<LabelEvent> for LabelEventRow {
-    fn from(l: LabelEvent) -> Self {
-        Self {
-            repository_full_name: l.repository_full_name,
-            number: l.number,
-            label_name: l.label_name,
-            version: l.version.max(0) as u64,
-            kind: l.kind,
-            action: l.action,
-            event_time: DateTime::from_millis(l.event_time),
-        }
-    }
-}
-
-crate::avro_projection! {
-    pub struct LabelEventProjection: LabelEvent => LabelEventRow {
-        table: "label_event",
-        topic: HUD_LABEL_EVENT_V1,
     }
 }

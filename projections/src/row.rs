@@ -1,32 +1,32 @@
-//! Table rows and their two encodings: `RowBinary` for inserts, `JSONEachRow` for golden files.
+//! Table rows: declared once, sent as `RowBinary` by the `clickhouse` crate, written as
+//! `JSONEachRow` for golden files.
 //!
-//! A table's row is declared once with [`row!`]: the struct, its ClickHouse column names and
-//! types, and both encoders come from that one declaration, so the writer cannot send columns
-//! in a different order from the one it names. `RowBinary` is ClickHouse's own row format
-//! (little-endian numbers, varint-prefixed strings, arrays as a count then items, Nullable as a
-//! flag byte then the value); it needs no parsing on the server and is what `clickhouse-client`
-//! itself sends, which is why the writer can come close to the server's own insert rate. The
+//! A table's row is declared once with [`row!`]: the struct (deriving `clickhouse::Row` and
+//! `Serialize`, which the crate turns into ClickHouse's `RowBinary`: no parsing on the server),
+//! its ClickHouse column names and types, and its `JSONEachRow` encoding all come from that one
+//! declaration, so the writer cannot send columns in an order other than the one it names. The
 //! same rows as `JSONEachRow` are what `deploy/local/sql-compat.py` loads into ClickHouse 18.16
-//! and the modern engine. An end-to-end test compares every row's column list and types with
-//! `system.columns` of the migrated table.
+//! and the modern engine (the crate writes no text formats). An end-to-end test compares every
+//! row's column list and types with `system.columns` of the migrated table.
 
 use std::io::Write;
+
+pub use hudstream_runtime::clickhouse::DateTime;
 
 /// A value of one ClickHouse column type.
 pub trait Value {
     /// The type as `system.columns` spells it, e.g. `Array(String)`.
     fn ch_type() -> String;
-    fn write_binary(&self, out: &mut Vec<u8>);
+    /// The value in `JSONEachRow`, as ClickHouse reads it back.
     fn write_json(&self, out: &mut Vec<u8>);
 }
 
 /// One row of a table.
-pub trait Row: Send + 'static {
+pub trait Row: clickhouse::RowOwned + clickhouse::RowWrite + Send + Sync + 'static {
     /// Column names in insert order (Nested columns as `name.field`).
     const COLUMNS: &'static [&'static str];
     /// Column types, in the same order.
     fn types() -> Vec<String>;
-    fn write_binary(&self, out: &mut Vec<u8>);
     /// One `JSONEachRow` object, without the newline.
     fn write_json(&self, out: &mut Vec<u8>);
 }
@@ -41,9 +41,9 @@ macro_rules! row {
         }
     ) => {
         $(#[$meta])*
-        #[derive(Debug, Clone, PartialEq)]
+        #[derive(Debug, Clone, PartialEq, ::clickhouse::Row, ::serde::Serialize, ::serde::Deserialize)]
         pub struct $name {
-            $( $(#[$fmeta])* pub $field: $ty, )*
+            $( $(#[$fmeta])* $(#[serde(rename = $column)])? pub $field: $ty, )*
         }
 
         impl $crate::row::Row for $name {
@@ -51,10 +51,6 @@ macro_rules! row {
 
             fn types() -> Vec<String> {
                 vec![$( <$ty as $crate::row::Value>::ch_type() ),*]
-            }
-
-            fn write_binary(&self, out: &mut Vec<u8>) {
-                $( $crate::row::Value::write_binary(&self.$field, out); )*
             }
 
             fn write_json(&self, out: &mut Vec<u8>) {
@@ -84,21 +80,9 @@ pub fn write_json_str(s: &str, out: &mut Vec<u8>) {
     let _ = serde_json::to_writer(&mut *out, s);
 }
 
-fn write_varint(mut n: u64, out: &mut Vec<u8>) {
-    while n >= 0x80 {
-        out.push((n as u8) | 0x80);
-        n >>= 7;
-    }
-    out.push(n as u8);
-}
-
 impl Value for String {
     fn ch_type() -> String {
         "String".into()
-    }
-    fn write_binary(&self, out: &mut Vec<u8>) {
-        write_varint(self.len() as u64, out);
-        out.extend_from_slice(self.as_bytes());
     }
     fn write_json(&self, out: &mut Vec<u8>) {
         write_json_str(self, out)
@@ -110,13 +94,37 @@ impl Value for String {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Bytes(pub Vec<u8>);
 
+impl serde::Serialize for Bytes {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_bytes(&self.0)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Bytes {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Bytes;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("bytes")
+            }
+            fn visit_bytes<E>(self, v: &[u8]) -> Result<Bytes, E> {
+                Ok(Bytes(v.to_vec()))
+            }
+            fn visit_byte_buf<E>(self, v: Vec<u8>) -> Result<Bytes, E> {
+                Ok(Bytes(v))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Bytes, E> {
+                Ok(Bytes(v.as_bytes().to_vec()))
+            }
+        }
+        deserializer.deserialize_byte_buf(Visitor)
+    }
+}
+
 impl Value for Bytes {
     fn ch_type() -> String {
         "String".into()
-    }
-    fn write_binary(&self, out: &mut Vec<u8>) {
-        write_varint(self.0.len() as u64, out);
-        out.extend_from_slice(&self.0);
     }
     fn write_json(&self, out: &mut Vec<u8>) {
         write_json_str(&String::from_utf8_lossy(&self.0), out)
@@ -128,9 +136,6 @@ macro_rules! number {
         impl Value for $ty {
             fn ch_type() -> String {
                 $ch.into()
-            }
-            fn write_binary(&self, out: &mut Vec<u8>) {
-                out.extend_from_slice(&self.to_le_bytes());
             }
             fn write_json(&self, out: &mut Vec<u8>) {
                 let _ = write!(out, "{self}");
@@ -148,9 +153,6 @@ impl Value for f64 {
     fn ch_type() -> String {
         "Float64".into()
     }
-    fn write_binary(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.to_le_bytes());
-    }
     fn write_json(&self, out: &mut Vec<u8>) {
         // JSON has no NaN or infinities; ClickHouse reads null into a Float64 as 0.
         if self.is_finite() {
@@ -166,23 +168,8 @@ impl Value for bool {
     fn ch_type() -> String {
         "UInt8".into()
     }
-    fn write_binary(&self, out: &mut Vec<u8>) {
-        out.push(u8::from(*self));
-    }
     fn write_json(&self, out: &mut Vec<u8>) {
         out.push(if *self { b'1' } else { b'0' });
-    }
-}
-
-/// A `DateTime('UTC')`: whole seconds since the epoch. Instants outside 1970–2106 are clamped,
-/// and "not yet" is 0 (torchci's convention, so readers compare with the epoch, not NULL).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
-pub struct DateTime(pub u32);
-
-impl DateTime {
-    pub fn from_millis(millis: Option<i64>) -> Self {
-        let seconds = millis.unwrap_or(0).div_euclid(1000);
-        Self(seconds.clamp(0, i64::from(u32::MAX)) as u32)
     }
 }
 
@@ -190,29 +177,14 @@ impl Value for DateTime {
     fn ch_type() -> String {
         "DateTime('UTC')".into()
     }
-    fn write_binary(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.0.to_le_bytes());
-    }
     fn write_json(&self, out: &mut Vec<u8>) {
-        write_json_str(
-            &hudstream_runtime::clickhouse::format_datetime(i64::from(self.0)),
-            out,
-        )
+        write_json_str(&self.to_string(), out)
     }
 }
 
 impl<T: Value> Value for Option<T> {
     fn ch_type() -> String {
         format!("Nullable({})", T::ch_type())
-    }
-    fn write_binary(&self, out: &mut Vec<u8>) {
-        match self {
-            None => out.push(1),
-            Some(v) => {
-                out.push(0);
-                v.write_binary(out)
-            }
-        }
     }
     fn write_json(&self, out: &mut Vec<u8>) {
         match self {
@@ -225,12 +197,6 @@ impl<T: Value> Value for Option<T> {
 impl<T: Value> Value for Vec<T> {
     fn ch_type() -> String {
         format!("Array({})", T::ch_type())
-    }
-    fn write_binary(&self, out: &mut Vec<u8>) {
-        write_varint(self.len() as u64, out);
-        for v in self {
-            v.write_binary(out);
-        }
     }
     fn write_json(&self, out: &mut Vec<u8>) {
         out.push(b'[');
@@ -302,22 +268,6 @@ mod tests {
     }
 
     #[test]
-    fn row_binary_is_clickhouses_layout() {
-        let mut out = Vec::new();
-        sample().write_binary(&mut out);
-        let mut want = vec![3, b'a', b'"', b'b'];
-        want.extend_from_slice(&(-2i64).to_le_bytes());
-        want.extend_from_slice(&1_628_160_256u32.to_le_bytes());
-        want.push(1); // NULL
-        want.extend_from_slice(&[2, 1, b'x', 2, b'y', b'z']);
-        want.push(2);
-        want.extend_from_slice(&1i64.to_le_bytes());
-        want.extend_from_slice(&300i64.to_le_bytes());
-        want.push(1);
-        assert_eq!(out, want);
-    }
-
-    #[test]
     fn json_each_row_names_nested_columns_with_dots() {
         let mut out = Vec::new();
         sample().write_json(&mut out);
@@ -325,16 +275,5 @@ mod tests {
             String::from_utf8(out).unwrap(),
             r#"{"name":"a\"b","id":-2,"when":"2021-08-05 10:44:16","score":null,"tags":["x","yz"],"steps.number":[1,300],"flag":1}"#
         );
-    }
-
-    #[test]
-    fn varints_and_datetime_clamping() {
-        let mut out = Vec::new();
-        write_varint(300, &mut out);
-        assert_eq!(out, vec![0xac, 0x02]);
-        assert_eq!(DateTime::from_millis(None), DateTime(0));
-        assert_eq!(DateTime::from_millis(Some(-5_000)), DateTime(0));
-        assert_eq!(DateTime::from_millis(Some(1_999)), DateTime(1));
-        assert_eq!(DateTime::from_millis(Some(i64::MAX)), DateTime(u32::MAX));
     }
 }

@@ -1,6 +1,5 @@
 //! `hud.workflow_job.v1` → `workflow_job` (DDL: `schemas/migrations/0001_workflow_job.sql`).
 
-use hudstream_schemas::topics::HUD_WORKFLOW_JOB_V1;
 use hudstream_schemas::workflow_job::WorkflowJob;
 
 use crate::row::DateTime;
@@ -93,7 +92,6 @@ impl From<WorkflowJob> for WorkflowJobRow {
 crate::avro_projection! {
     pub struct WorkflowJobProjection: WorkflowJob => WorkflowJobRow {
         table: "workflow_job",
-        topic: HUD_WORKFLOW_JOB_V1,
     }
 }
 

@@ -1,6 +1,5 @@
 //! `hud.workflow_run.v1` → `workflow_run` (DDL: `schemas/migrations/0002_workflow_run.sql`).
 
-use hudstream_schemas::topics::HUD_WORKFLOW_RUN_V1;
 use hudstream_schemas::workflow_run::WorkflowRun;
 
 use crate::row::DateTime;
@@ -82,6 +81,5 @@ impl From<WorkflowRun> for WorkflowRunRow {
 crate::avro_projection! {
     pub struct WorkflowRunProjection: WorkflowRun => WorkflowRunRow {
         table: "workflow_run",
-        topic: HUD_WORKFLOW_RUN_V1,
     }
 }

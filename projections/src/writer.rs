@@ -18,9 +18,11 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use hudstream_runtime::clickhouse::{ClickHouse, ClickHouseError};
+use futures::future::BoxFuture;
+
+use hudstream_runtime::clickhouse::{ClickHouse, ClickHouseError, CHECK_COLUMN_REFUSED};
 use hudstream_runtime::worker::{Action, BatchHandler, InRecord};
-use hudstream_schemas::wire::{peek_version, Codec, RecordType};
+use hudstream_schemas::wire::peek_version;
 
 use crate::row::Row;
 
@@ -47,15 +49,18 @@ pub trait Projection: Send + Sync + 'static {
     fn rows(&self, record: &InRecord) -> Result<Vec<Self::Row>, String>;
 }
 
-/// A batch encoded for one insert.
+/// What inserting some records of a batch did.
 #[derive(Debug, Default)]
-pub struct Encoded {
-    /// Every row, `RowBinary`, back to back.
-    pub body: Vec<u8>,
-    /// Per row: where it ends in `body`, and the index of its record in the batch.
-    pub rows: Vec<(usize, usize)>,
-    /// Records that yielded no rows because they could not be read, with the reason.
+pub struct Inserted {
+    /// Rows now in the table.
+    pub rows: usize,
+    /// INSERT statements sent (1 unless rows were refused and the batch was narrowed down).
+    pub inserts: usize,
+    /// Records that yielded no rows because they could not be read, with the reason (batch
+    /// indices).
     pub unreadable: Vec<(usize, String)>,
+    /// Records a row of which the server refused on its own, with the server's answer.
+    pub refused: Vec<(usize, ClickHouseError)>,
 }
 
 /// A projection with its row type erased, so writers, replay and the table list need no
@@ -68,8 +73,16 @@ pub trait Encoder: Send + Sync + 'static {
     fn types(&self) -> Vec<String>;
     fn dead_letters_refused_rows(&self) -> bool;
     fn latest_version_wins(&self) -> bool;
-    /// Encodes the records' rows; indices in the result are positions in `records`.
-    fn encode(&self, records: &[&InRecord]) -> Encoded;
+    /// Inserts the rows of the records at `indices` into `target` in one INSERT, and narrows a
+    /// refusal caused by the rows down to the rows refused on their own. `Err` means nothing is
+    /// known to be written: retry.
+    fn insert<'a>(
+        &'a self,
+        clickhouse: &'a ClickHouse,
+        target: &'a str,
+        batch: &'a [InRecord],
+        indices: &'a [usize],
+    ) -> BoxFuture<'a, Result<Inserted, ClickHouseError>>;
     /// The batch's rows as `JSONEachRow` lines (golden files, the SQL compatibility check).
     fn json_lines(&self, batch: &[InRecord]) -> Result<String, String>;
 }
@@ -97,24 +110,14 @@ impl<P: Projection> Encoder for P {
         P::LATEST_VERSION_WINS
     }
 
-    fn encode(&self, records: &[&InRecord]) -> Encoded {
-        let mut encoded = Encoded {
-            body: Vec::with_capacity(records.iter().map(|r| r.payload_len()).sum::<usize>()),
-            rows: Vec::with_capacity(records.len()),
-            unreadable: Vec::new(),
-        };
-        for (index, record) in records.iter().enumerate() {
-            match self.rows(record) {
-                Ok(rows) => {
-                    for row in rows {
-                        row.write_binary(&mut encoded.body);
-                        encoded.rows.push((encoded.body.len(), index));
-                    }
-                }
-                Err(reason) => encoded.unreadable.push((index, reason)),
-            }
-        }
-        encoded
+    fn insert<'a>(
+        &'a self,
+        clickhouse: &'a ClickHouse,
+        target: &'a str,
+        batch: &'a [InRecord],
+        indices: &'a [usize],
+    ) -> BoxFuture<'a, Result<Inserted, ClickHouseError>> {
+        Box::pin(insert_rows(self, clickhouse, target, batch, indices))
     }
 
     fn json_lines(&self, batch: &[InRecord]) -> Result<String, String> {
@@ -130,60 +133,90 @@ impl<P: Projection> Encoder for P {
     }
 }
 
-trait PayloadLen {
-    fn payload_len(&self) -> usize;
-}
-
-impl PayloadLen for InRecord {
-    fn payload_len(&self) -> usize {
-        self.payload.as_ref().map_or(0, Vec::len)
+/// Decodes the records at `indices` into rows and streams them to the server as one INSERT
+/// (the crate sends each full buffer while later rows are decoded, so our decoding and the
+/// server's parsing overlap). If the server refuses the rows, halves of them are inserted
+/// again until each refused row stands alone. (Order does not matter: rows are versioned.)
+async fn insert_rows<P: Projection>(
+    projection: &P,
+    clickhouse: &ClickHouse,
+    target: &str,
+    batch: &[InRecord],
+    indices: &[usize],
+) -> Result<Inserted, ClickHouseError> {
+    let mut inserted = Inserted::default();
+    // Every row with its record's batch index, kept for narrowing down a refusal.
+    let mut rows: Vec<(P::Row, usize)> = Vec::with_capacity(indices.len());
+    let mut insert = clickhouse.insert::<P::Row>(target).await?;
+    let mut failed = None;
+    for &index in indices {
+        match projection.rows(&batch[index]) {
+            Ok(rows_of_record) => {
+                for row in rows_of_record {
+                    if failed.is_none() {
+                        // A failed write carries the server's answer; the rest is only decoded.
+                        failed = insert.write(&row).await.err();
+                    }
+                    rows.push((row, index));
+                }
+            }
+            Err(reason) => inserted.unreadable.push((index, reason)),
+        }
     }
-}
-
-/// Decodes the Avro value of a derived record, with the reason as text when it cannot.
-pub struct AvroRecords<T: RecordType> {
-    codec: Codec<T>,
-}
-
-impl<T: RecordType> AvroRecords<T> {
-    pub fn new() -> anyhow::Result<Self> {
-        Ok(Self {
-            codec: Codec::new()?,
-        })
+    let first = match failed {
+        Some(error) => Err(error),
+        None if rows.is_empty() => Ok(()),
+        None => insert.end().await,
+    };
+    inserted.inserts += 1;
+    let mut pending = Vec::new();
+    match first {
+        Ok(()) => inserted.rows += rows.len(),
+        Err(e) if e.is_refused_data() && !rows.is_empty() => pending.push((0, rows.len(), e)),
+        Err(e) => return Err(e),
     }
-
-    pub fn decode(&self, record: &InRecord) -> Result<T, String> {
-        record.decode(&self.codec)
+    // Refused ranges of rows, each split in two and retried until the refused rows stand alone.
+    while let Some((lo, hi, error)) = pending.pop() {
+        if hi - lo == 1 {
+            inserted.refused.push((rows[lo].1, error));
+            continue;
+        }
+        let mid = lo + (hi - lo) / 2;
+        for (a, b) in [(mid, hi), (lo, mid)] {
+            let half: Vec<&P::Row> = rows[a..b].iter().map(|(row, _)| row).collect();
+            let result = clickhouse.insert_all(target, half).await;
+            inserted.inserts += 1;
+            match result {
+                Ok(()) => inserted.rows += b - a,
+                Err(e) if e.is_refused_data() => pending.push((a, b, e)),
+                Err(e) => return Err(e),
+            }
+        }
     }
+    Ok(inserted)
 }
 
-/// Declares the projection of an Avro-encoded derived topic whose records become one row each
-/// (`From<Record> for Row`): the struct, its constructor and its [`Projection`] impl. The stage
-/// is `project.<table>`.
+/// Declares the projection of a derived topic whose records become one row each
+/// (`From<Record> for Row`): the struct and its [`Projection`] impl. The topic is the record
+/// type's; the stage is `project.<table>`.
 #[macro_export]
 macro_rules! avro_projection {
     (
         $(#[$meta:meta])*
         pub struct $name:ident: $record:ty => $row:ty {
-            table: $table:literal,
-            topic: $topic:expr
+            table: $table:literal
             $(, latest_version_wins: $latest:expr)?
             $(,)?
         }
     ) => {
         $(#[$meta])*
-        pub struct $name($crate::writer::AvroRecords<$record>);
-
-        impl $name {
-            pub fn new() -> anyhow::Result<Self> {
-                Ok(Self($crate::writer::AvroRecords::new()?))
-            }
-        }
+        pub struct $name;
 
         impl $crate::writer::Projection for $name {
             type Row = $row;
             const TABLE: &'static str = $table;
-            const TOPIC: &'static str = $topic;
+            const TOPIC: &'static str =
+                <$record as hudstream_schemas::wire::RecordType>::TOPIC;
             const STAGE: &'static str = concat!("project.", $table);
             $(const LATEST_VERSION_WINS: bool = $latest;)?
 
@@ -191,7 +224,7 @@ macro_rules! avro_projection {
                 &self,
                 record: &hudstream_runtime::worker::InRecord,
             ) -> Result<Vec<$row>, String> {
-                Ok(vec![self.0.decode(record)?.into()])
+                Ok(vec![record.decode::<$record>()?.into()])
             }
         }
     };
@@ -208,12 +241,6 @@ pub struct Written {
     pub inserts: usize,
     /// Rows the server refused on their own (dead-lettered).
     pub refused_rows: usize,
-}
-
-/// A batch's rows as streamed to the server: the body in the chunks that were sent.
-struct Streamed {
-    encoded: Encoded,
-    chunks: Vec<bytes::Bytes>,
 }
 
 /// Writes batches of one projection into one table.
@@ -305,58 +332,32 @@ impl TableWriter {
     ) -> Result<(), ClickHouseError> {
         let table = self.encoder.table();
         let started = Instant::now();
-        let (first, Streamed { encoded, chunks }) = self.stream(batch, indices).await;
-        written.inserts += 1;
+        let inserted = self
+            .encoder
+            .insert(&self.clickhouse, &self.target, batch, indices)
+            .await?;
         metrics::histogram!("hudstream_projection_insert_seconds", "table" => table)
             .record(started.elapsed().as_secs_f64());
+        let rows = inserted.rows + inserted.refused.len();
+        metrics::histogram!("hudstream_projection_batch_rows", "table" => table)
+            .record(rows as f64);
+        // What the rows were made of: the records' Avro bytes.
+        let bytes: usize = indices
+            .iter()
+            .map(|&i| batch[i].payload.as_ref().map_or(0, Vec::len))
+            .sum();
+        metrics::histogram!("hudstream_projection_batch_bytes", "table" => table)
+            .record(bytes as f64);
+        written.inserts += inserted.inserts;
+        written.rows += inserted.rows;
         actions.extend(
-            encoded
+            inserted
                 .unreadable
                 .into_iter()
                 .map(|(index, reason)| (index, Action::DeadLetter { reason })),
         );
-        let rows = &encoded.rows;
-        metrics::histogram!("hudstream_projection_batch_rows", "table" => table)
-            .record(rows.len() as f64);
-        metrics::histogram!("hudstream_projection_batch_bytes", "table" => table)
-            .record(rows.last().map_or(0, |r| r.0) as f64);
-        // Refused ranges of rows, each split in two and retried until the refused rows stand
-        // alone. (Order does not matter: rows are versioned.)
-        let mut pending = Vec::new();
-        match first {
-            Ok(()) => written.rows += rows.len(),
-            Err(e) if e.is_refused_data() && !rows.is_empty() => pending.push((0, rows.len(), e)),
-            Err(e) => return Err(e),
-        }
-        if pending.is_empty() {
-            return Ok(());
-        }
-        // Only now, on the rare refused batch, is the body made contiguous for slicing.
-        let body = bytes::Bytes::from(chunks.concat());
-        let start_of = |row: usize| if row == 0 { 0 } else { rows[row - 1].0 };
-        while let Some((lo, hi, error)) = pending.pop() {
-            if hi - lo > 1 {
-                let mid = lo + (hi - lo) / 2;
-                for (a, b) in [(mid, hi), (lo, mid)] {
-                    let result = self
-                        .clickhouse
-                        .insert_row_binary(
-                            &self.target,
-                            self.encoder.columns(),
-                            body.slice(start_of(a)..rows[b - 1].0),
-                        )
-                        .await;
-                    written.inserts += 1;
-                    match result {
-                        Ok(()) => written.rows += b - a,
-                        Err(e) if e.is_refused_data() => pending.push((a, b, e)),
-                        Err(e) => return Err(e),
-                    }
-                }
-                continue;
-            }
+        for (index, error) in inserted.refused {
             written.refused_rows += 1;
-            let index = rows[lo].1;
             let reason = refusal_reason(table, &error);
             if self.encoder.dead_letters_refused_rows() {
                 actions.push((index, Action::DeadLetter { reason }));
@@ -368,56 +369,6 @@ impl TableWriter {
             }
         }
         Ok(())
-    }
-
-    /// Encodes the records at `indices` a slice at a time while the slices already encoded
-    /// stream to the server as the body of one INSERT: our encoding and the server's parsing
-    /// overlap instead of taking turns. Returns the insert's result and what was sent; row
-    /// indices in it are batch indices.
-    async fn stream(
-        &self,
-        batch: &[InRecord],
-        indices: &[usize],
-    ) -> (Result<(), ClickHouseError>, Streamed) {
-        const RECORDS_PER_CHUNK: usize = 2048;
-        let (tx, rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(8);
-        let body = futures::stream::unfold(rx, |mut rx| async move {
-            rx.recv()
-                .await
-                .map(|chunk| (Ok::<_, std::io::Error>(chunk), rx))
-        });
-        let insert =
-            self.clickhouse
-                .insert_row_binary_stream(&self.target, self.encoder.columns(), body);
-        let produce = async move {
-            let mut streamed = Streamed {
-                encoded: Encoded::default(),
-                chunks: Vec::new(),
-            };
-            let mut sent_bytes = 0usize;
-            for slice in indices.chunks(RECORDS_PER_CHUNK) {
-                let records: Vec<&InRecord> = slice.iter().map(|&i| &batch[i]).collect();
-                let part = self.encoder.encode(&records);
-                let all = &mut streamed.encoded;
-                all.rows.extend(
-                    part.rows
-                        .iter()
-                        .map(|(end, at)| (sent_bytes + end, slice[*at])),
-                );
-                all.unreadable
-                    .extend(part.unreadable.into_iter().map(|(at, r)| (slice[at], r)));
-                sent_bytes += part.body.len();
-                let chunk = bytes::Bytes::from(part.body);
-                streamed.chunks.push(chunk.clone());
-                // A send fails only when the insert already ended (failed early); the result
-                // says why, and the chunks are kept for narrowing down.
-                let _ = tx.send(chunk).await;
-                tokio::task::yield_now().await;
-            }
-            drop(tx);
-            streamed
-        };
-        tokio::join!(insert, produce)
     }
 }
 
@@ -456,7 +407,7 @@ fn newest_per_entity(batch: &[InRecord], candidates: &[usize]) -> (Vec<usize>, V
 }
 
 fn refusal_reason(table: &str, error: &ClickHouseError) -> String {
-    let hint = if error.code() == Some(395) {
+    let hint = if error.code() == Some(CHECK_COLUMN_REFUSED) {
         " (a _check_* integrity column of the table refused it: see the table's DDL in schemas/migrations)"
     } else {
         ""
@@ -498,6 +449,7 @@ impl BatchHandler for ProjectionStage {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hudstream_schemas::wire::Codec;
     use hudstream_schemas::workflow_job::WorkflowJob;
 
     fn record(key: &str, version: i64) -> InRecord {

@@ -31,8 +31,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
+use hudstream_github::{GitHub, GitHubError, JsonAnswer};
 use hudstream_ingest::routing::{route, Envelope};
-use hudstream_logs::github::{GitHub, GitHubError, JsonAnswer};
 use hudstream_runtime::clickhouse::{bind, ClickHouse, Param};
 use hudstream_runtime::config::ReconcileConfig;
 use hudstream_runtime::kafka::Appender;
@@ -85,12 +85,15 @@ pub struct Candidate {
     pub version: u64,
 }
 
-#[derive(Debug, Deserialize)]
+/// A row of the three candidate queries (`reconcile/queries/*.sql`).
+#[derive(Debug, clickhouse::Row, Deserialize)]
 struct Row {
     repository_full_name: String,
     id: i64,
     status: String,
     version: u64,
+    #[allow(dead_code)] // a column of the queries (their order): rows are read by position
+    created_unix: u32,
 }
 
 /// What one pass did.
@@ -183,7 +186,7 @@ impl Reconciler {
             let sql = bind(sql, clickhouse.database(), &params)
                 .with_context(|| format!("binding reconcile/queries/{name}.sql"))?;
             let rows: Vec<Row> = clickhouse
-                .query(&sql)
+                .fetch_all(&sql)
                 .await
                 .with_context(|| format!("reading candidates (reconcile/queries/{name}.sql)"))?;
             lists.push(rows.into_iter().map(move |r| Candidate {

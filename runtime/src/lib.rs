@@ -10,8 +10,10 @@ pub mod clickhouse;
 pub mod config;
 pub mod health;
 pub mod kafka;
+pub mod retry;
 pub mod secret;
 pub mod shutdown;
+pub mod store;
 pub mod telemetry;
 pub mod worker;
 

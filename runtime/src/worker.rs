@@ -9,7 +9,7 @@
 use std::future::Future;
 
 use hudstream_schemas::headers as h;
-use hudstream_schemas::wire::{Codec, EncodeError, RecordType};
+use hudstream_schemas::wire::{EncodeError, Outputs, RecordSink, RecordType};
 
 /// A record read from a topic. `topic` is the catalogue (logical) name, without any prefix.
 #[derive(Debug, Clone)]
@@ -44,8 +44,10 @@ impl InRecord {
             .ok_or_else(|| "record has no value (a tombstone?)".to_string())
     }
 
-    /// The record's Avro value decoded with `codec`, or the dead-letter reason.
-    pub fn decode<T: RecordType>(&self, codec: &Codec<T>) -> Result<T, String> {
+    /// The record's Avro value decoded as a `T` (of any published version of its schema), or
+    /// the dead-letter reason.
+    pub fn decode<T: RecordType>(&self) -> Result<T, String> {
+        let codec = T::codec().map_err(|e| e.to_string())?;
         codec.decode(self.value()?).map_err(|e| e.to_string())
     }
 
@@ -65,17 +67,16 @@ pub struct OutRecord {
 }
 
 impl OutRecord {
-    /// `value` encoded with `codec`, under `key`, with the schema header every derived record
-    /// carries.
-    pub fn encoded<T: RecordType>(
-        codec: &Codec<T>,
-        topic: &str,
-        key: String,
-        value: &T,
-    ) -> Result<OutRecord, EncodeError> {
+    /// `value` encoded with its type's codec, on its type's topic under its key, with the
+    /// schema header every derived record carries.
+    pub fn encoded<T: RecordType>(value: &T) -> Result<OutRecord, EncodeError> {
+        let codec = T::codec().map_err(|e| EncodeError::Schema {
+            name: T::NAME,
+            reason: e.to_string(),
+        })?;
         Ok(OutRecord {
-            topic: topic.to_string(),
-            key: key.into_bytes(),
+            topic: T::TOPIC.to_string(),
+            key: value.key().into_bytes(),
             payload: codec.encode(value)?,
             headers: vec![(h::SCHEMA.to_string(), codec.schema_header().into_bytes())],
         })
@@ -89,6 +90,67 @@ pub enum Action {
     Publish(OutRecord),
     /// Set the input record aside on the dead-letter topic, unchanged, with this reason.
     DeadLetter { reason: String },
+}
+
+impl Action {
+    /// Publish `record`, derived from `input`: on its type's topic, under its key, naming its
+    /// schema, its source record and the GitHub delivery it came from. A record that cannot be
+    /// encoded dead-letters the input instead.
+    pub fn publish<T: RecordType>(record: &T, input: &InRecord) -> Action {
+        let mut out = match OutRecord::encoded(record) {
+            Ok(out) => out,
+            Err(e) => {
+                return Action::DeadLetter {
+                    reason: e.to_string(),
+                }
+            }
+        };
+        out.headers
+            .push((h::SOURCE.to_string(), input.source().into_bytes()));
+        if let Some(delivery) = input.header(h::GITHUB_DELIVERY) {
+            out.headers
+                .push((h::GITHUB_DELIVERY.to_string(), delivery.to_vec()));
+        }
+        Action::Publish(out)
+    }
+}
+
+/// Publishes every record a processor derived from `input`.
+struct Publisher<'a> {
+    input: &'a InRecord,
+    actions: Vec<Action>,
+}
+
+impl RecordSink for Publisher<'_> {
+    fn record<T: RecordType>(&mut self, record: &T) {
+        self.actions.push(Action::publish(record, self.input));
+    }
+}
+
+/// Derives from one record's value and publishes what comes out. A record without a value, or
+/// one `derive` refuses, becomes a dead letter carrying the reason; every processor shares this
+/// rule.
+pub fn derive_and_publish<O: Outputs, E: std::fmt::Display>(
+    input: &InRecord,
+    derive: impl FnOnce(&[u8]) -> Result<O, E>,
+) -> Vec<Action> {
+    let payload = match input.value() {
+        Ok(payload) => payload,
+        Err(reason) => return vec![Action::DeadLetter { reason }],
+    };
+    match derive(payload) {
+        Ok(outputs) => {
+            let mut publisher = Publisher {
+                input,
+                actions: Vec::new(),
+            };
+            outputs.each(&mut publisher);
+            publisher.actions
+        }
+        Err(e) => vec![Action::DeadLetter {
+            reason: e.to_string(),
+        }],
+    }
 }
 
 /// A stateless derivation: a pure function from one input record to actions.

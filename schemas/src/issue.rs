@@ -3,8 +3,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::wire::RecordType;
-
 /// An issue as of one delivery. See `avro/issue.v*.avsc`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Issue {
@@ -26,16 +24,13 @@ pub struct Issue {
     pub html_url: String,
 }
 
-impl Issue {
-    /// `{owner}/{repo}/{number}`.
-    pub fn key(&self) -> String {
-        format!("{}/{}", self.repository_full_name, self.number)
+crate::record_type! {
+    Issue {
+        name: "hudstream.Issue",
+        topic: "hud.issue.v1",
+        key: "{owner}/{repo}/{number}" => |r| format!("{}/{}", r.repository_full_name, r.number),
+        schemas: ["../avro/issue.v1.avsc"],
     }
-}
-
-impl RecordType for Issue {
-    const NAME: &'static str = "hudstream.Issue";
-    const SCHEMAS: &'static [&'static str] = &[include_str!("../avro/issue.v1.avsc")];
 }
 
 /// A comment as of one delivery. See `avro/issue_comment.v*.avsc`.
@@ -56,16 +51,13 @@ pub struct IssueComment {
     pub issue_url: String,
 }
 
-impl IssueComment {
-    /// `{owner}/{repo}/{number}/{comment id}`.
-    pub fn key(&self) -> String {
-        format!("{}/{}/{}", self.repository_full_name, self.number, self.id)
+crate::record_type! {
+    IssueComment {
+        name: "hudstream.IssueComment",
+        topic: "hud.issue_comment.v1",
+        key: "{owner}/{repo}/{number}/{comment id}" => |r| format!("{}/{}/{}", r.repository_full_name, r.number, r.id),
+        schemas: ["../avro/issue_comment.v1.avsc"],
     }
-}
-
-impl RecordType for IssueComment {
-    const NAME: &'static str = "hudstream.IssueComment";
-    const SCHEMAS: &'static [&'static str] = &[include_str!("../avro/issue_comment.v1.avsc")];
 }
 
 /// A check run as of one delivery. See `avro/check_run.v*.avsc`.
@@ -88,16 +80,13 @@ pub struct CheckRun {
     pub details_url: String,
 }
 
-impl CheckRun {
-    /// `{owner}/{repo}/{id}`.
-    pub fn key(&self) -> String {
-        format!("{}/{}", self.repository_full_name, self.id)
+crate::record_type! {
+    CheckRun {
+        name: "hudstream.CheckRun",
+        topic: "hud.check_run.v1",
+        key: "{owner}/{repo}/{check run id}" => |r| format!("{}/{}", r.repository_full_name, r.id),
+        schemas: ["../avro/check_run.v1.avsc"],
     }
-}
-
-impl RecordType for CheckRun {
-    const NAME: &'static str = "hudstream.CheckRun";
-    const SCHEMAS: &'static [&'static str] = &[include_str!("../avro/check_run.v1.avsc")];
 }
 
 #[cfg(test)]

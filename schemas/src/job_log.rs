@@ -3,8 +3,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::wire::RecordType;
-
 /// A job's log as stored, or found gone. See the `.avsc` for field docs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobLog {
@@ -21,6 +19,16 @@ pub struct JobLog {
     pub fetched_at: i64,
 }
 
+/// Where a job's whole log is kept in the log store (`logs.store`).
+pub fn log_path(repository: &str, job_id: i64) -> String {
+    format!("{repository}/{job_id}.log.gz")
+}
+
+/// Where the latest uploaded part of a running job's log is kept.
+pub fn partial_log_path(repository: &str, job_id: i64) -> String {
+    format!("{repository}/{job_id}.partial.log.gz")
+}
+
 /// The states of a [`JobLog`], lowest rank first.
 pub mod log_state {
     pub const UNAVAILABLE: &str = "unavailable";
@@ -29,16 +37,13 @@ pub mod log_state {
     pub const STORED: &str = "stored";
 }
 
-impl JobLog {
-    /// `{owner}/{repo}/{job id}`, the same key as the job's own records.
-    pub fn key(&self) -> String {
-        format!("{}/{}", self.repository_full_name, self.job_id)
+crate::record_type! {
+    JobLog {
+        name: "hudstream.JobLog",
+        topic: "hud.job_log.v1",
+        key: "{owner}/{repo}/{job id}" => |r| format!("{}/{}", r.repository_full_name, r.job_id),
+        schemas: ["../avro/job_log.v1.avsc"],
     }
-}
-
-impl RecordType for JobLog {
-    const NAME: &'static str = "hudstream.JobLog";
-    const SCHEMAS: &'static [&'static str] = &[include_str!("../avro/job_log.v1.avsc")];
 }
 
 /// A verdict on a job's log. See the `.avsc` for field docs.
@@ -70,15 +75,59 @@ pub mod outcome {
     pub const LOG_UNAVAILABLE: &str = "log_unavailable";
 }
 
-impl JobClassification {
-    pub fn key(&self) -> String {
-        format!("{}/{}", self.repository_full_name, self.job_id)
+crate::record_type! {
+    JobClassification {
+        name: "hudstream.JobClassification",
+        topic: "hud.job_classification.v1",
+        key: "{owner}/{repo}/{job id}" => |r| format!("{}/{}", r.repository_full_name, r.job_id),
+        schemas: ["../avro/job_classification.v1.avsc"],
     }
 }
 
-impl RecordType for JobClassification {
-    const NAME: &'static str = "hudstream.JobClassification";
-    const SCHEMAS: &'static [&'static str] = &[include_str!("../avro/job_classification.v1.avsc")];
+// Versions of log records and verdicts, computed from their content with the processors'
+// packing rule (`crate::version::pack`):
+//
+// ```text
+// bits 61-62  rank: what the record stands on (see each function)
+// bits 19-60  the record's own time (fetched_at / classified_at), epoch milliseconds
+// bits 0-18   SHA-256 over the record with version 0: equal versions ⇒ equal content
+// ```
+//
+// So a verdict on the whole log beats one on a partial log whatever their order, and among
+// verdicts of one rank the later one wins, to the millisecond — a re-classification with a
+// new ruleset supersedes the old verdict, and a replay of the topic picks the same winner.
+
+fn versioned<T: serde::Serialize>(rank: u64, millis: i64, content: &T) -> i64 {
+    crate::version::pack(&[(rank, 2), (millis.max(0) as u64, 42)], content)
+}
+
+/// Rank: unavailable 0 < gone 1 < partial 2 < stored 3.
+pub fn job_log_version(log: &JobLog) -> i64 {
+    let rank = match log.state.as_str() {
+        log_state::STORED => 3,
+        log_state::PARTIAL => 2,
+        log_state::GONE => 1,
+        _ => 0,
+    };
+    let content = JobLog {
+        version: 0,
+        ..log.clone()
+    };
+    versioned(rank, log.fetched_at, &content)
+}
+
+/// Rank: no log (gone or unavailable) 0 < verdict on a partial log 1 < on the whole log 2.
+pub fn classification_version(verdict: &JobClassification) -> i64 {
+    let rank = match verdict.outcome.as_str() {
+        outcome::LOG_GONE | outcome::LOG_UNAVAILABLE => 0,
+        _ if verdict.log_partial => 1,
+        _ => 2,
+    };
+    let content = JobClassification {
+        version: 0,
+        ..verdict.clone()
+    };
+    versioned(rank, verdict.classified_at, &content)
 }
 
 #[cfg(test)]
@@ -126,5 +175,55 @@ mod tests {
             codec.decode(&codec.encode(&verdict).unwrap()).unwrap(),
             verdict
         );
+    }
+}
+
+#[cfg(test)]
+mod version_tests {
+    use super::*;
+
+    fn verdict(outcome: &str, partial: bool, at: i64) -> JobClassification {
+        JobClassification {
+            version: 0,
+            repository_full_name: "o/r".into(),
+            job_id: 1,
+            head_sha: String::new(),
+            outcome: outcome.into(),
+            rule: String::new(),
+            line: String::new(),
+            line_number: 0,
+            captures: vec![],
+            context: vec![],
+            ruleset_hash: String::new(),
+            engine_version: String::new(),
+            log_location: String::new(),
+            log_partial: partial,
+            log_bytes: 0,
+            classified_at: at,
+        }
+    }
+
+    #[test]
+    fn whole_beats_partial_beats_no_log_then_later_wins() {
+        let late = 2_000_000_000_000;
+        let early = 1_700_000_000_000;
+        let whole_early = classification_version(&verdict(outcome::NO_MATCH, false, early));
+        let partial_late = classification_version(&verdict(outcome::MATCHED, true, late));
+        let gone_late = classification_version(&verdict(outcome::LOG_GONE, false, late));
+        assert!(whole_early > partial_late);
+        assert!(partial_late > gone_late);
+        assert!(classification_version(&verdict(outcome::MATCHED, false, late)) > whole_early);
+        assert!(whole_early >= 0 && gone_late >= 0);
+    }
+
+    #[test]
+    fn a_millisecond_later_wins_whatever_the_content() {
+        let at = 1_767_225_600_123;
+        for rule in ["a", "b", "c", "d", "e", "f", "g", "h"] {
+            let mut first = verdict(outcome::MATCHED, false, at);
+            first.rule = rule.into();
+            let second = verdict(outcome::MATCHED, false, at + 1);
+            assert!(classification_version(&second) > classification_version(&first));
+        }
     }
 }

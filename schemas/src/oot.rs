@@ -2,8 +2,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::wire::RecordType;
-
 /// One callback, flattened; `None` = not set by this callback. See `avro/oot_result.v*.avsc`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OotResult {
@@ -36,9 +34,13 @@ pub struct OotResult {
     pub artifact_url: Option<String>,
 }
 
-impl RecordType for OotResult {
-    const NAME: &'static str = "hudstream.OotResult";
-    const SCHEMAS: &'static [&'static str] = &[include_str!("../avro/oot_result.v1.avsc")];
+crate::record_type! {
+    OotResult {
+        name: "hudstream.OotResult",
+        topic: "hud.oot_result.v1",
+        key: "{verified_repo}/{delivery_id}/{workflow_name}/{job_name}/{check_run_id} (torchci's dynamoKey)" => |r| r.dynamo_key.clone(),
+        schemas: ["../avro/oot_result.v1.avsc"],
+    }
 }
 
 #[cfg(test)]

@@ -3,8 +3,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::wire::RecordType;
-
 /// A pull request as of one delivery. See `avro/pull_request.v*.avsc` for field docs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PullRequest {
@@ -35,16 +33,13 @@ pub struct PullRequest {
     pub html_url: String,
 }
 
-impl PullRequest {
-    /// `{owner}/{repo}/{number}`.
-    pub fn key(&self) -> String {
-        format!("{}/{}", self.repository_full_name, self.number)
+crate::record_type! {
+    PullRequest {
+        name: "hudstream.PullRequest",
+        topic: "hud.pull_request.v1",
+        key: "{owner}/{repo}/{number}" => |r| format!("{}/{}", r.repository_full_name, r.number),
+        schemas: ["../avro/pull_request.v1.avsc"],
     }
-}
-
-impl RecordType for PullRequest {
-    const NAME: &'static str = "hudstream.PullRequest";
-    const SCHEMAS: &'static [&'static str] = &[include_str!("../avro/pull_request.v1.avsc")];
 }
 
 /// A label added to or removed from a PR or an issue.
@@ -59,19 +54,13 @@ pub struct LabelEvent {
     pub event_time: Option<i64>,
 }
 
-impl LabelEvent {
-    /// `{owner}/{repo}/{number}/{label}`: the latest event per label wins.
-    pub fn key(&self) -> String {
-        format!(
-            "{}/{}/{}",
-            self.repository_full_name, self.number, self.label_name
-        )
+crate::record_type! {
+    LabelEvent {
+        name: "hudstream.LabelEvent",
+        topic: "hud.label_event.v1",
+        key: "{owner}/{repo}/{number}/{label}" => |r| format!("{}/{}/{}", r.repository_full_name, r.number, r.label_name),
+        schemas: ["../avro/label_event.v1.avsc"],
     }
-}
-
-impl RecordType for LabelEvent {
-    const NAME: &'static str = "hudstream.LabelEvent";
-    const SCHEMAS: &'static [&'static str] = &[include_str!("../avro/label_event.v1.avsc")];
 }
 
 #[cfg(test)]

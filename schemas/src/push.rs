@@ -3,8 +3,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::wire::RecordType;
-
 /// A commit as pushed to a ref. See `avro/commit.v*.avsc`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Commit {
@@ -27,19 +25,13 @@ pub struct Commit {
     pub url: String,
 }
 
-impl Commit {
-    /// `{owner}/{repo}/{ref}/{sha}`.
-    pub fn key(&self) -> String {
-        format!(
-            "{}/{}/{}",
-            self.repository_full_name, self.git_ref, self.sha
-        )
+crate::record_type! {
+    Commit {
+        name: "hudstream.Commit",
+        topic: "hud.commit.v1",
+        key: "{owner}/{repo}/{ref}/{sha}" => |r| format!("{}/{}/{}", r.repository_full_name, r.git_ref, r.sha),
+        schemas: ["../avro/commit.v1.avsc"],
     }
-}
-
-impl RecordType for Commit {
-    const NAME: &'static str = "hudstream.Commit";
-    const SCHEMAS: &'static [&'static str] = &[include_str!("../avro/commit.v1.avsc")];
 }
 
 /// A ref's move. See `avro/ref_update.v*.avsc`.
@@ -59,16 +51,13 @@ pub struct RefUpdate {
     pub pushed_at: Option<i64>,
 }
 
-impl RefUpdate {
-    /// `{owner}/{repo}/{ref}`.
-    pub fn key(&self) -> String {
-        format!("{}/{}", self.repository_full_name, self.git_ref)
+crate::record_type! {
+    RefUpdate {
+        name: "hudstream.RefUpdate",
+        topic: "hud.ref_update.v1",
+        key: "{owner}/{repo}/{ref}" => |r| format!("{}/{}", r.repository_full_name, r.git_ref),
+        schemas: ["../avro/ref_update.v1.avsc"],
     }
-}
-
-impl RecordType for RefUpdate {
-    const NAME: &'static str = "hudstream.RefUpdate";
-    const SCHEMAS: &'static [&'static str] = &[include_str!("../avro/ref_update.v1.avsc")];
 }
 
 #[cfg(test)]

@@ -4,6 +4,10 @@
 //! Avro records in single-object encoding (`hud.<entity>.v<major>`); one dead-letter topic holds
 //! the records a stage could not handle, unchanged, with the reason in a header. A deployment
 //! may put a prefix in front of every name (`kafka.topic_prefix`) to share a cluster.
+//! The derived topics come from the record types ([`crate::derived_topics`]): a new stream is a
+//! new record type, and its topic is in the catalogue.
+
+use crate::wire::RecordType;
 
 /// What a topic holds; decides how `hudstream topics` describes it and what retention suits it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,7 +28,17 @@ pub struct TopicSpec {
     /// What the record key is; every event of one entity has the same key, so it stays in order
     /// within one partition.
     pub key: &'static str,
-    pub value: &'static str,
+    pub value: String,
+}
+
+/// The catalogue entry of a derived record type's topic.
+pub fn derived<T: RecordType>() -> TopicSpec {
+    TopicSpec {
+        name: T::TOPIC.to_string(),
+        kind: TopicKind::Derived,
+        key: T::KEY,
+        value: format!("{} (Avro single-object encoding)", T::NAME),
+    }
 }
 
 /// Raw `workflow_job` deliveries.
@@ -36,29 +50,30 @@ pub const OOT_RESULTS: &str = "oot.results";
 /// Raw CircleCI webhooks (`POST /circleci/webhook`).
 pub const CIRCLECI_WEBHOOK: &str = "circleci.webhook";
 /// Normalized, versioned jobs (`hudstream.WorkflowJob`).
-pub const HUD_WORKFLOW_JOB_V1: &str = "hud.workflow_job.v1";
+pub const HUD_WORKFLOW_JOB_V1: &str = <crate::workflow_job::WorkflowJob as RecordType>::TOPIC;
 /// Normalized, versioned workflow runs (`hudstream.WorkflowRun`).
-pub const HUD_WORKFLOW_RUN_V1: &str = "hud.workflow_run.v1";
+pub const HUD_WORKFLOW_RUN_V1: &str = <crate::workflow_run::WorkflowRun as RecordType>::TOPIC;
 /// Normalized, versioned pull requests (`hudstream.PullRequest`).
-pub const HUD_PULL_REQUEST_V1: &str = "hud.pull_request.v1";
+pub const HUD_PULL_REQUEST_V1: &str = <crate::pull_request::PullRequest as RecordType>::TOPIC;
 /// Label added/removed on a PR or issue (`hudstream.LabelEvent`).
-pub const HUD_LABEL_EVENT_V1: &str = "hud.label_event.v1";
+pub const HUD_LABEL_EVENT_V1: &str = <crate::pull_request::LabelEvent as RecordType>::TOPIC;
 /// Commits as pushed to a ref (`hudstream.Commit`).
-pub const HUD_COMMIT_V1: &str = "hud.commit.v1";
+pub const HUD_COMMIT_V1: &str = <crate::push::Commit as RecordType>::TOPIC;
 /// Ref moves, creations and deletions (`hudstream.RefUpdate`).
-pub const HUD_REF_UPDATE_V1: &str = "hud.ref_update.v1";
+pub const HUD_REF_UPDATE_V1: &str = <crate::push::RefUpdate as RecordType>::TOPIC;
 /// Out-of-tree CI callbacks, flattened (`hudstream.OotResult`).
-pub const HUD_OOT_RESULT_V1: &str = "hud.oot_result.v1";
+pub const HUD_OOT_RESULT_V1: &str = <crate::oot::OotResult as RecordType>::TOPIC;
 /// Issues (`hudstream.Issue`).
-pub const HUD_ISSUE_V1: &str = "hud.issue.v1";
+pub const HUD_ISSUE_V1: &str = <crate::issue::Issue as RecordType>::TOPIC;
 /// Issue and PR comments (`hudstream.IssueComment`).
-pub const HUD_ISSUE_COMMENT_V1: &str = "hud.issue_comment.v1";
+pub const HUD_ISSUE_COMMENT_V1: &str = <crate::issue::IssueComment as RecordType>::TOPIC;
 /// Check runs (`hudstream.CheckRun`).
-pub const HUD_CHECK_RUN_V1: &str = "hud.check_run.v1";
+pub const HUD_CHECK_RUN_V1: &str = <crate::issue::CheckRun as RecordType>::TOPIC;
 /// Jobs' logs as stored by the log fetcher or an upload (`hudstream.JobLog`).
-pub const HUD_JOB_LOG_V1: &str = "hud.job_log.v1";
+pub const HUD_JOB_LOG_V1: &str = <crate::job_log::JobLog as RecordType>::TOPIC;
 /// The rule engine's verdicts on jobs' logs (`hudstream.JobClassification`).
-pub const HUD_JOB_CLASSIFICATION_V1: &str = "hud.job_classification.v1";
+pub const HUD_JOB_CLASSIFICATION_V1: &str =
+    <crate::job_log::JobClassification as RecordType>::TOPIC;
 /// Raw `issues` deliveries.
 pub const GITHUB_ISSUES: &str = "github.issues";
 /// Raw `issue_comment` deliveries.
@@ -112,108 +127,33 @@ pub fn catalogue() -> Vec<TopicSpec> {
             name: format!("github.{event}"),
             kind: TopicKind::Raw,
             key: "{owner}/{repo}/{entity id} (see README, topics)",
-            value: "GitHub webhook body, byte for byte as delivered",
+            value: "GitHub webhook body, byte for byte as delivered".into(),
         })
         .collect();
     topics.push(TopicSpec {
         name: GITHUB_OTHER.to_string(),
         kind: TopicKind::Raw,
         key: "{owner}/{repo} or the delivery id",
-        value: "GitHub webhook body of any other event type, byte for byte",
+        value: "GitHub webhook body of any other event type, byte for byte".into(),
     });
     topics.push(TopicSpec {
         name: OOT_RESULTS.to_string(),
         kind: TopicKind::Raw,
         key: "{verified_repo}/{delivery_id}/{workflow name}/{job_name}/{check_run_id} (torchci's dynamoKey)",
-        value: "the OOT result body {trusted, untrusted}, byte for byte",
+        value: "the OOT result body {trusted, untrusted}, byte for byte".into(),
     });
     topics.push(TopicSpec {
         name: CIRCLECI_WEBHOOK.to_string(),
         kind: TopicKind::Raw,
         key: "{project slug}/{workflow id}, else the event id",
-        value: "CircleCI webhook body, byte for byte",
+        value: "CircleCI webhook body, byte for byte".into(),
     });
-    topics.push(TopicSpec {
-        name: HUD_WORKFLOW_JOB_V1.to_string(),
-        kind: TopicKind::Derived,
-        key: "{owner}/{repo}/{job id}",
-        value: "hudstream.WorkflowJob (Avro single-object encoding)",
-    });
-    topics.push(TopicSpec {
-        name: HUD_WORKFLOW_RUN_V1.to_string(),
-        kind: TopicKind::Derived,
-        key: "{owner}/{repo}/{run id}",
-        value: "hudstream.WorkflowRun (Avro single-object encoding)",
-    });
-    topics.push(TopicSpec {
-        name: HUD_PULL_REQUEST_V1.to_string(),
-        kind: TopicKind::Derived,
-        key: "{owner}/{repo}/{number}",
-        value: "hudstream.PullRequest (Avro single-object encoding)",
-    });
-    topics.push(TopicSpec {
-        name: HUD_LABEL_EVENT_V1.to_string(),
-        kind: TopicKind::Derived,
-        key: "{owner}/{repo}/{number}/{label}",
-        value: "hudstream.LabelEvent (Avro single-object encoding)",
-    });
-    topics.push(TopicSpec {
-        name: HUD_COMMIT_V1.to_string(),
-        kind: TopicKind::Derived,
-        key: "{owner}/{repo}/{ref}/{sha}",
-        value: "hudstream.Commit (Avro single-object encoding)",
-    });
-    topics.push(TopicSpec {
-        name: HUD_REF_UPDATE_V1.to_string(),
-        kind: TopicKind::Derived,
-        key: "{owner}/{repo}/{ref}",
-        value: "hudstream.RefUpdate (Avro single-object encoding)",
-    });
-    topics.push(TopicSpec {
-        name: HUD_OOT_RESULT_V1.to_string(),
-        kind: TopicKind::Derived,
-        key: "{verified_repo}/{delivery_id}/{workflow_name}/{job_name}/{check_run_id} (dynamoKey)",
-        value: "hudstream.OotResult (Avro single-object encoding); merge callbacks field by field",
-    });
-    for (name, key, value) in [
-        (
-            HUD_ISSUE_V1,
-            "{owner}/{repo}/{number}",
-            "hudstream.Issue (Avro single-object encoding)",
-        ),
-        (
-            HUD_ISSUE_COMMENT_V1,
-            "{owner}/{repo}/{number}/{comment id}",
-            "hudstream.IssueComment (Avro single-object encoding)",
-        ),
-        (
-            HUD_CHECK_RUN_V1,
-            "{owner}/{repo}/{check run id}",
-            "hudstream.CheckRun (Avro single-object encoding)",
-        ),
-        (
-            HUD_JOB_LOG_V1,
-            "{owner}/{repo}/{job id}",
-            "hudstream.JobLog (Avro single-object encoding)",
-        ),
-        (
-            HUD_JOB_CLASSIFICATION_V1,
-            "{owner}/{repo}/{job id}",
-            "hudstream.JobClassification (Avro single-object encoding)",
-        ),
-    ] {
-        topics.push(TopicSpec {
-            name: name.to_string(),
-            kind: TopicKind::Derived,
-            key,
-            value,
-        });
-    }
+    topics.extend(crate::derived_topics());
     topics.push(TopicSpec {
         name: DEAD_LETTERS.to_string(),
         kind: TopicKind::DeadLetter,
         key: "the failed record's key",
-        value: "the failed record's value, unchanged; reason in headers",
+        value: "the failed record's value, unchanged; reason in headers".into(),
     });
     topics
 }

@@ -21,13 +21,110 @@ use serde::{de::DeserializeOwned, Serialize};
 pub const MAGIC: [u8; 2] = [0xC3, 0x01];
 const HEADER_LEN: usize = 10;
 
-/// A derived record type with its published Avro schemas.
-pub trait RecordType: Serialize + DeserializeOwned {
+/// A derived record type: its published Avro schemas, the topic it is published on and its
+/// key. Declared with [`record_type!`](crate::record_type), which also gives it one shared
+/// [`Codec`].
+pub trait RecordType: Serialize + DeserializeOwned + Sized + 'static {
     /// The Avro full name, e.g. `hudstream.WorkflowJob`.
     const NAME: &'static str;
     /// Every published version of the schema (JSON), oldest first. Index + 1 is the version
     /// number; the last one is the writer schema.
     const SCHEMAS: &'static [&'static str];
+    /// The derived topic its records are published on (a catalogue name).
+    const TOPIC: &'static str;
+    /// What the key is, for the topic catalogue, e.g. `{owner}/{repo}/{job id}`.
+    const KEY: &'static str;
+    /// The record's Kafka key: every record of one entity has the same key, so an entity's
+    /// records stay in order in one partition.
+    fn key(&self) -> String;
+    /// The codec of this type, built once per process.
+    fn codec() -> Result<&'static Codec<Self>, &'static SchemaError>;
+}
+
+/// Receives the records a processor derived, one at a time, whatever their types.
+pub trait RecordSink {
+    fn record<T: RecordType>(&mut self, record: &T);
+}
+
+/// What a processor derives from one input: one record, several, some or none (each handed to
+/// a [`RecordSink`], which publishes it on its type's topic).
+pub trait Outputs {
+    fn each<S: RecordSink>(self, sink: &mut S);
+}
+
+impl<T: RecordType> Outputs for T {
+    fn each<S: RecordSink>(self, sink: &mut S) {
+        sink.record(&self);
+    }
+}
+
+impl<T: Outputs> Outputs for Option<T> {
+    fn each<S: RecordSink>(self, sink: &mut S) {
+        if let Some(outputs) = self {
+            outputs.each(sink);
+        }
+    }
+}
+
+impl<T: Outputs> Outputs for Vec<T> {
+    fn each<S: RecordSink>(self, sink: &mut S) {
+        for outputs in self {
+            outputs.each(sink);
+        }
+    }
+}
+
+impl<A: Outputs, B: Outputs> Outputs for (A, B) {
+    fn each<S: RecordSink>(self, sink: &mut S) {
+        self.0.each(sink);
+        self.1.each(sink);
+    }
+}
+
+/// Declares a derived record type (a struct with `Serialize` and `Deserialize`):
+///
+/// ```ignore
+/// record_type! {
+///     WorkflowJob {
+///         name: "hudstream.WorkflowJob",
+///         topic: "hud.workflow_job.v1",
+///         key: "{owner}/{repo}/{job id}" => |job| format!("{}/{}", job.repository_full_name, job.id),
+///         schemas: ["../avro/workflow_job.v1.avsc"],
+///     }
+/// }
+/// ```
+#[macro_export]
+macro_rules! record_type {
+    (
+        $ty:ident {
+            name: $name:literal,
+            topic: $topic:literal,
+            key: $key_doc:literal => |$record:ident| $key:expr,
+            schemas: [$($schema:literal),+ $(,)?] $(,)?
+        }
+    ) => {
+        impl $crate::wire::RecordType for $ty {
+            const NAME: &'static str = $name;
+            const SCHEMAS: &'static [&'static str] = &[$(include_str!($schema)),+];
+            const TOPIC: &'static str = $topic;
+            const KEY: &'static str = $key_doc;
+
+            fn key(&self) -> String {
+                let $record = self;
+                $key
+            }
+
+            fn codec() -> Result<
+                &'static $crate::wire::Codec<Self>,
+                &'static $crate::wire::SchemaError,
+            > {
+                static CODEC: std::sync::OnceLock<
+                    Result<$crate::wire::Codec<$ty>, $crate::wire::SchemaError>,
+                > = std::sync::OnceLock::new();
+                CODEC.get_or_init($crate::wire::Codec::new).as_ref()
+            }
+        }
+    };
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +135,8 @@ pub enum EncodeError {
         #[source]
         source: serde_avro_fast::ser::SerError,
     },
+    #[error("cannot encode a {name} record: its published schema is invalid: {reason}")]
+    Schema { name: &'static str, reason: String },
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -5,8 +5,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::wire::RecordType;
-
 /// A job as of one delivery. See the `.avsc` for field docs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WorkflowJob {
@@ -50,16 +48,13 @@ pub struct WorkflowStep {
     pub completed_at: Option<i64>,
 }
 
-impl WorkflowJob {
-    /// The Kafka key of the job's records: `{owner}/{repo}/{id}` (torchci's `dynamoKey`).
-    pub fn key(&self) -> String {
-        format!("{}/{}", self.repository_full_name, self.id)
+crate::record_type! {
+    WorkflowJob {
+        name: "hudstream.WorkflowJob",
+        topic: "hud.workflow_job.v1",
+        key: "{owner}/{repo}/{job id}" => |r| format!("{}/{}", r.repository_full_name, r.id),
+        schemas: ["../avro/workflow_job.v1.avsc"],
     }
-}
-
-impl RecordType for WorkflowJob {
-    const NAME: &'static str = "hudstream.WorkflowJob";
-    const SCHEMAS: &'static [&'static str] = &[include_str!("../avro/workflow_job.v1.avsc")];
 }
 
 #[cfg(test)]

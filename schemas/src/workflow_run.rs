@@ -2,8 +2,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::wire::RecordType;
-
 /// A workflow run as of one delivery. See `avro/workflow_run.v*.avsc` for field docs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WorkflowRun {
@@ -40,16 +38,13 @@ pub struct WorkflowRun {
     pub previous_attempt_url: String,
 }
 
-impl WorkflowRun {
-    /// `{owner}/{repo}/{id}`.
-    pub fn key(&self) -> String {
-        format!("{}/{}", self.repository_full_name, self.id)
+crate::record_type! {
+    WorkflowRun {
+        name: "hudstream.WorkflowRun",
+        topic: "hud.workflow_run.v1",
+        key: "{owner}/{repo}/{run id}" => |r| format!("{}/{}", r.repository_full_name, r.id),
+        schemas: ["../avro/workflow_run.v1.avsc"],
     }
-}
-
-impl RecordType for WorkflowRun {
-    const NAME: &'static str = "hudstream.WorkflowRun";
-    const SCHEMAS: &'static [&'static str] = &[include_str!("../avro/workflow_run.v1.avsc")];
 }
 
 #[cfg(test)]

@@ -87,39 +87,32 @@ impl Stack {
             .expect("topics are created");
         hudstream::migrate(&config).await.expect("migrations apply");
         let shutdown = CancellationToken::new();
-        let gateway = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let api = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let gateway_url = format!("http://{}", gateway.local_addr().expect("addr"));
-        let api_url = format!("http://{}", api.local_addr().expect("addr"));
+        // Every stage `hudstream run` would run under this configuration, each on its own
+        // task; those that serve HTTP get a free port.
+        let (mut gateway_url, mut api_url) = (String::new(), String::new());
         let mut tasks = Vec::new();
-        let (c, s) = (config.clone(), shutdown.clone());
-        tasks.push(tokio::spawn(async move {
-            hudstream::run_gateway(&c, gateway, s).await
-        }));
-        let (c, s) = (config.clone(), shutdown.clone());
-        tasks.push(tokio::spawn(async move {
-            hudstream::run_processors(&c, s).await
-        }));
-        let (c, s) = (config.clone(), shutdown.clone());
-        tasks.push(tokio::spawn(async move {
-            hudstream::run_projections(&c, s).await
-        }));
-        let (c, s) = (config.clone(), shutdown.clone());
-        tasks.push(tokio::spawn(async move {
-            hudstream::run_log_stages(&c, s).await
-        }));
-        let (c, s) = (config.clone(), shutdown.clone());
-        tasks.push(tokio::spawn(
-            async move { hudstream::run_api(&c, api, s).await },
-        ));
-        if config.archive.enabled {
+        for stage in hudstream::stages::STAGES
+            .iter()
+            .filter(|s| (s.in_run)(&config))
+        {
+            let listener = match stage.http {
+                hudstream::stages::Http::Own(setting) => {
+                    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                        .await
+                        .expect("bind");
+                    let url = format!("http://{}", listener.local_addr().expect("addr"));
+                    match setting {
+                        "gateway.listen" => gateway_url = url,
+                        "api.listen" => api_url = url,
+                        other => panic!("the harness does not know {other}"),
+                    }
+                    Some(listener)
+                }
+                hudstream::stages::Http::Metrics => None,
+            };
             let (c, s) = (config.clone(), shutdown.clone());
             tasks.push(tokio::spawn(
-                async move { hudstream::run_archive(&c, s).await },
+                async move { (stage.start)(&c, listener, s).await },
             ));
         }
         Stack {
@@ -511,16 +504,13 @@ pub async fn table_checksum(clickhouse: &ClickHouse, table: &str) -> (usize, Str
 
 /// One number from ClickHouse (`SELECT … AS n`).
 pub async fn count(clickhouse: &ClickHouse, sql: &str) -> u64 {
-    #[derive(serde::Deserialize)]
-    struct N {
-        n: u64,
-    }
     clickhouse
-        .query::<N>(&sql.replace("{db}", clickhouse.database()))
+        .fetch_all::<u64>(&sql.replace("{db}", clickhouse.database()))
         .await
         .unwrap_or_else(|e| panic!("{sql}: {e}"))
         .first()
-        .map_or(0, |n| n.n)
+        .copied()
+        .unwrap_or(0)
 }
 
 /// Polls `check` every 200 ms until it holds; fails the test after `seconds`.

@@ -210,9 +210,10 @@ async fn a_dead_letter_re_driven_after_a_fix_produces_the_derived_record() {
         .expect("appended");
     read_topic(&stack.config, DEAD_LETTERS, |rs| rs.len() >= 2).await;
 
-    let letters = hudstream::dead_letters::read_all(&stack.config, Duration::from_millis(1500))
-        .await
-        .expect("listed");
+    let letters =
+        hudstream::commands::dead_letters::read_all(&stack.config, Duration::from_millis(1500))
+            .await
+            .expect("listed");
     assert_eq!(letters.len(), 2);
     assert_eq!(letters[0].reason, "simulated bug in an older processor");
     assert_eq!(letters[0].source_topic, GITHUB_WORKFLOW_JOB);
@@ -221,7 +222,7 @@ async fn a_dead_letter_re_driven_after_a_fix_produces_the_derived_record() {
         "{}",
         letters[1].reason
     );
-    let n = hudstream::dead_letters::redrive(&appender, &letters)
+    let n = hudstream::commands::dead_letters::redrive(&appender, &letters)
         .await
         .expect("re-driven");
     assert_eq!(n, 2);
@@ -236,7 +237,7 @@ async fn a_dead_letter_re_driven_after_a_fix_produces_the_derived_record() {
     let dead = read_topic(&stack.config, DEAD_LETTERS, |rs| rs.len() >= 3).await;
     let again = &dead[2];
     assert_eq!(
-        again.header_str(hudstream::dead_letters::REDRIVEN_FROM),
+        again.header_str(hudstream::commands::dead_letters::REDRIVEN_FROM),
         Some("0/1")
     );
     assert_eq!(again.payload.as_deref(), Some(&b"{}"[..]));
@@ -301,7 +302,7 @@ async fn a_processor_killed_mid_stream_and_restarted_loses_nothing() {
             run_stage(
                 &k,
                 p.processor_batches(),
-                PerRecord(WorkflowJobProcessor::new().expect("codec")),
+                PerRecord(WorkflowJobProcessor),
                 a,
                 CancellationToken::new(),
             )

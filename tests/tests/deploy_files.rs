@@ -29,16 +29,10 @@ use serde::Deserialize;
 use serde_json::Value as Json;
 use serde_yaml::Value as Yaml;
 
-/// The long-running stages: one process each in production.
-const STAGES: [&str; 7] = [
-    "gateway",
-    "process",
-    "project",
-    "logs",
-    "api",
-    "reconcile",
-    "archive",
-];
+/// The long-running stages, from the one list the binary has: one process each in production.
+fn stages() -> Vec<&'static str> {
+    hudstream::stages::STAGES.iter().map(|s| s.name).collect()
+}
 
 /// Ports of the third-party services deployed next to hudstream. Every other port a deployment
 /// file uses must appear in the configuration reference.
@@ -275,11 +269,11 @@ fn commented_out_keys(example: &str) -> BTreeMap<String, BTreeSet<String>> {
 /// The port a stage serves /healthz, /readyz and /metrics on under `config`, or under the
 /// reference's default where `config` does not set it.
 fn stage_port(stage: &str, config: &toml::Table, reference: &toml::Table) -> Option<u16> {
-    let (section, key) = match stage {
-        "gateway" => ("gateway", "listen"),
-        "api" => ("api", "listen"),
-        _ => ("telemetry", "metrics_listen"),
+    let setting = match hudstream::stages::find(stage)?.http {
+        hudstream::stages::Http::Own(setting) => setting,
+        hudstream::stages::Http::Metrics => "telemetry.metrics_listen",
     };
+    let (section, key) = setting.split_once('.')?;
     let listen = [config, reference]
         .into_iter()
         .find_map(|table| table.get(section)?.get(key)?.as_str())?;
@@ -1274,7 +1268,7 @@ fn every_stage_is_deployed_everywhere_with_probes() {
     }
     // The Compose service of each stage, for Prometheus' targets below.
     let mut stage_services: BTreeMap<&str, String> = BTreeMap::new();
-    for stage in STAGES {
+    for stage in stages() {
         let found = hudstream_services.iter().find(|(_, service)| {
             words(&service["command"]).first().map(String::as_str) == Some(stage)
         });
@@ -1303,7 +1297,7 @@ fn every_stage_is_deployed_everywhere_with_probes() {
 
     // ------------------------------------------------------------------ systemd
     let units = units();
-    for stage in STAGES {
+    for stage in stages() {
         let name = format!("hudstream-{stage}.service");
         let Some(unit) = units.iter().find(|unit| unit.name == name) else {
             problems.push(format!("deploy/systemd: no {name}"));
@@ -1354,7 +1348,7 @@ fn every_stage_is_deployed_everywhere_with_probes() {
             &container.args(),
         );
     }
-    for stage in STAGES {
+    for stage in stages() {
         let found = containers.iter().find(|c| {
             c.kind == "Deployment" && c.args().first().map(String::as_str) == Some(stage)
         });

@@ -5,7 +5,7 @@ use hudstream_e2e::{all_fixtures, Stack};
 use hudstream_schemas::headers as h;
 use hudstream_schemas::pull_request::{LabelEvent, PullRequest};
 use hudstream_schemas::topics::{HUD_LABEL_EVENT_V1, HUD_PULL_REQUEST_V1, HUD_WORKFLOW_RUN_V1};
-use hudstream_schemas::wire::Codec;
+use hudstream_schemas::wire::{Codec, RecordType};
 use hudstream_schemas::workflow_run::WorkflowRun;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -218,10 +218,12 @@ async fn issues_comments_and_check_runs_are_derived() {
         .iter()
         .all(|r| codec.decode(r.payload.as_deref().expect("value")).is_ok()));
     // Nothing of these was dead-lettered.
-    let dead =
-        hudstream::dead_letters::read_all(&stack.config, std::time::Duration::from_millis(1000))
-            .await
-            .expect("read");
+    let dead = hudstream::commands::dead_letters::read_all(
+        &stack.config,
+        std::time::Duration::from_millis(1000),
+    )
+    .await
+    .expect("read");
     assert!(
         dead.is_empty(),
         "{:?}",

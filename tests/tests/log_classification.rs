@@ -384,17 +384,17 @@ async fn gone_logs_uploads_ruleset_reloads_and_reclassification() {
         "[[rule]]\nname = 'reclassified'\npattern = '^all (go)od'\n",
     )
     .unwrap();
-    let args = |dry_run| hudstream::reclassify::Args {
+    let args = |dry_run| hudstream::commands::reclassify::Args {
         jobs: vec![JOB_PATH.to_string()],
         since: None,
         until: None,
         ruleset: Some(other_rules.clone()),
         dry_run,
     };
-    hudstream::reclassify::run(&stack.config, args(true))
+    hudstream::commands::reclassify::run(&stack.config, args(true))
         .await
         .expect("dry run");
-    hudstream::reclassify::run(&stack.config, args(false))
+    hudstream::commands::reclassify::run(&stack.config, args(false))
         .await
         .expect("reclassify");
     let records = stack

@@ -15,7 +15,7 @@ use hudstream_runtime::shutdown::CancellationToken;
 use hudstream_runtime::worker::OutRecord;
 use hudstream_runtime::Config;
 use hudstream_schemas::topics::HUD_WORKFLOW_JOB_V1;
-use hudstream_schemas::wire::Codec;
+use hudstream_schemas::wire::{Codec, RecordType};
 use hudstream_schemas::workflow_job::WorkflowJob;
 
 /// The entities each table ends with for the real fixtures: the golden files' rows
@@ -70,7 +70,7 @@ fn golden_keys(table: &str, columns: &[&str]) -> std::collections::BTreeSet<Vec<
 
 async fn checksums(clickhouse: &ClickHouse) -> BTreeMap<String, (usize, String)> {
     let mut out = BTreeMap::new();
-    for encoder in hudstream_projections::all().expect("projections") {
+    for encoder in hudstream_projections::all() {
         out.insert(
             encoder.table().to_string(),
             table_checksum(clickhouse, encoder.table()).await,
@@ -273,7 +273,7 @@ async fn every_table_fills_from_the_fixtures_and_a_replay_rebuilds_identical_tab
             &params,
         )
         .expect("binds");
-        let rows: Vec<serde_json::Value> = clickhouse.query(&sql).await.expect("query");
+        let rows: Vec<serde_json::Value> = clickhouse.query_json(&sql).await.expect("query");
         assert_eq!(rows.len(), 1, "{rows:?}");
         let row = &rows[0];
         // The query gives instants as unix seconds, 0 for "never".
@@ -307,14 +307,15 @@ async fn every_table_fills_from_the_fixtures_and_a_replay_rebuilds_identical_tab
 
     // `status` sees every stage caught up.
     let offsets =
-        tokio::task::block_in_place(|| hudstream::status::offsets(&stack.config)).expect("offsets");
+        tokio::task::block_in_place(|| hudstream::commands::status::offsets(&stack.config))
+            .expect("offsets");
     for p in offsets
         .iter()
         .filter(|p| p.stage.starts_with("project.") && p.end > 0)
     {
         assert_eq!(p.lag(), 0, "{p:?}");
     }
-    let report = hudstream::status::report(&stack.config)
+    let report = hudstream::commands::status::report(&stack.config)
         .await
         .expect("status");
     assert!(
@@ -404,10 +405,9 @@ async fn every_table_fills_from_the_fixtures_and_a_replay_rebuilds_identical_tab
     std::fs::create_dir_all(dir.join(copy.path()).parent().expect("folder")).expect("mkdir");
     std::fs::copy(dir.join(first.path()), dir.join(copy.path())).expect("copy");
     std::fs::remove_file(dir.join(lost.path())).expect("remove");
-    let report = hudstream_archive::rebuild(
+    let report = hudstream_replay::from_archive::rebuild(
         &archive,
         &replayer,
-        &stack.config.kafka,
         hudstream::tables_to_replay("all").expect("tables"),
         false,
     )
@@ -445,9 +445,9 @@ async fn every_writer_sends_exactly_the_columns_of_its_migrated_table() {
         #[serde(rename = "type")]
         ty: String,
     }
-    for encoder in hudstream_projections::all().expect("projections") {
+    for encoder in hudstream_projections::all() {
         let columns: Vec<Column> = clickhouse
-            .query(&format!(
+            .query_json(&format!(
                 "SELECT name, type FROM system.columns WHERE database = '{}' AND table = '{}' AND default_kind NOT IN ('MATERIALIZED', 'ALIAS')",
                 clickhouse.database(),
                 encoder.table()
@@ -513,7 +513,7 @@ async fn a_refused_row_is_dead_lettered_alone_and_the_rest_of_its_batch_is_writt
         reason: String,
     }
     let letters: Vec<Letter> = clickhouse
-        .query(&format!(
+        .query_json(&format!(
             "SELECT stage, source_offset, reason FROM {}.dead_letter",
             clickhouse.database()
         ))
@@ -779,7 +779,11 @@ async fn records_appended_during_a_replay_end_in_the_rebuilt_table() {
         .await
         .expect("replay");
     assert!(appended, "progress was reported");
-    assert_eq!(report.swap, "rename", "18.16 has no EXCHANGE TABLES");
+    assert_eq!(
+        report.swap,
+        Some(hudstream_runtime::clickhouse::Swap::Rename),
+        "18.16 has no EXCHANGE TABLES"
+    );
     assert_eq!(report.events, 600);
     let clickhouse = ClickHouse::new(&config.clickhouse).expect("client");
     assert_eq!(

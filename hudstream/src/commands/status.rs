@@ -7,16 +7,11 @@
 //! stages are stopped; that is also where a stuck stage shows: its lag grows. (The end is the
 //! broker's high watermark: on tansu, which reports one past the last *batch*, lag reads low.)
 
+use hudstream_runtime::clickhouse::ClickHouse;
+use hudstream_runtime::kafka::committed_offsets;
+use hudstream_runtime::Config;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::time::Duration;
-
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::{Offset, TopicPartitionList};
-
-use hudstream_runtime::clickhouse::ClickHouse;
-use hudstream_runtime::kafka::{client_config, partition_watermarks};
-use hudstream_runtime::Config;
 
 /// One partition of one stage's input.
 #[derive(Debug, Clone, PartialEq)]
@@ -41,33 +36,15 @@ impl PartitionStatus {
 /// Committed offsets and ends for every stage that reads a topic.
 pub fn offsets(config: &Config) -> anyhow::Result<Vec<PartitionStatus>> {
     let mut out = Vec::new();
-    for (stage, topic) in crate::stages(config)? {
-        let consumer: BaseConsumer = client_config(&config.kafka)
-            .set("group.id", config.kafka.group(stage))
-            .set("enable.auto.commit", "false")
-            .create()?;
-        let name = config.kafka.topic(topic);
-        let marks = partition_watermarks(&consumer, &name)?;
-        let mut tpl = TopicPartitionList::new();
-        for partition in marks.keys() {
-            tpl.add_partition(&name, *partition);
-        }
-        let committed = consumer.committed_offsets(tpl, Duration::from_secs(10))?;
-        for (partition, (first, end)) in marks {
-            let committed =
-                committed
-                    .find_partition(&name, partition)
-                    .and_then(|e| match e.offset() {
-                        Offset::Offset(o) => Some(o),
-                        _ => None,
-                    });
+    for (stage, topic) in crate::stages::consumers(config) {
+        for p in committed_offsets(&config.kafka, &config.kafka.group(stage), topic)? {
             out.push(PartitionStatus {
                 stage: stage.to_string(),
                 topic: topic.to_string(),
-                partition,
-                committed,
-                end,
-                first,
+                partition: p.partition,
+                committed: p.committed,
+                end: p.end,
+                first: p.first,
             });
         }
     }
@@ -76,21 +53,16 @@ pub fn offsets(config: &Config) -> anyhow::Result<Vec<PartitionStatus>> {
 
 /// Rows per table: stored (every version) and current (FINAL: one per entity).
 pub async fn tables(clickhouse: &ClickHouse) -> anyhow::Result<Vec<(String, u64, u64)>> {
-    #[derive(serde::Deserialize)]
-    struct Counts {
-        stored: u64,
-        current: u64,
-    }
     let mut out = Vec::new();
-    for encoder in hudstream_projections::all()? {
+    for encoder in hudstream_projections::all() {
         let table = encoder.table();
         let db = clickhouse.database();
-        let counts: Vec<Counts> = clickhouse
-            .query(&format!(
+        let counts: Vec<(u64, u64)> = clickhouse
+            .fetch_all(&format!(
                 "SELECT (SELECT count() FROM {db}.{table}) AS stored, (SELECT count() FROM {db}.{table} FINAL) AS current"
             ))
             .await?;
-        let c = counts.first().map_or((0, 0), |c| (c.stored, c.current));
+        let c = counts.first().copied().unwrap_or((0, 0));
         out.push((table.to_string(), c.0, c.1));
     }
     Ok(out)
@@ -185,7 +157,7 @@ pub async fn report(config: &Config) -> anyhow::Result<String> {
         let url = format!("http://{}/metrics", config.telemetry.metrics_listen);
         let page = async {
             reqwest::Client::builder()
-                .timeout(Duration::from_secs(2))
+                .timeout(std::time::Duration::from_secs(2))
                 .build()?
                 .get(&url)
                 .send()

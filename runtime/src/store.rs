@@ -1,13 +1,12 @@
-//! Where logs are kept: gzip-compressed objects in a local directory or S3-compatible storage.
+//! The object store every stage that keeps files uses — job logs (`logs.store`), the archive
+//! (`archive.store`), uploaded test reports: gzip-compressed objects in a local directory or
+//! S3-compatible storage (`object_store`), behind the same `file://` and `s3://` specs.
 //!
-//! Layout: `{owner}/{repo}/{job_id}.log.gz` for a whole log and
-//! `{owner}/{repo}/{job_id}.partial.log.gz` for the latest uploaded part of a running job's
-//! log. Logs are compressed while they stream in and decompressed while they stream out; no
-//! log is ever held whole in memory. A write becomes visible only when complete (multipart
-//! upload, or a staged file renamed into place), so a reader never sees half a log.
-//!
-//! The archive stage (`hudstream-archive`) keeps its files in a store of this kind too: the
-//! same compression, the same atomic writes, the same `file://` and `s3://` specs.
+//! Objects are compressed while they stream in and decompressed while they stream out; none is
+//! ever held whole in memory. A write becomes visible only when complete (multipart upload, or
+//! a staged file renamed into place), so a reader never sees half an object. What goes where is
+//! the user's business (job logs: `hudstream_schemas::job_log::log_path`; the archive: its file
+//! names).
 
 use std::io::{BufRead, BufReader, Write};
 use std::sync::Arc;
@@ -28,22 +27,22 @@ const PART_BYTES: usize = 1 << 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("invalid log store {spec:?}: {reason}")]
+    #[error("invalid store {spec:?}: {reason}")]
     Config { spec: String, reason: String },
-    #[error("log store {op} {path}: {source}")]
+    #[error("store {op} {path}: {source}")]
     Store {
         op: &'static str,
         path: String,
         #[source]
         source: object_store::Error,
     },
-    #[error("reading the log body for {path}: {source}")]
+    #[error("reading the body for {path}: {source}")]
     Body {
         path: String,
         #[source]
         source: std::io::Error,
     },
-    #[error("the log body for {path} is over the {limit}-byte limit")]
+    #[error("the body for {path} is over the {limit}-byte limit")]
     TooLarge { path: String, limit: u64 },
 }
 
@@ -60,30 +59,30 @@ impl StoreError {
     }
 }
 
-/// What a [`LogStore::put`] wrote.
+/// What a [`BlobStore::put`] wrote.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Written {
     pub raw_bytes: u64,
     pub compressed_bytes: u64,
 }
 
-/// The log store.
+/// A store of gzip-compressed objects.
 #[derive(Clone)]
-pub struct LogStore {
+pub struct BlobStore {
     store: Arc<dyn ObjectStore>,
     description: String,
 }
 
-impl std::fmt::Debug for LogStore {
+impl std::fmt::Debug for BlobStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.description)
     }
 }
 
-impl LogStore {
+impl BlobStore {
     /// Opens `spec`: `s3://bucket[/prefix]` (credentials, region and endpoint from `AWS_*`
     /// variables), `file:///abs/dir`, or a directory path (created if missing).
-    pub fn open(spec: &str) -> Result<LogStore, StoreError> {
+    pub fn open(spec: &str) -> Result<BlobStore, StoreError> {
         let config_error = |reason: String| StoreError::Config {
             spec: spec.to_string(),
             reason,
@@ -100,7 +99,7 @@ impl LogStore {
             } else {
                 Arc::new(PrefixStore::new(s3, prefix))
             };
-            return Ok(LogStore {
+            return Ok(BlobStore {
                 store,
                 description: spec.to_string(),
             });
@@ -122,20 +121,10 @@ impl LogStore {
         let local = LocalFileSystem::new_with_prefix(&dir)
             .map_err(|e| config_error(e.to_string()))?
             .with_automatic_cleanup(true);
-        Ok(LogStore {
+        Ok(BlobStore {
             store: Arc::new(local),
             description: format!("file://{}", dir.display()),
         })
-    }
-
-    /// Where a job's whole log goes.
-    pub fn log_path(repository: &str, job_id: i64) -> String {
-        format!("{repository}/{job_id}.log.gz")
-    }
-
-    /// Where the latest uploaded part of a running job's log goes.
-    pub fn partial_log_path(repository: &str, job_id: i64) -> String {
-        format!("{repository}/{job_id}.partial.log.gz")
     }
 
     /// The stored object's size and when it was written (epoch ms), if it exists.
@@ -222,7 +211,7 @@ impl LogStore {
             Err(e) => {
                 // The half-written object never becomes visible; tidy its parts.
                 if let Err(abort) = upload.abort().await {
-                    tracing::warn!(path, error = %abort, "could not abort a failed log upload");
+                    tracing::warn!(path, error = %abort, "could not abort a failed upload");
                 }
                 Err(e)
             }
@@ -245,8 +234,8 @@ impl LogStore {
     }
 
     /// Opens `path` for reading. The bytes are pulled from the async store only as the
-    /// [`StoredLog`]'s reader is read, on a blocking thread.
-    pub async fn read(&self, path: &str) -> Result<StoredLog, StoreError> {
+    /// [`StoredObject`]'s reader is read, on a blocking thread.
+    pub async fn read(&self, path: &str) -> Result<StoredObject, StoreError> {
         let object =
             self.store
                 .get(&Path::from(path))
@@ -259,7 +248,7 @@ impl LogStore {
         let bytes = object
             .into_stream()
             .map_err(std::io::Error::other as fn(object_store::Error) -> std::io::Error);
-        Ok(StoredLog {
+        Ok(StoredObject {
             compressed: SyncIoBridge::new(StreamReader::new(bytes)),
         })
     }
@@ -270,13 +259,13 @@ type ObjectBytes = futures::stream::MapErr<
     fn(object_store::Error) -> std::io::Error,
 >;
 
-/// A stored log being read.
-pub struct StoredLog {
+/// A stored object being read.
+pub struct StoredObject {
     compressed: SyncIoBridge<StreamReader<ObjectBytes, Bytes>>,
 }
 
-impl StoredLog {
-    /// The decompressed log. Blocking: call it, and read it, inside `spawn_blocking` (gzip
+impl StoredObject {
+    /// The decompressed object. Blocking: call it, and read it, inside `spawn_blocking` (gzip
     /// reads its header at once, and every read waits on the store).
     pub fn into_reader(self) -> impl BufRead + Send {
         BufReader::with_capacity(
@@ -291,11 +280,11 @@ mod tests {
     use super::*;
     use std::io::Read;
 
-    fn temp_store(name: &str) -> (LogStore, std::path::PathBuf) {
+    fn temp_store(name: &str) -> (BlobStore, std::path::PathBuf) {
         let dir =
             std::env::temp_dir().join(format!("hudstream-store-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        (LogStore::open(dir.to_str().unwrap()).unwrap(), dir)
+        (BlobStore::open(dir.to_str().unwrap()).unwrap(), dir)
     }
 
     fn body(
@@ -307,7 +296,7 @@ mod tests {
     #[tokio::test]
     async fn a_log_round_trips_compressed() {
         let (store, dir) = temp_store("roundtrip");
-        let path = LogStore::log_path("pytorch/pytorch", 42);
+        let path = "pytorch/pytorch/42.log.gz".to_string();
         assert_eq!(store.stat(&path).await.unwrap(), None);
         let written = store
             .put(&path, body(vec![b"line one\n", b"line two\n"]), 1 << 20)
@@ -338,7 +327,7 @@ mod tests {
     #[tokio::test]
     async fn an_oversized_or_broken_body_leaves_no_object() {
         let (store, dir) = temp_store("limits");
-        let path = LogStore::log_path("o/r", 1);
+        let path = "o/r/1.log.gz".to_string();
         let err = store
             .put(&path, body(vec![b"0123456789"]), 5)
             .await
@@ -359,7 +348,7 @@ mod tests {
 
     #[test]
     fn unknown_schemes_are_refused() {
-        let err = LogStore::open("gs://bucket").unwrap_err();
+        let err = BlobStore::open("gs://bucket").unwrap_err();
         assert!(err.to_string().contains("only s3://"), "{err}");
     }
 }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
-use crate::load::{median, namespace, percentile};
+use crate::commands::load::{median, namespace, percentile};
 use futures::StreamExt;
 
 use hudstream_ingest::fixtures;
@@ -17,17 +17,16 @@ use hudstream_ingest::signature::sign_sha256;
 use hudstream_processors::workflow_job::normalize;
 use hudstream_runtime::clickhouse::ClickHouse;
 use hudstream_runtime::shutdown::CancellationToken;
+use hudstream_runtime::worker::OutRecord;
 use hudstream_runtime::{Config, Secret};
 use hudstream_schemas::topics::HUD_WORKFLOW_JOB_V1;
-use hudstream_schemas::wire::Codec;
+use hudstream_schemas::wire::{Codec, RecordType};
 use hudstream_schemas::workflow_job::WorkflowJob;
 
 /// torchci's estimated peak: ~15k workflow_job events per hour for pytorch/pytorch (torchci.md §8.1).
 const TORCHCI_PEAK_EVENTS_PER_S: f64 = 15_000.0 / 3600.0;
 /// Vector's kafka source, one task, to a blackhole (anchors.md §1).
 const VECTOR_KAFKA_SOURCE_MSG_PER_S: f64 = 190_000.0;
-/// The `clickhouse` crate's RowBinary insert into the local 18.16 server (local-services.md).
-const CLICKHOUSE_CRATE_ROWS_PER_S: f64 = 467_000.0;
 /// GitHub's deadline for a 2xx.
 const GITHUB_DEADLINE_S: f64 = 10.0;
 
@@ -123,7 +122,9 @@ pub async fn run(base: &Config, args: BenchArgs) -> anyhow::Result<()> {
     let gw_config = config.clone();
     let gw_shutdown = shutdown.clone();
     let gateway =
-        tokio::spawn(async move { crate::run_gateway(&gw_config, listener, gw_shutdown).await });
+        tokio::spawn(
+            async move { crate::run_gateway(&gw_config, Some(listener), gw_shutdown).await },
+        );
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(args.concurrency)
         .build()?;
@@ -194,20 +195,16 @@ pub async fn run(base: &Config, args: BenchArgs) -> anyhow::Result<()> {
     let (j_config, j_shutdown) = (config.clone(), shutdown.clone());
     let projections =
         tokio::spawn(async move { crate::run_projections(&j_config, j_shutdown).await });
-    #[derive(serde::Deserialize)]
-    struct Count {
-        n: u64,
-    }
     let expected = bodies.len() as u64;
     let deadline = Instant::now() + Duration::from_secs(600);
     loop {
-        let rows: Vec<Count> = clickhouse
-            .query(&format!(
+        let rows: Vec<u64> = clickhouse
+            .fetch_all(&format!(
                 "SELECT uniqExact(id) AS n FROM {}.workflow_job",
                 ns
             ))
             .await?;
-        if rows.first().map(|c| c.n) >= Some(expected) {
+        if rows.first().copied() >= Some(expected) {
             break;
         }
         anyhow::ensure!(
@@ -329,11 +326,38 @@ async fn projection_insert(
     let writer = hudstream_projections::TableWriter::new(encoder.clone(), clickhouse.clone())
         .into_table("bench_writer");
     let file = std::env::temp_dir().join(format!("hudstream-bench-{db}.rowbinary"));
-    std::fs::write(
-        &file,
-        encoder.encode(&records.iter().collect::<Vec<_>>()).body,
-    )?;
     let columns: Vec<String> = encoder.columns().iter().map(|c| format!("`{c}`")).collect();
+    if let Some(port) = tcp_port {
+        // clickhouse-client's input: the very rows the writer sends, as the server dumps them.
+        clickhouse
+            .execute(&format!("DROP TABLE IF EXISTS {db}.bench_source"))
+            .await?;
+        clickhouse
+            .execute(&format!(
+                "CREATE TABLE {db}.bench_source AS {db}.workflow_job"
+            ))
+            .await?;
+        let source = writer.clone().into_table("bench_source");
+        for chunk in records.chunks(config.pipeline.projection_batch_max_records.max(1)) {
+            source.write(chunk).await?;
+        }
+        let status = std::process::Command::new("clickhouse-client")
+            .args([
+                "--host",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+                "--query",
+            ])
+            .arg(format!(
+                "SELECT {} FROM {db}.bench_source FORMAT RowBinary",
+                columns.join(", ")
+            ))
+            .stdout(std::fs::File::create(&file)?)
+            .status()
+            .context("running clickhouse-client")?;
+        anyhow::ensure!(status.success(), "clickhouse-client failed: {status}");
+    }
     let (mut ours, mut client) = (Vec::new(), Vec::new());
     for round in 0..3 {
         for table in ["bench_writer", "bench_client"] {
@@ -387,14 +411,6 @@ async fn projection_insert(
         format!("{ours:>9.0} rows/s ({rows} jobs, median of 3)"),
         against,
     );
-    line(
-        "",
-        String::new(),
-        format!(
-            "clickhouse crate RowBinary 467k rows/s: ×{:.2}",
-            ours / CLICKHOUSE_CRATE_ROWS_PER_S
-        ),
-    );
     Ok(())
 }
 
@@ -427,7 +443,6 @@ fn lifecycle_events(jobs: Vec<WorkflowJob>) -> Vec<WorkflowJob> {
 /// Events/s of `hudstream replay workflow_job` over `events` job records, in topics of their
 /// own (so nothing the earlier sections appended is replayed with them).
 async fn replay(base: &Config, events: usize) -> anyhow::Result<()> {
-    use rdkafka::producer::{FutureProducer, FutureRecord};
     let mut config = base.clone();
     config.kafka.topic_prefix = format!("{}replay.", base.kafka.topic_prefix);
     crate::create_topics(&config).await?;
@@ -435,32 +450,26 @@ async fn replay(base: &Config, events: usize) -> anyhow::Result<()> {
     let jobs = events.div_ceil(3);
     let records = as_records(&lifecycle_events(dataset_jobs(jobs)?))?;
     let appended = records.len();
-    let producer: FutureProducer = hudstream_runtime::kafka::client_config(&config.kafka)
-        .set("enable.idempotence", "true")
-        .set("acks", "all")
-        .set("linger.ms", "20")
-        .set("batch.size", "1000000")
-        .set("queue.buffering.max.messages", "1000000")
-        .set("queue.buffering.max.kbytes", "2097152")
-        .create()?;
-    let topic = config.kafka.topic(HUD_WORKFLOW_JOB_V1);
-    let started = Instant::now();
-    let sent = futures::stream::iter(records.iter())
-        .map(|r| {
-            producer.send(
-                FutureRecord::to(&topic)
-                    .key(r.key.as_deref().unwrap_or_default())
-                    .payload(r.payload.as_deref().unwrap_or_default()),
-                Duration::from_secs(60),
-            )
+    let appender = hudstream_runtime::kafka::Appender::bulk(&config.kafka)?;
+    let outs: Vec<OutRecord> = records
+        .into_iter()
+        .map(|r| OutRecord {
+            topic: r.topic,
+            key: r.key.unwrap_or_default(),
+            payload: r.payload.unwrap_or_default(),
+            headers: Vec::new(),
         })
+        .collect();
+    let started = Instant::now();
+    let sent = futures::stream::iter(outs.iter())
+        .map(|r| appender.append(r))
         .buffer_unordered(100_000)
         .filter(|r| futures::future::ready(r.is_err()))
         .count()
         .await;
     anyhow::ensure!(sent == 0, "{sent} records were not appended");
     let append_rate = appended as f64 / started.elapsed().as_secs_f64();
-    drop(records);
+    drop(outs);
     let replayer = crate::replayer(config)?;
     let report = replayer
         .replay(

@@ -16,14 +16,13 @@ use serde::Deserialize;
 use hudstream_api::queries::{JOBS_TO_RECLASSIFY, JOB_LOG_FOR_RECLASSIFY};
 use hudstream_classifier::{Options, Ruleset};
 use hudstream_logs::classify::classify_log;
-use hudstream_logs::LogStore;
 use hudstream_runtime::clickhouse::{bind, ClickHouse, Param};
 use hudstream_runtime::kafka::Appender;
+use hudstream_runtime::store::BlobStore;
 use hudstream_runtime::worker::OutRecord;
 use hudstream_runtime::Config;
-use hudstream_schemas::job_log::{log_state, outcome, JobClassification, JobLog};
-use hudstream_schemas::topics::HUD_JOB_CLASSIFICATION_V1;
-use hudstream_schemas::wire::Codec;
+use hudstream_schemas::job_log::{log_state, outcome, JobLog};
+use hudstream_schemas::wire::RecordType;
 
 pub struct Args {
     pub jobs: Vec<String>,
@@ -33,7 +32,8 @@ pub struct Args {
     pub dry_run: bool,
 }
 
-#[derive(Debug, Deserialize)]
+/// A row of `jobs_to_reclassify` and `job_log_for_reclassify`.
+#[derive(Debug, clickhouse::Row, Deserialize)]
 struct StoredRow {
     repository_full_name: String,
     job_id: i64,
@@ -77,7 +77,7 @@ async fn targets(config: &Config, args: &Args) -> anyhow::Result<Vec<StoredRow>>
                 ("job_id", Param::Int(id)),
             ]);
             let sql = bind(JOB_LOG_FOR_RECLASSIFY.sql, &db, &params)?;
-            let found: Vec<StoredRow> = clickhouse.query(&sql).await?;
+            let found: Vec<StoredRow> = clickhouse.fetch_all(&sql).await?;
             match found.into_iter().next() {
                 Some(row) => rows.push(row),
                 None => eprintln!("{job}: no stored log has been classified; skipped"),
@@ -99,7 +99,7 @@ async fn targets(config: &Config, args: &Args) -> anyhow::Result<Vec<StoredRow>>
         ("until", Param::Str(until)),
     ]);
     let sql = bind(JOBS_TO_RECLASSIFY.sql, &db, &params)?;
-    rows.extend(clickhouse.query::<StoredRow>(&sql).await?);
+    rows.extend(clickhouse.fetch_all::<StoredRow>(&sql).await?);
     Ok(rows)
 }
 
@@ -110,7 +110,7 @@ pub async fn run(config: &Config, args: Args) -> anyhow::Result<()> {
         ),
         None => crate::open_ruleset(config)?.current(),
     };
-    let store = LogStore::open(&config.logs.store)?;
+    let store = BlobStore::open(&config.logs.store)?;
     let rows = targets(config, &args).await?;
     let options = Options {
         context_depth: config.logs.context_depth,
@@ -120,7 +120,6 @@ pub async fn run(config: &Config, args: Args) -> anyhow::Result<()> {
     } else {
         Some(Appender::new(&config.kafka).context("creating the Kafka producer")?)
     };
-    let codec = Codec::<JobClassification>::new()?;
     println!(
         "reclassifying {} job(s) with {} ({} rules){}",
         rows.len(),
@@ -191,8 +190,7 @@ pub async fn run(config: &Config, args: Args) -> anyhow::Result<()> {
             );
         }
         if let Some(appender) = &appender {
-            let record =
-                OutRecord::encoded(&codec, HUD_JOB_CLASSIFICATION_V1, verdict.key(), &verdict)?;
+            let record = OutRecord::encoded(&verdict)?;
             appender
                 .append(&record)
                 .await

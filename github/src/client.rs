@@ -1,10 +1,7 @@
-//! hudstream's GitHub REST client: the log fetcher's `GET /repos/{owner}/{repo}/actions/jobs/{id}/logs`
-//! and the reconciler's JSON reads of jobs and runs ([`GitHub::repository_json`]).
+//! The client: requests, what GitHub's answers mean, rate limits and retries.
 //!
-//! GitHub answers with a redirect to short-lived blob storage, which is followed (the
-//! `Authorization` header is not sent to the other host). Authentication is a token, or a
-//! GitHub App: a JWT signed with the app's key buys an installation token per repository,
-//! cached and refreshed five minutes before it expires (as torchci does).
+//! A log request is answered with a redirect to short-lived blob storage, which is followed
+//! (the `Authorization` header is not sent to the other host).
 //!
 //! What an answer means:
 //! - 200: the log, streamed to the caller.
@@ -24,19 +21,19 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reqwest::header::{HeaderMap, ACCEPT, RETRY_AFTER, USER_AGENT};
 use reqwest::StatusCode;
-use serde::Deserialize;
 use tokio::sync::Mutex;
 
 use hudstream_runtime::config::LogsConfig;
+use hudstream_runtime::retry::Backoff;
 use hudstream_runtime::shutdown::CancellationToken;
 use hudstream_runtime::Secret;
 
-/// Installation tokens are replaced this long before GitHub says they expire.
-const REFRESH_BEFORE_EXPIRY: Duration = Duration::from_secs(300);
+use crate::auth::Auth;
+
 const FIRST_BACKOFF: Duration = Duration::from_millis(500);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// Longest silence on a connection (headers or body) before the request fails.
@@ -81,32 +78,22 @@ pub enum JsonAnswer {
     },
 }
 
-/// What GitHub said about a job's log.
+/// What GitHub said to a request: a job's log, an artifact, a document.
 #[derive(Debug)]
-pub enum LogAnswer {
-    /// The log, to be streamed (`bytes_stream()`).
+pub enum Answer {
+    /// The body, to be streamed (`bytes_stream()`) or read.
     Found(reqwest::Response),
-    /// 404 or 410: GitHub does not have it any more.
+    /// 404 or 410: GitHub does not have it (any more).
     Gone { status: u16 },
     /// A 4xx that will not change by asking again.
     Refused { status: u16, message: String },
 }
 
-enum Auth {
-    Token(Secret),
-    App {
-        app_id: u64,
-        key: jsonwebtoken::EncodingKey,
-        /// Per repository: the installation token and when to replace it.
-        tokens: Mutex<HashMap<String, (Secret, Instant)>>,
-    },
-}
-
-/// A GitHub REST client (logs, jobs, runs).
+/// A GitHub REST client (logs, jobs, runs, artifacts).
 pub struct GitHub {
-    http: reqwest::Client,
-    api: String,
-    auth: Auth,
+    pub(crate) http: reqwest::Client,
+    pub(crate) api: String,
+    pub(crate) auth: Auth,
     attempts: u32,
     rate_limit_max_wait: Duration,
     /// The last `X-RateLimit-Remaining` GitHub sent; -1 before any.
@@ -118,31 +105,13 @@ pub struct GitHub {
 
 /// What one request attempt came to, inside [`GitHub::get`]'s loop.
 enum Attempt {
-    Done(LogAnswer),
+    Done(Answer),
     /// Rate-limited: wait this long, then ask again (not counted as a failure).
     Wait(Duration),
     /// A 401: drop a cached App token and ask once more.
     Unauthorized(GitHubError),
     /// 5xx or a network error: back off.
     Transient(GitHubError),
-}
-
-#[derive(Deserialize)]
-struct Installation {
-    id: u64,
-}
-
-#[derive(Deserialize)]
-struct InstallationToken {
-    token: String,
-    expires_at: chrono::DateTime<chrono::Utc>,
-}
-
-#[derive(serde::Serialize)]
-struct Claims {
-    iat: i64,
-    exp: i64,
-    iss: String,
 }
 
 impl GitHub {
@@ -220,7 +189,7 @@ impl GitHub {
     }
 
     /// Asks for a job's log, waiting out rate limits and retrying transient failures.
-    pub async fn job_log(&self, repository: &str, job_id: i64) -> Result<LogAnswer, GitHubError> {
+    pub async fn job_log(&self, repository: &str, job_id: i64) -> Result<Answer, GitHubError> {
         let url = format!("{}/repos/{repository}/actions/jobs/{job_id}/logs", self.api);
         self.get(repository, &url).await
     }
@@ -238,7 +207,7 @@ impl GitHub {
             path.trim_start_matches('/')
         );
         Ok(match self.get(repository, &url).await? {
-            LogAnswer::Found(response) => {
+            Answer::Found(response) => {
                 let body = response.bytes().await.map_err(|source| GitHubError::Http {
                     url: url.clone(),
                     source,
@@ -250,8 +219,8 @@ impl GitHub {
                 })?;
                 JsonAnswer::Found(document)
             }
-            LogAnswer::Gone { status } => JsonAnswer::Gone { status },
-            LogAnswer::Refused { status, message } => JsonAnswer::Refused { status, message },
+            Answer::Gone { status } => JsonAnswer::Gone { status },
+            Answer::Refused { status, message } => JsonAnswer::Refused { status, message },
         })
     }
 
@@ -268,16 +237,17 @@ impl GitHub {
     }
 
     /// One GET, waiting out rate limits and retrying transient failures.
-    async fn get(&self, repository: &str, url: &str) -> Result<LogAnswer, GitHubError> {
+    async fn get(&self, repository: &str, url: &str) -> Result<Answer, GitHubError> {
         let mut failures = 0u32;
+        let mut backoff = Backoff::new(FIRST_BACKOFF, MAX_BACKOFF);
         let mut renewed_token = false;
         loop {
             let error = match self.attempt(repository, url).await? {
                 Attempt::Done(answer) => {
                     let result = match &answer {
-                        LogAnswer::Found(_) => "ok",
-                        LogAnswer::Gone { .. } => "gone",
-                        LogAnswer::Refused { .. } => "refused",
+                        Answer::Found(_) => "ok",
+                        Answer::Gone { .. } => "gone",
+                        Answer::Refused { .. } => "refused",
                     };
                     metrics::counter!("hudstream_github_requests_total", "result" => result)
                         .increment(1);
@@ -303,9 +273,9 @@ impl GitHub {
             if failures >= self.attempts {
                 return Err(error);
             }
-            let backoff = (FIRST_BACKOFF * 2u32.saturating_pow(failures - 1)).min(MAX_BACKOFF);
-            tracing::warn!(url, %error, backoff_ms = backoff.as_millis() as u64, "GitHub request failed; retrying");
-            self.sleep(backoff).await?;
+            let delay = backoff.next_delay();
+            tracing::warn!(url, %error, backoff_ms = delay.as_millis() as u64, "GitHub request failed; retrying");
+            self.sleep(delay).await?;
         }
     }
 
@@ -316,7 +286,7 @@ impl GitHub {
             Err(GitHubError::Status {
                 status, message, ..
             }) if status == StatusCode::NOT_FOUND => {
-                return Ok(Attempt::Done(LogAnswer::Refused {
+                return Ok(Attempt::Done(Answer::Refused {
                     status: status.as_u16(),
                     message: format!("the GitHub App is not installed on {repository}: {message}"),
                 }))
@@ -361,10 +331,10 @@ impl GitHub {
             self.rate_limit_reset.store(reset, Ordering::Relaxed);
         }
         if status.is_success() {
-            return Ok(Attempt::Done(LogAnswer::Found(response)));
+            return Ok(Attempt::Done(Answer::Found(response)));
         }
         if status == StatusCode::NOT_FOUND || status == StatusCode::GONE {
-            return Ok(Attempt::Done(LogAnswer::Gone {
+            return Ok(Attempt::Done(Answer::Gone {
                 status: status.as_u16(),
             }));
         }
@@ -377,7 +347,7 @@ impl GitHub {
             return Ok(Attempt::Wait(SECONDARY_LIMIT_WAIT));
         }
         if status.is_client_error() && status != StatusCode::UNAUTHORIZED {
-            return Ok(Attempt::Done(LogAnswer::Refused {
+            return Ok(Attempt::Done(Answer::Refused {
                 status: status.as_u16(),
                 message,
             }));
@@ -392,96 +362,6 @@ impl GitHub {
         } else {
             Attempt::Transient(error)
         })
-    }
-
-    /// The token to send for `repository`; `None` for an unauthenticated client.
-    async fn token_for(&self, repository: &str) -> Result<Option<Secret>, GitHubError> {
-        match &self.auth {
-            Auth::Token(token) if token.is_empty() => Ok(None),
-            Auth::Token(token) => Ok(Some(token.clone())),
-            Auth::App {
-                app_id,
-                key,
-                tokens,
-            } => {
-                let mut tokens = tokens.lock().await;
-                if let Some((token, refresh_at)) = tokens.get(repository) {
-                    if Instant::now() < *refresh_at {
-                        return Ok(Some(token.clone()));
-                    }
-                }
-                let (token, refresh_at) = self.installation_token(*app_id, key, repository).await?;
-                tokens.insert(repository.to_string(), (token.clone(), refresh_at));
-                Ok(Some(token))
-            }
-        }
-    }
-
-    async fn forget_token(&self, repository: &str) {
-        if let Auth::App { tokens, .. } = &self.auth {
-            tokens.lock().await.remove(repository);
-        }
-    }
-
-    /// JWT → installation of `repository` → a fresh installation token.
-    async fn installation_token(
-        &self,
-        app_id: u64,
-        key: &jsonwebtoken::EncodingKey,
-        repository: &str,
-    ) -> Result<(Secret, Instant), GitHubError> {
-        let now = chrono::Utc::now().timestamp();
-        // GitHub allows 10 minutes; a minute of clock skew either way is tolerated.
-        let claims = Claims {
-            iat: now - 60,
-            exp: now + 540,
-            iss: app_id.to_string(),
-        };
-        let jwt = jsonwebtoken::encode(
-            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256),
-            &claims,
-            key,
-        )?;
-        let url = format!("{}/repos/{repository}/installation", self.api);
-        let installation: Installation = self.app_call(self.http.get(&url), &jwt, &url).await?;
-        let url = format!(
-            "{}/app/installations/{}/access_tokens",
-            self.api, installation.id
-        );
-        let token: InstallationToken = self.app_call(self.http.post(&url), &jwt, &url).await?;
-        let lifetime = (token.expires_at - chrono::Utc::now())
-            .to_std()
-            .unwrap_or_default();
-        let refresh_in = lifetime.saturating_sub(REFRESH_BEFORE_EXPIRY);
-        tracing::info!(
-            repository,
-            installation = installation.id,
-            refresh_in_s = refresh_in.as_secs(),
-            "GitHub App installation token issued"
-        );
-        Ok((Secret::new(token.token), Instant::now() + refresh_in))
-    }
-
-    async fn app_call<T: serde::de::DeserializeOwned>(
-        &self,
-        request: reqwest::RequestBuilder,
-        jwt: &str,
-        url: &str,
-    ) -> Result<T, GitHubError> {
-        let http_error = |source| GitHubError::Http {
-            url: url.to_string(),
-            source,
-        };
-        let response = request.bearer_auth(jwt).send().await.map_err(http_error)?;
-        let status = response.status();
-        if !status.is_success() {
-            return Err(GitHubError::Status {
-                url: url.to_string(),
-                status,
-                message: error_message(response).await,
-            });
-        }
-        response.json().await.map_err(http_error)
     }
 }
 
@@ -506,7 +386,7 @@ fn rate_limit_wait(status: StatusCode, headers: &HeaderMap) -> Option<Duration> 
 }
 
 /// GitHub's `message`, or the start of the body.
-async fn error_message(response: reqwest::Response) -> String {
+pub(crate) async fn error_message(response: reqwest::Response) -> String {
     let text = response.text().await.unwrap_or_default();
     serde_json::from_str::<serde_json::Value>(&text)
         .ok()
@@ -655,9 +535,9 @@ mod tests {
             (github, stand)
         }
 
-        async fn body(answer: LogAnswer) -> String {
+        async fn body(answer: Answer) -> String {
             match answer {
-                LogAnswer::Found(response) => response.text().await.unwrap(),
+                Answer::Found(response) => response.text().await.unwrap(),
                 other => panic!("expected the log, got {other:?}"),
             }
         }
@@ -703,7 +583,7 @@ mod tests {
         async fn an_app_not_installed_on_the_repository_is_a_final_refusal() {
             let (github, stand) = client().await;
             match github.job_log("o/not-installed", 1).await.unwrap() {
-                LogAnswer::Refused { status, message } => {
+                Answer::Refused { status, message } => {
                     assert_eq!(status, 404);
                     assert!(
                         message.contains("not installed on o/not-installed"),
@@ -745,7 +625,7 @@ mod tests {
                 tokio::time::sleep(Duration::from_millis(200)).await;
                 stop.cancel();
             });
-            let started = Instant::now();
+            let started = std::time::Instant::now();
             let result = github.job_log("o/r", 1).await;
             assert!(
                 matches!(result, Err(GitHubError::ShuttingDown)),

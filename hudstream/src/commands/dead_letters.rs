@@ -112,3 +112,55 @@ pub async fn redrive(appender: &Appender, letters: &[DeadLetter]) -> anyhow::Res
     }
     Ok(count)
 }
+
+/// `hudstream dead-letters list|redrive`.
+pub async fn run(config: &Config, action: crate::cli::DeadLetterAction) -> anyhow::Result<()> {
+    match action {
+        crate::cli::DeadLetterAction::List { stage, idle_ms } => {
+            let letters = read_all(config, Duration::from_millis(idle_ms)).await?;
+            let shown: Vec<_> = letters
+                .iter()
+                .filter(|l| stage.as_deref().is_none_or(|s| s == l.stage))
+                .collect();
+            for l in &shown {
+                println!(
+                    "{}/{}  {:<24} {:<40} {}",
+                    l.record.partition, l.record.offset, l.stage, l.source, l.reason
+                );
+            }
+            println!(
+                "{} dead letter(s){}",
+                shown.len(),
+                stage.map(|s| format!(" of stage {s}")).unwrap_or_default()
+            );
+            Ok(())
+        }
+        crate::cli::DeadLetterAction::Redrive {
+            stage,
+            source_topic,
+            dry_run,
+            idle_ms,
+        } => {
+            let letters: Vec<_> = read_all(config, Duration::from_millis(idle_ms))
+                .await?
+                .into_iter()
+                .filter(|l| stage.as_deref().is_none_or(|s| s == l.stage))
+                .filter(|l| source_topic.as_deref().is_none_or(|t| t == l.source_topic))
+                .collect();
+            if dry_run {
+                for l in &letters {
+                    println!(
+                        "would re-drive {}/{} to {} ({})",
+                        l.record.partition, l.record.offset, l.source_topic, l.reason
+                    );
+                }
+                println!("{} dead letter(s) would be re-driven", letters.len());
+                return Ok(());
+            }
+            let appender = hudstream_runtime::kafka::Appender::new(&config.kafka)?;
+            let n = redrive(&appender, &letters).await?;
+            println!("re-drove {n} dead letter(s) to their source topics");
+            Ok(())
+        }
+    }
+}

@@ -180,7 +180,9 @@ async fn gateway_round(
     let url = format!("http://{}/github/webhook", listener.local_addr()?);
     let (gw_config, gw_shutdown) = (config.clone(), shutdown.clone());
     let server =
-        tokio::spawn(async move { crate::run_gateway(&gw_config, listener, gw_shutdown).await });
+        tokio::spawn(
+            async move { crate::run_gateway(&gw_config, Some(listener), gw_shutdown).await },
+        );
     let secret = hudstream_runtime::secret::collect(
         &config.gateway.webhook_secrets,
         &config.gateway.webhook_secret_files,

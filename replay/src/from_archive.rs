@@ -1,91 +1,30 @@
 //! Rebuilding tables from the archive: `hudstream replay --from-archive`.
 //!
 //! Every raw record is read back — from the archive, then from Kafka for whatever offsets the
-//! archive lacks (the archive stage lags by up to a batch; a file may be lost) — and run through the same
-//! processors as the live pipeline; what they derive is written into shadow tables by the
-//! projections' own writers, which are then swapped in (see `hudstream_projections::replay`).
-//! Raw order is kept per partition, as Kafka gives it; the tables do not depend on order
-//! anyway (every row is versioned by its content).
+//! archive lacks (the archive stage lags by up to a batch; a file may be lost) — and run through
+//! the same processors as the live pipeline; what they derive is written into shadow tables by
+//! the projections' own writers, which are then swapped in ([`ShadowBuild`]). Raw order is kept
+//! per partition, as Kafka gives it; the tables do not depend on order anyway (every row is
+//! versioned by its content).
 //!
 //! Two tables are not made of raw records and are not rebuilt from here: `job_classification`
 //! (made from stored logs; `hudstream replay job_classification` or `hudstream reclassify`) and
 //! `dead_letter` (made of what stages set aside; `hudstream replay dead_letter`).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::BufRead;
 use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::Context;
-
-use hudstream_logs::LogStore;
-use hudstream_projections::replay::{Replayer, Report};
+use hudstream_archive::Archive;
 use hudstream_projections::Encoder;
-use hudstream_runtime::config::KafkaConfig;
 use hudstream_runtime::kafka::LogReader;
 use hudstream_runtime::worker::{Action, DynProcessor, InRecord, Processor};
 use hudstream_schemas::topics::{catalogue, TopicKind, DEAD_LETTERS, HUD_JOB_CLASSIFICATION_V1};
 
-use crate::file::{decode, FileName};
+use crate::{Replayer, Report, ShadowBuild};
 
 /// Topics of tables that are not derived from raw records.
 pub const NOT_FROM_RAW: &[&str] = &[HUD_JOB_CLASSIFICATION_V1, DEAD_LETTERS];
-
-/// The archive, for reading.
-#[derive(Clone, Debug)]
-pub struct Archive {
-    store: LogStore,
-}
-
-impl Archive {
-    /// Opens an archive store spec (`archive.store`).
-    pub fn open(spec: &str) -> anyhow::Result<Archive> {
-        Ok(Archive {
-            store: LogStore::open(spec).with_context(|| format!("opening the archive {spec:?}"))?,
-        })
-    }
-
-    /// The files of `topic`, per partition in offset order.
-    pub async fn files(&self, topic: &str) -> anyhow::Result<Vec<FileName>> {
-        let mut files: Vec<FileName> = self
-            .store
-            .list(topic)
-            .await
-            .with_context(|| format!("listing the archive of {topic}"))?
-            .iter()
-            .filter_map(|path| FileName::parse(path))
-            .filter(|f| f.topic == topic)
-            .collect();
-        files.sort_by_key(|f| (f.partition, f.first_offset, f.last_offset));
-        Ok(files)
-    }
-
-    /// Every record of one file; a line that does not decode is an error naming it.
-    pub async fn read(&self, file: &FileName) -> anyhow::Result<Vec<InRecord>> {
-        let path = file.path();
-        let stored = self
-            .store
-            .read(&path)
-            .await
-            .with_context(|| format!("reading the archive file {path}"))?;
-        tokio::task::spawn_blocking(move || {
-            let mut records = Vec::new();
-            for (n, line) in stored.into_reader().lines().enumerate() {
-                let line = line.with_context(|| format!("reading the archive file {path}"))?;
-                if line.trim().is_empty() {
-                    continue;
-                }
-                records
-                    .push(decode(&line).map_err(|e| {
-                        anyhow::anyhow!("archive file {path}, line {}: {e}", n + 1)
-                    })?);
-            }
-            Ok(records)
-        })
-        .await
-        .context("archive reader task")?
-    }
-}
 
 /// What a rebuild from the archive did.
 #[derive(Debug, Default)]
@@ -121,7 +60,7 @@ pub fn rebuildable(
 struct Deriver {
     /// The processors, by the raw topic they read.
     processors: BTreeMap<&'static str, Vec<DynProcessor>>,
-    build: hudstream_projections::replay::ShadowBuild,
+    build: ShadowBuild,
     wanted: BTreeSet<&'static str>,
     report: ArchiveReport,
 }
@@ -173,7 +112,6 @@ impl Deriver {
 pub async fn rebuild(
     archive: &Archive,
     replayer: &Replayer,
-    kafka: &KafkaConfig,
     encoders: Vec<Arc<dyn Encoder>>,
     allow_gaps: bool,
 ) -> anyhow::Result<ArchiveReport> {
@@ -190,7 +128,7 @@ pub async fn rebuild(
     let build = replayer.begin(encoders).await?;
     let wanted = build.topics();
     let mut processors: BTreeMap<&'static str, Vec<DynProcessor>> = BTreeMap::new();
-    for p in hudstream_processors::all()? {
+    for p in hudstream_processors::all() {
         processors.entry(p.input_topic()).or_default().push(p);
     }
     let mut deriver = Deriver {
@@ -199,7 +137,7 @@ pub async fn rebuild(
         wanted,
         report: ArchiveReport::default(),
     };
-    if let Err(e) = derive_all(archive, replayer, kafka, &mut deriver).await {
+    if let Err(e) = derive_all(archive, replayer, &mut deriver).await {
         deriver.build.abort().await?;
         return Err(e.context("rebuilding from the archive failed; the live tables are unchanged"));
     }
@@ -224,7 +162,6 @@ type Runs = Vec<(i64, i64)>;
 async fn derive_all(
     archive: &Archive,
     replayer: &Replayer,
-    kafka: &KafkaConfig,
     deriver: &mut Deriver,
 ) -> anyhow::Result<()> {
     // Archived raw topics without a processor (ping, release, …) feed no table.
@@ -253,7 +190,7 @@ async fn derive_all(
                 deriver.derive(&record).await?;
             }
         }
-        from_kafka(kafka, replayer, &topic, &covered, deriver).await?;
+        from_kafka(replayer, &topic, &covered, deriver).await?;
     }
     Ok(())
 }
@@ -288,17 +225,15 @@ fn kafka_reads(runs: &[(i64, i64)], low: i64) -> (Runs, Runs) {
 /// Reads from Kafka every offset of `topic` the archive lacks (`covered` is what it holds),
 /// to the end of the log; what Kafka no longer has either is a gap.
 async fn from_kafka(
-    kafka: &KafkaConfig,
     replayer: &Replayer,
     topic: &str,
     covered: &BTreeMap<i32, Runs>,
     deriver: &mut Deriver,
 ) -> anyhow::Result<()> {
-    let millis = chrono::Utc::now().timestamp_millis();
     let mut reader = LogReader::open(
-        kafka,
+        &replayer.kafka,
         topic,
-        &kafka.group(&format!("replay.archive.{topic}.{millis}")),
+        &replayer.group(&format!("archive.{topic}")),
     )?;
     let watermarks = tokio::task::block_in_place(|| reader.watermarks())?;
     let mut from = BTreeMap::new();

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
-use crate::load::{namespace, percentile};
+use crate::commands::load::{namespace, percentile};
 use hudstream_runtime::clickhouse::{quote, ClickHouse};
 use hudstream_runtime::shutdown::CancellationToken;
 use hudstream_runtime::Config;
@@ -330,13 +330,13 @@ pub async fn run(config: &Config, args: ReadBenchArgs) -> anyhow::Result<()> {
         println!("  {what}: {:.1} s", t.elapsed().as_secs_f64());
     }
     let rows = clickhouse
-        .query::<serde_json::Value>(&format!(
+        .fetch_all::<u64>(&format!(
             "SELECT count() AS n FROM {}.workflow_job",
             clickhouse.database()
         ))
         .await?
         .first()
-        .and_then(|r| r["n"].as_u64())
+        .copied()
         .unwrap_or(0);
     println!(
         "generated in {:.1} s: {rows} workflow_job rows (versions and reruns included)",
@@ -356,14 +356,11 @@ pub async fn run(config: &Config, args: ReadBenchArgs) -> anyhow::Result<()> {
         .timeout(Duration::from_secs(60))
         .build()?;
     let shas: Vec<String> = clickhouse
-        .query::<serde_json::Value>(&format!(
+        .fetch_all::<String>(&format!(
             "SELECT sha FROM {}.commit ORDER BY timestamp DESC LIMIT 200",
             clickhouse.database()
         ))
-        .await?
-        .into_iter()
-        .filter_map(|v| v["sha"].as_str().map(str::to_string))
-        .collect();
+        .await?;
     anyhow::ensure!(!shas.is_empty(), "the generator made no commits");
     let prs = args.commits / 10;
     let n = args.requests;
@@ -502,12 +499,9 @@ pub async fn run(config: &Config, args: ReadBenchArgs) -> anyhow::Result<()> {
 
 async fn clickhouse_version(clickhouse: &ClickHouse) -> String {
     clickhouse
-        .query::<serde_json::Value>("SELECT version() AS v")
+        .fetch_all::<String>("SELECT version() AS v")
         .await
         .ok()
-        .and_then(|rows| {
-            rows.first()
-                .and_then(|r| r["v"].as_str().map(str::to_string))
-        })
+        .and_then(|rows| rows.into_iter().next())
         .unwrap_or_else(|| "?".into())
 }

@@ -1,0 +1,13 @@
+//! The operator's one-shot commands, a file each: what `hudstream <command>` does beyond
+//! parsing its arguments (`crate::cli`).
+
+pub mod bench;
+pub mod bench_read;
+pub mod dead_letters;
+pub mod feed;
+pub mod load;
+pub mod reclassify;
+pub mod reconcile;
+pub mod replay;
+pub mod setup;
+pub mod status;

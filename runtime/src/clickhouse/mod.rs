@@ -1,0 +1,262 @@
+//! All ClickHouse plumbing: the client, typed inserts and reads, saved queries' parameters,
+//! migrations and shadow tables. Nothing outside this module speaks to ClickHouse.
+//!
+//! Inserts and typed reads go through the `clickhouse` crate, ClickHouse's own Rust client:
+//! rows are structs deriving `clickhouse::Row`, sent and read as `RowBinary` (no parsing on
+//! the server, none on the client). The crate's row validation is off: it needs the
+//! `RowBinaryWithNamesAndTypes` format, which the local ClickHouse 18.16 lacks. So a row type
+//! is checked another way — the end-to-end suite reads every saved query on 18.16, and the SQL
+//! check (`deploy/local/sql-compat.py`) requires both engines to answer every saved query with
+//! the same column types — and a row that does not fit its query fails with
+//! [`ClickHouseError::Decode`] rather than silently.
+//!
+//! What the crate lacks, and is kept here:
+//! - [`bind`]: saved queries are written with modern ClickHouse's `{name:Type}` placeholders
+//!   and bound on the client as typed literals (18.16 has no server-side parameters, and the
+//!   crate's `?` binding cannot tell a `String` from an `Array(String)`);
+//! - [`query_text`](ClickHouse::query_text): results in a text format (`status`, checksums),
+//!   which the crate hands over as bytes;
+//! - the meaning of error codes ([`ClickHouseError::is_refused_data`]), which decides whether
+//!   the writer narrows a refused batch down to its rows;
+//! - [`migrate`](ClickHouse::migrate) and [`shadow`] tables (replay), which are our own
+//!   conventions over plain DDL;
+//! - [`DateTime`], ClickHouse's `DateTime('UTC')` as `UInt32` in `RowBinary` and as
+//!   ClickHouse's text in JSON (golden files, API answers).
+
+mod bind;
+mod datetime;
+mod error;
+mod migrate;
+pub mod shadow;
+
+use std::time::Duration;
+
+pub use bind::{bind, quote, Param};
+pub use datetime::{format_datetime, now_text, parse_datetime, DateTime};
+pub use error::{ClickHouseError, CHECK_COLUMN_REFUSED};
+pub use shadow::{Shadow, Swap};
+
+use crate::config::ClickHouseConfig;
+
+/// A typed row of a query or a table: a struct deriving `clickhouse::Row` and serde's traits,
+/// its fields in the order of the columns.
+pub use clickhouse::Row;
+
+/// A ClickHouse server and the database hudstream uses on it.
+#[derive(Clone)]
+pub struct ClickHouse {
+    /// Statements run in the database.
+    client: clickhouse::Client,
+    /// Statements run outside any database (creating it).
+    server: clickhouse::Client,
+    url: String,
+    database: String,
+    timeout: Duration,
+}
+
+impl ClickHouse {
+    pub fn new(config: &ClickHouseConfig) -> anyhow::Result<Self> {
+        if !is_identifier(&config.database) {
+            anyhow::bail!(
+                "clickhouse.database {:?} must be letters, digits and underscores",
+                config.database
+            );
+        }
+        let url = config.url.trim_end_matches('/').to_string();
+        let mut server = clickhouse::Client::default()
+            .with_url(&url)
+            .with_validation(false)
+            .with_compression(clickhouse::Compression::None)
+            // 18.16 quotes 64-bit integers in JSON text unless told not to (query_text).
+            .with_setting("output_format_json_quote_64bit_integers", "0");
+        if !config.user.is_empty() {
+            server = server
+                .with_user(&config.user)
+                .with_password(config.password.expose());
+        }
+        Ok(Self {
+            client: server.clone().with_database(&config.database),
+            server,
+            url,
+            database: config.database.clone(),
+            timeout: Duration::from_millis(config.request_timeout_ms.max(1)),
+        })
+    }
+
+    pub fn database(&self) -> &str {
+        &self.database
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Runs `work` within the request timeout, its errors named after `statement`.
+    async fn bounded<T>(
+        &self,
+        statement: &str,
+        work: impl std::future::Future<Output = clickhouse::error::Result<T>>,
+    ) -> Result<T, ClickHouseError> {
+        match tokio::time::timeout(self.timeout, work).await {
+            Ok(result) => result.map_err(|e| ClickHouseError::from_client(&self.url, statement, e)),
+            Err(_) => Err(ClickHouseError::Unreachable {
+                url: self.url.clone(),
+                reason: format!("no answer within {} ms", self.timeout.as_millis()),
+            }),
+        }
+    }
+
+    /// Runs a statement that returns nothing of interest (DDL, ALTER, OPTIMIZE).
+    pub async fn execute(&self, sql: &str) -> Result<(), ClickHouseError> {
+        self.bounded(sql, self.client.query_raw(sql).execute())
+            .await
+    }
+
+    /// Runs a statement outside the database (`CREATE DATABASE`).
+    async fn execute_on_server(&self, sql: &str) -> Result<(), ClickHouseError> {
+        self.bounded(sql, self.server.query_raw(sql).execute())
+            .await
+    }
+
+    /// Runs a query and reads its rows as `T`, whose fields follow the query's columns in order
+    /// and type. `sql` must not have a FORMAT clause.
+    pub async fn fetch_all<T>(&self, sql: &str) -> Result<Vec<T>, ClickHouseError>
+    where
+        T: clickhouse::RowOwned + clickhouse::RowRead,
+    {
+        self.bounded(sql, self.client.query_raw(sql).fetch_all::<T>())
+            .await
+    }
+
+    /// Runs a query and returns its output in `format` (e.g. `TabSeparated`), unparsed.
+    pub async fn query_text(&self, sql: &str, format: &str) -> Result<String, ClickHouseError> {
+        let statement = format!("{sql}\nFORMAT {format}");
+        let bytes = self
+            .bounded(&statement, async {
+                let mut cursor = self.client.query_raw(&statement).fetch_bytes(format)?;
+                let mut out = Vec::new();
+                while let Some(chunk) = cursor.next().await? {
+                    out.extend_from_slice(&chunk);
+                }
+                Ok(out)
+            })
+            .await?;
+        String::from_utf8(bytes).map_err(|e| ClickHouseError::Decode {
+            reason: format!("the answer is not UTF-8: {e}"),
+            statement,
+        })
+    }
+
+    /// Runs a query and reads each row from `JSONEachRow` text (tools and tests that read
+    /// ad-hoc columns; a saved query's typed rows use [`ClickHouse::fetch_all`]).
+    pub async fn query_json<T: serde::de::DeserializeOwned>(
+        &self,
+        sql: &str,
+    ) -> Result<Vec<T>, ClickHouseError> {
+        let text = self.query_text(sql, "JSONEachRow").await?;
+        text.lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|line| {
+                serde_json::from_str(line).map_err(|e| ClickHouseError::Decode {
+                    reason: format!("{e}: {}", line.chars().take(300).collect::<String>()),
+                    statement: sql.chars().take(500).collect(),
+                })
+            })
+            .collect()
+    }
+
+    /// Answers whether the server is up.
+    pub async fn ping(&self) -> Result<(), ClickHouseError> {
+        self.bounded(
+            "SELECT 1",
+            self.server.query_raw("SELECT 1").fetch_all::<u8>(),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// Starts one `INSERT` into `table` (of the database): rows are sent while they are
+    /// written, and the insert is done only when [`Insert::end`] answers.
+    pub async fn insert<R>(&self, table: &str) -> Result<Insert<R>, ClickHouseError>
+    where
+        R: clickhouse::RowWrite,
+    {
+        let statement = format!("INSERT INTO {}.{table}", self.database);
+        let inner = self
+            .client
+            .insert::<R>(table)
+            .await
+            .map_err(|e| ClickHouseError::from_client(&self.url, &statement, e))?
+            .with_timeouts(Some(self.timeout), Some(self.timeout));
+        Ok(Insert {
+            inner,
+            url: self.url.clone(),
+            statement,
+        })
+    }
+
+    /// Inserts `rows` into `table` in one statement (none for no rows).
+    pub async fn insert_all<'r, R>(
+        &self,
+        table: &str,
+        rows: impl IntoIterator<Item = &'r R>,
+    ) -> Result<(), ClickHouseError>
+    where
+        R: clickhouse::RowOwned + clickhouse::RowWrite + 'r,
+    {
+        let mut rows = rows.into_iter().peekable();
+        if rows.peek().is_none() {
+            return Ok(());
+        }
+        let mut insert = self.insert::<R>(table).await?;
+        for row in rows {
+            insert.write(row).await?;
+        }
+        insert.end().await
+    }
+}
+
+/// One `INSERT` in progress (see [`ClickHouse::insert`]).
+pub struct Insert<R> {
+    inner: clickhouse::insert::Insert<R>,
+    url: String,
+    statement: String,
+}
+
+impl<R: clickhouse::RowWrite> Insert<R> {
+    /// Adds a row; a full buffer is sent on while later rows are encoded.
+    pub async fn write(&mut self, row: &R::Value<'_>) -> Result<(), ClickHouseError> {
+        self.inner
+            .write(row)
+            .await
+            .map_err(|e| ClickHouseError::from_client(&self.url, &self.statement, e))
+    }
+
+    /// Sends the rest and waits for the server's answer: `Ok` means every row is in.
+    pub async fn end(self) -> Result<(), ClickHouseError> {
+        let (url, statement) = (self.url, self.statement);
+        self.inner
+            .end()
+            .await
+            .map_err(|e| ClickHouseError::from_client(&url, &statement, e))
+    }
+}
+
+/// Whether `s` can be used as a database or table name without quoting.
+pub fn is_identifier(s: &str) -> bool {
+    !s.is_empty()
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !s.starts_with(|c: char| c.is_ascii_digit())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rejects_database_names_that_are_not_identifiers() {
+        let mut c = ClickHouseConfig::default();
+        c.database = "x; DROP".into();
+        assert!(ClickHouse::new(&c).is_err());
+    }
+}

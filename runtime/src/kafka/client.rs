@@ -1,0 +1,61 @@
+//! The base of every Kafka client hudstream creates, and consumed messages as [`InRecord`]s.
+
+use rdkafka::config::ClientConfig;
+use rdkafka::error::KafkaError;
+use rdkafka::message::{Headers, Message};
+
+use crate::config::KafkaConfig;
+use crate::worker::InRecord;
+
+/// A client configuration with the brokers and every `kafka.client` setting (TLS, SASL, …):
+/// the base of every client hudstream creates, so none misses the operator's settings.
+pub fn client_config(kafka: &KafkaConfig) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config.set("bootstrap.servers", &kafka.brokers);
+    for (k, v) in &kafka.client {
+        config.set(k, v);
+    }
+    config
+}
+
+/// The largest record the producer sends unless `kafka.client` says otherwise: GitHub's 25 MiB
+/// delivery cap plus room for key and headers.
+pub const MAX_RECORD_BYTES: usize = 26 * 1024 * 1024;
+
+/// A consumed message as an [`InRecord`], with the topic prefix stripped.
+pub fn to_in_record<M: Message>(prefix: &str, message: &M) -> InRecord {
+    let topic = message.topic();
+    let headers = message
+        .headers()
+        .map(|hs| {
+            hs.iter()
+                .map(|h| {
+                    (
+                        h.key.to_string(),
+                        h.value.map(|v| v.to_vec()).unwrap_or_default(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    InRecord {
+        topic: topic.strip_prefix(prefix).unwrap_or(topic).to_string(),
+        partition: message.partition(),
+        offset: message.offset(),
+        key: message.key().map(|k| k.to_vec()),
+        payload: message.payload().map(|p| p.to_vec()),
+        headers,
+        timestamp_ms: message.timestamp().to_millis(),
+    }
+}
+
+/// Kafka errors with the topic they concern, for messages an operator can act on.
+pub(crate) trait WithTopic<T> {
+    fn with_topic(self, topic: &str) -> anyhow::Result<T>;
+}
+
+impl<T> WithTopic<T> for Result<T, KafkaError> {
+    fn with_topic(self, topic: &str) -> anyhow::Result<T> {
+        self.map_err(|e| anyhow::anyhow!("topic {topic}: {e}"))
+    }
+}

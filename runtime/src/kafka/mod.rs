@@ -1,0 +1,32 @@
+//! All Kafka plumbing, one module per role. Nothing outside this module creates a Kafka client.
+//!
+//! - [`client`]: the configuration every client starts from (brokers plus every `kafka.client`
+//!   setting: TLS, SASL, …), and the conversion of a consumed message into an [`InRecord`].
+//! - [`append`]: the durable appender. An idempotent producer with `acks=all`: an append returns
+//!   only once every in-sync replica has the record, or fails — the gateway answers 2xx on
+//!   nothing less.
+//! - [`admin`]: topic creation, partition watermarks and a group's committed offsets.
+//! - [`read`]: reading a topic outside the live stages — a whole topic for tools and tests, and
+//!   [`LogReader`], the log side of a replay.
+//! - [`batch`]: the one batch collector (records up to a count, a size or a linger time).
+//! - [`stage`]: the consumer loop every stage runs ([`run_stage`]) with its commit policy.
+//!
+//! The commit policy, in one sentence: a batch's offsets are committed only after every output
+//! of the batch has been acknowledged by the broker (or written by the sink), and a batch that
+//! fails is retried, never skipped. Delivery is therefore at-least-once, and every sink
+//! downstream is idempotent (versioned records, ReplacingMergeTree).
+//!
+//! [`InRecord`]: crate::worker::InRecord
+
+pub mod admin;
+pub mod append;
+pub mod batch;
+pub mod client;
+pub mod read;
+pub mod stage;
+
+pub use admin::{committed_offsets, ensure_topics, partition_watermarks};
+pub use append::{AppendError, Appended, Appender};
+pub use client::{client_config, to_in_record, MAX_RECORD_BYTES};
+pub use read::{whole_topic_reader, LogReader};
+pub use stage::{dead_letter, run_stage};

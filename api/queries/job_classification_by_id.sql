@@ -2,9 +2,10 @@
 -- whole log's after a partial one). Kept in its own table so no job event can erase it; the
 -- API shows it next to the job.
 -- Params: repo String ('owner/name'), job_id Int64.
+-- Read as the table's own row (projections/src/job_classification.rs `JobClassificationRow`).
 SELECT
-    outcome, rule, line, line_number, captures, context, ruleset_hash, engine_version,
-    log_location, log_partial, log_bytes, classified_at, version
+    repository_full_name, job_id, version, head_sha, outcome, rule, line, line_number, captures,
+    context, ruleset_hash, engine_version, log_location, log_partial, log_bytes, classified_at
 FROM {database}.job_classification
 WHERE repository_full_name = {repo:String} AND job_id = {job_id:Int64}
 ORDER BY version DESC

@@ -3,31 +3,14 @@
 
 use serde::{Deserialize, Serialize};
 
+use hudstream_projections::job_classification::JobClassificationRow;
 use hudstream_projections::workflow_job::WorkflowJobRow;
-use hudstream_runtime::clickhouse::{ClickHouse, DateTime, Param};
+use hudstream_runtime::clickhouse::{ClickHouse, Param};
 
 use crate::error::ApiError;
 use crate::job_rows::{instant_of, non_empty};
 use crate::params::{self, QueryParams, RawPath, RawQuery};
 use crate::queries::{fetch, JOB_BY_ID, JOB_CLASSIFICATION_BY_ID};
-
-/// A row of `job_classification_by_id`.
-#[derive(Debug, clickhouse::Row, Deserialize)]
-struct ClassificationRow {
-    outcome: String,
-    rule: String,
-    line: String,
-    line_number: i64,
-    captures: Vec<String>,
-    context: Vec<String>,
-    ruleset_hash: String,
-    engine_version: String,
-    log_location: String,
-    log_partial: u8,
-    log_bytes: i64,
-    classified_at: DateTime,
-    version: u64,
-}
 
 /// The rule engine's verdict on a job's log, as the API shows it: torchci's
 /// `{rule, line, line_num, captures, context}` plus where it came from.
@@ -49,8 +32,8 @@ pub struct Classification {
     pub version: u64,
 }
 
-impl From<ClassificationRow> for Classification {
-    fn from(r: ClassificationRow) -> Self {
+impl From<JobClassificationRow> for Classification {
+    fn from(r: JobClassificationRow) -> Self {
         let matched = r.outcome == "matched";
         Classification {
             outcome: r.outcome,
@@ -62,7 +45,7 @@ impl From<ClassificationRow> for Classification {
             ruleset_hash: r.ruleset_hash,
             engine_version: r.engine_version,
             log_location: non_empty(r.log_location),
-            log_partial: r.log_partial != 0,
+            log_partial: r.log_partial,
             log_bytes: r.log_bytes,
             classified_at: instant_of(r.classified_at),
             version: r.version,
@@ -183,7 +166,7 @@ pub async fn from_request(
     ];
     let (jobs, verdicts) = tokio::join!(
         fetch::<WorkflowJobRow>(clickhouse, &JOB_BY_ID, &params),
-        fetch::<ClassificationRow>(clickhouse, &JOB_CLASSIFICATION_BY_ID, &params)
+        fetch::<JobClassificationRow>(clickhouse, &JOB_CLASSIFICATION_BY_ID, &params)
     );
     let row = jobs?
         .into_iter()

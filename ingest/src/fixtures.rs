@@ -182,6 +182,28 @@ pub fn default_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/github")
 }
 
+/// Every fixture of [`default_dir`], loaded once per process (tests read them many times).
+/// Panics if they cannot be loaded: for tests and benchmarks, whose input they are.
+pub fn cached() -> &'static [Delivery] {
+    static ALL: std::sync::LazyLock<Vec<Delivery>> = std::sync::LazyLock::new(|| {
+        load(&default_dir()).unwrap_or_else(|e| panic!("loading the real fixtures: {e}"))
+    });
+    &ALL
+}
+
+/// The cached fixtures of one event type.
+pub fn of_event(event: &str) -> Vec<&'static Delivery> {
+    cached().iter().filter(|d| d.event == event).collect()
+}
+
+/// The cached fixture whose path ends with `name` (e.g. `workflow_run/completed.json`).
+pub fn named(name: &str) -> &'static Delivery {
+    cached()
+        .iter()
+        .find(|d| d.path.ends_with(name))
+        .unwrap_or_else(|| panic!("no fixture {name}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

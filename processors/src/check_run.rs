@@ -8,6 +8,7 @@ use serde::Deserialize;
 use hudstream_schemas::issue::CheckRun;
 use hudstream_schemas::topics::GITHUB_CHECK_RUN;
 
+use crate::raw::Named;
 use crate::timestamp::{parse_millis, BadTimestamp};
 use hudstream_schemas::version::{pack, seconds};
 
@@ -19,11 +20,6 @@ pub enum NormalizeError {
     NoRepository,
     #[error(transparent)]
     Timestamp(#[from] BadTimestamp),
-}
-
-#[derive(Deserialize, Default)]
-struct Named {
-    full_name: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -131,11 +127,7 @@ mod tests {
 
     #[test]
     fn every_real_check_run_fixture_normalizes_and_completed_outranks_created() {
-        let all: Vec<_> = fixtures::load(&fixtures::default_dir())
-            .expect("fixtures")
-            .into_iter()
-            .filter(|d| d.event == "check_run")
-            .collect();
+        let all = fixtures::of_event("check_run");
         assert_eq!(all.len(), 16);
         let checks: Vec<CheckRun> = all
             .iter()

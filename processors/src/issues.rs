@@ -12,6 +12,7 @@ use hudstream_schemas::issue::{Issue, IssueComment};
 use hudstream_schemas::pull_request::LabelEvent;
 use hudstream_schemas::topics::{GITHUB_ISSUES, GITHUB_ISSUE_COMMENT};
 
+use crate::raw::{label_event, Label, Login, Named, NoLabel};
 use crate::timestamp::{parse_millis, BadTimestamp};
 use hudstream_schemas::version::{pack, seconds};
 
@@ -21,25 +22,10 @@ pub enum NormalizeError {
     Shape { event: &'static str, reason: String },
     #[error("no repository.full_name")]
     NoRepository,
-    #[error("a {0} delivery without label.name")]
-    NoLabel(String),
+    #[error(transparent)]
+    NoLabel(#[from] NoLabel),
     #[error(transparent)]
     Timestamp(#[from] BadTimestamp),
-}
-
-#[derive(Deserialize, Default)]
-struct Named {
-    full_name: Option<String>,
-}
-
-#[derive(Deserialize, Default)]
-struct Login {
-    login: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct Label {
-    name: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -140,27 +126,14 @@ pub fn normalize_issue(payload: &[u8]) -> Result<DerivedIssue, NormalizeError> {
         ],
         &issue,
     );
-    let label_event = match action.as_str() {
-        "labeled" | "unlabeled" => {
-            let name = d
-                .label
-                .and_then(|l| l.name)
-                .filter(|n| !n.is_empty())
-                .ok_or_else(|| NormalizeError::NoLabel(action.clone()))?;
-            let mut event = LabelEvent {
-                version: 0,
-                repository_full_name: issue.repository_full_name.clone(),
-                kind: "issue".into(),
-                number: issue.number,
-                label_name: name,
-                action,
-                event_time: updated_at,
-            };
-            event.version = pack(&[(seconds(event.event_time), 32)], &event);
-            Some(event)
-        }
-        _ => None,
-    };
+    let label_event = label_event(
+        "issue",
+        &issue.repository_full_name,
+        issue.number,
+        action,
+        d.label,
+        updated_at,
+    )?;
     Ok(DerivedIssue { issue, label_event })
 }
 
@@ -228,11 +201,8 @@ mod tests {
     use hudstream_schemas::wire::RecordType;
     use proptest::prelude::*;
 
-    static ALL: std::sync::LazyLock<Vec<fixtures::Delivery>> =
-        std::sync::LazyLock::new(|| fixtures::load(&fixtures::default_dir()).expect("fixtures"));
-
     fn of(event: &str) -> Vec<&'static fixtures::Delivery> {
-        ALL.iter().filter(|d| d.event == event).collect()
+        fixtures::of_event(event)
     }
 
     #[test]

@@ -11,6 +11,9 @@ pub mod issues;
 pub mod oot;
 pub mod pull_request;
 pub mod push;
+mod raw;
+
+pub use raw::NoLabel;
 pub mod timestamp;
 pub mod workflow_job;
 pub mod workflow_run;

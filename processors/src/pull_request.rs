@@ -19,6 +19,7 @@ use hudstream_schemas::wire::{Outputs, RecordSink};
 use hudstream_schemas::pull_request::{LabelEvent, PullRequest};
 use hudstream_schemas::topics::GITHUB_PULL_REQUEST;
 
+use crate::raw::{label_event, Label, Login, Named, NoLabel};
 use crate::timestamp::{parse_millis, BadTimestamp};
 use hudstream_schemas::version::{pack, seconds};
 
@@ -30,8 +31,8 @@ pub enum NormalizeError {
     NoRepository,
     #[error("pull_request has no created_at")]
     NoCreatedAt,
-    #[error("a {0} delivery without label.name")]
-    NoLabel(String),
+    #[error(transparent)]
+    NoLabel(#[from] NoLabel),
     #[error(transparent)]
     Timestamp(#[from] BadTimestamp),
 }
@@ -42,21 +43,6 @@ struct Delivery {
     pull_request: RawPr,
     repository: Option<Named>,
     label: Option<Label>,
-}
-
-#[derive(Deserialize, Default)]
-struct Named {
-    full_name: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct Label {
-    name: Option<String>,
-}
-
-#[derive(Deserialize, Default)]
-struct Login {
-    login: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -147,27 +133,14 @@ pub fn normalize(payload: &[u8]) -> Result<Derived, NormalizeError> {
     };
     pr.version = version(&pr);
     let action = delivery.action.unwrap_or_default();
-    let label_event = match action.as_str() {
-        "labeled" | "unlabeled" => {
-            let name = delivery
-                .label
-                .and_then(|l| l.name)
-                .filter(|n| !n.is_empty())
-                .ok_or_else(|| NormalizeError::NoLabel(action.clone()))?;
-            let mut event = LabelEvent {
-                version: 0,
-                repository_full_name: pr.repository_full_name.clone(),
-                kind: "pull_request".into(),
-                number: pr.number,
-                label_name: name,
-                action,
-                event_time: updated_at,
-            };
-            event.version = pack(&[(seconds(event.event_time), 32)], &event);
-            Some(event)
-        }
-        _ => None,
-    };
+    let label_event = label_event(
+        "pull_request",
+        &pr.repository_full_name,
+        pr.number,
+        action,
+        delivery.label,
+        updated_at,
+    )?;
     Ok(Derived {
         pull_request: pr,
         label_event,
@@ -218,31 +191,19 @@ mod tests {
     use std::collections::BTreeMap;
 
     // Loaded once: property tests run their bodies hundreds of times.
-    static DELIVERIES: std::sync::LazyLock<Vec<fixtures::Delivery>> =
-        std::sync::LazyLock::new(|| {
-            fixtures::load(&fixtures::default_dir())
-                .expect("fixtures")
-                .into_iter()
-                .filter(|d| d.event == "pull_request")
-                .collect()
-        });
     static DERIVED: std::sync::LazyLock<Vec<Derived>> = std::sync::LazyLock::new(|| {
-        DELIVERIES
+        deliveries()
             .iter()
             .map(|d| normalize(&d.body).expect("normalizes"))
             .collect()
     });
 
-    fn deliveries() -> Vec<fixtures::Delivery> {
-        DELIVERIES.clone()
+    fn deliveries() -> Vec<&'static fixtures::Delivery> {
+        fixtures::of_event("pull_request")
     }
 
     fn by_name(name: &str) -> Derived {
-        let d = deliveries()
-            .into_iter()
-            .find(|d| d.path.ends_with(name))
-            .expect("fixture");
-        normalize(&d.body).expect("normalizes")
+        normalize(&fixtures::named(name).body).expect("normalizes")
     }
 
     #[test]

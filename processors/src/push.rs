@@ -222,20 +222,12 @@ mod tests {
     use hudstream_schemas::wire::RecordType;
     use proptest::prelude::*;
 
-    fn deliveries() -> Vec<fixtures::Delivery> {
-        fixtures::load(&fixtures::default_dir())
-            .expect("fixtures")
-            .into_iter()
-            .filter(|d| d.event == "push")
-            .collect()
+    fn deliveries() -> Vec<&'static fixtures::Delivery> {
+        fixtures::of_event("push")
     }
 
     fn by_name(name: &str) -> Derived {
-        let d = deliveries()
-            .into_iter()
-            .find(|d| d.path.ends_with(name))
-            .expect("fixture");
-        normalize(&d.body).expect("normalizes")
+        normalize(&fixtures::named(name).body).expect("normalizes")
     }
 
     #[test]

@@ -14,6 +14,7 @@ use serde::Deserialize;
 use hudstream_schemas::topics::GITHUB_WORKFLOW_RUN;
 use hudstream_schemas::workflow_run::WorkflowRun;
 
+use crate::raw::{Login, Named};
 use crate::timestamp::{parse_millis, BadTimestamp};
 use hudstream_schemas::version::{pack, seconds};
 
@@ -33,16 +34,6 @@ pub enum NormalizeError {
 struct Delivery {
     workflow_run: RawRun,
     repository: Option<Named>,
-}
-
-#[derive(Deserialize, Default)]
-struct Named {
-    full_name: Option<String>,
-}
-
-#[derive(Deserialize, Default)]
-struct Login {
-    login: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -206,31 +197,19 @@ mod tests {
     use proptest::prelude::*;
 
     // Loaded once: property tests run their bodies hundreds of times.
-    static DELIVERIES: std::sync::LazyLock<Vec<fixtures::Delivery>> =
-        std::sync::LazyLock::new(|| {
-            fixtures::load(&fixtures::default_dir())
-                .expect("fixtures")
-                .into_iter()
-                .filter(|d| d.event == "workflow_run")
-                .collect()
-        });
     static RUNS: std::sync::LazyLock<Vec<WorkflowRun>> = std::sync::LazyLock::new(|| {
-        DELIVERIES
+        deliveries()
             .iter()
             .map(|d| normalize(&d.body).expect("normalizes"))
             .collect()
     });
 
-    fn deliveries() -> Vec<fixtures::Delivery> {
-        DELIVERIES.clone()
+    fn deliveries() -> Vec<&'static fixtures::Delivery> {
+        fixtures::of_event("workflow_run")
     }
 
     fn by_name(name: &str) -> WorkflowRun {
-        let d = deliveries()
-            .into_iter()
-            .find(|d| d.path.ends_with(name))
-            .expect("fixture");
-        normalize(&d.body).expect("normalizes")
+        normalize(&fixtures::named(name).body).expect("normalizes")
     }
 
     #[test]

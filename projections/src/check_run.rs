@@ -5,7 +5,7 @@ use hudstream_schemas::issue::CheckRun;
 use crate::row::DateTime;
 
 crate::row! {
-    pub struct CheckRunRow {
+    pub struct CheckRunRow from CheckRun as r {
         repository_full_name: String,
         head_sha: String,
         id: i64,
@@ -21,28 +21,6 @@ crate::row! {
         pull_request_numbers: Vec<i64>,
         html_url: String,
         details_url: String,
-    }
-}
-
-impl From<CheckRun> for CheckRunRow {
-    fn from(c: CheckRun) -> Self {
-        Self {
-            repository_full_name: c.repository_full_name,
-            head_sha: c.head_sha,
-            id: c.id,
-            version: c.version.max(0) as u64,
-            name: c.name,
-            status: c.status,
-            conclusion: c.conclusion,
-            started_at: DateTime::from_millis(c.started_at),
-            completed_at: DateTime::from_millis(c.completed_at),
-            check_suite_id: c.check_suite_id,
-            app_slug: c.app_slug,
-            external_id: c.external_id,
-            pull_request_numbers: c.pull_request_numbers,
-            html_url: c.html_url,
-            details_url: c.details_url,
-        }
     }
 }
 

@@ -8,7 +8,7 @@ use hudstream_schemas::job_log::JobClassification;
 use crate::row::DateTime;
 
 crate::row! {
-    pub struct JobClassificationRow {
+    pub struct JobClassificationRow from JobClassification as r {
         repository_full_name: String,
         job_id: i64,
         version: u64,
@@ -25,29 +25,6 @@ crate::row! {
         log_partial: bool,
         log_bytes: i64,
         classified_at: DateTime,
-    }
-}
-
-impl From<JobClassification> for JobClassificationRow {
-    fn from(c: JobClassification) -> Self {
-        Self {
-            repository_full_name: c.repository_full_name,
-            job_id: c.job_id,
-            version: c.version.max(0) as u64,
-            head_sha: c.head_sha,
-            outcome: c.outcome,
-            rule: c.rule,
-            line: c.line,
-            line_number: c.line_number,
-            captures: c.captures,
-            context: c.context,
-            ruleset_hash: c.ruleset_hash,
-            engine_version: c.engine_version,
-            log_location: c.log_location,
-            log_partial: c.log_partial,
-            log_bytes: c.log_bytes,
-            classified_at: DateTime::from_millis(Some(c.classified_at)),
-        }
     }
 }
 

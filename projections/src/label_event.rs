@@ -5,7 +5,7 @@ use hudstream_schemas::pull_request::LabelEvent;
 use crate::row::DateTime;
 
 crate::row! {
-    pub struct LabelEventRow {
+    pub struct LabelEventRow from LabelEvent as r {
         repository_full_name: String,
         number: i64,
         label_name: String,
@@ -13,20 +13,6 @@ crate::row! {
         kind: String,
         action: String,
         event_time: DateTime,
-    }
-}
-
-impl From<LabelEvent> for LabelEventRow {
-    fn from(l: LabelEvent) -> Self {
-        Self {
-            repository_full_name: l.repository_full_name,
-            number: l.number,
-            label_name: l.label_name,
-            version: l.version.max(0) as u64,
-            kind: l.kind,
-            action: l.action,
-            event_time: DateTime::from_millis(l.event_time),
-        }
     }
 }
 

@@ -32,8 +32,33 @@ pub trait Row: clickhouse::RowOwned + clickhouse::RowWrite + Send + Sync + 'stat
 }
 
 /// Declares a table row: `row! { pub struct R { a: String, b_c as "b.c": Vec<i64> } }`.
+///
+/// With `from Record as r`, it also says how a derived record becomes the row: a field is the
+/// record's field of the same name ([`IntoColumn`] converts it to the column's type), or the
+/// expression after its `=`.
 #[macro_export]
 macro_rules! row {
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident from $source:ty as $r:ident {
+            $( $(#[$fmeta:meta])* $field:ident $(as $column:literal)? : $ty:ty $(= $value:expr)? ),* $(,)?
+        }
+    ) => {
+        $crate::row! {
+            $(#[$meta])*
+            pub struct $name {
+                $( $(#[$fmeta])* $field $(as $column)? : $ty ),*
+            }
+        }
+
+        impl From<$source> for $name {
+            fn from($r: $source) -> Self {
+                Self {
+                    $( $field: $crate::row!(@value $r $field $($value)?), )*
+                }
+            }
+        }
+    };
     (
         $(#[$meta:meta])*
         pub struct $name:ident {
@@ -72,6 +97,55 @@ macro_rules! row {
     };
     (@column $field:ident) => { stringify!($field) };
     (@column $field:ident $column:literal) => { $column };
+    (@value $r:ident $field:ident) => { $crate::row::IntoColumn::into_column($r.$field) };
+    (@value $r:ident $field:ident $value:expr) => { $value };
+}
+
+/// How a derived record's field becomes its column's value: the same type as it is, or one of
+/// these conversions — the conventions every table shares.
+pub trait IntoColumn<T> {
+    fn into_column(self) -> T;
+}
+
+impl<T> IntoColumn<T> for T {
+    fn into_column(self) -> T {
+        self
+    }
+}
+
+/// A content-derived version (never negative) as ClickHouse's `UInt64`.
+impl IntoColumn<u64> for i64 {
+    fn into_column(self) -> u64 {
+        self.max(0) as u64
+    }
+}
+
+/// Epoch milliseconds as a `DateTime`.
+impl IntoColumn<DateTime> for i64 {
+    fn into_column(self) -> DateTime {
+        DateTime::from_millis(Some(self))
+    }
+}
+
+/// Epoch milliseconds, or "not yet": the epoch (torchci's convention).
+impl IntoColumn<DateTime> for Option<i64> {
+    fn into_column(self) -> DateTime {
+        DateTime::from_millis(self)
+    }
+}
+
+/// Epoch milliseconds, or NULL where a table keeps "not set" apart (OOT callbacks).
+impl IntoColumn<Option<DateTime>> for Option<i64> {
+    fn into_column(self) -> Option<DateTime> {
+        self.map(|millis| DateTime::from_millis(Some(millis)))
+    }
+}
+
+/// An id GitHub may leave out: 0.
+impl IntoColumn<i64> for Option<i64> {
+    fn into_column(self) -> i64 {
+        self.unwrap_or(0)
+    }
 }
 
 /// Writes `s` as a JSON string.

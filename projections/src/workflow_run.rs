@@ -5,7 +5,7 @@ use hudstream_schemas::workflow_run::WorkflowRun;
 use crate::row::DateTime;
 
 crate::row! {
-    pub struct WorkflowRunRow {
+    pub struct WorkflowRunRow from WorkflowRun as r {
         repository_full_name: String,
         head_sha: String,
         id: i64,
@@ -37,44 +37,6 @@ crate::row! {
         jobs_url: String,
         logs_url: String,
         previous_attempt_url: String,
-    }
-}
-
-impl From<WorkflowRun> for WorkflowRunRow {
-    fn from(r: WorkflowRun) -> Self {
-        Self {
-            repository_full_name: r.repository_full_name,
-            head_sha: r.head_sha,
-            id: r.id,
-            version: r.version.max(0) as u64,
-            run_attempt: r.run_attempt,
-            run_number: r.run_number,
-            workflow_id: r.workflow_id,
-            check_suite_id: r.check_suite_id,
-            name: r.name,
-            display_title: r.display_title,
-            path: r.path,
-            event: r.event,
-            status: r.status,
-            conclusion: r.conclusion,
-            head_branch: r.head_branch,
-            head_repository_full_name: r.head_repository_full_name,
-            pull_request_numbers: r.pull_request_numbers,
-            actor_login: r.actor_login,
-            triggering_actor_login: r.triggering_actor_login,
-            head_commit_message: r.head_commit_message,
-            head_commit_timestamp: DateTime::from_millis(r.head_commit_timestamp),
-            head_commit_author_name: r.head_commit_author_name,
-            head_commit_author_email: r.head_commit_author_email,
-            created_at: DateTime::from_millis(Some(r.created_at)),
-            updated_at: DateTime::from_millis(r.updated_at),
-            run_started_at: DateTime::from_millis(r.run_started_at),
-            url: r.url,
-            html_url: r.html_url,
-            jobs_url: r.jobs_url,
-            logs_url: r.logs_url,
-            previous_attempt_url: r.previous_attempt_url,
-        }
     }
 }
 

@@ -35,59 +35,32 @@ impl Migration {
     }
 }
 
-/// Every migration, oldest first.
-pub const MIGRATIONS: &[Migration] = &[
-    Migration {
-        version: 1,
-        name: "workflow_job",
-        sql: include_str!("../migrations/0001_workflow_job.sql"),
-    },
-    Migration {
-        version: 2,
-        name: "workflow_run",
-        sql: include_str!("../migrations/0002_workflow_run.sql"),
-    },
-    Migration {
-        version: 3,
-        name: "push",
-        sql: include_str!("../migrations/0003_push.sql"),
-    },
-    Migration {
-        version: 4,
-        name: "pull_request",
-        sql: include_str!("../migrations/0004_pull_request.sql"),
-    },
-    Migration {
-        version: 5,
-        name: "issues",
-        sql: include_str!("../migrations/0005_issues.sql"),
-    },
-    Migration {
-        version: 6,
-        name: "check_run",
-        sql: include_str!("../migrations/0006_check_run.sql"),
-    },
-    Migration {
-        version: 7,
-        name: "oot_workflow_job",
-        sql: include_str!("../migrations/0007_oot_workflow_job.sql"),
-    },
-    Migration {
-        version: 8,
-        name: "job_classification",
-        sql: include_str!("../migrations/0008_job_classification.sql"),
-    },
-    Migration {
-        version: 9,
-        name: "dead_letter",
-        sql: include_str!("../migrations/0009_dead_letter.sql"),
-    },
-    Migration {
-        version: 10,
-        name: "job_classification_outcome",
-        sql: include_str!("../migrations/0010_job_classification_outcome.sql"),
-    },
-];
+/// Declares the migration list: `version name = "file";`, oldest first.
+macro_rules! migrations {
+    ($($version:literal $name:ident = $file:literal;)*) => {
+        /// Every migration, oldest first.
+        pub const MIGRATIONS: &[Migration] = &[$(
+            Migration {
+                version: $version,
+                name: stringify!($name),
+                sql: include_str!(concat!("../migrations/", $file)),
+            },
+        )*];
+    };
+}
+
+migrations! {
+    1 workflow_job = "0001_workflow_job.sql";
+    2 workflow_run = "0002_workflow_run.sql";
+    3 push = "0003_push.sql";
+    4 pull_request = "0004_pull_request.sql";
+    5 issues = "0005_issues.sql";
+    6 check_run = "0006_check_run.sql";
+    7 oot_workflow_job = "0007_oot_workflow_job.sql";
+    8 job_classification = "0008_job_classification.sql";
+    9 dead_letter = "0009_dead_letter.sql";
+    10 job_classification_outcome = "0010_job_classification_outcome.sql";
+}
 
 fn split_statements(sql: &str) -> Vec<String> {
     let mut statements = Vec::new();

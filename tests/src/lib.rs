@@ -57,6 +57,47 @@ pub fn test_config() -> Config {
     config
 }
 
+/// A fresh namespace with its topics and tables (logs on).
+pub async fn prepared_config() -> Config {
+    init_logs();
+    let config = test_config();
+    hudstream::create_topics(&config).await.expect("topics");
+    hudstream::migrate(&config).await.expect("migrate");
+    config
+}
+
+/// Stages running in this process (the projections, say) until [`Running::stop`].
+pub struct Running {
+    shutdown: CancellationToken,
+    task: JoinHandle<anyhow::Result<()>>,
+}
+
+impl Running {
+    /// Every projection of `config`.
+    pub fn projections(config: &Config) -> Running {
+        let shutdown = CancellationToken::new();
+        let (c, s) = (config.clone(), shutdown.clone());
+        Running {
+            shutdown,
+            task: tokio::spawn(async move { hudstream::run_projections(&c, s).await }),
+        }
+    }
+
+    /// Whether they stopped (by failing: nothing else stops them before [`Running::stop`]).
+    pub fn is_finished(&self) -> bool {
+        self.task.is_finished()
+    }
+
+    /// Stops them; they must stop cleanly.
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        self.task
+            .await
+            .expect("joins")
+            .expect("the stages stop cleanly");
+    }
+}
+
 pub fn init_logs() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()))
@@ -340,20 +381,16 @@ pub async fn read_topic(
 /// The real fixtures, by path relative to `shared/fixtures/github`.
 pub fn fixture(relative: &str) -> Delivery {
     let path = fixtures::default_dir().join(relative);
-    FIXTURES
+    fixtures::cached()
         .iter()
         .find(|d| d.path == path)
         .cloned()
         .unwrap_or_else(|| panic!("no fixture {relative}"))
 }
 
-/// Loaded once per test binary.
-static FIXTURES: std::sync::LazyLock<Vec<Delivery>> =
-    std::sync::LazyLock::new(|| fixtures::load(&fixtures::default_dir()).expect("fixtures load"));
-
-/// All real fixtures.
+/// All real fixtures (loaded once per test binary).
 pub fn all_fixtures() -> Vec<Delivery> {
-    FIXTURES.clone()
+    fixtures::cached().to_vec()
 }
 
 /// A ClickHouse server of a test's own (the shared one must stay up for the other tests), on

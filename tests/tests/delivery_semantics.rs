@@ -51,6 +51,38 @@ async fn produce(appender: &Appender, values: impl IntoIterator<Item = String>) 
     }
 }
 
+/// Runs a [`Flaky`] stage that fails its first `failures` batches until it has seen `wanted`
+/// records, then stops it; answers what it saw, in order.
+async fn run_flaky(
+    config: &hudstream_runtime::Config,
+    appender: &Appender,
+    failures: usize,
+    wanted: usize,
+) -> Vec<String> {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let shutdown = CancellationToken::new();
+    let handler = Flaky {
+        failures,
+        seen: seen.clone(),
+    };
+    let (k, p, a, s) = (
+        config.kafka.clone(),
+        config.pipeline.clone(),
+        appender.clone(),
+        shutdown.clone(),
+    );
+    let run =
+        tokio::spawn(async move { run_stage(&k, p.processor_batches(), handler, a, s).await });
+    wait_until(&format!("{wanted} record(s)"), || {
+        seen.lock().expect("lock").len() >= wanted
+    })
+    .await;
+    shutdown.cancel();
+    run.await.expect("joined").expect("stage ran");
+    let seen = seen.lock().expect("lock").clone();
+    seen
+}
+
 /// Waits (60 s at most) for a condition on what the test handler has seen.
 async fn wait_until(what: &str, cond: impl Fn() -> bool) {
     hudstream_e2e::wait_until(what, 60, || std::future::ready(cond())).await
@@ -69,24 +101,7 @@ async fn a_failed_batch_is_retried_until_it_succeeds_and_then_committed() {
     produce(&appender, (0..20).map(|i| format!("r{i}"))).await;
 
     // First run: three failed attempts, then success.
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let shutdown = CancellationToken::new();
-    let handler = Flaky {
-        failures: 3,
-        seen: seen.clone(),
-    };
-    let (k, p, a, s) = (
-        config.kafka.clone(),
-        config.pipeline.clone(),
-        appender.clone(),
-        shutdown.clone(),
-    );
-    let run =
-        tokio::spawn(async move { run_stage(&k, p.processor_batches(), handler, a, s).await });
-    wait_until("all 20 records", || seen.lock().expect("lock").len() >= 20).await;
-    shutdown.cancel();
-    run.await.expect("joined").expect("stage ran");
-    let first: Vec<String> = seen.lock().expect("lock").clone();
+    let first = run_flaky(&config, &appender, 3, 20).await;
     assert_eq!(
         first,
         (0..20).map(|i| format!("r{i}")).collect::<Vec<_>>(),
@@ -95,25 +110,9 @@ async fn a_failed_batch_is_retried_until_it_succeeds_and_then_committed() {
 
     // Second run in the same group: it starts after the committed offsets.
     produce(&appender, ["after-restart".to_string()]).await;
-    let seen2 = Arc::new(Mutex::new(Vec::new()));
-    let shutdown = CancellationToken::new();
-    let handler = Flaky {
-        failures: 0,
-        seen: seen2.clone(),
-    };
-    let (k, p, a, s) = (
-        config.kafka.clone(),
-        config.pipeline.clone(),
-        appender.clone(),
-        shutdown.clone(),
-    );
-    let run =
-        tokio::spawn(async move { run_stage(&k, p.processor_batches(), handler, a, s).await });
-    wait_until("the new record", || !seen2.lock().expect("lock").is_empty()).await;
-    shutdown.cancel();
-    run.await.expect("joined").expect("stage ran");
+    let second = run_flaky(&config, &appender, 0, 1).await;
     assert_eq!(
-        *seen2.lock().expect("lock"),
+        second,
         vec!["after-restart".to_string()],
         "committed records are not redelivered"
     );

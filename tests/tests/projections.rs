@@ -7,11 +7,11 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use hudstream_e2e::{
-    all_fixtures, count, init_logs, table_checksum, test_config, wait_until, OwnClickHouse, Stack,
+    all_fixtures, count, init_logs, prepared_config, table_checksum, test_config, wait_until,
+    OwnClickHouse, Running, Stack,
 };
 use hudstream_runtime::clickhouse::ClickHouse;
 use hudstream_runtime::kafka::Appender;
-use hudstream_runtime::shutdown::CancellationToken;
 use hudstream_runtime::worker::OutRecord;
 use hudstream_runtime::Config;
 use hudstream_schemas::topics::HUD_WORKFLOW_JOB_V1;
@@ -434,6 +434,66 @@ async fn every_table_fills_from_the_fixtures_and_a_replay_rebuilds_identical_tab
     let _ = std::fs::remove_dir_all(&archive_dir);
 }
 
+hudstream_projections::row! {
+    /// A row with every kind of value the tables use.
+    pub struct LayoutRow {
+        name: String,
+        id: i64,
+        when: hudstream_projections::row::DateTime,
+        score: Option<f64>,
+        missing: Option<f64>,
+        tags: Vec<String>,
+        steps_number as "steps.number": Vec<i64>,
+        flag: bool,
+        raw: hudstream_projections::row::Bytes,
+    }
+}
+
+/// The `RowBinary` the `clickhouse` crate sends for a declared row is what ClickHouse stores:
+/// read back, every value equals the row's own `JSONEachRow` (the golden files' encoding).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_declared_row_lands_in_clickhouse_exactly_as_its_json_says() {
+    use hudstream_projections::row::{Bytes, DateTime, Row};
+    init_logs();
+    let config = test_config();
+    hudstream::migrate(&config).await.expect("migrate");
+    let clickhouse = ClickHouse::new(&config.clickhouse).expect("client");
+    let db = clickhouse.database();
+    clickhouse
+        .execute(&format!(
+            "CREATE TABLE {db}.layout (name String, id Int64, when DateTime('UTC'), score Nullable(Float64), missing Nullable(Float64), tags Array(String), steps Nested(number Int64), flag UInt8, raw String) ENGINE = MergeTree ORDER BY id"
+        ))
+        .await
+        .expect("table");
+    let row = LayoutRow {
+        name: "a\"b".into(),
+        id: -2,
+        when: DateTime(1_628_160_256),
+        score: Some(0.25),
+        missing: None,
+        tags: vec!["x".into(), "yz".into()],
+        steps_number: vec![1, 300],
+        flag: true,
+        raw: Bytes(b"bytes\n".to_vec()),
+    };
+    clickhouse
+        .insert_all("layout", [&row])
+        .await
+        .expect("insert");
+    let stored: Vec<serde_json::Value> = clickhouse
+        .query_json(&format!("SELECT * FROM {db}.layout"))
+        .await
+        .expect("read back");
+    let mut json = Vec::new();
+    row.write_json(&mut json);
+    let expected: serde_json::Value = serde_json::from_slice(&json).expect("json");
+    assert_eq!(stored, vec![expected]);
+    clickhouse
+        .execute(&format!("DROP DATABASE {db}"))
+        .await
+        .expect("drop");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_writer_sends_exactly_the_columns_of_its_migrated_table() {
     let config = test_config();
@@ -471,10 +531,7 @@ async fn every_writer_sends_exactly_the_columns_of_its_migrated_table() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_row_is_dead_lettered_alone_and_the_rest_of_its_batch_is_written() {
-    init_logs();
-    let config = test_config();
-    hudstream::create_topics(&config).await.expect("topics");
-    hudstream::migrate(&config).await.expect("migrate");
+    let config = prepared_config().await;
     // 40 good jobs with one keyless job among them, all in the topic before the projection
     // starts, so they arrive as one batch.
     let mut records = job_records(5_000, 40, 1);
@@ -497,9 +554,7 @@ async fn a_refused_row_is_dead_lettered_alone_and_the_rest_of_its_batch_is_writt
         },
     );
     append_all(&config, &records).await;
-    let shutdown = CancellationToken::new();
-    let (c, s) = (config.clone(), shutdown.clone());
-    let projections = tokio::spawn(async move { hudstream::run_projections(&c, s).await });
+    let projections = Running::projections(&config);
     let clickhouse = ClickHouse::new(&config.clickhouse).expect("client");
     wait_until("the refused row in dead_letter", 60, || {
         let clickhouse = clickhouse.clone();
@@ -533,11 +588,7 @@ async fn a_refused_row_is_dead_lettered_alone_and_the_rest_of_its_batch_is_writt
         letters[0].reason
     );
     assert_exactly_once(&clickhouse, 40, 1).await;
-    shutdown.cancel();
-    projections
-        .await
-        .expect("joins")
-        .expect("projections stop cleanly");
+    projections.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -550,9 +601,7 @@ async fn projections_pause_while_clickhouse_is_down_for_30_s_and_resume_by_thems
     config.pipeline.retry_max_backoff_ms = 2_000;
     hudstream::create_topics(&config).await.expect("topics");
     hudstream::migrate(&config).await.expect("migrate");
-    let shutdown = CancellationToken::new();
-    let (c, s) = (config.clone(), shutdown.clone());
-    let projections = tokio::spawn(async move { hudstream::run_projections(&c, s).await });
+    let projections = Running::projections(&config);
     let clickhouse = ClickHouse::new(&config.clickhouse).expect("client");
 
     // First half of the stream, written while the server is up.
@@ -586,19 +635,12 @@ async fn projections_pause_while_clickhouse_is_down_for_30_s_and_resume_by_thems
     })
     .await;
     assert_exactly_once(&clickhouse, 2000, 2).await;
-    shutdown.cancel();
-    projections
-        .await
-        .expect("joins")
-        .expect("projections stop cleanly");
+    projections.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_projection_killed_with_sigkill_mid_stream_loses_nothing_after_a_restart() {
-    init_logs();
-    let config = test_config();
-    hudstream::create_topics(&config).await.expect("topics");
-    hudstream::migrate(&config).await.expect("migrate");
+    let config = prepared_config().await;
     let jobs = 10_000u64;
     append_all(&config, &job_records(1, jobs as usize, 2)).await;
     let start = || {
@@ -662,10 +704,7 @@ async fn a_projection_killed_with_sigkill_mid_stream_loses_nothing_after_a_resta
 /// aside alone while the rest is written.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unwritable_newest_version_leaves_the_older_one_and_every_refused_row_is_set_aside() {
-    init_logs();
-    let config = test_config();
-    hudstream::create_topics(&config).await.expect("topics");
-    hudstream::migrate(&config).await.expect("migrate");
+    let config = prepared_config().await;
     let codec = Codec::<WorkflowJob>::new().expect("codec");
     let template = hudstream_processors::workflow_job::normalize(
         &hudstream_e2e::fixture("workflow_job/completed.success.with-organization.payload.json")
@@ -712,9 +751,7 @@ async fn an_unwritable_newest_version_leaves_the_older_one_and_every_refused_row
     records.push(record("o/r/902", cut));
     append_all(&config, &records).await;
 
-    let shutdown = CancellationToken::new();
-    let (c, s) = (config.clone(), shutdown.clone());
-    let projections = tokio::spawn(async move { hudstream::run_projections(&c, s).await });
+    let projections = Running::projections(&config);
     let clickhouse = ClickHouse::new(&config.clickhouse).expect("client");
     wait_until("five dead letters", 60, || {
         let clickhouse = clickhouse.clone();
@@ -746,20 +783,13 @@ async fn an_unwritable_newest_version_leaves_the_older_one_and_every_refused_row
         32,
         "the 30 good jobs and jobs 901 and 902"
     );
-    shutdown.cancel();
-    projections
-        .await
-        .expect("joins")
-        .expect("projections stop cleanly");
+    projections.stop().await;
 }
 
 /// A replay includes what is appended while it runs, and on ClickHouse 18.16 swaps by RENAME.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn records_appended_during_a_replay_end_in_the_rebuilt_table() {
-    init_logs();
-    let config = test_config();
-    hudstream::create_topics(&config).await.expect("topics");
-    hudstream::migrate(&config).await.expect("migrate");
+    let config = prepared_config().await;
     append_all(&config, &job_records(1, 300, 1)).await;
     let replayer = hudstream::replayer(&config).expect("replayer");
     let more = job_records(301, 300, 1);

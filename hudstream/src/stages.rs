@@ -206,16 +206,25 @@ pub async fn bind(address: &str, setting: &str) -> anyhow::Result<TcpListener> {
         .with_context(|| format!("cannot listen on {address} ({setting})"))
 }
 
+/// The listener given, else one bound to `address`.
+async fn listening(
+    given: Option<TcpListener>,
+    address: &str,
+    setting: &str,
+) -> anyhow::Result<TcpListener> {
+    match given {
+        Some(listener) => Ok(listener),
+        None => bind(address, setting).await,
+    }
+}
+
 /// Runs the gateway on `listener` (else on `gateway.listen`) until shutdown.
 pub async fn run_gateway(
     config: &Config,
     listener: Option<TcpListener>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let listener = match listener {
-        Some(l) => l,
-        None => bind(&config.gateway.listen, "gateway.listen").await?,
-    };
+    let listener = listening(listener, &config.gateway.listen, "gateway.listen").await?;
     let appender = Appender::new(&config.kafka).context("creating the Kafka producer")?;
     hudstream_ingest::serve(&config.gateway, &config.logs, listener, appender, shutdown).await
 }
@@ -226,10 +235,7 @@ pub async fn run_api(
     listener: Option<TcpListener>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let listener = match listener {
-        Some(l) => l,
-        None => bind(&config.api.listen, "api.listen").await?,
-    };
+    let listener = listening(listener, &config.api.listen, "api.listen").await?;
     hudstream_api::serve(listener, ClickHouse::new(&config.clickhouse)?, shutdown).await
 }
 

@@ -42,7 +42,7 @@ pub async fn receive(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, GatewayError> {
-    let received_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let received_at = crate::received_now();
     if gateway.circleci_secrets.is_empty() {
         return Err(GatewayError::CircleCiDisabled);
     }
@@ -66,21 +66,9 @@ pub async fn receive(
         .unwrap_or("unknown")
         .to_string();
     let event_id = text(&parsed, &["id"]).unwrap_or("").to_string();
-    let mut record_headers = vec![
-        (h::CIRCLECI_EVENT.to_string(), event.clone().into_bytes()),
-        (h::RECEIVED_AT.to_string(), received_at.into_bytes()),
-        (
-            h::CONTENT_TYPE.to_string(),
-            header(&headers, "content-type")
-                .unwrap_or("application/json")
-                .as_bytes()
-                .to_vec(),
-        ),
-        (
-            h::GATEWAY_VERSION.to_string(),
-            crate::VERSION.as_bytes().to_vec(),
-        ),
-    ];
+    let content_type = header(&headers, "content-type").unwrap_or("application/json");
+    let mut record_headers = vec![(h::CIRCLECI_EVENT.to_string(), event.clone().into_bytes())];
+    record_headers.extend(crate::receipt_headers(received_at, content_type));
     if !event_id.is_empty() {
         record_headers.push((
             h::CIRCLECI_EVENT_ID.to_string(),

@@ -98,7 +98,7 @@ pub async fn receive(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, GatewayError> {
-    let received_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let received_at = crate::received_now();
     let event =
         header(&headers, "x-github-event").ok_or(GatewayError::MissingHeader("X-GitHub-Event"))?;
     let delivery = header(&headers, "x-github-delivery")
@@ -123,10 +123,8 @@ pub async fn receive(
     let mut record_headers: Vec<(String, Vec<u8>)> = vec![
         (h::GITHUB_DELIVERY.into(), delivery.into()),
         (h::GITHUB_EVENT.into(), event.into()),
-        (h::RECEIVED_AT.into(), received_at.into()),
-        (h::CONTENT_TYPE.into(), content_type.into()),
-        (h::GATEWAY_VERSION.into(), crate::VERSION.into()),
     ];
+    record_headers.extend(crate::receipt_headers(received_at, content_type));
     if !action.is_empty() {
         record_headers.push((h::GITHUB_ACTION.into(), action.into()));
     }

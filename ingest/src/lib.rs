@@ -60,6 +60,22 @@ pub struct Gateway {
 }
 
 /// A request header as trimmed, non-empty text.
+/// The headers every raw record carries: when the gateway received it, the request's content
+/// type (JSON unless said), and which gateway appended it.
+pub(crate) fn receipt_headers(received_at: String, content_type: &str) -> Vec<(String, Vec<u8>)> {
+    use hudstream_schemas::headers as h;
+    vec![
+        (h::RECEIVED_AT.into(), received_at.into_bytes()),
+        (h::CONTENT_TYPE.into(), content_type.as_bytes().to_vec()),
+        (h::GATEWAY_VERSION.into(), VERSION.as_bytes().to_vec()),
+    ]
+}
+
+/// When a request arrived, as raw records say it (RFC 3339, milliseconds, UTC).
+pub(crate) fn received_now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
 pub(crate) fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get(name)

@@ -105,7 +105,7 @@ pub async fn receive(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, GatewayError> {
-    let received_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let received_at = crate::received_now();
     if gateway.oot_tokens.is_empty() {
         return Err(GatewayError::Misconfigured(
             "no OOT relay token is configured (gateway.oot_relay_tokens)",
@@ -133,21 +133,12 @@ pub async fn receive(
         topic: OOT_RESULTS.into(),
         key: identity.key.clone().into_bytes(),
         payload: body.to_vec(),
-        headers: vec![
-            (h::OOT_STATUS.into(), identity.status.clone().into_bytes()),
-            (h::RECEIVED_AT.into(), received_at.into_bytes()),
-            (
-                h::CONTENT_TYPE.into(),
-                header(&headers, "content-type")
-                    .unwrap_or("application/json")
-                    .as_bytes()
-                    .to_vec(),
-            ),
-            (
-                h::GATEWAY_VERSION.into(),
-                crate::VERSION.as_bytes().to_vec(),
-            ),
-        ],
+        headers: std::iter::once((h::OOT_STATUS.into(), identity.status.clone().into_bytes()))
+            .chain(crate::receipt_headers(
+                received_at,
+                header(&headers, "content-type").unwrap_or("application/json"),
+            ))
+            .collect(),
     };
     let appended = gateway.append(&record).await?;
     metrics::counter!("hudstream_gateway_appended_total", "event" => "oot_result").increment(1);

@@ -22,130 +22,32 @@
 //! stops half way keeps what it learned. Once the pipeline has caught up, a second pass finds
 //! nothing to append.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
-use serde::Deserialize;
-use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
+use serde_json::Value;
 
 use hudstream_github::{GitHub, GitHubError, JsonAnswer};
-use hudstream_ingest::routing::{route, Envelope};
-use hudstream_runtime::clickhouse::{bind, ClickHouse, Param};
+use hudstream_runtime::clickhouse::ClickHouse;
 use hudstream_runtime::config::ReconcileConfig;
 use hudstream_runtime::kafka::Appender;
 use hudstream_runtime::shutdown::CancellationToken;
 use hudstream_runtime::worker::OutRecord;
-use hudstream_schemas::headers as h;
 
 /// The value of the `hudstream-origin` header on every record the reconciler appends.
 pub const ORIGIN: &str = "reconciler";
 
-const STALE_JOBS: &str = include_str!("../queries/stale_jobs.sql");
-const STALE_RUNS: &str = include_str!("../queries/stale_runs.sql");
-const RUNS_WITHOUT_JOBS: &str = include_str!("../queries/runs_without_jobs.sql");
+mod candidates;
+mod delivery;
+mod report;
+
+pub use candidates::{Candidate, Kind};
+pub use delivery::synthetic_delivery;
+use delivery::{job_action, run_action};
+pub use report::PassReport;
 
 /// Jobs GitHub lists per page of a run's jobs (its maximum).
 const JOBS_PER_PAGE: usize = 100;
-
-/// What is asked about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Kind {
-    /// A job still queued, waiting or in progress: `GET .../actions/jobs/{id}`.
-    Job,
-    /// A run still requested, queued or in progress: `GET .../actions/runs/{id}`.
-    Run,
-    /// A run without a single job: `GET .../actions/runs/{id}/jobs`.
-    RunJobs,
-}
-
-impl Kind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::Job => "job",
-            Kind::Run => "run",
-            Kind::RunJobs => "run_jobs",
-        }
-    }
-}
-
-/// One job or run to ask GitHub about, with the state the table has for it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Candidate {
-    pub kind: Kind,
-    pub repository: String,
-    pub id: i64,
-    /// The status the table has (`queued`, `in_progress`, … or `completed` for a run without
-    /// jobs).
-    pub status: String,
-    /// The table's current version: GitHub's answer is appended only if the processors would
-    /// give it a higher one, i.e. if it would change the table.
-    pub version: u64,
-}
-
-/// A row of the three candidate queries (`reconcile/queries/*.sql`).
-#[derive(Debug, clickhouse::Row, Deserialize)]
-struct Row {
-    repository_full_name: String,
-    id: i64,
-    status: String,
-    version: u64,
-    #[allow(dead_code)] // a column of the queries (their order): rows are read by position
-    created_unix: u32,
-}
-
-/// What one pass did.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct PassReport {
-    /// Candidates found in the tables, per kind.
-    pub candidates: BTreeMap<&'static str, usize>,
-    /// Candidates asked about, per kind.
-    pub checked: BTreeMap<&'static str, usize>,
-    /// Synthetic deliveries built (and appended, unless a dry run), per kind.
-    pub appended: BTreeMap<&'static str, usize>,
-    /// GitHub agreed with the table (still queued, say): nothing to append.
-    pub unchanged: usize,
-    /// GitHub does not have it (404/410) or refuses (another 4xx).
-    pub gone: usize,
-    /// GitHub requests made.
-    pub requests: usize,
-    /// Why the pass stopped before asking about every candidate, if it did.
-    pub stopped: Option<String>,
-}
-
-impl PassReport {
-    pub fn appended_total(&self) -> usize {
-        self.appended.values().sum()
-    }
-}
-
-impl std::fmt::Display for PassReport {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let per_kind = |m: &BTreeMap<&'static str, usize>| {
-            [Kind::Job, Kind::Run, Kind::RunJobs]
-                .iter()
-                .map(|k| format!("{} {}", m.get(k.as_str()).copied().unwrap_or(0), k.as_str()))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        write!(
-            f,
-            "candidates: {}; checked: {}; appended: {}; unchanged {}, gone {}; {} GitHub request(s)",
-            per_kind(&self.candidates),
-            per_kind(&self.checked),
-            per_kind(&self.appended),
-            self.unchanged,
-            self.gone,
-            self.requests
-        )?;
-        if let Some(why) = &self.stopped {
-            write!(f, "; stopped early: {why}")?;
-        }
-        Ok(())
-    }
-}
 
 /// Asks GitHub; builds synthetic deliveries.
 pub struct Reconciler {
@@ -156,59 +58,6 @@ pub struct Reconciler {
 impl Reconciler {
     pub fn new(github: Arc<GitHub>, settings: ReconcileConfig) -> Self {
         Self { github, settings }
-    }
-
-    /// The stale jobs, stale runs and runs without jobs in the tables as of `now_unix`, each
-    /// list oldest first and at most one pass's worth long.
-    pub async fn candidates(
-        &self,
-        clickhouse: &ClickHouse,
-        now_unix: i64,
-    ) -> anyhow::Result<Vec<Candidate>> {
-        let stale_before = now_unix.saturating_sub((self.settings.stale_after_ms / 1000) as i64);
-        let created_after = now_unix.saturating_sub((self.settings.lookback_ms / 1000) as i64);
-        let params: BTreeMap<&str, Param> = [
-            ("created_after", Param::UInt(created_after.max(0) as u64)),
-            ("stale_before", Param::UInt(stale_before.max(0) as u64)),
-            (
-                "max_rows",
-                Param::UInt(self.settings.max_requests_per_pass as u64),
-            ),
-        ]
-        .into_iter()
-        .collect();
-        let mut lists = Vec::new();
-        for (kind, name, sql) in [
-            (Kind::Job, "stale_jobs", STALE_JOBS),
-            (Kind::Run, "stale_runs", STALE_RUNS),
-            (Kind::RunJobs, "runs_without_jobs", RUNS_WITHOUT_JOBS),
-        ] {
-            let sql = bind(sql, clickhouse.database(), &params)
-                .with_context(|| format!("binding reconcile/queries/{name}.sql"))?;
-            let rows: Vec<Row> = clickhouse
-                .fetch_all(&sql)
-                .await
-                .with_context(|| format!("reading candidates (reconcile/queries/{name}.sql)"))?;
-            lists.push(rows.into_iter().map(move |r| Candidate {
-                kind,
-                repository: r.repository_full_name,
-                id: r.id,
-                status: r.status,
-                version: r.version,
-            }));
-        }
-        // Taken in turn, one of each kind, so that jobs GitHub still calls queued (no runner
-        // for their label) cannot use a whole pass's budget every pass.
-        let mut out = Vec::new();
-        loop {
-            let before = out.len();
-            for list in lists.iter_mut() {
-                out.extend(list.next());
-            }
-            if out.len() == before {
-                return Ok(out);
-            }
-        }
     }
 
     /// Asks GitHub about `candidates` in order, within the pass's budget, and returns the
@@ -425,56 +274,6 @@ impl Reconciler {
         metrics::histogram!("hudstream_reconcile_pass_seconds")
             .record(started.elapsed().as_secs_f64());
         Ok((report, records))
-    }
-}
-
-/// A job's webhook `action` for its `status`.
-fn job_action(status: &str) -> &str {
-    match status {
-        "completed" | "in_progress" | "queued" | "waiting" => status,
-        // `requested`/`pending` have no webhook of their own: GitHub sends `queued`.
-        _ => "queued",
-    }
-}
-
-/// A run's webhook `action` for its `status`.
-fn run_action(status: &str) -> &str {
-    match status {
-        "completed" | "in_progress" => status,
-        _ => "requested",
-    }
-}
-
-/// The webhook GitHub would have sent: `{"action", <event>: <object>, "repository"}`, routed
-/// like the gateway routes a delivery, with the headers the gateway writes, marked as the
-/// reconciler's. The delivery id is derived from the body, so the same answer asked twice is
-/// the same delivery.
-pub fn synthetic_delivery(event: &str, action: &str, object: Value, repository: &str) -> OutRecord {
-    let (owner, name) = repository.split_once('/').unwrap_or((repository, ""));
-    let body = json!({
-        "action": action,
-        event: object,
-        "repository": {"full_name": repository, "name": name, "owner": {"login": owner}},
-    });
-    let payload = serde_json::to_vec(&body).unwrap_or_default();
-    let delivery = format!(
-        "reconciler-{}",
-        &hex::encode(Sha256::digest(&payload))[..32]
-    );
-    let routed = route(event, &Envelope::from_value(&body), &delivery);
-    let received_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-    OutRecord {
-        topic: routed.topic,
-        key: routed.key.into_bytes(),
-        payload,
-        headers: vec![
-            (h::GITHUB_DELIVERY.into(), delivery.into_bytes()),
-            (h::GITHUB_EVENT.into(), event.as_bytes().to_vec()),
-            (h::GITHUB_ACTION.into(), action.as_bytes().to_vec()),
-            (h::RECEIVED_AT.into(), received_at.into_bytes()),
-            (h::CONTENT_TYPE.into(), b"application/json".to_vec()),
-            (h::ORIGIN.into(), ORIGIN.as_bytes().to_vec()),
-        ],
     }
 }
 

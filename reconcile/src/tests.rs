@@ -2,6 +2,7 @@
 
 use super::*;
 
+use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use axum::extract::{Path, Query, State};
@@ -9,9 +10,11 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
+use serde_json::json;
 
 use hudstream_runtime::config::LogsConfig;
 use hudstream_runtime::worker::{Action, InRecord, Processor};
+use hudstream_schemas::headers as h;
 
 /// What the stand-in knows: jobs and runs by id, the jobs of a run, and the budget it reports.
 #[derive(Default)]

@@ -341,22 +341,15 @@ async fn projection_insert(
         for chunk in records.chunks(config.pipeline.projection_batch_max_records.max(1)) {
             source.write(chunk).await?;
         }
-        let status = std::process::Command::new("clickhouse-client")
-            .args([
-                "--host",
-                "127.0.0.1",
-                "--port",
-                &port.to_string(),
-                "--query",
-            ])
-            .arg(format!(
-                "SELECT {} FROM {db}.bench_source FORMAT RowBinary",
-                columns.join(", ")
-            ))
-            .stdout(std::fs::File::create(&file)?)
-            .status()
-            .context("running clickhouse-client")?;
-        anyhow::ensure!(status.success(), "clickhouse-client failed: {status}");
+        let query = format!(
+            "SELECT {} FROM {db}.bench_source FORMAT RowBinary",
+            columns.join(", ")
+        );
+        clickhouse_client(
+            port,
+            &query,
+            |c| Ok(c.stdout(std::fs::File::create(&file)?)),
+        )?;
     }
     let (mut ours, mut client) = (Vec::new(), Vec::new());
     for round in 0..3 {
@@ -374,23 +367,12 @@ async fn projection_insert(
         }
         ours.push(rows as f64 / started.elapsed().as_secs_f64());
         if let Some(port) = tcp_port {
+            let query = format!(
+                "INSERT INTO {db}.bench_client ({}) FORMAT RowBinary",
+                columns.join(", ")
+            );
             let started = Instant::now();
-            let status = std::process::Command::new("clickhouse-client")
-                .args([
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    &port.to_string(),
-                    "--query",
-                ])
-                .arg(format!(
-                    "INSERT INTO {db}.bench_client ({}) FORMAT RowBinary",
-                    columns.join(", ")
-                ))
-                .stdin(std::fs::File::open(&file)?)
-                .status()
-                .context("running clickhouse-client")?;
-            anyhow::ensure!(status.success(), "clickhouse-client failed: {status}");
+            clickhouse_client(port, &query, |c| Ok(c.stdin(std::fs::File::open(&file)?)))?;
             client.push(rows as f64 / started.elapsed().as_secs_f64());
         }
         tracing::debug!(round, "projection insert round done");
@@ -411,6 +393,29 @@ async fn projection_insert(
         format!("{ours:>9.0} rows/s ({rows} jobs, median of 3)"),
         against,
     );
+    Ok(())
+}
+
+/// Runs `clickhouse-client` on the local server's native port with `query`, its input or output
+/// set by `io`.
+fn clickhouse_client(
+    port: u16,
+    query: &str,
+    io: impl FnOnce(&mut std::process::Command) -> anyhow::Result<&mut std::process::Command>,
+) -> anyhow::Result<()> {
+    let mut command = std::process::Command::new("clickhouse-client");
+    command.args([
+        "--host",
+        "127.0.0.1",
+        "--port",
+        &port.to_string(),
+        "--query",
+        query,
+    ]);
+    let status = io(&mut command)?
+        .status()
+        .context("running clickhouse-client")?;
+    anyhow::ensure!(status.success(), "clickhouse-client failed: {status}");
     Ok(())
 }
 

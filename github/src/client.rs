@@ -237,7 +237,7 @@ impl GitHub {
     }
 
     /// One GET, waiting out rate limits and retrying transient failures.
-    async fn get(&self, repository: &str, url: &str) -> Result<Answer, GitHubError> {
+    pub(crate) async fn get(&self, repository: &str, url: &str) -> Result<Answer, GitHubError> {
         let mut failures = 0u32;
         let mut backoff = Backoff::new(FIRST_BACKOFF, MAX_BACKOFF);
         let mut renewed_token = false;

@@ -22,7 +22,9 @@ use hudstream_runtime::shutdown::CancellationToken;
 use hudstream_runtime::store::BlobStore;
 use hudstream_runtime::worker::{BatchHandler, PerRecord, Processor};
 use hudstream_runtime::Config;
-use hudstream_schemas::topics::{HUD_JOB_LOG_V1, HUD_WORKFLOW_JOB_V1};
+use hudstream_schemas::topics::{
+    HUD_JOB_LOG_V1, HUD_WORKFLOW_JOB_V1, HUD_WORKFLOW_RUN_V1, TESTS_REPORTS,
+};
 
 /// Where a stage answers HTTP (`/healthz`, `/readyz`, `/metrics` and its own endpoints).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,6 +85,15 @@ pub const STAGES: &[Stage] = &[
         http: Http::Metrics,
         in_run: always,
         start: |c, _, s| Box::pin(run_log_stages(c, s)),
+        once: None,
+    },
+    Stage {
+        name: "tests",
+        about: "Run the test-report parser and the artifact fetcher (stored reports → pages of test cases and summaries).",
+        uses_clickhouse: false,
+        http: Http::Metrics,
+        in_run: |c| c.tests.enabled,
+        start: |c, _, s| Box::pin(run_test_report_stages(c, s)),
         once: None,
     },
     Stage {
@@ -147,6 +158,12 @@ pub fn consumers(config: &Config) -> Vec<(&'static str, &'static str)> {
             out.push((hudstream_logs::fetch::STAGE, HUD_WORKFLOW_JOB_V1));
         }
         out.push((hudstream_logs::classify::STAGE, HUD_JOB_LOG_V1));
+    }
+    if config.tests.enabled {
+        if config.tests.fetch_artifacts {
+            out.push((hudstream_test_reports::fetch::STAGE, HUD_WORKFLOW_RUN_V1));
+        }
+        out.push((hudstream_test_reports::parse::STAGE, TESTS_REPORTS));
     }
     out.extend(
         hudstream_projections::all()
@@ -226,7 +243,7 @@ pub async fn run_gateway(
 ) -> anyhow::Result<()> {
     let listener = listening(listener, &config.gateway.listen, "gateway.listen").await?;
     let appender = Appender::new(&config.kafka).context("creating the Kafka producer")?;
-    hudstream_ingest::serve(&config.gateway, &config.logs, listener, appender, shutdown).await
+    hudstream_ingest::serve(config, listener, appender, shutdown).await
 }
 
 /// Runs the read API on `listener` (else on `api.listen`) until shutdown.
@@ -327,6 +344,66 @@ pub async fn run_log_stages(config: &Config, shutdown: CancellationToken) -> any
         ),
     ];
     run_together(&shutdown, parts).await
+}
+
+/// Runs the test-report parser, and the artifact fetcher unless `tests.fetch_artifacts` is
+/// false, until shutdown (nothing when `tests.enabled` is false).
+pub async fn run_test_report_stages(
+    config: &Config,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    use hudstream_test_reports::fetch::{ArtifactFetchStage, FetchSettings};
+    use hudstream_test_reports::ParseStage;
+    let tests = &config.tests;
+    if !tests.enabled {
+        tracing::info!("test reports are not parsed (tests.enabled = false)");
+        return Ok(());
+    }
+    let store = BlobStore::open(&tests.store).with_context(|| {
+        format!("opening the test-report store (tests.store = {:?})", tests.store)
+    })?;
+    let limits = config.pipeline.processor_batches();
+    tracing::info!(store = ?store, fetch_artifacts = tests.fetch_artifacts, "test-report stages starting");
+    let fetch = if tests.fetch_artifacts {
+        let github = GitHub::from_config(&config.logs, shutdown.clone())
+            .context("the artifact fetcher's GitHub client (the [logs] github_* settings)")?;
+        vec![ArtifactFetchStage::new(
+            Arc::new(github),
+            store.clone(),
+            FetchSettings {
+                patterns: tests.artifact_patterns.clone(),
+                max_artifact_bytes: tests.max_artifact_bytes,
+                max_report_bytes: tests.max_report_bytes,
+                concurrency: tests.fetch_concurrency,
+            },
+        )]
+    } else {
+        Vec::new()
+    };
+    let parse = vec![ParseStage::new(store, tests.parse_concurrency)];
+    let parts: Vec<(&'static str, BoxFuture<'_, anyhow::Result<()>>)> = vec![
+        (
+            hudstream_test_reports::fetch::STAGE,
+            Box::pin(run_handlers(config, limits, fetch, shutdown.clone())),
+        ),
+        (
+            hudstream_test_reports::parse::STAGE,
+            Box::pin(run_handlers(config, parse_limits(limits), parse, shutdown.clone())),
+        ),
+    ];
+    run_together(&shutdown, parts).await
+}
+
+/// The parser's batches: a pointer stands for a whole report (up to a gigabyte), so a batch
+/// holds a few — enough to parse `parse_concurrency` at once, few enough that a retried batch
+/// redoes little.
+fn parse_limits(
+    limits: hudstream_runtime::config::BatchLimits,
+) -> hudstream_runtime::config::BatchLimits {
+    hudstream_runtime::config::BatchLimits {
+        max_records: limits.max_records.min(64),
+        ..limits
+    }
 }
 
 /// The reconciler for this configuration: the GitHub client of `[logs]`, the `[reconcile]`

@@ -14,8 +14,11 @@ pub enum GatewayError {
     BadSignature(#[from] crate::signature::SignatureError),
     #[error("unsupported content type {0:?}: send application/json or application/x-www-form-urlencoded")]
     UnsupportedContentType(String),
-    #[error("unsupported Content-Encoding {0:?}: send the log uncompressed")]
-    UnsupportedEncoding(String),
+    #[error("unsupported Content-Encoding {encoding:?}: send {accepted}")]
+    UnsupportedEncoding {
+        encoding: String,
+        accepted: &'static str,
+    },
     #[error("body is larger than the {limit}-byte limit")]
     TooLarge { limit: usize },
     #[error("the body did not arrive within {timeout_ms} ms")]
@@ -53,12 +56,16 @@ pub enum GatewayError {
         "no CircleCI secret is configured (gateway.circleci_secrets); the endpoint is disabled"
     )]
     CircleCiDisabled,
-    #[error("log uploads are disabled: no logs.upload_tokens is configured")]
-    UploadsDisabled,
-    #[error("bad log upload: {0}")]
-    BadLogUpload(String),
-    #[error("the log store is unavailable; nothing was stored, retry later")]
-    StoreUnavailable,
+    #[error("{0} uploads are disabled: no logs.upload_tokens is configured")]
+    UploadsDisabled(&'static str),
+    #[error("bad {what} upload: {reason}")]
+    BadUpload { what: &'static str, reason: String },
+    #[error("the body is not XML: {0}")]
+    NotXml(String),
+    #[error("the body is not valid gzip (Content-Encoding: gzip): {0}")]
+    BadGzip(String),
+    #[error("the {0} store is unavailable; nothing was stored, retry later")]
+    StoreUnavailable(&'static str),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -74,16 +81,18 @@ impl GatewayError {
             | Self::NotAnObject(_)
             | Self::MissingField(_)
             | Self::MalformedOot(_)
-            | Self::BadLogUpload(_) => StatusCode::BAD_REQUEST,
+            | Self::BadUpload { .. }
+            | Self::NotXml(_)
+            | Self::BadGzip(_) => StatusCode::BAD_REQUEST,
             Self::BadSignature(_) | Self::Unauthorized => StatusCode::UNAUTHORIZED,
-            Self::UnsupportedContentType(_) | Self::UnsupportedEncoding(_) => {
+            Self::UnsupportedContentType(_) | Self::UnsupportedEncoding { .. } => {
                 StatusCode::UNSUPPORTED_MEDIA_TYPE
             }
             Self::TooLarge { .. } | Self::OotTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::SlowBody { .. } => StatusCode::REQUEST_TIMEOUT,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Self::CircleCiDisabled | Self::UploadsDisabled => StatusCode::NOT_FOUND,
-            Self::Overloaded | Self::Unavailable | Self::StoreUnavailable => {
+            Self::CircleCiDisabled | Self::UploadsDisabled(_) => StatusCode::NOT_FOUND,
+            Self::Overloaded | Self::Unavailable | Self::StoreUnavailable(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             Self::BrokerRefused(_) => StatusCode::BAD_GATEWAY,
@@ -96,7 +105,7 @@ impl GatewayError {
             Self::MissingHeader(_) => "missing_header",
             Self::BadSignature(_) => "bad_signature",
             Self::UnsupportedContentType(_) => "unsupported_content_type",
-            Self::UnsupportedEncoding(_) => "unsupported_encoding",
+            Self::UnsupportedEncoding { .. } => "unsupported_encoding",
             Self::TooLarge { .. } | Self::OotTooLarge => "too_large",
             Self::SlowBody { .. } => "slow_body",
             Self::UnreadableBody(_) => "unreadable_body",
@@ -112,9 +121,11 @@ impl GatewayError {
             Self::Misconfigured(_) => "misconfigured",
             Self::MissingField(_) => "missing_field",
             Self::MalformedOot(_) => "malformed",
-            Self::CircleCiDisabled | Self::UploadsDisabled => "disabled",
-            Self::BadLogUpload(_) => "bad_upload",
-            Self::StoreUnavailable => "store_unavailable",
+            Self::CircleCiDisabled | Self::UploadsDisabled(_) => "disabled",
+            Self::BadUpload { .. } => "bad_upload",
+            Self::NotXml(_) => "not_xml",
+            Self::BadGzip(_) => "bad_gzip",
+            Self::StoreUnavailable(_) => "store_unavailable",
             Self::Internal(_) => "internal",
         }
     }

@@ -10,7 +10,8 @@
 //! accepting, lets in-flight appends finish and flushes the producer.
 //!
 //! Endpoints: `POST /github/webhook`, `POST /oot/results` (also `/api/oot/results`),
-//! `POST /circleci/webhook`, `PUT /logs/{owner}/{repo}/{job_id}`, `GET /healthz`, `GET /readyz`, `GET /metrics`.
+//! `POST /circleci/webhook`, `PUT /logs/{owner}/{repo}/{job_id}`,
+//! `PUT /tests/{owner}/{repo}/{job_id}?report=`, `GET /healthz`, `GET /readyz`, `GET /metrics`.
 
 pub mod body;
 pub mod circleci;
@@ -21,6 +22,7 @@ pub mod logs;
 pub mod oot;
 pub mod routing;
 pub mod signature;
+pub mod tests;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -35,7 +37,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tracing::Instrument;
 
-use hudstream_runtime::config::{GatewayConfig, LogsConfig};
+use hudstream_runtime::config::{Config, GatewayConfig};
 use hudstream_runtime::health::Health;
 use hudstream_runtime::kafka::{AppendError, Appended, Appender};
 use hudstream_runtime::secret::collect;
@@ -56,6 +58,7 @@ pub struct Gateway {
     pub oot_tokens: Vec<Secret>,
     pub circleci_secrets: Vec<Secret>,
     pub log_uploads: Option<logs::LogUploads>,
+    pub test_uploads: Option<tests::TestUploads>,
     in_flight: Arc<Semaphore>,
 }
 
@@ -87,11 +90,8 @@ pub(crate) fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> 
 impl Gateway {
     /// Resolves the configured secrets (inline and from files). At least one webhook secret is
     /// required: a gateway that accepts unsigned deliveries would let anyone write to the log.
-    pub fn new(
-        config: &GatewayConfig,
-        logs_config: &LogsConfig,
-        appender: Appender,
-    ) -> anyhow::Result<Self> {
+    pub fn new(all: &Config, appender: Appender) -> anyhow::Result<Self> {
+        let config = &all.gateway;
         let secrets = collect(&config.webhook_secrets, &config.webhook_secret_files)?;
         if secrets.is_empty() {
             anyhow::bail!(
@@ -104,7 +104,8 @@ impl Gateway {
             secrets,
             oot_tokens: collect(&config.oot_relay_tokens, &config.oot_relay_token_files)?,
             circleci_secrets: collect(&config.circleci_secrets, &config.circleci_secret_files)?,
-            log_uploads: logs::LogUploads::from_config(logs_config)?,
+            log_uploads: logs::LogUploads::from_config(&all.logs)?,
+            test_uploads: tests::TestUploads::from_config(&all.logs, &all.tests)?,
             in_flight: Arc::new(Semaphore::new(config.max_in_flight.max(1))),
             config: config.clone(),
         })
@@ -160,6 +161,7 @@ async fn admission(State(gateway): State<Arc<Gateway>>, request: Request, next: 
         "/oot/results" | "/api/oot/results" => "oot",
         "/circleci/webhook" => "circleci",
         path if path.starts_with("/logs/") => "logs",
+        path if path.starts_with("/tests/") => "tests",
         _ => "other",
     };
     let headers = request.headers();
@@ -167,9 +169,9 @@ async fn admission(State(gateway): State<Arc<Gateway>>, request: Request, next: 
     let delivery = header(headers, "x-github-delivery")
         .unwrap_or("-")
         .to_string();
-    // Log uploads have a limit of their own (see `logs`): a long transfer must not take a
+    // Uploads have limits of their own (see `logs`, `tests`): a long transfer must not take a
     // place a webhook needs.
-    let _permit = if endpoint == "logs" {
+    let _permit = if endpoint == "logs" || endpoint == "tests" {
         None
     } else {
         match gateway.in_flight.clone().try_acquire_owned() {
@@ -207,6 +209,10 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
             "/logs/{owner}/{repo}/{job_id}",
             put(logs::upload).fallback(method_not_allowed),
         )
+        .route(
+            "/tests/{owner}/{repo}/{job_id}",
+            put(tests::upload).fallback(method_not_allowed),
+        )
         .route_layer(middleware::from_fn_with_state(gateway.clone(), admission));
     endpoints.with_state(gateway).merge(metrics_router())
 }
@@ -214,13 +220,12 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
 /// Serves the gateway on `listener` until `shutdown`: then stops accepting, lets in-flight
 /// requests finish their appends, and flushes the producer.
 pub async fn serve(
-    config: &GatewayConfig,
-    logs_config: &LogsConfig,
+    config: &Config,
     listener: TcpListener,
     appender: Appender,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let gateway = Arc::new(Gateway::new(config, logs_config, appender.clone())?);
+    let gateway = Arc::new(Gateway::new(config, appender.clone())?);
     tracing::info!(address = %listener.local_addr()?, "gateway listening");
     // Ready while the broker answers: without it nothing can be acknowledged.
     let health = Health::new().broker(&appender).router(shutdown.clone());

@@ -61,6 +61,10 @@ impl LogUploads {
     }
 }
 
+fn bad_log_upload(reason: String) -> GatewayError {
+    GatewayError::BadUpload { what: "log", reason }
+}
+
 #[derive(Deserialize)]
 pub struct UploadQuery {
     #[serde(default)]
@@ -79,7 +83,7 @@ pub async fn upload(
     let uploads = gateway
         .log_uploads
         .as_ref()
-        .ok_or(GatewayError::UploadsDisabled)?;
+        .ok_or(GatewayError::UploadsDisabled("log"))?;
     let token = header(&headers, "authorization")
         .and_then(|v| v.strip_prefix("Bearer "))
         .ok_or(GatewayError::Unauthorized)?;
@@ -87,16 +91,16 @@ pub async fn upload(
         return Err(GatewayError::Unauthorized);
     }
     if !is_repository_part(&owner) || !is_repository_part(&repo) {
-        return Err(GatewayError::BadLogUpload(format!(
+        return Err(bad_log_upload(format!(
             "{owner}/{repo} is not a repository name"
         )));
     }
     let job_id = parse_id(&job_id).ok_or_else(|| {
-        GatewayError::BadLogUpload(format!("job id {job_id:?} is not a positive integer"))
+        bad_log_upload(format!("job id {job_id:?} is not a positive integer"))
     })?;
-    let Query(query) = query.map_err(|e| GatewayError::BadLogUpload(e.body_text()))?;
+    let Query(query) = query.map_err(|e| bad_log_upload(e.body_text()))?;
     if !query.head_sha.is_empty() && !is_commit_sha(&query.head_sha) {
-        return Err(GatewayError::BadLogUpload(format!(
+        return Err(bad_log_upload(format!(
             "head_sha {:?} is not a 40-digit commit SHA",
             query.head_sha
         )));
@@ -105,7 +109,10 @@ pub async fn upload(
     // stored twice compressed and classified as noise.
     if let Some(encoding) = header(&headers, header::CONTENT_ENCODING.as_str()) {
         if encoding != "identity" {
-            return Err(GatewayError::UnsupportedEncoding(encoding.to_string()));
+            return Err(GatewayError::UnsupportedEncoding {
+                encoding: encoding.to_string(),
+                accepted: "the log uncompressed",
+            });
         }
     }
     let _permit = uploads
@@ -132,7 +139,7 @@ pub async fn upload(
             StoreError::Body { source, .. } => body::stream_error(&source, chunk_timeout),
             other => {
                 tracing::error!(error = %other, "log store failed; nothing acknowledged");
-                GatewayError::StoreUnavailable
+                GatewayError::StoreUnavailable("log")
             }
         })?;
     let mut log = JobLog {

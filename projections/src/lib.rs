@@ -22,6 +22,8 @@ pub mod oot;
 pub mod pull_request;
 pub mod ref_update;
 pub mod row;
+pub mod test_case;
+pub mod test_report;
 pub mod workflow_job;
 pub mod workflow_run;
 pub mod writer;
@@ -48,6 +50,10 @@ pub fn all() -> Vec<Arc<dyn Encoder>> {
         Arc::new(check_run::CheckRunProjection),
         Arc::new(oot::OotWorkflowJobProjection),
         Arc::new(job_classification::JobClassificationProjection),
+        Arc::new(test_report::TestReportProjection),
+        Arc::new(test_case::TestCaseProjection),
+        Arc::new(test_case::TestCaseByNameProjection),
+        Arc::new(test_case::TestFailureProjection),
         Arc::new(dead_letter::DeadLetterProjection),
     ]
 }

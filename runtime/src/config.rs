@@ -24,6 +24,7 @@ pub struct Config {
     pub api: ApiConfig,
     pub pipeline: PipelineConfig,
     pub logs: LogsConfig,
+    pub tests: TestsConfig,
     pub reconcile: ReconcileConfig,
     pub archive: ArchiveConfig,
     pub telemetry: TelemetryConfig,
@@ -228,6 +229,53 @@ impl Default for LogsConfig {
             upload_token_files: Vec::new(),
             upload_max_concurrent: 8,
             max_log_bytes: 1 << 30,
+        }
+    }
+}
+
+/// Test reports: uploads (`PUT /tests/{owner}/{repo}/{job_id}`, with the tokens of
+/// `logs.upload_tokens`), fetching from runs' artifacts (with the GitHub credentials of
+/// `[logs]`), and the parser.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TestsConfig {
+    /// Run the report parser, and the artifact fetcher if `fetch_artifacts`, with the other
+    /// stages.
+    pub enabled: bool,
+    /// Where reports are kept, gzip-compressed: a directory, `file:///abs/dir` or
+    /// `s3://bucket/prefix`, as `logs.store`.
+    pub store: String,
+    /// Largest report kept, uncompressed: a bigger upload is refused (413), a bigger file in an
+    /// artifact is skipped (and counted).
+    pub max_report_bytes: u64,
+    /// Uploads handled at once (apart from the gateway's `max_in_flight`); 503 beyond.
+    pub upload_max_concurrent: usize,
+    /// When a workflow run completes, list its artifacts on GitHub and ingest the reports in
+    /// those named like `artifact_patterns`. Off where GitHub is unreachable.
+    pub fetch_artifacts: bool,
+    /// Artifact names to ingest (`*` matches any run of characters). torchci's artifacts are
+    /// `test-reports-…_<job id>.zip`: the suffix names the job.
+    pub artifact_patterns: Vec<String>,
+    /// Largest artifact downloaded (zip); a bigger one is skipped and counted.
+    pub max_artifact_bytes: u64,
+    /// Artifacts downloaded at once.
+    pub fetch_concurrency: usize,
+    /// Reports parsed at once (each on a blocking thread; about one per core).
+    pub parse_concurrency: usize,
+}
+
+impl Default for TestsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            store: "var/tests".into(),
+            max_report_bytes: 1 << 30,
+            upload_max_concurrent: 8,
+            fetch_artifacts: true,
+            artifact_patterns: vec!["test-reports-*".into()],
+            max_artifact_bytes: 2 << 30,
+            fetch_concurrency: 4,
+            parse_concurrency: 2,
         }
     }
 }

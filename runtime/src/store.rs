@@ -20,6 +20,7 @@ use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::prefix::PrefixStore;
 use object_store::{ObjectStore, WriteMultipart};
+use sha2::{Digest, Sha256};
 use tokio_util::io::{StreamReader, SyncIoBridge};
 
 /// Compressed bytes gathered before they are handed to the upload.
@@ -64,6 +65,20 @@ impl StoreError {
 pub struct Written {
     pub raw_bytes: u64,
     pub compressed_bytes: u64,
+}
+
+/// What a [`BlobStore::put_content_addressed`] stored (or found stored).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredContent {
+    pub key: String,
+    /// SHA-256 of the raw bytes, hex.
+    pub sha256: String,
+    pub raw_bytes: u64,
+    pub compressed_bytes: u64,
+    /// When the object was first stored, epoch milliseconds.
+    pub stored_at_ms: i64,
+    /// The same bytes were already stored under the key.
+    pub already_stored: bool,
 }
 
 /// A store of gzip-compressed objects.
@@ -147,6 +162,83 @@ impl BlobStore {
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: std::error::Error + Send + Sync + 'static,
     {
+        self.put_hashing(path, body, limit, None).await
+    }
+
+    /// Stores `body` (compressed, at most `limit` raw bytes) under a key made from the SHA-256
+    /// of its raw bytes, `key_for(hex)`: staged under `staging/.incoming/` while it streams in
+    /// (the hash is known only at the end), then moved into place. Bytes already stored under
+    /// their key are not stored again: the answer is the object already there, its time
+    /// included — so storing the same bytes twice answers the same.
+    pub async fn put_content_addressed<S, E>(
+        &self,
+        staging: &str,
+        body: S,
+        limit: u64,
+        key_for: impl FnOnce(&str) -> String,
+    ) -> Result<StoredContent, StoreError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        let staged = format!("{staging}/.incoming/{}.gz", uuid::Uuid::new_v4());
+        let mut hasher = Sha256::new();
+        let written = self
+            .put_hashing(&staged, body, limit, Some(&mut hasher))
+            .await?;
+        let sha256 = hex::encode(hasher.finalize());
+        let key = key_for(&sha256);
+        let placed = async {
+            if let Some(existing) = self.stat(&key).await? {
+                return Ok((existing, true));
+            }
+            self.store
+                .rename(&Path::from(staged.as_str()), &Path::from(key.as_str()))
+                .await
+                .map_err(|source| StoreError::Store {
+                    op: "rename",
+                    path: key.clone(),
+                    source,
+                })?;
+            let placed = self.stat(&key).await?.ok_or_else(|| StoreError::Store {
+                op: "head",
+                path: key.clone(),
+                source: object_store::Error::NotFound {
+                    path: key.clone(),
+                    source: "the object just moved into place is missing".into(),
+                },
+            })?;
+            Ok((placed, false))
+        }
+        .await;
+        if !matches!(placed, Ok((_, false))) {
+            // Already stored, or failed: the staged copy is not needed.
+            if let Err(e) = self.store.delete(&Path::from(staged.as_str())).await {
+                tracing::warn!(path = staged, error = %e, "could not delete a staged object");
+            }
+        }
+        let ((compressed_bytes, stored_at_ms), already_stored) = placed?;
+        Ok(StoredContent {
+            key,
+            sha256,
+            raw_bytes: written.raw_bytes,
+            compressed_bytes,
+            stored_at_ms,
+            already_stored,
+        })
+    }
+
+    async fn put_hashing<S, E>(
+        &self,
+        path: &str,
+        body: S,
+        limit: u64,
+        mut hasher: Option<&mut Sha256>,
+    ) -> Result<Written, StoreError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: std::error::Error + Send + Sync + 'static,
+    {
         let store_error = |op, source| StoreError::Store {
             op,
             path: path.to_string(),
@@ -173,6 +265,9 @@ impl BlobStore {
                         path: path.to_string(),
                         limit,
                     });
+                }
+                if let Some(hasher) = hasher.as_deref_mut() {
+                    hasher.update(&chunk);
                 }
                 gzip.write_all(&chunk).map_err(|source| StoreError::Body {
                     path: path.to_string(),
@@ -321,6 +416,41 @@ mod tests {
         .await
         .unwrap();
         assert_eq!(text, "line one\nline two\n");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn content_addressed_objects_are_stored_once() {
+        let (store, dir) = temp_store("addressed");
+        let key_for = |sha: &str| format!("tests/o/r/1/{sha}.xml.gz");
+        let first = store
+            .put_content_addressed("tests", body(vec![b"<testsuite/>", b"\n"]), 1 << 20, key_for)
+            .await
+            .unwrap();
+        assert_eq!(
+            first.sha256,
+            hex::encode(Sha256::digest(b"<testsuite/>\n")),
+            "the hash of the raw bytes"
+        );
+        assert_eq!(first.key, key_for(&first.sha256));
+        assert!(!first.already_stored);
+        assert_eq!(first.raw_bytes, 13);
+        let again = store
+            .put_content_addressed("tests", body(vec![b"<testsuite/>\n"]), 1 << 20, key_for)
+            .await
+            .unwrap();
+        assert!(again.already_stored);
+        assert_eq!(
+            (again.key.as_str(), again.stored_at_ms, again.compressed_bytes),
+            (first.key.as_str(), first.stored_at_ms, first.compressed_bytes),
+            "the same bytes answer the same"
+        );
+        let staged = store.list("tests/.incoming").await.unwrap();
+        assert!(staged.is_empty(), "staged copies are gone: {staged:?}");
+        let too_large = store
+            .put_content_addressed("tests", body(vec![b"0123456789"]), 4, key_for)
+            .await;
+        assert!(matches!(too_large, Err(StoreError::TooLarge { .. })));
         std::fs::remove_dir_all(dir).unwrap();
     }
 

@@ -92,27 +92,101 @@ pub enum Action {
     DeadLetter { reason: String },
 }
 
-impl Action {
-    /// Publish `record`, derived from `input`: on its type's topic, under its key, naming its
-    /// schema, its source record and the GitHub delivery it came from. A record that cannot be
-    /// encoded dead-letters the input instead.
-    pub fn publish<T: RecordType>(record: &T, input: &InRecord) -> Action {
-        let mut out = match OutRecord::encoded(record) {
-            Ok(out) => out,
-            Err(e) => {
-                return Action::DeadLetter {
-                    reason: e.to_string(),
-                }
-            }
-        };
+impl OutRecord {
+    /// `record`, derived from `input`: on its type's topic, under its key, naming its schema,
+    /// its source record and the GitHub delivery it came from.
+    pub fn derived<T: RecordType>(record: &T, input: &InRecord) -> Result<OutRecord, EncodeError> {
+        let mut out = OutRecord::encoded(record)?;
         out.headers
             .push((h::SOURCE.to_string(), input.source().into_bytes()));
         if let Some(delivery) = input.header(h::GITHUB_DELIVERY) {
             out.headers
                 .push((h::GITHUB_DELIVERY.to_string(), delivery.to_vec()));
         }
-        Action::Publish(out)
+        Ok(out)
     }
+}
+
+impl Action {
+    /// Publish `record`, derived from `input` ([`OutRecord::derived`]). A record that cannot be
+    /// encoded dead-letters the input instead.
+    pub fn publish<T: RecordType>(record: &T, input: &InRecord) -> Action {
+        match OutRecord::derived(record, input) {
+            Ok(out) => Action::Publish(out),
+            Err(e) => Action::DeadLetter {
+                reason: e.to_string(),
+            },
+        }
+    }
+}
+
+/// Where a stage publishes outputs too many to return at once — a test report's pages of
+/// cases, millions for one report. Publishing waits while the runtime's bounded queue is full,
+/// so memory stays bounded whatever the input; the runtime appends what is queued as it comes
+/// and commits the batch only after the handler returned and every queued record was
+/// acknowledged (the same rule as for returned actions). If the handler fails, what it
+/// published stays published, and the retried batch publishes it again: outputs must be
+/// versioned by content, as every derived record is.
+pub struct Outbox {
+    queue: tokio::sync::mpsc::Sender<Outgoing>,
+}
+
+/// A record queued in an [`Outbox`], and who waits for its acknowledgement, if anyone.
+pub struct Outgoing {
+    pub record: OutRecord,
+    pub acknowledged: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+/// The runtime stopped taking records (it is shutting down); the batch will not be committed.
+#[derive(Debug, thiserror::Error)]
+#[error("the outbox is closed: the stage is shutting down")]
+pub struct OutboxClosed;
+
+impl Outbox {
+    /// An outbox feeding `queue` (the runtime's end of it).
+    pub fn new(queue: tokio::sync::mpsc::Sender<Outgoing>) -> Outbox {
+        Outbox { queue }
+    }
+
+    /// Queues `record`, derived from `input`, waiting while the queue is full.
+    pub async fn publish<T: RecordType>(
+        &self,
+        record: &T,
+        input: &InRecord,
+    ) -> Result<(), OutboxError> {
+        self.append(OutRecord::derived(record, input)?).await?;
+        Ok(())
+    }
+
+    /// Queues a record made by hand (a raw topic's), waiting while the queue is full.
+    pub async fn append(&self, record: OutRecord) -> Result<(), OutboxClosed> {
+        let outgoing = Outgoing {
+            record,
+            acknowledged: None,
+        };
+        self.queue.send(outgoing).await.map_err(|_| OutboxClosed)
+    }
+
+    /// Queues `record` and waits until the broker acknowledged it — for a stage that must know
+    /// its outputs are in the log before it does something else (marks work done, say).
+    pub async fn append_acknowledged(&self, record: OutRecord) -> Result<(), OutboxClosed> {
+        let (acknowledged, ack) = tokio::sync::oneshot::channel();
+        let outgoing = Outgoing {
+            record,
+            acknowledged: Some(acknowledged),
+        };
+        self.queue.send(outgoing).await.map_err(|_| OutboxClosed)?;
+        ack.await.map_err(|_| OutboxClosed)
+    }
+}
+
+/// Why [`Outbox::publish`] did not queue a record.
+#[derive(Debug, thiserror::Error)]
+pub enum OutboxError {
+    #[error(transparent)]
+    Encode(#[from] EncodeError),
+    #[error(transparent)]
+    Closed(#[from] OutboxClosed),
 }
 
 /// Publishes every record a processor derived from `input`.
@@ -172,6 +246,17 @@ pub trait BatchHandler: Send + 'static {
         &mut self,
         batch: &[InRecord],
     ) -> impl Future<Output = anyhow::Result<Vec<(usize, Action)>>> + Send;
+
+    /// [`handle`](Self::handle) for a stage that also publishes as it goes, through `outbox`
+    /// (see [`Outbox`]). The runtime calls this one; most stages only return actions.
+    fn handle_streaming(
+        &mut self,
+        batch: &[InRecord],
+        outbox: &Outbox,
+    ) -> impl Future<Output = anyhow::Result<Vec<(usize, Action)>>> + Send {
+        let _ = outbox;
+        self.handle(batch)
+    }
 }
 
 /// Runs a [`Processor`] as a [`BatchHandler`].

@@ -17,6 +17,7 @@ pub mod names;
 pub mod oot;
 pub mod pull_request;
 pub mod push;
+pub mod test_report;
 pub mod topics;
 pub mod version;
 pub mod wire;
@@ -42,5 +43,7 @@ pub fn derived_topics() -> Vec<topics::TopicSpec> {
         derived::<issue::CheckRun>(),
         derived::<job_log::JobLog>(),
         derived::<job_log::JobClassification>(),
+        derived::<test_report::TestCases>(),
+        derived::<test_report::TestReport>(),
     ]
 }

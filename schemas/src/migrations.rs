@@ -60,6 +60,7 @@ migrations! {
     8 job_classification = "0008_job_classification.sql";
     9 dead_letter = "0009_dead_letter.sql";
     10 job_classification_outcome = "0010_job_classification_outcome.sql";
+    11 test_results = "0011_test_results.sql";
 }
 
 fn split_statements(sql: &str) -> Vec<String> {

@@ -47,6 +47,9 @@ pub const GITHUB_WORKFLOW_JOB: &str = "github.workflow_job";
 pub const GITHUB_OTHER: &str = "github.other";
 /// Raw out-of-tree CI results (`POST /oot/results`), the torchci `{trusted, untrusted}` body.
 pub const OOT_RESULTS: &str = "oot.results";
+/// Stored test reports (`PUT /tests/…`, or fetched from a run's artifacts): JSON pointers
+/// into the test-report store (`hudstream_schemas::test_report::TestReportUpload`).
+pub const TESTS_REPORTS: &str = "tests.reports";
 /// Raw CircleCI webhooks (`POST /circleci/webhook`).
 pub const CIRCLECI_WEBHOOK: &str = "circleci.webhook";
 /// Normalized, versioned jobs (`hudstream.WorkflowJob`).
@@ -63,6 +66,10 @@ pub const HUD_COMMIT_V1: &str = <crate::push::Commit as RecordType>::TOPIC;
 pub const HUD_REF_UPDATE_V1: &str = <crate::push::RefUpdate as RecordType>::TOPIC;
 /// Out-of-tree CI callbacks, flattened (`hudstream.OotResult`).
 pub const HUD_OOT_RESULT_V1: &str = <crate::oot::OotResult as RecordType>::TOPIC;
+/// Pages of test reports' cases (`hudstream.TestCases`).
+pub const HUD_TEST_CASES_V1: &str = <crate::test_report::TestCases as RecordType>::TOPIC;
+/// What became of each test report (`hudstream.TestReport`).
+pub const HUD_TEST_REPORT_V1: &str = <crate::test_report::TestReport as RecordType>::TOPIC;
 /// Issues (`hudstream.Issue`).
 pub const HUD_ISSUE_V1: &str = <crate::issue::Issue as RecordType>::TOPIC;
 /// Issue and PR comments (`hudstream.IssueComment`).
@@ -147,6 +154,12 @@ pub fn catalogue() -> Vec<TopicSpec> {
         kind: TopicKind::Raw,
         key: "{project slug}/{workflow id}, else the event id",
         value: "CircleCI webhook body, byte for byte".into(),
+    });
+    topics.push(TopicSpec {
+        name: TESTS_REPORTS.to_string(),
+        kind: TopicKind::Raw,
+        key: "{owner}/{repo}/{job id}/{report}",
+        value: "a stored test report: where it is in the test-report store, its size and SHA-256 (JSON)".into(),
     });
     topics.extend(crate::derived_topics());
     topics.push(TopicSpec {

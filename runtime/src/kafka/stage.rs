@@ -22,7 +22,7 @@ use crate::kafka::append::Appender;
 use crate::kafka::batch::{collect, FirstRecord};
 use crate::kafka::client::client_config;
 use crate::retry::Backoff;
-use crate::worker::{Action, BatchHandler, InRecord, OutRecord};
+use crate::worker::{Action, BatchHandler, InRecord, OutRecord, Outbox, Outgoing};
 
 /// The first wait after a failure; waits double up to `BatchLimits::max_backoff`.
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
@@ -187,6 +187,68 @@ async fn publish_all(
     true
 }
 
+/// Records a stage may have queued in its [`Outbox`] before publishing waits.
+const OUTBOX_QUEUE: usize = 4;
+/// Appends of outbox records awaiting acknowledgement at once. Outbox records are large (a
+/// page of a report's cases, up to ~1 MiB): this and the queue bound a stage's memory.
+const OUTBOX_IN_FLIGHT: usize = 16;
+
+/// Appends what a stage queues in its outbox as it comes, up to [`OUTBOX_IN_FLIGHT`] awaiting
+/// acknowledgement (the queue stays full beyond, so the stage waits), each retried with
+/// back-off until acknowledged. Answers once the outbox is closed and everything queued was
+/// acknowledged — `true` — or when shutdown came first — `false`.
+async fn drain_outbox(
+    stage: &'static str,
+    appender: &Appender,
+    mut queued: tokio::sync::mpsc::Receiver<Outgoing>,
+    max_backoff: Duration,
+    shutdown: &CancellationToken,
+) -> bool {
+    use futures::stream::{FuturesUnordered, StreamExt};
+    let append_until_acknowledged = |outgoing: Outgoing| async move {
+        let Outgoing {
+            record: out,
+            acknowledged,
+        } = outgoing;
+        let mut backoff = Backoff::new(FIRST_BACKOFF, max_backoff);
+        loop {
+            match appender.append(&out).await {
+                Ok(_) => {
+                    metrics::counter!("hudstream_records_published_total", "stage" => stage, "topic" => out.topic.clone()).increment(1);
+                    if let Some(waiting) = acknowledged {
+                        // The stage may have stopped waiting; that is its business.
+                        let _ = waiting.send(());
+                    }
+                    return true;
+                }
+                Err(e) => {
+                    tracing::warn!(stage, error = %e, "publish failed; retrying");
+                    if !backoff.wait(shutdown).await {
+                        return false;
+                    }
+                }
+            }
+        }
+    };
+    let mut in_flight = FuturesUnordered::new();
+    let mut open = true;
+    loop {
+        tokio::select! {
+            Some(acknowledged) = in_flight.next(), if !in_flight.is_empty() => {
+                let acknowledged: bool = acknowledged;
+                if !acknowledged {
+                    return false;
+                }
+            }
+            next = queued.recv(), if open && in_flight.len() < OUTBOX_IN_FLIGHT => match next {
+                Some(out) => in_flight.push(append_until_acknowledged(out)),
+                None => open = false,
+            },
+            else => return true,
+        }
+    }
+}
+
 /// The next offset of every partition in the batch: what to commit once it is done. A stage
 /// reads one topic, so a batch's offsets are per partition.
 fn next_offsets(batch: &[InRecord]) -> BTreeMap<i32, i64> {
@@ -242,10 +304,27 @@ pub async fn run_stage<H: BatchHandler>(
         metrics::histogram!("hudstream_batch_bytes", "stage" => stage)
             .record(collected.bytes as f64);
 
-        // 2. Handle it; on failure retry the same batch, never skip it.
+        // 2. Handle it — appending what it publishes as it goes — and wait for every
+        // acknowledgement of that; on failure retry the same batch, never skip it.
         let mut backoff = Backoff::new(FIRST_BACKOFF, limits.max_backoff);
         let actions = loop {
-            match handler.handle(&batch).await {
+            let (queue, queued) = tokio::sync::mpsc::channel(OUTBOX_QUEUE);
+            let outbox = Outbox::new(queue);
+            let handler = &mut handler;
+            let batch = &batch;
+            let handling = async move {
+                let result = handler.handle_streaming(batch, &outbox).await;
+                // Closing the outbox tells the drain that nothing more is coming.
+                drop(outbox);
+                result
+            };
+            let draining = drain_outbox(stage, &appender, queued, limits.max_backoff, &shutdown);
+            let (result, drained) = tokio::join!(handling, draining);
+            if !drained {
+                // Shutting down with queued records unacknowledged: no commit.
+                break 'batches;
+            }
+            match result {
                 Ok(actions) => break actions,
                 Err(e) => {
                     metrics::counter!("hudstream_batch_retries_total", "stage" => stage)

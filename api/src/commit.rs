@@ -1,7 +1,8 @@
 //! The commit page's data: `GET /api/{owner}/{repo}/commit/{sha}?page&per_page` — every job of
 //! the commit with its duration, queue time, runner, attempt and verdict, and the workflow runs
 //! that failed without starting a job (startup failures: GitHub sends no job event for them,
-//! so they are only visible from the run). Three queries, run concurrently.
+//! so they are only visible from the run) — and the tests that failed or were flaky in its jobs.
+//! Four queries, run concurrently.
 
 use std::collections::BTreeSet;
 
@@ -12,7 +13,11 @@ use hudstream_runtime::clickhouse::{ClickHouse, DateTime, Param};
 use crate::error::ApiError;
 use crate::job_rows::{display_conclusion, instant_of, non_empty, title, JobRow, JobSummary};
 use crate::params::{self, Paging, QueryParams, RawPath, RawQuery};
-use crate::queries::{fetch, COMMIT_BY_SHA, JOBS_FOR_COMMITS, RUNS_FOR_COMMIT};
+use crate::queries::{
+    fetch, COMMIT_BY_SHA, COMMIT_FAILED_TESTS, JOBS_FOR_COMMITS, RUNS_FOR_COMMIT,
+};
+use crate::test_results::{first_line, status_name, status_of, status_rank};
+use hudstream_junit::status::Status;
 
 /// A commit's header.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -57,7 +62,41 @@ pub struct CommitPage {
     pub jobs: Vec<JobSummary>,
     /// Runs of this commit that failed without starting a job.
     pub startup_failures: Vec<RunSummary>,
+    /// The tests that failed or were flaky in the commit's jobs (by torchci's status rule over
+    /// their runs in each job), failed first.
+    pub failed_tests: Vec<CommitTest>,
     pub workflow_runs: Vec<RunSummary>,
+}
+
+/// A test that failed or was flaky in one job of the commit.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CommitTest {
+    pub job_id: i64,
+    /// `"{workflow} / {job}"`.
+    pub job_name: String,
+    pub file: String,
+    pub classname: String,
+    pub name: String,
+    /// `failed` or `flaky`.
+    pub status: String,
+    pub runs: u64,
+    pub failures: u64,
+    /// The first line of its failure.
+    pub message: String,
+}
+
+/// A row of `commit_failed_tests`.
+#[derive(Debug, clickhouse::Row, Deserialize)]
+struct FailedTestRow {
+    job_id: i64,
+    file: String,
+    classname: String,
+    name: String,
+    runs: u64,
+    failures: u64,
+    skips: u64,
+    marked: u64,
+    failure_message: String,
 }
 
 /// A row of `commit_by_sha` and of `branch_commits`.
@@ -192,12 +231,13 @@ pub async fn commit_page(
         ("repo", Param::Str(repository.to_string())),
         ("sha", Param::Str(sha.to_string())),
     ];
-    let (commits, jobs, runs) = tokio::join!(
+    let (commits, jobs, runs, tests) = tokio::join!(
         commits_by_sha(clickhouse, repository, vec![sha.to_string()]),
         jobs_of(clickhouse, repository, vec![sha.to_string()]),
         fetch::<RunRow>(clickhouse, &RUNS_FOR_COMMIT, &run_params),
+        fetch::<FailedTestRow>(clickhouse, &COMMIT_FAILED_TESTS, &run_params),
     );
-    let (commits, jobs, runs) = (commits?, jobs?, runs?);
+    let (commits, jobs, runs, tests) = (commits?, jobs?, runs?, tests?);
     if commits.is_empty() && jobs.is_empty() && runs.is_empty() {
         return Err(ApiError::NotFound(format!(
             "nothing is known of commit {sha} in {repository}: no push, job or workflow run names it"
@@ -223,6 +263,36 @@ pub async fn commit_page(
         .map(RunSummary::from)
         .collect();
     let workflow_runs = runs.iter().map(RunSummary::from).collect();
+    let job_names: std::collections::HashMap<i64, &str> =
+        jobs.iter().map(|j| (j.id, j.name.as_str())).collect();
+    let mut failed_tests: Vec<(Status, CommitTest)> = tests
+        .into_iter()
+        .map(|t| (status_of(t.runs, t.failures, t.skips, t.marked), t))
+        .filter(|(status, _)| matches!(status, Status::Failure | Status::Flaky))
+        .map(|(status, t)| {
+            let test = CommitTest {
+                job_name: job_names
+                    .get(&t.job_id)
+                    .map_or_else(String::new, |n| n.to_string()),
+                job_id: t.job_id,
+                file: t.file,
+                classname: t.classname,
+                name: t.name,
+                status: status_name(status).to_string(),
+                runs: t.runs,
+                failures: t.failures,
+                message: first_line(&t.failure_message),
+            };
+            (status, test)
+        })
+        .collect();
+    failed_tests.sort_by(|(sa, a), (sb, b)| {
+        status_rank(*sa)
+            .cmp(&status_rank(*sb))
+            .then(a.job_name.cmp(&b.job_name))
+            .then(a.name.cmp(&b.name))
+    });
+    let failed_tests = failed_tests.into_iter().map(|(_, t)| t).collect();
     let (jobs, has_more) = paging.slice(jobs);
     Ok(CommitPage {
         repository: repository.to_string(),
@@ -233,6 +303,7 @@ pub async fn commit_page(
         has_more,
         jobs,
         startup_failures,
+        failed_tests,
         workflow_runs,
     })
 }

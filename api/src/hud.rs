@@ -2,8 +2,9 @@
 //!
 //! Rows are the branch's commits, newest first, from our push stream (torchci asks GitHub for
 //! them); columns are the job names `"{workflow} / {job}"` seen on the page; a cell merges every
-//! run of one job name on one commit by torchci's `mergeCellRuns` ([`merge_cell_runs`]). Two
-//! queries answer a page: one for the commits, one for all their jobs with their verdicts.
+//! run of one job name on one commit by torchci's `mergeCellRuns` ([`merge_cell_runs`]). Three
+//! queries answer a page: one for the commits, then two at once for all their jobs with their
+//! verdicts and for the tests that failed in them (a failed cell names its failing test).
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -17,7 +18,7 @@ use crate::job_rows::{
     instant_of, non_empty, pr_number_in_title, title, Failure, JobRow, JobSummary,
 };
 use crate::params::{self, Paging, QueryParams, RawPath, RawQuery};
-use crate::queries::{fetch, BRANCH_COMMITS, GRID_JOBS};
+use crate::queries::{fetch, BRANCH_COMMITS, GRID_FAILED_TESTS, GRID_JOBS};
 
 /// One page of the grid.
 #[derive(Debug, Serialize, Deserialize, PartialEq)]
@@ -66,6 +67,20 @@ pub struct Cell {
     /// (torchci strips nulls from the grid too: a page has ~20,000 cells).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<Failure>,
+    /// For a failed cell whose job reported tests: the first test (`classname::name`) that
+    /// failed on every run in the job, and how many did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_test: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_tests: Option<u64>,
+}
+
+/// A row of `grid_failed_tests`.
+#[derive(Debug, clickhouse::Row, Deserialize)]
+struct FailedTestsRow {
+    job_id: i64,
+    failed_tests: u64,
+    first_failed_test: String,
 }
 
 /// torchci's ranking of conclusions for a cell, best first.
@@ -109,6 +124,8 @@ pub fn merge_cell_runs(runs: &[JobSummary]) -> Option<Cell> {
         flaky,
         runs: runs.len(),
         failure: representative.failure.clone(),
+        failed_test: None,
+        failed_tests: None,
     })
 }
 
@@ -132,19 +149,21 @@ pub async fn grid(
     .await?;
     let (commits, has_more) = paging.trim(commits);
     let shas: Vec<String> = commits.iter().map(|c| c.sha.clone()).collect();
-    let jobs: Vec<JobRow> = if shas.is_empty() {
-        Vec::new()
+    let (jobs, failed_tests): (Vec<JobRow>, Vec<FailedTestsRow>) = if shas.is_empty() {
+        (Vec::new(), Vec::new())
     } else {
-        fetch(
-            clickhouse,
-            &GRID_JOBS,
-            &[
-                ("repo", Param::Str(repository.to_string())),
-                ("shas", Param::StrArray(shas)),
-            ],
-        )
-        .await?
+        let params = [
+            ("repo", Param::Str(repository.to_string())),
+            ("shas", Param::StrArray(shas)),
+        ];
+        let (jobs, failed) = tokio::join!(
+            fetch(clickhouse, &GRID_JOBS, &params),
+            fetch(clickhouse, &GRID_FAILED_TESTS, &params)
+        );
+        (jobs?, failed?)
     };
+    let failed_tests: HashMap<i64, FailedTestsRow> =
+        failed_tests.into_iter().map(|r| (r.job_id, r)).collect();
     // sha → job name → runs, looked up by reference for each of the ~20,000 cells of a page.
     let mut by_cell: HashMap<String, HashMap<String, Vec<JobSummary>>> = HashMap::new();
     let mut names = BTreeSet::new();
@@ -165,9 +184,16 @@ pub async fn grid(
             let jobs = job_names
                 .iter()
                 .map(|name| {
-                    cells
+                    let mut cell = cells
                         .and_then(|cells| cells.get(name))
-                        .and_then(|runs| merge_cell_runs(runs))
+                        .and_then(|runs| merge_cell_runs(runs))?;
+                    if cell.conclusion == "failure" {
+                        if let Some(failed) = failed_tests.get(&cell.id) {
+                            cell.failed_test = Some(failed.first_failed_test.clone());
+                            cell.failed_tests = Some(failed.failed_tests);
+                        }
+                    }
+                    Some(cell)
                 })
                 .collect();
             let title = title(&c.message);

@@ -150,6 +150,28 @@ impl From<WorkflowJobRow> for Job {
     }
 }
 
+/// One job with its verdict; `None` if no webhook has told of it.
+pub async fn job(
+    clickhouse: &ClickHouse,
+    repository: &str,
+    job_id: i64,
+) -> Result<Option<Job>, ApiError> {
+    let params = [
+        ("repo", Param::Str(repository.to_string())),
+        ("job_id", Param::Int(job_id)),
+    ];
+    let (jobs, verdicts) = tokio::join!(
+        fetch::<WorkflowJobRow>(clickhouse, &JOB_BY_ID, &params),
+        fetch::<JobClassificationRow>(clickhouse, &JOB_CLASSIFICATION_BY_ID, &params)
+    );
+    let Some(row) = jobs?.into_iter().next() else {
+        return Ok(None);
+    };
+    let mut job = Job::from(row);
+    job.classification = verdicts?.into_iter().next().map(Classification::from);
+    Ok(Some(job))
+}
+
 /// The job a request asks for.
 pub async fn from_request(
     clickhouse: &ClickHouse,
@@ -160,19 +182,7 @@ pub async fn from_request(
     QueryParams::parse(query, &[])?;
     let repository = params::repository(&owner, &repo)?;
     let job_id = params::positive("the job id", &job_id)?;
-    let params = [
-        ("repo", Param::Str(repository.clone())),
-        ("job_id", Param::Int(job_id)),
-    ];
-    let (jobs, verdicts) = tokio::join!(
-        fetch::<WorkflowJobRow>(clickhouse, &JOB_BY_ID, &params),
-        fetch::<JobClassificationRow>(clickhouse, &JOB_CLASSIFICATION_BY_ID, &params)
-    );
-    let row = jobs?
-        .into_iter()
-        .next()
-        .ok_or_else(|| ApiError::NotFound(format!("no job {job_id} in {repository}")))?;
-    let mut job = Job::from(row);
-    job.classification = verdicts?.into_iter().next().map(Classification::from);
-    Ok(job)
+    job(clickhouse, &repository, job_id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no job {job_id} in {repository}")))
 }

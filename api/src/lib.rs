@@ -6,12 +6,15 @@
 //! request with a 4xx and a JSON error; a ClickHouse failure is a 503, never a wrong answer.
 //!
 //! Layout: `routes` (JSON endpoints) and `pages` (HTML) are thin; each view's data is built
-//! once, in `hud` (grid), `commit`, `pull`, `oot`, `failures`, `queued` and `jobs`, over
+//! once, in `hud` (grid), `commit`, `pull`, `oot`, `failures`, `queued`, `jobs` and the test
+//! views (`test_results`, `test_history`, `flaky`, `disabled`, `test_search`), over
 //! `queries::fetch`. `params` checks input; `respond` adds `ETag`/`Cache-Control`.
 
 pub mod commit;
+pub mod disabled;
 pub mod error;
 pub mod failures;
+pub mod flaky;
 pub mod hud;
 pub mod job_rows;
 pub mod jobs;
@@ -23,6 +26,9 @@ pub mod queries;
 pub mod queued;
 pub mod respond;
 pub mod routes;
+pub mod test_history;
+pub mod test_results;
+pub mod test_search;
 
 use axum::{routing::get, Router};
 use tokio::net::TcpListener;
@@ -44,6 +50,12 @@ pub const API_ROUTES: &[&str] = &[
     "/api/failures",
     "/api/queued",
     "/api/openapi.json",
+    "/api/tests/{owner}/{repo}/jobs/{job_id}",
+    "/api/tests/{owner}/{repo}/history",
+    "/api/tests/{owner}/{repo}/flaky",
+    "/api/tests/{owner}/{repo}/disabled",
+    "/api/tests/{owner}/{repo}/slowest",
+    "/api/tests/{owner}/{repo}/search",
 ];
 
 /// The API's and the pages' routes.
@@ -59,10 +71,23 @@ pub fn router(clickhouse: ClickHouse) -> Router {
         .route(API_ROUTES[7], get(routes::failures_endpoint))
         .route(API_ROUTES[8], get(routes::queued_endpoint))
         .route(API_ROUTES[9], get(routes::openapi))
+        .route(API_ROUTES[10], get(routes::job_tests))
+        .route(API_ROUTES[11], get(routes::test_history))
+        .route(API_ROUTES[12], get(routes::flaky_tests))
+        .route(API_ROUTES[13], get(routes::disabled_tests))
+        .route(API_ROUTES[14], get(routes::slowest_tests))
+        .route(API_ROUTES[15], get(routes::search_tests))
         .route("/", get(pages::index))
         .route("/hud/{owner}/{repo}/{*branch}", get(pages::grid_page))
         .route("/{owner}/{repo}/commit/{sha}", get(pages::commit_page))
         .route("/{owner}/{repo}/pull/{number}", get(pages::pull_page))
+        .route("/{owner}/{repo}/job/{job_id}", get(pages::job_page))
+        .route(
+            "/tests/{owner}/{repo}/history",
+            get(pages::test_history_page),
+        )
+        .route("/tests/{owner}/{repo}/flaky", get(pages::flaky_page))
+        .route("/tests/{owner}/{repo}/disabled", get(pages::disabled_page))
         .route("/oot", get(pages::oot_summary_page))
         .route("/oot/{org}/{repo}", get(pages::oot_backend_page))
         .route("/static/hud.css", get(pages::stylesheet))

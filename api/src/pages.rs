@@ -11,13 +11,18 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use hudstream_runtime::clickhouse::ClickHouse;
 
 use crate::commit::CommitPage;
+use crate::disabled::{DisabledTests, DisablingIssue};
 use crate::error::ApiError;
+use crate::flaky::{FlakyTest, FlakyTests};
 use crate::hud::{Cell, Grid, GridRow};
 use crate::job_rows::JobSummary;
+use crate::jobs::Job;
 use crate::oot::{BackendSummary, Matrix, MatrixRow, OotJob, Summary};
 use crate::params::{self, QueryParams, RawPath, RawQuery};
 use crate::pull::{PrCommit, PullPage};
-use crate::{commit, hud, oot, pull, respond};
+use crate::test_history::{TestHistory, TestRun};
+use crate::test_results::{JobReport, JobTest, StatusCounts};
+use crate::{commit, disabled, flaky, hud, jobs, oot, pull, respond, test_history, test_results};
 
 const STYLESHEET: &str = include_str!("../static/hud.css");
 
@@ -48,6 +53,36 @@ struct CommitTemplate {
 #[template(path = "pull.html")]
 struct PullTemplate {
     page: PullPage,
+}
+
+#[derive(Template)]
+#[template(path = "job.html")]
+struct JobTemplate {
+    repository: String,
+    job_id: i64,
+    job: Option<Job>,
+    summary: StatusCounts,
+    reports: Vec<JobReport>,
+    /// The failed and flaky tests (all tests are in the JSON endpoint).
+    tests: Vec<JobTest>,
+}
+
+#[derive(Template)]
+#[template(path = "test_history.html")]
+struct TestHistoryPage {
+    history: TestHistory,
+}
+
+#[derive(Template)]
+#[template(path = "flaky.html")]
+struct FlakyPage {
+    flaky: FlakyTests,
+}
+
+#[derive(Template)]
+#[template(path = "disabled.html")]
+struct DisabledPage {
+    disabled: DisabledTests,
 }
 
 #[derive(Template)]
@@ -128,6 +163,17 @@ impl Cell {
     pub fn href(&self) -> &str {
         safe_href(&self.html_url)
     }
+
+    /// `failed test Class::test (and 3 more)`, for a failed cell whose job reported tests.
+    pub fn failed_test_text(&self) -> String {
+        let Some(test) = &self.failed_test else {
+            return String::new();
+        };
+        match self.failed_tests.unwrap_or(1) {
+            0 | 1 => format!("failed test {test}"),
+            n => format!("failed test {test} (and {} more)", n - 1),
+        }
+    }
 }
 
 impl crate::commit::RunSummary {
@@ -169,6 +215,113 @@ impl JobSummary {
     }
     pub fn queue_text(&self) -> String {
         seconds_text(self.queue_time_s)
+    }
+}
+
+/// Percent-encodes a query-string value (everything but RFC 3986's unreserved characters).
+pub fn query_encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The history page of a test.
+fn history_href(repository: &str, name: &str, classname: &str, file: &str) -> String {
+    let mut href = format!("/tests/{repository}/history?name={}", query_encode(name));
+    for (key, value) in [("classname", classname), ("file", file)] {
+        if !value.is_empty() {
+            href.push_str(&format!("&{key}={}", query_encode(value)));
+        }
+    }
+    href
+}
+
+/// The chip colour of a test status.
+fn status_class(status: &str) -> &'static str {
+    match status {
+        "failed" => "failure",
+        "flaky" => "pending",
+        "skipped" => "skipped",
+        _ => "success",
+    }
+}
+
+impl Job {
+    pub fn href(&self) -> &str {
+        safe_href(&self.html_url)
+    }
+    pub fn short_sha(&self) -> &str {
+        short(&self.head_sha)
+    }
+    pub fn display_conclusion(&self) -> String {
+        crate::job_rows::display_conclusion(&self.status, self.conclusion.as_deref().unwrap_or(""))
+    }
+}
+
+impl JobTest {
+    pub fn status_class(&self) -> &'static str {
+        status_class(&self.status)
+    }
+    pub fn history_href(&self, repository: &str) -> String {
+        history_href(repository, &self.name, &self.classname, &self.file)
+    }
+}
+
+impl JobReport {
+    pub fn state_class(&self) -> &'static str {
+        match self.state.as_str() {
+            "parsed" => "success",
+            "refused" => "failure",
+            _ => "skipped",
+        }
+    }
+}
+
+impl TestHistory {
+    pub fn fail_rate_text(&self) -> String {
+        format!("{:.1}%", self.fail_rate * 100.0)
+    }
+    pub fn flaky_rate_text(&self) -> String {
+        format!("{:.1}%", self.flaky_rate * 100.0)
+    }
+}
+
+impl TestRun {
+    pub fn status_class(&self) -> &'static str {
+        status_class(&self.status)
+    }
+    pub fn short_sha(&self) -> &str {
+        self.sha.as_deref().map(short).unwrap_or("")
+    }
+    pub fn duration_text(&self) -> String {
+        seconds_text(Some(self.duration_s))
+    }
+}
+
+impl crate::commit::CommitTest {
+    pub fn status_class(&self) -> &'static str {
+        status_class(&self.status)
+    }
+    pub fn history_href(&self, repository: &str) -> String {
+        history_href(repository, &self.name, &self.classname, &self.file)
+    }
+}
+
+impl FlakyTest {
+    pub fn history_href(&self, repository: &str) -> String {
+        history_href(repository, &self.name, &self.classname, &self.file)
+    }
+}
+
+impl DisablingIssue {
+    pub fn href(&self) -> &str {
+        safe_href(&self.url)
     }
 }
 
@@ -293,6 +446,67 @@ pub async fn oot_backend_page(
     render(&headers, matrix.map(|matrix| OotBackendPage { matrix }))
 }
 
+/// `/{owner}/{repo}/job/{job_id}`: a job with its failed and flaky tests and its reports.
+pub async fn job_page(State(ch): Ch, path: Path3, headers: HeaderMap, q: RawQuery) -> Response {
+    let page = async {
+        let (owner, repo, job_id) = params::path(path)?;
+        QueryParams::parse(q, &[])?;
+        let repository = params::repository(&owner, &repo)?;
+        let job_id = params::positive("the job id", &job_id)?;
+        let (job, tests) = tokio::join!(
+            jobs::job(&ch, &repository, job_id),
+            test_results::job_tests(&ch, &repository, job_id)
+        );
+        let (job, (summary, tests, reports)) = (job?, tests?);
+        if job.is_none() && reports.is_empty() {
+            return Err(ApiError::NotFound(format!(
+                "nothing is known of job {job_id} in {repository}"
+            )));
+        }
+        let tests = tests
+            .into_iter()
+            .filter(|t| t.status == "failed" || t.status == "flaky")
+            .collect();
+        Ok(JobTemplate {
+            repository,
+            job_id,
+            job,
+            summary,
+            reports,
+            tests,
+        })
+    }
+    .await;
+    render(&headers, page)
+}
+
+type Path2 = RawPath<(String, String)>;
+
+pub async fn test_history_page(
+    State(ch): Ch,
+    path: Path2,
+    headers: HeaderMap,
+    q: RawQuery,
+) -> Response {
+    let history = test_history::from_request(&ch, path, q).await;
+    render(&headers, history.map(|history| TestHistoryPage { history }))
+}
+
+pub async fn flaky_page(State(ch): Ch, path: Path2, headers: HeaderMap, q: RawQuery) -> Response {
+    let flaky = flaky::from_request(&ch, path, q).await;
+    render(&headers, flaky.map(|flaky| FlakyPage { flaky }))
+}
+
+pub async fn disabled_page(
+    State(ch): Ch,
+    path: Path2,
+    headers: HeaderMap,
+    q: RawQuery,
+) -> Response {
+    let disabled = disabled::from_request(&ch, path, q).await;
+    render(&headers, disabled.map(|disabled| DisabledPage { disabled }))
+}
+
 /// Any other path: a JSON 404 under `/api/`, else a page.
 pub async fn not_found(uri: axum::http::Uri) -> Response {
     if uri.path().starts_with("/api/") {
@@ -318,5 +532,9 @@ mod tests {
         assert_eq!(safe_href("data:text/html,x"), "");
         assert_eq!(safe_href(""), "");
         assert_eq!(path_encode("release/2.4#x%"), "release/2.4%23x%25");
+        assert_eq!(
+            history_href("o/r", "test_a[x y]", "m.C", ""),
+            "/tests/o/r/history?name=test_a%5Bx%20y%5D&classname=m.C"
+        );
     }
 }

@@ -56,6 +56,26 @@ saved_queries! {
     FAILURE_CAPTURES = "failure_captures";
     /// `GET /api/queued`.
     QUEUED_JOBS = "queued_jobs";
+    /// `GET /api/tests/.../jobs/{job_id}`: the tests of one job, counted for torchci's status rule.
+    TEST_JOB_TESTS = "test_job_tests";
+    /// `GET /api/tests/.../jobs/{job_id}`: the reports of one job, current versions.
+    TEST_JOB_REPORTS = "test_job_reports";
+    /// `GET /api/tests/.../history`: one test's runs per job.
+    TEST_HISTORY = "test_history";
+    /// `GET /api/tests/.../flaky`: tests that failed or were retried, per job.
+    TEST_FLAKY = "test_flaky";
+    /// `GET /api/tests/.../slowest`.
+    TEST_SLOWEST = "test_slowest";
+    /// `GET /api/tests/.../search`.
+    TEST_SEARCH = "test_search";
+    /// `GET /api/tests/.../disabled` and the flaky tests' issues: open `DISABLED` issues.
+    DISABLED_TEST_ISSUES = "disabled_test_issues";
+    /// `GET /api/tests/.../disabled`: the disabled tests' recent results.
+    DISABLED_TEST_RESULTS = "disabled_test_results";
+    /// The commit page's failed and flaky tests.
+    COMMIT_FAILED_TESTS = "commit_failed_tests";
+    /// The grid's failed cells: the failing test to name.
+    GRID_FAILED_TESTS = "grid_failed_tests";
     /// `hudstream dead-letters`.
     DEAD_LETTERS_RECENT = "dead_letters_recent";
     /// `hudstream reclassify`: jobs completed in a time range, with their stored logs.

@@ -14,7 +14,9 @@ use crate::error::ApiError;
 use crate::failures::{failures, FailuresQuery};
 use crate::params::{RawPath, RawQuery};
 use crate::queued::{queued, QueuedQuery};
-use crate::{commit, hud, jobs, oot, pull, respond};
+use crate::{
+    commit, disabled, flaky, hud, jobs, oot, pull, respond, test_history, test_results, test_search,
+};
 
 /// The OpenAPI document of every endpoint.
 pub const OPENAPI: &str = include_str!("../openapi.json");
@@ -92,6 +94,48 @@ pub async fn queued_endpoint(State(ch): Ch, headers: HeaderMap, q: RawQuery) -> 
         Err(e) => Err(e),
     };
     answer(&headers, result)
+}
+
+type Path2 = RawPath<(String, String)>;
+
+pub async fn job_tests(State(ch): Ch, path: Path3, headers: HeaderMap, q: RawQuery) -> Response {
+    answer(&headers, test_results::from_request(&ch, path, q).await)
+}
+
+pub async fn test_history(State(ch): Ch, path: Path2, headers: HeaderMap, q: RawQuery) -> Response {
+    answer(&headers, test_history::from_request(&ch, path, q).await)
+}
+
+pub async fn flaky_tests(State(ch): Ch, path: Path2, headers: HeaderMap, q: RawQuery) -> Response {
+    answer(&headers, flaky::from_request(&ch, path, q).await)
+}
+
+pub async fn disabled_tests(
+    State(ch): Ch,
+    path: Path2,
+    headers: HeaderMap,
+    q: RawQuery,
+) -> Response {
+    answer(&headers, disabled::from_request(&ch, path, q).await)
+}
+
+pub async fn slowest_tests(
+    State(ch): Ch,
+    path: Path2,
+    headers: HeaderMap,
+    q: RawQuery,
+) -> Response {
+    answer(
+        &headers,
+        test_search::slowest_from_request(&ch, path, q).await,
+    )
+}
+
+pub async fn search_tests(State(ch): Ch, path: Path2, headers: HeaderMap, q: RawQuery) -> Response {
+    answer(
+        &headers,
+        test_search::search_from_request(&ch, path, q).await,
+    )
 }
 
 /// Any other `/api/...` path: a JSON 404.

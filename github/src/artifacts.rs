@@ -23,9 +23,14 @@ pub struct Artifact {
 pub enum RunArtifacts {
     Found(Vec<Artifact>),
     /// 404 or 410: the run is gone.
-    Gone { status: u16 },
+    Gone {
+        status: u16,
+    },
     /// A 4xx that will not change by asking again.
-    Refused { status: u16, message: String },
+    Refused {
+        status: u16,
+        message: String,
+    },
 }
 
 /// Artifacts per page GitHub returns at most.
@@ -56,12 +61,11 @@ impl GitHub {
                     return Ok(RunArtifacts::Refused { status, message })
                 }
             };
-            let page: Page =
-                serde_json::from_value(document).map_err(|e| GitHubError::Status {
-                    url: format!("{}/repos/{repository}/{path}", self.api),
-                    status: reqwest::StatusCode::OK,
-                    message: format!("not a list of artifacts: {e}"),
-                })?;
+            let page: Page = serde_json::from_value(document).map_err(|e| GitHubError::Status {
+                url: format!("{}/repos/{repository}/{path}", self.api),
+                status: reqwest::StatusCode::OK,
+                message: format!("not a list of artifacts: {e}"),
+            })?;
             let got = page.artifacts.len();
             all.extend(page.artifacts);
             if got < PER_PAGE || all.len() >= page.total_count {

@@ -360,7 +360,10 @@ pub async fn run_test_report_stages(
         return Ok(());
     }
     let store = BlobStore::open(&tests.store).with_context(|| {
-        format!("opening the test-report store (tests.store = {:?})", tests.store)
+        format!(
+            "opening the test-report store (tests.store = {:?})",
+            tests.store
+        )
     })?;
     let limits = config.pipeline.processor_batches();
     tracing::info!(store = ?store, fetch_artifacts = tests.fetch_artifacts, "test-report stages starting");
@@ -388,7 +391,12 @@ pub async fn run_test_report_stages(
         ),
         (
             hudstream_test_reports::parse::STAGE,
-            Box::pin(run_handlers(config, parse_limits(limits), parse, shutdown.clone())),
+            Box::pin(run_handlers(
+                config,
+                parse_limits(limits),
+                parse,
+                shutdown.clone(),
+            )),
         ),
     ];
     run_together(&shutdown, parts).await

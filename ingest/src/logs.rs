@@ -62,7 +62,10 @@ impl LogUploads {
 }
 
 fn bad_log_upload(reason: String) -> GatewayError {
-    GatewayError::BadUpload { what: "log", reason }
+    GatewayError::BadUpload {
+        what: "log",
+        reason,
+    }
 }
 
 #[derive(Deserialize)]
@@ -95,9 +98,8 @@ pub async fn upload(
             "{owner}/{repo} is not a repository name"
         )));
     }
-    let job_id = parse_id(&job_id).ok_or_else(|| {
-        bad_log_upload(format!("job id {job_id:?} is not a positive integer"))
-    })?;
+    let job_id = parse_id(&job_id)
+        .ok_or_else(|| bad_log_upload(format!("job id {job_id:?} is not a positive integer")))?;
     let Query(query) = query.map_err(|e| bad_log_upload(e.body_text()))?;
     if !query.head_sha.is_empty() && !is_commit_sha(&query.head_sha) {
         return Err(bad_log_upload(format!(

@@ -181,7 +181,9 @@ pub async fn upload(
         return Err(GatewayError::Unauthorized);
     }
     if !is_repository_part(&owner) || !is_repository_part(&repo) {
-        return Err(bad_upload(format!("{owner}/{repo} is not a repository name")));
+        return Err(bad_upload(format!(
+            "{owner}/{repo} is not a repository name"
+        )));
     }
     let job_id = parse_id(&job_id)
         .ok_or_else(|| bad_upload(format!("job id {job_id:?} is not a positive integer")))?;
@@ -196,7 +198,9 @@ pub async fn upload(
         )));
     }
     if query.run_id < 0 || query.run_attempt < 0 {
-        return Err(bad_upload("run_id and run_attempt are never negative".into()));
+        return Err(bad_upload(
+            "run_id and run_attempt are never negative".into(),
+        ));
     }
     let gzip = match header(&headers, header::CONTENT_ENCODING.as_str()) {
         None | Some("identity") => false,
@@ -307,10 +311,18 @@ mod tests {
 
     #[tokio::test]
     async fn xml_passes_and_anything_else_is_refused_at_its_first_character() {
-        assert!(sniff(vec![b"\xEF\xBB\xBF  \n", b"\t<?xml version='1.0'?><testsuite/>"]).await.is_ok());
+        assert!(sniff(vec![
+            b"\xEF\xBB\xBF  \n",
+            b"\t<?xml version='1.0'?><testsuite/>"
+        ])
+        .await
+        .is_ok());
         assert!(sniff(vec![b"<testsuites>", b"x"]).await.is_ok());
         let refused = sniff(vec![b"  ", b"{\"tests\": 3}"]).await.unwrap_err();
-        assert!(refused.contains("begins with \"{\\\"tests\\\": 3}\""), "{refused}");
+        assert!(
+            refused.contains("begins with \"{\\\"tests\\\": 3}\""),
+            "{refused}"
+        );
         assert_eq!(sniff(vec![]).await.unwrap(), b"");
     }
 

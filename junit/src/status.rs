@@ -61,6 +61,33 @@ pub fn status(runs: impl IntoIterator<Item = Run>) -> Option<Status> {
     })
 }
 
+/// How a test's runs in one job went, counted — what the API's saved queries aggregate.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub runs: u64,
+    /// Runs that failed or errored.
+    pub failures: u64,
+    /// Runs skipped.
+    pub skips: u64,
+    /// Runs that were anything but a clean pass: failed, errored, skipped or retried.
+    pub marked: u64,
+}
+
+/// The status from counts: the same rule as [`status`] (`None` for no runs).
+pub fn from_counts(counts: Counts) -> Option<Status> {
+    Some(if counts.runs == 0 {
+        return None;
+    } else if counts.marked == 0 {
+        Status::Success
+    } else if counts.skips > 0 {
+        Status::Skipped
+    } else if counts.runs > counts.failures {
+        Status::Flaky
+    } else {
+        Status::Failure
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -100,5 +127,29 @@ mod tests {
             "every attempt failed"
         );
         assert_eq!(status([]), None);
+    }
+
+    proptest::proptest! {
+        /// Counting runs and then deciding gives what deciding from the runs gives.
+        #[test]
+        fn counts_decide_as_the_runs_do(runs in proptest::collection::vec((0u8..4, 0u32..3), 0..8)) {
+            let runs: Vec<Run> = runs
+                .into_iter()
+                .map(|(o, reruns)| Run {
+                    outcome: [Outcome::Passed, Outcome::Failed, Outcome::Errored, Outcome::Skipped][o as usize],
+                    reruns,
+                })
+                .collect();
+            let counts = Counts {
+                runs: runs.len() as u64,
+                failures: runs.iter().filter(|r| r.outcome.is_bad()).count() as u64,
+                skips: runs.iter().filter(|r| r.outcome == Outcome::Skipped).count() as u64,
+                marked: runs
+                    .iter()
+                    .filter(|r| r.outcome != Outcome::Passed || r.reruns > 0)
+                    .count() as u64,
+            };
+            proptest::prop_assert_eq!(from_counts(counts), status(runs));
+        }
     }
 }

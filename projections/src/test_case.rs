@@ -119,33 +119,37 @@ impl Projection for TestCaseProjection {
     const LATEST_VERSION_WINS: bool = false;
 
     fn rows(&self, record: &InRecord) -> Result<Vec<TestCaseRow>, String> {
-        page_rows(record, |_| true, |p, c| TestCaseRow {
-            repository_full_name: p.repository_full_name.clone(),
-            job_id: p.job_id,
-            report: p.report.clone(),
-            report_sha256: p.report_sha256.clone(),
-            case_index: c.index,
-            version: p.version.into_column(),
-            invoking_file: p.invoking_file.clone(),
-            head_sha: p.head_sha.clone(),
-            run_id: p.run_id,
-            run_attempt: p.run_attempt,
-            reported_at: p.reported_at.into_column(),
-            suite: c.suite,
-            file: c.file,
-            classname: c.classname,
-            name: c.name,
-            line: c.line,
-            time_s: c.time_s,
-            outcome: c.outcome,
-            problem_type: c.problem_type,
-            problem_message: c.problem_message,
-            problem_text: c.problem_text,
-            skip_message: c.skip_message,
-            reruns: c.reruns,
-            rerun_message: c.rerun_message,
-            truncated: c.truncated,
-        })
+        page_rows(
+            record,
+            |_| true,
+            |p, c| TestCaseRow {
+                repository_full_name: p.repository_full_name.clone(),
+                job_id: p.job_id,
+                report: p.report.clone(),
+                report_sha256: p.report_sha256.clone(),
+                case_index: c.index,
+                version: p.version.into_column(),
+                invoking_file: p.invoking_file.clone(),
+                head_sha: p.head_sha.clone(),
+                run_id: p.run_id,
+                run_attempt: p.run_attempt,
+                reported_at: p.reported_at.into_column(),
+                suite: c.suite,
+                file: c.file,
+                classname: c.classname,
+                name: c.name,
+                line: c.line,
+                time_s: c.time_s,
+                outcome: c.outcome,
+                problem_type: c.problem_type,
+                problem_message: c.problem_message,
+                problem_text: c.problem_text,
+                skip_message: c.skip_message,
+                reruns: c.reruns,
+                rerun_message: c.rerun_message,
+                truncated: c.truncated,
+            },
+        )
     }
 }
 
@@ -160,24 +164,28 @@ impl Projection for TestCaseByNameProjection {
     const LATEST_VERSION_WINS: bool = false;
 
     fn rows(&self, record: &InRecord) -> Result<Vec<TestCaseByNameRow>, String> {
-        page_rows(record, |_| true, |p, c| TestCaseByNameRow {
-            repository_full_name: p.repository_full_name.clone(),
-            name: c.name,
-            classname: c.classname,
-            file: c.file,
-            reported_at: p.reported_at.into_column(),
-            job_id: p.job_id,
-            report: p.report.clone(),
-            report_sha256: p.report_sha256.clone(),
-            case_index: c.index,
-            version: p.version.into_column(),
-            invoking_file: p.invoking_file.clone(),
-            head_sha: p.head_sha.clone(),
-            time_s: c.time_s,
-            outcome: c.outcome,
-            reruns: c.reruns,
-            problem_message: c.problem_message,
-        })
+        page_rows(
+            record,
+            |_| true,
+            |p, c| TestCaseByNameRow {
+                repository_full_name: p.repository_full_name.clone(),
+                name: c.name,
+                classname: c.classname,
+                file: c.file,
+                reported_at: p.reported_at.into_column(),
+                job_id: p.job_id,
+                report: p.report.clone(),
+                report_sha256: p.report_sha256.clone(),
+                case_index: c.index,
+                version: p.version.into_column(),
+                invoking_file: p.invoking_file.clone(),
+                head_sha: p.head_sha.clone(),
+                time_s: c.time_s,
+                outcome: c.outcome,
+                reruns: c.reruns,
+                problem_message: c.problem_message,
+            },
+        )
     }
 }
 

@@ -14,7 +14,8 @@ use hudstream_runtime::kafka::dead_letter;
 use hudstream_runtime::worker::{Action, InRecord, OutRecord, Processor};
 use hudstream_schemas::headers as h;
 use hudstream_schemas::topics::{
-    raw_topic_for_event, HUD_JOB_CLASSIFICATION_V1, HUD_WORKFLOW_JOB_V1, OOT_RESULTS,
+    raw_topic_for_event, HUD_JOB_CLASSIFICATION_V1, HUD_TEST_CASES_V1, HUD_TEST_REPORT_V1,
+    HUD_WORKFLOW_JOB_V1, OOT_RESULTS,
 };
 
 pub fn fixture(relative: &str) -> std::path::PathBuf {
@@ -64,6 +65,24 @@ fn oot_callbacks() -> Vec<Vec<u8>> {
     ]
 }
 
+/// The real `issues.opened` delivery of torchci's fixtures, retitled as its flaky-test bot
+/// files a disabled test — for `test_foo` of `TestFoo`, flaky in the fixture
+/// `flaky_retries__flaky_with_classname_file.xml` — in the fixture jobs' repository.
+pub fn disabled_test_issue() -> Option<Vec<u8>> {
+    let path = fixture("issues/pytorch-test-infra/issues.opened.json");
+    let mut delivery: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
+    let issue = delivery.get_mut("issue")?;
+    issue["title"] = "DISABLED test_foo (__main__.TestFoo)".into();
+    issue["body"] = "Platforms: linux, rocm\n\nThis test was disabled because it is failing in CI. See [recent examples](https://hud.pytorch.org/flakytest?name=test_foo&suite=TestFoo) and the most recent trunk [workflow logs](https://github.com/pytorch/pytorch/runs/1).".into();
+    issue["labels"] = serde_json::json!([
+        {"id": 1, "name": "skipped", "color": "ededed", "default": false},
+        {"id": 2, "name": "module: flaky-tests", "color": "ededed", "default": false}
+    ]);
+    delivery["repository"]["full_name"] = "Codertocat/Hello-World".into();
+    serde_json::to_vec(&delivery).ok()
+}
+
 /// The records of every derived topic (and the dead-letter topic), by topic, in order.
 pub fn derived_records() -> BTreeMap<String, Vec<InRecord>> {
     let processors = p::all();
@@ -100,6 +119,21 @@ pub fn derived_records() -> BTreeMap<String, Vec<InRecord>> {
             ..job
         });
     }
+    // torchci's disabled-test issue, as its bot files it (title and body in its format), for
+    // a flaky test of the fixture reports: a real `issues` delivery with that title and body.
+    if let Some(issue) = disabled_test_issue() {
+        let base = raw.len() as i64;
+        raw.push(InRecord {
+            topic: raw_topic_for_event("issues"),
+            offset: base,
+            payload: Some(issue),
+            headers: vec![
+                (h::GITHUB_EVENT.into(), b"issues".to_vec()),
+                (h::GITHUB_DELIVERY.into(), b"disabled-test-issue".to_vec()),
+            ],
+            ..raw[0].clone()
+        });
+    }
     let base = raw.len() as i64;
     raw.extend(
         oot_callbacks()
@@ -134,9 +168,85 @@ pub fn derived_records() -> BTreeMap<String, Vec<InRecord>> {
             }
         }
     }
-    let verdicts = classifications(out.get(HUD_WORKFLOW_JOB_V1).map_or(&[][..], Vec::as_slice));
+    let jobs = out.get(HUD_WORKFLOW_JOB_V1).map_or(&[][..], Vec::as_slice);
+    let verdicts = classifications(jobs);
+    let (pages, summaries) = test_reports(jobs);
     out.insert(HUD_JOB_CLASSIFICATION_V1.to_string(), verdicts);
+    out.insert(HUD_TEST_CASES_V1.to_string(), pages);
+    out.insert(HUD_TEST_REPORT_V1.to_string(), summaries);
     out
+}
+
+/// The real test reports (`../shared/fixtures/test-reports/`), each uploaded for one of the
+/// fixtures' completed jobs in turn and read by the real parser: the pages of cases and the
+/// summaries (the deliberately corrupt report's says `refused`).
+fn test_reports(jobs: &[InRecord]) -> (Vec<InRecord>, Vec<InRecord>) {
+    use hudstream_junit::Limits;
+    use hudstream_schemas::test_report::{report_store_key, TestReportUpload};
+    use hudstream_schemas::workflow_job::WorkflowJob;
+    use sha2::{Digest, Sha256};
+
+    let mut completed: Vec<WorkflowJob> = jobs
+        .iter()
+        .filter_map(|r| r.decode::<WorkflowJob>().ok())
+        .filter(|j| j.status == "completed")
+        .collect();
+    completed.sort_by_key(|j| j.id);
+    completed.dedup_by_key(|j| j.id);
+    let root = fixtures::default_dir().join("../test-reports");
+    let mut files: Vec<(String, std::path::PathBuf)> = Vec::new();
+    for folder in ["action-junit-report", "test-reporter"] {
+        for entry in std::fs::read_dir(root.join(folder)).expect("test-report fixtures") {
+            let path = entry.expect("entry").path();
+            files.push((folder.to_string(), path));
+        }
+    }
+    files.sort();
+    let (mut pages, mut summaries) = (Vec::new(), Vec::new());
+    for (i, (folder, path)) in files.iter().enumerate() {
+        let job = &completed[i % completed.len()];
+        let bytes = std::fs::read(path).expect("fixture report");
+        let sha256 = hex::encode(Sha256::digest(&bytes));
+        let file = path
+            .file_name()
+            .and_then(|f| f.to_str())
+            .unwrap_or_default();
+        let upload = TestReportUpload {
+            repository_full_name: job.repository_full_name.clone(),
+            job_id: job.id,
+            report: format!("test/test-reports/{folder}/{file}"),
+            store_key: report_store_key(&job.repository_full_name, job.id, &sha256),
+            sha256,
+            bytes: bytes.len() as u64,
+            compressed_bytes: 0,
+            source: "upload".into(),
+            artifact: String::new(),
+            head_sha: job.head_sha.clone(),
+            run_id: job.run_id,
+            run_attempt: job.run_attempt,
+            received_at: 1_767_225_600_000 + i as i64,
+        };
+        let summary = hudstream_test_reports::parse::read_report(
+            &upload,
+            &bytes[..],
+            &Limits::default(),
+            |page| {
+                let offset = pages.len() as i64;
+                pages.push(to_in_record(
+                    OutRecord::encoded(&page).expect("encodes"),
+                    offset,
+                ));
+                Ok::<(), ()>(())
+            },
+        )
+        .expect("never stops");
+        let offset = summaries.len() as i64;
+        summaries.push(to_in_record(
+            OutRecord::encoded(&summary).expect("encodes"),
+            offset,
+        ));
+    }
+    (pages, summaries)
 }
 
 /// A verdict for every `completed` job record of the fixtures: the real ruleset run over
@@ -247,8 +357,11 @@ mod tests {
                             record.source()
                         )
                     });
+                // test_failure keeps only failed, errored and retried cases: a page of
+                // passes makes no row there.
+                let selective = encoder.table() == "test_failure";
                 assert!(
-                    lines.lines().count() >= 1,
+                    selective || lines.lines().count() >= 1,
                     "{}: {} made no row",
                     encoder.table(),
                     record.source()

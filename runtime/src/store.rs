@@ -424,7 +424,12 @@ mod tests {
         let (store, dir) = temp_store("addressed");
         let key_for = |sha: &str| format!("tests/o/r/1/{sha}.xml.gz");
         let first = store
-            .put_content_addressed("tests", body(vec![b"<testsuite/>", b"\n"]), 1 << 20, key_for)
+            .put_content_addressed(
+                "tests",
+                body(vec![b"<testsuite/>", b"\n"]),
+                1 << 20,
+                key_for,
+            )
             .await
             .unwrap();
         assert_eq!(
@@ -441,8 +446,16 @@ mod tests {
             .unwrap();
         assert!(again.already_stored);
         assert_eq!(
-            (again.key.as_str(), again.stored_at_ms, again.compressed_bytes),
-            (first.key.as_str(), first.stored_at_ms, first.compressed_bytes),
+            (
+                again.key.as_str(),
+                again.stored_at_ms,
+                again.compressed_bytes
+            ),
+            (
+                first.key.as_str(),
+                first.stored_at_ms,
+                first.compressed_bytes
+            ),
             "the same bytes answer the same"
         );
         let staged = store.list("tests/.incoming").await.unwrap();

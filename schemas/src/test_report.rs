@@ -73,7 +73,12 @@ pub fn invoking_file(report: &str) -> &str {
 pub fn report_version(upload: &TestReportUpload) -> i64 {
     crate::version::pack(
         &[(upload.received_at.max(0) as u64, 42)],
-        &(&upload.repository_full_name, upload.job_id, &upload.report, &upload.sha256),
+        &(
+            &upload.repository_full_name,
+            upload.job_id,
+            &upload.report,
+            &upload.sha256,
+        ),
     )
 }
 
@@ -298,7 +303,10 @@ mod tests {
         let codec = TestCases::codec().unwrap();
         assert_eq!(codec.decode(&codec.encode(&page).unwrap()).unwrap(), page);
         let codec = TestReport::codec().unwrap();
-        assert_eq!(codec.decode(&codec.encode(&summary).unwrap()).unwrap(), summary);
+        assert_eq!(
+            codec.decode(&codec.encode(&summary).unwrap()).unwrap(),
+            summary
+        );
         assert_eq!(page.key(), summary.key());
         assert_eq!(
             summary.key(),

@@ -89,8 +89,16 @@ pub fn attempt_of(artifact: &str) -> Option<i64> {
 }
 
 /// Why an artifact of a run is not fetched, if it is not.
-fn skip_reason(artifact: &Artifact, run: &WorkflowRun, settings: &FetchSettings) -> Option<&'static str> {
-    if !settings.patterns.iter().any(|p| glob_match(p, &artifact.name)) {
+fn skip_reason(
+    artifact: &Artifact,
+    run: &WorkflowRun,
+    settings: &FetchSettings,
+) -> Option<&'static str> {
+    if !settings
+        .patterns
+        .iter()
+        .any(|p| glob_match(p, &artifact.name))
+    {
         return Some("not_matched");
     }
     if job_id_of(&artifact.name).is_none() {
@@ -109,7 +117,11 @@ fn skip_reason(artifact: &Artifact, run: &WorkflowRun, settings: &FetchSettings)
 }
 
 impl ArtifactFetchStage {
-    pub fn new(github: Arc<GitHub>, store: BlobStore, settings: FetchSettings) -> ArtifactFetchStage {
+    pub fn new(
+        github: Arc<GitHub>,
+        store: BlobStore,
+        settings: FetchSettings,
+    ) -> ArtifactFetchStage {
         ArtifactFetchStage {
             github,
             store,
@@ -121,36 +133,62 @@ impl ArtifactFetchStage {
     }
 
     /// Fetches one completed run's reports and appends their pointers, then marks the run done.
-    async fn run(&self, run: &WorkflowRun, input: &InRecord, outbox: &Outbox) -> anyhow::Result<()> {
+    async fn run(
+        &self,
+        run: &WorkflowRun,
+        input: &InRecord,
+        outbox: &Outbox,
+    ) -> anyhow::Result<()> {
         let repository = &run.repository_full_name;
         if !is_repository_full_name(repository) {
-            tracing::warn!(repository, run = run.id, "not a repository name; artifacts not fetched");
+            tracing::warn!(
+                repository,
+                run = run.id,
+                "not a repository name; artifacts not fetched"
+            );
             return Ok(());
         }
-        let marker = format!("tests/{repository}/runs/{}/{}.fetched", run.id, run.run_attempt);
+        let marker = format!(
+            "tests/{repository}/runs/{}/{}.fetched",
+            run.id, run.run_attempt
+        );
         if self.store.stat(&marker).await?.is_some() {
             return Ok(());
         }
         let artifacts = match self.github.run_artifacts(repository, run.id).await? {
             RunArtifacts::Found(artifacts) => artifacts,
             RunArtifacts::Gone { status } => {
-                tracing::info!(repository, run = run.id, status, "the run is gone; no artifacts");
+                tracing::info!(
+                    repository,
+                    run = run.id,
+                    status,
+                    "the run is gone; no artifacts"
+                );
                 Vec::new()
             }
             RunArtifacts::Refused { status, message } => {
-                tracing::warn!(repository, run = run.id, status, message, "GitHub refused the artifact list");
+                tracing::warn!(
+                    repository,
+                    run = run.id,
+                    status,
+                    message,
+                    "GitHub refused the artifact list"
+                );
                 Vec::new()
             }
         };
         let mut reports = 0usize;
         for artifact in &artifacts {
             if let Some(reason) = skip_reason(artifact, run, &self.settings) {
-                metrics::counter!("hudstream_test_artifacts_total", "result" => reason).increment(1);
+                metrics::counter!("hudstream_test_artifacts_total", "result" => reason)
+                    .increment(1);
                 continue;
             }
             let pointers = self.artifact(run, artifact).await?;
             for pointer in pointers {
-                outbox.append_acknowledged(pointer_record(&pointer, input)?).await?;
+                outbox
+                    .append_acknowledged(pointer_record(&pointer, input)?)
+                    .await?;
                 reports += 1;
             }
         }
@@ -170,12 +208,20 @@ impl ArtifactFetchStage {
         let zip = match self.github.artifact_zip(repository, artifact.id).await? {
             Answer::Found(response) => response,
             Answer::Gone { .. } => {
-                metrics::counter!("hudstream_test_artifacts_total", "result" => "gone").increment(1);
+                metrics::counter!("hudstream_test_artifacts_total", "result" => "gone")
+                    .increment(1);
                 return Ok(Vec::new());
             }
             Answer::Refused { status, message } => {
-                tracing::warn!(repository, artifact = artifact.name, status, message, "GitHub refused the artifact");
-                metrics::counter!("hudstream_test_artifacts_total", "result" => "refused").increment(1);
+                tracing::warn!(
+                    repository,
+                    artifact = artifact.name,
+                    status,
+                    message,
+                    "GitHub refused the artifact"
+                );
+                metrics::counter!("hudstream_test_artifacts_total", "result" => "refused")
+                    .increment(1);
                 return Ok(Vec::new());
             }
         };
@@ -187,7 +233,8 @@ impl ArtifactFetchStage {
             let chunk = chunk?;
             size += chunk.len() as u64;
             if size > self.settings.max_artifact_bytes {
-                metrics::counter!("hudstream_test_artifacts_total", "result" => "too_large").increment(1);
+                metrics::counter!("hudstream_test_artifacts_total", "result" => "too_large")
+                    .increment(1);
                 return Ok(Vec::new());
             }
             file.write_all(&chunk)?;
@@ -305,7 +352,9 @@ impl BatchHandler for ArtifactFetchStage {
     }
 
     async fn handle(&mut self, _batch: &[InRecord]) -> anyhow::Result<Vec<(usize, Action)>> {
-        anyhow::bail!("{STAGE} appends reports as it fetches them: the stage loop runs it with an outbox")
+        anyhow::bail!(
+            "{STAGE} appends reports as it fetches them: the stage loop runs it with an outbox"
+        )
     }
 
     async fn handle_streaming(
@@ -319,7 +368,10 @@ impl BatchHandler for ArtifactFetchStage {
         for (i, record) in batch.iter().enumerate() {
             match record.decode::<WorkflowRun>() {
                 Ok(run) if run.status == "completed" => {
-                    runs.insert((run.repository_full_name.clone(), run.id, run.run_attempt), i);
+                    runs.insert(
+                        (run.repository_full_name.clone(), run.id, run.run_attempt),
+                        i,
+                    );
                 }
                 Ok(_) => {}
                 Err(reason) => actions.push((i, Action::DeadLetter { reason })),
@@ -351,7 +403,8 @@ mod tests {
 
     #[test]
     fn artifact_names_say_the_job_and_the_attempt() {
-        let name = "test-reports-runattempt1-test-default-1-5-linux.g5.4xlarge.nvidia.gpu_29568327311.zip";
+        let name =
+            "test-reports-runattempt1-test-default-1-5-linux.g5.4xlarge.nvidia.gpu_29568327311.zip";
         assert!(glob_match("test-reports-*", name));
         assert!(!glob_match("test-reports-*", "logs-runattempt1_1.zip"));
         assert!(glob_match("*", "x"));

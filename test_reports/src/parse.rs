@@ -23,6 +23,7 @@ use std::time::Instant;
 use futures::StreamExt;
 
 use hudstream_junit::{parse, Limits, Stop};
+
 use hudstream_runtime::store::BlobStore;
 use hudstream_runtime::worker::{Action, BatchHandler, InRecord, Outbox};
 use hudstream_schemas::names::is_repository_full_name;
@@ -135,14 +136,57 @@ fn is_corrupt(kind: io::ErrorKind) -> bool {
     )
 }
 
-/// How parsing ended, on the blocking thread.
-enum Parsed {
-    Read(hudstream_junit::Summary),
-    Refused { reason: String, position: u64 },
-    /// The store failed while the report was read: retry.
-    StoreFailed(String),
-    /// Publishing stopped (shutdown).
-    Stopped,
+/// Reads one report: hands its pages to `on_page` as they fill (up to [`CASES_PER_PAGE`] cases
+/// or about a megabyte each) and answers its summary — `parsed` with its counts, or `refused`
+/// with the reason and the byte. `Err` only when `on_page` refused a page (publishing stopped).
+/// The stage's core, free of I/O: the projections' test data is made with it too.
+pub fn read_report<E>(
+    upload: &TestReportUpload,
+    input: impl BufRead,
+    limits: &Limits,
+    mut on_page: impl FnMut(TestCases) -> Result<(), E>,
+) -> Result<TestReport, E> {
+    let mut summary = TestReport::of(upload);
+    let mut page = summary.page(0);
+    let mut page_bytes = 0;
+    let mut parts = 0i32;
+    let result = parse(input, limits, |case| {
+        let case = case_record(case);
+        page_bytes += case_bytes(&case);
+        page.cases.push(case);
+        if page.cases.len() >= CASES_PER_PAGE || page_bytes >= PAGE_BYTES {
+            parts += 1;
+            let full = std::mem::replace(&mut page, summary.page(parts));
+            page_bytes = 0;
+            on_page(full)?;
+        }
+        Ok(())
+    });
+    match result {
+        Ok(read) => {
+            if !page.cases.is_empty() {
+                parts += 1;
+                on_page(page)?;
+            }
+            summary.cases = read.cases as i64;
+            summary.passed = read.passed as i64;
+            summary.failed = read.failed as i64;
+            summary.errored = read.errored as i64;
+            summary.skipped = read.skipped as i64;
+            summary.rerun = read.rerun as i64;
+            summary.truncated = read.truncated as i64;
+            summary.suites = read.suites as i64;
+            summary.time_s = read.time_s;
+        }
+        Err(Stop::Caller(e)) => return Err(e),
+        Err(Stop::Report(e)) => {
+            summary.state = report_state::REFUSED.into();
+            summary.reason = e.to_string();
+            summary.position = e.position() as i64;
+        }
+    }
+    summary.parts = parts;
+    Ok(summary)
 }
 
 impl ParseStage {
@@ -170,10 +214,10 @@ impl ParseStage {
                 upload.repository_full_name, upload.job_id, upload.report, upload.store_key
             ));
         }
-        let mut summary = TestReport::of(&upload);
         let stored = match self.store.read(&upload.store_key).await {
             Ok(stored) => stored,
             Err(e) if e.is_not_found() => {
+                let mut summary = TestReport::of(&upload);
                 summary.state = report_state::GONE.into();
                 summary.reason = format!("{} is not in the test-report store", upload.store_key);
                 return Ok(self.answer(index, record, summary));
@@ -182,53 +226,18 @@ impl ParseStage {
         };
         let started = Instant::now();
         let (pages, mut queued) = tokio::sync::mpsc::channel::<TestCases>(PAGES_AHEAD);
-        let template = summary.clone();
         let limits = self.limits;
+        let pointer = upload.clone();
         let parsing = tokio::task::spawn_blocking(move || {
             let failed = Rc::new(Cell::new(None));
             let input = Watched {
                 inner: stored.into_reader(),
                 failed: failed.clone(),
             };
-            let mut page = template.page(0);
-            let mut page_bytes = 0;
-            let mut published = 0i32;
-            let result = parse(input, &limits, |case| {
-                let case = case_record(case);
-                page_bytes += case_bytes(&case);
-                page.cases.push(case);
-                if page.cases.len() >= CASES_PER_PAGE || page_bytes >= PAGE_BYTES {
-                    published += 1;
-                    let full = std::mem::replace(&mut page, template.page(published));
-                    page_bytes = 0;
-                    pages.blocking_send(full).map_err(|_| ())?;
-                }
-                Ok(())
+            let summary = read_report(&pointer, input, &limits, |page| {
+                pages.blocking_send(page).map_err(|_| ())
             });
-            let parsed = match result {
-                Ok(read) => {
-                    if !page.cases.is_empty() {
-                        published += 1;
-                        if pages.blocking_send(page).is_err() {
-                            return (Parsed::Stopped, published);
-                        }
-                    }
-                    Parsed::Read(read)
-                }
-                Err(Stop::Caller(())) => Parsed::Stopped,
-                Err(Stop::Report(e)) => match failed.get() {
-                    Some(kind) if !is_corrupt(kind) => Parsed::StoreFailed(e.to_string()),
-                    Some(_) => Parsed::Refused {
-                        reason: format!("the stored report cannot be read: {e}"),
-                        position: e.position(),
-                    },
-                    None => Parsed::Refused {
-                        reason: e.to_string(),
-                        position: e.position(),
-                    },
-                },
-            };
-            (parsed, published)
+            (summary, failed.get())
         });
         let mut publish_failed = None;
         while let Some(page) = queued.recv().await {
@@ -239,54 +248,53 @@ impl ParseStage {
             }
         }
         drop(queued);
-        let (parsed, parts) = match parsing.await {
+        let (summary, read_failed) = match parsing.await {
             Ok(done) => done,
-            Err(e) if e.is_panic() => (
-                Parsed::Refused {
-                    reason: format!("the parser panicked on it: {e}"),
-                    position: 0,
-                },
-                0,
-            ),
+            Err(e) if e.is_panic() => {
+                let mut summary = TestReport::of(&upload);
+                summary.state = report_state::REFUSED.into();
+                summary.reason = format!("the parser panicked on it: {e}");
+                (Ok(summary), None)
+            }
             Err(e) => anyhow::bail!("the parsing task failed: {e}"),
         };
         if let Some(e) = publish_failed {
             return Err(e.into());
         }
-        summary.parts = parts;
+        let Ok(mut summary) = summary else {
+            anyhow::bail!("stopped while publishing the report's pages");
+        };
         let mut actions = Vec::new();
-        match parsed {
-            Parsed::Read(read) => {
-                summary.cases = read.cases as i64;
-                summary.passed = read.passed as i64;
-                summary.failed = read.failed as i64;
-                summary.errored = read.errored as i64;
-                summary.skipped = read.skipped as i64;
-                summary.rerun = read.rerun as i64;
-                summary.truncated = read.truncated as i64;
-                summary.suites = read.suites as i64;
-                summary.time_s = read.time_s;
-                metrics::counter!("hudstream_test_cases_total").increment(read.cases);
-                metrics::counter!("hudstream_test_report_bytes_total").increment(read.bytes);
-                metrics::histogram!("hudstream_test_report_parse_seconds")
-                    .record(started.elapsed().as_secs_f64());
+        if summary.state == report_state::REFUSED {
+            match read_failed {
+                // The store failed mid-read: the report is not at fault; retry.
+                Some(kind) if !is_corrupt(kind) => anyhow::bail!(
+                    "reading {} from the test-report store: {}",
+                    upload.store_key,
+                    summary.reason
+                ),
+                Some(_) => {
+                    summary.reason = format!("the stored report cannot be read: {}", summary.reason)
+                }
+                None => {}
             }
-            Parsed::Refused { reason, position } => {
-                tracing::warn!(report = %summary.key(), %reason, "test report refused");
-                summary.state = report_state::REFUSED.into();
-                summary.position = position as i64;
-                actions.push((
-                    index,
-                    Action::DeadLetter {
-                        reason: format!("test report {} refused: {reason}", upload.store_key),
-                    },
-                ));
-                summary.reason = reason;
-            }
-            Parsed::StoreFailed(reason) => {
-                anyhow::bail!("reading {} from the test-report store: {reason}", upload.store_key)
-            }
-            Parsed::Stopped => anyhow::bail!("stopped while publishing the report's pages"),
+            tracing::warn!(report = %summary.key(), reason = %summary.reason, "test report refused");
+            actions.push((
+                index,
+                Action::DeadLetter {
+                    reason: format!(
+                        "test report {} ({}) refused: {}",
+                        summary.key(),
+                        upload.store_key,
+                        summary.reason
+                    ),
+                },
+            ));
+        } else {
+            metrics::counter!("hudstream_test_cases_total").increment(summary.cases as u64);
+            metrics::counter!("hudstream_test_report_bytes_total").increment(upload.bytes);
+            metrics::histogram!("hudstream_test_report_parse_seconds")
+                .record(started.elapsed().as_secs_f64());
         }
         actions.extend(self.answer(index, record, summary));
         Ok(actions)

@@ -1,0 +1,50 @@
+-- The tests that failed, errored or were retried in the jobs of one commit, per (job, test),
+-- with how all their runs in that job went (for torchci's status rule): the commit page's
+-- failed and flaky tests. The candidates come from test_failure, their other runs from
+-- test_case (ordered by job). Only parsed current report versions count.
+-- Params: repo String, sha String.
+SELECT
+    job_id, file, classname, name,
+    toUInt64(count()) AS runs,
+    toUInt64(countIf(outcome IN ('failed', 'errored'))) AS failures,
+    toUInt64(countIf(outcome = 'skipped')) AS skips,
+    toUInt64(countIf(outcome != 'passed' OR reruns > 0)) AS marked,
+    anyIf(problem_message, outcome IN ('failed', 'errored')) AS failure_message
+FROM
+(
+    SELECT job_id, report, report_sha256, case_index, file, classname, name, outcome, reruns, problem_message
+    FROM {database}.test_case
+    WHERE repository_full_name = {repo:String}
+      AND job_id IN
+      (
+          SELECT id FROM {database}.workflow_job
+          WHERE repository_full_name = {repo:String} AND head_sha = {sha:String}
+      )
+      AND (job_id, file, classname, name) IN
+      (
+          SELECT job_id, file, classname, name
+          FROM {database}.test_failure
+          WHERE repository_full_name = {repo:String}
+            AND job_id IN
+            (
+                SELECT id FROM {database}.workflow_job
+                WHERE repository_full_name = {repo:String} AND head_sha = {sha:String}
+            )
+      )
+      AND (job_id, report, report_sha256) IN
+      (
+          SELECT job_id, report, argMax(report_sha256, version)
+          FROM {database}.test_report
+          WHERE repository_full_name = {repo:String}
+            AND job_id IN
+            (
+                SELECT id FROM {database}.workflow_job
+                WHERE repository_full_name = {repo:String} AND head_sha = {sha:String}
+            )
+          GROUP BY job_id, report
+          HAVING argMax(state, version) = 'parsed'
+      )
+    LIMIT 1 BY job_id, report, report_sha256, case_index
+)
+GROUP BY job_id, file, classname, name
+ORDER BY job_id, file, classname, name

@@ -1,0 +1,56 @@
+-- For the HUD grid: per job of some commits, the tests that failed in it on every run (torchci's
+-- "failure" status; a test that also passed is flaky and does not explain a red cell): how
+-- many, and the first by name, to name in the cell. Only parsed current report versions count.
+-- Params: repo String, shas Array(String).
+SELECT
+    job_id,
+    toUInt64(count()) AS failed_tests,
+    min(test) AS first_failed_test
+FROM
+(
+    SELECT job_id, concat(classname, '::', name) AS test
+    FROM
+    (
+        SELECT job_id, report, report_sha256, case_index, file, classname, name, outcome
+        FROM {database}.test_case
+        WHERE repository_full_name = {repo:String}
+          AND job_id IN
+          (
+              SELECT id FROM {database}.workflow_job
+              WHERE repository_full_name = {repo:String}
+                AND head_sha IN (SELECT arrayJoin({shas:Array(String)}))
+          )
+          AND (job_id, file, classname, name) IN
+          (
+              SELECT job_id, file, classname, name
+              FROM {database}.test_failure
+              WHERE repository_full_name = {repo:String}
+                AND outcome IN ('failed', 'errored')
+                AND job_id IN
+                (
+                    SELECT id FROM {database}.workflow_job
+                    WHERE repository_full_name = {repo:String}
+                      AND head_sha IN (SELECT arrayJoin({shas:Array(String)}))
+                )
+          )
+          AND (job_id, report, report_sha256) IN
+          (
+              SELECT job_id, report, argMax(report_sha256, version)
+              FROM {database}.test_report
+              WHERE repository_full_name = {repo:String}
+                AND job_id IN
+                (
+                    SELECT id FROM {database}.workflow_job
+                    WHERE repository_full_name = {repo:String}
+                      AND head_sha IN (SELECT arrayJoin({shas:Array(String)}))
+                )
+              GROUP BY job_id, report
+              HAVING argMax(state, version) = 'parsed'
+          )
+        LIMIT 1 BY job_id, report, report_sha256, case_index
+    )
+    GROUP BY job_id, file, classname, name
+    HAVING countIf(outcome IN ('failed', 'errored')) = count()
+)
+GROUP BY job_id
+ORDER BY job_id

@@ -204,6 +204,48 @@ pub fn named(name: &str) -> &'static Delivery {
         .unwrap_or_else(|| panic!("no fixture {name}"))
 }
 
+/// torchci's disabled-test issue, as its flaky-test bot files one (title `DISABLED test
+/// (suite)`, a `Platforms:` line, labels `skipped` and `module: flaky-tests`): the real
+/// `issues/pytorch-test-infra/issues.opened.json` delivery of `dir` with that title, body and
+/// labels, for issue `number` of `repository`. There is no real one among the fixtures; the
+/// local stack and the tests of the disabled-tests view use this.
+pub fn disabled_test_issue(
+    dir: &Path,
+    repository: &str,
+    number: i64,
+    test: &str,
+    suite: &str,
+    platforms: &str,
+) -> Result<Delivery, FixtureError> {
+    let path = dir.join("issues/pytorch-test-infra/issues.opened.json");
+    let mut delivery: serde_json::Value =
+        serde_json::from_slice(&read(&path)?).map_err(|e| invalid(&path, e))?;
+    let Some(issue) = delivery.get_mut("issue").filter(|i| i.is_object()) else {
+        return Err(invalid(&path, "no issue object"));
+    };
+    issue["number"] = number.into();
+    issue["title"] = format!("DISABLED {test} ({suite})").into();
+    issue["body"] = format!(
+        "Platforms: {platforms}\n\nThis test was disabled because it is failing in CI. See [recent examples](https://hud.pytorch.org/flakytest?name={test}&suite={suite}) and the most recent trunk workflow logs."
+    )
+    .into();
+    issue["labels"] = serde_json::json!([
+        {"id": 1, "name": "skipped", "color": "ededed", "default": false},
+        {"id": 2, "name": "module: flaky-tests", "color": "ededed", "default": false}
+    ]);
+    issue["html_url"] = format!("https://github.com/{repository}/issues/{number}").into();
+    delivery["repository"]["full_name"] = repository.into();
+    let body = serde_json::to_vec(&delivery).map_err(|e| invalid(&path, e))?;
+    Ok(Delivery {
+        path,
+        event: "issues".into(),
+        action: Some("opened".into()),
+        delivery_id: format!("disabled-test-{}-{number}", repository.replace('/', "-")),
+        body,
+        headers: Vec::new(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

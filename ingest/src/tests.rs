@@ -154,6 +154,11 @@ where
 
 /// The gateway's answer to a body that failed while it was stored.
 fn body_error(error: &io::Error, gzip: bool, chunk_timeout: Duration) -> GatewayError {
+    // The store wraps the body's error in one of its own: look at the innermost.
+    let mut error = error;
+    while let Some(inner) = error.get_ref().and_then(|e| e.downcast_ref::<io::Error>()) {
+        error = inner;
+    }
     if let Some(NotXml(reason)) = error.get_ref().and_then(|e| e.downcast_ref::<NotXml>()) {
         return GatewayError::NotXml(reason.clone());
     }

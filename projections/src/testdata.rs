@@ -14,8 +14,8 @@ use hudstream_runtime::kafka::dead_letter;
 use hudstream_runtime::worker::{Action, InRecord, OutRecord, Processor};
 use hudstream_schemas::headers as h;
 use hudstream_schemas::topics::{
-    raw_topic_for_event, HUD_JOB_CLASSIFICATION_V1, HUD_TEST_CASES_V1, HUD_TEST_REPORT_V1,
-    HUD_WORKFLOW_JOB_V1, OOT_RESULTS,
+    raw_topic_for_event, DEAD_LETTERS, HUD_JOB_CLASSIFICATION_V1, HUD_TEST_CASES_V1,
+    HUD_TEST_REPORT_V1, HUD_WORKFLOW_JOB_V1, OOT_RESULTS, TESTS_REPORTS,
 };
 
 pub fn fixture(relative: &str) -> std::path::PathBuf {
@@ -65,24 +65,6 @@ fn oot_callbacks() -> Vec<Vec<u8>> {
     ]
 }
 
-/// The real `issues.opened` delivery of torchci's fixtures, retitled as its flaky-test bot
-/// files a disabled test — for `test_foo` of `TestFoo`, flaky in the fixture
-/// `flaky_retries__flaky_with_classname_file.xml` — in the fixture jobs' repository.
-pub fn disabled_test_issue() -> Option<Vec<u8>> {
-    let path = fixture("issues/pytorch-test-infra/issues.opened.json");
-    let mut delivery: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
-    let issue = delivery.get_mut("issue")?;
-    issue["title"] = "DISABLED test_foo (__main__.TestFoo)".into();
-    issue["body"] = "Platforms: linux, rocm\n\nThis test was disabled because it is failing in CI. See [recent examples](https://hud.pytorch.org/flakytest?name=test_foo&suite=TestFoo) and the most recent trunk [workflow logs](https://github.com/pytorch/pytorch/runs/1).".into();
-    issue["labels"] = serde_json::json!([
-        {"id": 1, "name": "skipped", "color": "ededed", "default": false},
-        {"id": 2, "name": "module: flaky-tests", "color": "ededed", "default": false}
-    ]);
-    delivery["repository"]["full_name"] = "Codertocat/Hello-World".into();
-    serde_json::to_vec(&delivery).ok()
-}
-
 /// The records of every derived topic (and the dead-letter topic), by topic, in order.
 pub fn derived_records() -> BTreeMap<String, Vec<InRecord>> {
     let processors = p::all();
@@ -119,14 +101,21 @@ pub fn derived_records() -> BTreeMap<String, Vec<InRecord>> {
             ..job
         });
     }
-    // torchci's disabled-test issue, as its bot files it (title and body in its format), for
-    // a flaky test of the fixture reports: a real `issues` delivery with that title and body.
-    if let Some(issue) = disabled_test_issue() {
+    // torchci's disabled-test issue for a test that is flaky in the fixture reports
+    // (`flaky_retries__flaky_with_classname_file.xml`).
+    if let Ok(issue) = fixtures::disabled_test_issue(
+        &fixtures::default_dir(),
+        "Codertocat/Hello-World",
+        5,
+        "test_foo",
+        "__main__.TestFoo",
+        "linux, rocm",
+    ) {
         let base = raw.len() as i64;
         raw.push(InRecord {
             topic: raw_topic_for_event("issues"),
             offset: base,
-            payload: Some(issue),
+            payload: Some(issue.body),
             headers: vec![
                 (h::GITHUB_EVENT.into(), b"issues".to_vec()),
                 (h::GITHUB_DELIVERY.into(), b"disabled-test-issue".to_vec()),
@@ -170,17 +159,23 @@ pub fn derived_records() -> BTreeMap<String, Vec<InRecord>> {
     }
     let jobs = out.get(HUD_WORKFLOW_JOB_V1).map_or(&[][..], Vec::as_slice);
     let verdicts = classifications(jobs);
-    let (pages, summaries) = test_reports(jobs);
+    let (pages, summaries, refused) = test_reports(jobs);
     out.insert(HUD_JOB_CLASSIFICATION_V1.to_string(), verdicts);
     out.insert(HUD_TEST_CASES_V1.to_string(), pages);
     out.insert(HUD_TEST_REPORT_V1.to_string(), summaries);
+    let dead = out.entry(DEAD_LETTERS.to_string()).or_default();
+    for letter in refused {
+        let offset = dead.len() as i64;
+        dead.push(to_in_record(letter, offset));
+    }
     out
 }
 
 /// The real test reports (`../shared/fixtures/test-reports/`), each uploaded for one of the
 /// fixtures' completed jobs in turn and read by the real parser: the pages of cases and the
-/// summaries (the deliberately corrupt report's says `refused`).
-fn test_reports(jobs: &[InRecord]) -> (Vec<InRecord>, Vec<InRecord>) {
+/// summaries (the deliberately corrupt report's says `refused`), and the dead letters of the
+/// pointers the parser refuses.
+fn test_reports(jobs: &[InRecord]) -> (Vec<InRecord>, Vec<InRecord>, Vec<OutRecord>) {
     use hudstream_junit::Limits;
     use hudstream_schemas::test_report::{report_store_key, TestReportUpload};
     use hudstream_schemas::workflow_job::WorkflowJob;
@@ -202,7 +197,7 @@ fn test_reports(jobs: &[InRecord]) -> (Vec<InRecord>, Vec<InRecord>) {
         }
     }
     files.sort();
-    let (mut pages, mut summaries) = (Vec::new(), Vec::new());
+    let (mut pages, mut summaries, mut refused) = (Vec::new(), Vec::new(), Vec::new());
     for (i, (folder, path)) in files.iter().enumerate() {
         let job = &completed[i % completed.len()];
         let bytes = std::fs::read(path).expect("fixture report");
@@ -240,13 +235,29 @@ fn test_reports(jobs: &[InRecord]) -> (Vec<InRecord>, Vec<InRecord>) {
             },
         )
         .expect("never stops");
+        if summary.state == hudstream_schemas::test_report::report_state::REFUSED {
+            let pointer = InRecord {
+                topic: TESTS_REPORTS.into(),
+                partition: 0,
+                offset: i as i64,
+                key: Some(upload.key().into_bytes()),
+                payload: Some(serde_json::to_vec(&upload).expect("json")),
+                headers: vec![(h::CONTENT_TYPE.into(), b"application/json".to_vec())],
+                timestamp_ms: Some(1_767_225_600_000),
+            };
+            refused.push(dead_letter(
+                hudstream_test_reports::parse::STAGE,
+                &pointer,
+                &hudstream_test_reports::parse::refusal(&summary),
+            ));
+        }
         let offset = summaries.len() as i64;
         summaries.push(to_in_record(
             OutRecord::encoded(&summary).expect("encodes"),
             offset,
         ));
     }
-    (pages, summaries)
+    (pages, summaries, refused)
 }
 
 /// A verdict for every `completed` job record of the fixtures: the real ruleset run over

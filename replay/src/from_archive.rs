@@ -7,9 +7,11 @@
 //! per partition, as Kafka gives it; the tables do not depend on order anyway (every row is
 //! versioned by its content).
 //!
-//! Two tables are not made of raw records and are not rebuilt from here: `job_classification`
-//! (made from stored logs; `hudstream replay job_classification` or `hudstream reclassify`) and
-//! `dead_letter` (made of what stages set aside; `hudstream replay dead_letter`).
+//! Some tables are not made of raw records by the processors and are not rebuilt from here:
+//! `job_classification` (made from stored logs; `hudstream replay job_classification` or
+//! `hudstream reclassify`), the test tables (made from stored reports by the parser stage;
+//! `hudstream replay test_case` and the like) and `dead_letter` (made of what stages set aside;
+//! `hudstream replay dead_letter`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -19,12 +21,20 @@ use hudstream_archive::Archive;
 use hudstream_projections::Encoder;
 use hudstream_runtime::kafka::LogReader;
 use hudstream_runtime::worker::{Action, DynProcessor, InRecord, Processor};
-use hudstream_schemas::topics::{catalogue, TopicKind, DEAD_LETTERS, HUD_JOB_CLASSIFICATION_V1};
+use hudstream_schemas::topics::{
+    catalogue, TopicKind, DEAD_LETTERS, HUD_JOB_CLASSIFICATION_V1, HUD_TEST_CASES_V1,
+    HUD_TEST_REPORT_V1,
+};
 
 use crate::{Replayer, Report, ShadowBuild};
 
-/// Topics of tables that are not derived from raw records.
-pub const NOT_FROM_RAW: &[&str] = &[HUD_JOB_CLASSIFICATION_V1, DEAD_LETTERS];
+/// Topics of tables that the processors do not derive from raw records.
+pub const NOT_FROM_RAW: &[&str] = &[
+    HUD_JOB_CLASSIFICATION_V1,
+    HUD_TEST_CASES_V1,
+    HUD_TEST_REPORT_V1,
+    DEAD_LETTERS,
+];
 
 /// What a rebuild from the archive did.
 #[derive(Debug, Default)]

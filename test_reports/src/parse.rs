@@ -189,6 +189,16 @@ pub fn read_report<E>(
     Ok(summary)
 }
 
+/// The dead-letter reason of a report the parser refused.
+pub fn refusal(summary: &TestReport) -> String {
+    format!(
+        "test report {} ({}) refused: {}",
+        summary.key(),
+        summary.store_key,
+        summary.reason
+    )
+}
+
 impl ParseStage {
     /// Parses one stored report, publishing its pages; answers the actions for its pointer.
     async fn report(
@@ -282,12 +292,7 @@ impl ParseStage {
             actions.push((
                 index,
                 Action::DeadLetter {
-                    reason: format!(
-                        "test report {} ({}) refused: {}",
-                        summary.key(),
-                        upload.store_key,
-                        summary.reason
-                    ),
+                    reason: refusal(&summary),
                 },
             ));
         } else {

@@ -54,7 +54,59 @@ pub fn test_config() -> Config {
     config.telemetry.metrics_listen = String::new();
     // Only the log-classification suite runs the log stages, with a GitHub stand-in.
     config.logs.enabled = false;
+    // Only the suites about test reports run their stages (with a store of their own).
+    config.tests.enabled = false;
+    config.tests.fetch_artifacts = false;
     config
+}
+
+/// `config` with the test-report stages on: uploads with `token` (shared with log uploads),
+/// reports kept in a fresh temporary store, no GitHub. Answers the store's directory.
+pub fn with_test_reports(config: &mut Config, token: &str) -> std::path::PathBuf {
+    let store = std::env::temp_dir().join(format!("hudstream-tests-{}", config.kafka.group_prefix));
+    config.tests.enabled = true;
+    config.tests.fetch_artifacts = false;
+    config.tests.store = store.display().to_string();
+    if !config
+        .logs
+        .upload_tokens
+        .iter()
+        .any(|t| t.expose() == token)
+    {
+        config.logs.upload_tokens.push(Secret::new(token));
+    }
+    store
+}
+
+/// The real test reports (`shared/fixtures/test-reports/`): (folder, file name, bytes), sorted.
+pub fn test_report_fixtures() -> Vec<(String, String, Vec<u8>)> {
+    let root = hudstream_ingest::fixtures::default_dir().join("../test-reports");
+    let mut out = Vec::new();
+    for folder in ["action-junit-report", "test-reporter"] {
+        for entry in std::fs::read_dir(root.join(folder)).expect("test-report fixtures") {
+            let path = entry.expect("entry").path();
+            let file = path
+                .file_name()
+                .and_then(|f| f.to_str())
+                .unwrap_or_default()
+                .to_string();
+            out.push((
+                folder.to_string(),
+                file,
+                std::fs::read(&path).expect("read"),
+            ));
+        }
+    }
+    out.sort();
+    out
+}
+
+/// gzip of `bytes`.
+pub fn gzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(bytes).expect("gzip");
+    encoder.finish().expect("gzip")
 }
 
 /// A fresh namespace with its topics and tables (logs on).
@@ -255,6 +307,32 @@ impl Stack {
             .send()
             .await
             .expect("gateway answers");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// `PUT /tests/{job}{query}` on the gateway (`job` = `owner/repo/id`) with a bearer token,
+    /// gzip-encoded if `gzip`; returns status and JSON body.
+    pub async fn put_report(
+        &self,
+        job: &str,
+        query: &str,
+        token: &str,
+        report: Vec<u8>,
+        gzip: bool,
+    ) -> (u16, Value) {
+        let mut request = self
+            .http
+            .put(format!("{}/tests/{job}{query}", self.gateway_url))
+            .bearer_auth(token);
+        request = if gzip {
+            request
+                .header("content-encoding", "gzip")
+                .body(self::gzip(&report))
+        } else {
+            request.body(report)
+        };
+        let response = request.send().await.expect("gateway answers");
         let status = response.status().as_u16();
         (status, response.json().await.unwrap_or(Value::Null))
     }

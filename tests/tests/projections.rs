@@ -39,6 +39,37 @@ fn expected_entities() -> BTreeMap<String, u64> {
             &["upstream_repo", "pr_number", "dynamoKey", "version"],
         ),
         ("job_classification", &["repository_full_name", "job_id"]),
+        ("test_report", &["repository_full_name", "job_id", "report"]),
+        (
+            "test_case",
+            &[
+                "repository_full_name",
+                "job_id",
+                "report",
+                "report_sha256",
+                "case_index",
+            ],
+        ),
+        (
+            "test_case_by_name",
+            &[
+                "repository_full_name",
+                "job_id",
+                "report",
+                "report_sha256",
+                "case_index",
+            ],
+        ),
+        (
+            "test_failure",
+            &[
+                "repository_full_name",
+                "job_id",
+                "report",
+                "report_sha256",
+                "case_index",
+            ],
+        ),
         (
             "dead_letter",
             &["stage", "source_topic", "source_partition", "source_offset"],
@@ -163,8 +194,51 @@ async fn every_table_fills_from_the_fixtures_and_a_replay_rebuilds_identical_tab
     config.logs.store = log_store.display().to_string();
     config.logs.ruleset = hudstream_classifier::fixture::reference_dir().join("ruleset.toml");
     config.logs.upload_tokens = vec![hudstream_runtime::Secret::new("fill-upload")];
+    let test_store = hudstream_e2e::with_test_reports(&mut config, "fill-upload");
     let stack = Stack::start_with(config).await;
     stack.post_all(&all_fixtures()).await;
+    // The disabled-test issue the golden rows hold (no real one is among the fixtures).
+    let disabled = hudstream_ingest::fixtures::disabled_test_issue(
+        &hudstream_ingest::fixtures::default_dir(),
+        "Codertocat/Hello-World",
+        5,
+        "test_foo",
+        "__main__.TestFoo",
+        "linux, rocm",
+    )
+    .expect("the disabled-test issue");
+    stack.post_all([&disabled]).await;
+    // Every real test report, uploaded for the fixtures' completed jobs in turn, as the
+    // golden rows have them.
+    let jobs: Vec<Vec<String>> =
+        golden_keys("workflow_job", &["id", "repository_full_name", "status"])
+            .into_iter()
+            .filter(|k| k[2] == "completed")
+            .collect();
+    let mut jobs: Vec<(i64, String)> = jobs
+        .into_iter()
+        .map(|k| (k[0].parse().expect("id"), k[1].clone()))
+        .collect();
+    jobs.sort();
+    jobs.dedup();
+    for (i, (folder, file, bytes)) in hudstream_e2e::test_report_fixtures()
+        .into_iter()
+        .enumerate()
+    {
+        let (id, repository) = &jobs[i % jobs.len()];
+        let (status, body) = stack
+            .put_report(
+                &format!("{repository}/{id}"),
+                &format!("?report=test/test-reports/{folder}/{file}"),
+                "fill-upload",
+                bytes,
+                false,
+            )
+            .await;
+        // Two fixtures hold the same bytes: the second is stored already (200), a new report
+        // all the same.
+        assert!(status == 201 || status == 200, "{file}: {body}");
+    }
     // A delivery the processor refuses (no workflow_job object): a dead letter to project.
     let broken = br#"{"action":"completed","repository":{"full_name":"o/r"}}"#;
     let signature = hudstream_ingest::signature::sign_sha256(stack.secret(), broken);
@@ -359,7 +433,9 @@ async fn every_table_fills_from_the_fixtures_and_a_replay_rebuilds_identical_tab
     assert_eq!(leftovers, 0, "shadow and old tables are dropped");
 
     // The archive: every raw record, byte for byte, then the same tables rebuilt from it.
-    let posted = all_fixtures().len() + 1 + 2; // the fixtures, the broken delivery, two OOT callbacks
+    // The fixtures, the broken delivery, two OOT callbacks, the disabled-test issue and a
+    // pointer per test report.
+    let posted = all_fixtures().len() + 1 + 2 + 1 + hudstream_e2e::test_report_fixtures().len();
     let archive = hudstream_archive::Archive::open(&stack.config.archive.store).expect("archive");
     let archived = || async {
         let mut records = Vec::new();
@@ -418,7 +494,9 @@ async fn every_table_fills_from_the_fixtures_and_a_replay_rebuilds_identical_tab
     assert!(report.gaps.is_empty(), "{report:?}");
     let rebuilt: Vec<&str> = report.tables.iter().map(|t| t.table.as_str()).collect();
     assert!(
-        !rebuilt.contains(&"job_classification") && !rebuilt.contains(&"dead_letter"),
+        !rebuilt.contains(&"job_classification")
+            && !rebuilt.contains(&"dead_letter")
+            && !rebuilt.iter().any(|t| t.starts_with("test_")),
         "tables not made of raw records are left alone: {rebuilt:?}"
     );
     let from_archive = checksums(&clickhouse).await;
@@ -432,6 +510,7 @@ async fn every_table_fills_from_the_fixtures_and_a_replay_rebuilds_identical_tab
     stack.stop().await;
     let _ = std::fs::remove_dir_all(&log_store);
     let _ = std::fs::remove_dir_all(&archive_dir);
+    let _ = std::fs::remove_dir_all(&test_store);
 }
 
 hudstream_projections::row! {

@@ -273,6 +273,13 @@ impl JobTest {
     }
 }
 
+impl crate::test_results::TestFailure {
+    /// The message's first line (the traceback holds the rest).
+    pub fn headline(&self) -> String {
+        crate::test_results::first_line(&self.message)
+    }
+}
+
 impl JobReport {
     pub fn state_class(&self) -> &'static str {
         match self.state.as_str() {

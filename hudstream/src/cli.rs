@@ -38,7 +38,9 @@ enum Command {
     Migrate,
     /// Create the catalogue topics that do not exist yet, and list the catalogue.
     Topics,
-    /// Send the real sample webhooks to a gateway, signed with the first configured webhook secret.
+    /// Send the real sample webhooks to a gateway, signed with the first configured webhook
+    /// secret; then upload the real test reports for the sample jobs (with the first upload
+    /// token), with a disabled-test issue for one of their flaky tests.
     Feed {
         /// Gateway base URL; defaults to http://<gateway.listen>.
         #[arg(long)]
@@ -46,9 +48,12 @@ enum Command {
         /// Fixtures folder (with manifest.json).
         #[arg(long)]
         dir: Option<PathBuf>,
-        /// Only deliveries of this event type.
+        /// Only deliveries of this event type (and no test reports).
         #[arg(long)]
         event: Option<String>,
+        /// Send no test reports.
+        #[arg(long)]
+        no_reports: bool,
     },
     /// Print the effective configuration (secrets masked).
     Config,
@@ -291,7 +296,11 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             gateway,
             dir,
             event,
-        } => crate::commands::feed::run(&config, gateway, dir, event).await,
+            no_reports,
+        } => {
+            let reports = event.is_none() && !no_reports;
+            crate::commands::feed::run(&config, gateway, dir, event, reports).await
+        }
         Command::Load {
             target,
             rate,

@@ -643,3 +643,97 @@ pub async fn wait_until<F: std::future::Future<Output = bool>>(
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// Where screenshots go: `HUDSTREAM_SCREENSHOTS_DIR`, else `var/screenshots` in the checkout.
+pub fn screenshots_dir() -> std::path::PathBuf {
+    std::env::var_os("HUDSTREAM_SCREENSHOTS_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../var/screenshots")
+        })
+}
+
+pub fn chromium() -> std::path::PathBuf {
+    let path = std::env::var_os("HUDSTREAM_TEST_CHROMIUM")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::PathBuf::from("/usr/bin/chromium"));
+    assert!(
+        path.exists(),
+        "no Chromium at {}: run the tests with `deploy/local/hud test`, which installs Debian's chromium",
+        path.display()
+    );
+    path
+}
+
+/// Runs headless Chromium on `url` with `extra` arguments; returns its stdout.
+pub async fn run_chromium(url: &str, extra: &[String]) -> String {
+    let profile = tempdir("chromium-profile");
+    let mut command = tokio::process::Command::new(chromium());
+    command
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--hide-scrollbars",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(extra)
+        .arg(url)
+        .kill_on_drop(true);
+    let output = tokio::time::timeout(Duration::from_secs(90), command.output())
+        .await
+        .unwrap_or_else(|_| panic!("chromium did not finish with {url} in 90 s"))
+        .expect("chromium runs");
+    let _ = std::fs::remove_dir_all(&profile);
+    assert!(
+        output.status.success(),
+        "chromium failed on {url}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+pub fn tempdir(what: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "hudstream-{what}-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+/// Opens a page in headless Chromium, checks its DOM has every `expected` piece, and saves a
+/// screenshot as `name.png`.
+pub async fn check_page(stack: &Stack, name: &str, path: &str, expected: &[&str]) {
+    let url = format!("{}{path}", stack.api_url);
+    let dom = run_chromium(&url, &["--dump-dom".to_string()]).await;
+    for piece in expected {
+        assert!(
+            dom.contains(piece),
+            "{path}: the DOM has no {piece:?}\n{dom}"
+        );
+    }
+    let dir = screenshots_dir();
+    std::fs::create_dir_all(&dir).expect("screenshots dir");
+    let file = dir.join(format!("{name}.png"));
+    let _ = std::fs::remove_file(&file);
+    run_chromium(
+        &url,
+        &[
+            format!("--screenshot={}", file.display()),
+            "--window-size=1400,900".to_string(),
+        ],
+    )
+    .await;
+    let png = std::fs::read(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+    assert!(
+        png.starts_with(b"\x89PNG") && png.len() > 5_000,
+        "{name}: not a screenshot"
+    );
+}

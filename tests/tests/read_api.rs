@@ -7,12 +7,11 @@
 //! headless Chromium, with screenshots.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use serde_json::{json, Value};
 
 use hudstream_classifier::fixture::reference_dir;
-use hudstream_e2e::{all_fixtures, fixture, test_config, Stack};
+use hudstream_e2e::{all_fixtures, check_page, fixture, run_chromium, test_config, Stack};
 use hudstream_ingest::fixtures::Delivery;
 use hudstream_runtime::Secret;
 
@@ -287,6 +286,7 @@ async fn scenario() -> Stack {
     config.logs.ruleset =
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../classifier/rulesets/pytorch.toml");
     config.logs.upload_tokens = vec![Secret::new(UPLOAD_TOKEN)];
+    hudstream_e2e::with_test_reports(&mut config, UPLOAD_TOKEN);
     let stack = Stack::start_with(config).await;
     stack
         .post_all(all_fixtures().iter().chain(derived_deliveries().iter()))
@@ -311,6 +311,26 @@ async fn scenario() -> Stack {
     stack
         .wait_for(&format!("/api/jobs/{REPO}/{FAILED_JOB}"), |j| {
             j["classification"]["outcome"] == "matched"
+        })
+        .await;
+    // The real pytest report with two failing tests, for the real failed job.
+    let report = hudstream_e2e::test_report_fixtures()
+        .into_iter()
+        .find(|(_, file, _)| file == "python__report.xml")
+        .expect("the pytest fixture report");
+    let (status, answer) = stack
+        .put_report(
+            &format!("{REPO}/{FAILED_JOB}"),
+            "?report=test/test-reports/python-pytest/test_sample/test_sample-1.xml",
+            UPLOAD_TOKEN,
+            report.2,
+            true,
+        )
+        .await;
+    assert_eq!(status, 201, "report upload: {answer}");
+    stack
+        .wait_for(&format!("/api/tests/{REPO}/jobs/{FAILED_JOB}"), |t| {
+            t["summary"]["failed"] == 2
         })
         .await;
     stack
@@ -782,95 +802,6 @@ async fn caching_headers(stack: &Stack) {
     assert!(doc["paths"]["/api/hud/{owner}/{repo}/{branch}"].is_object());
 }
 
-/// Where screenshots go: `HUDSTREAM_SCREENSHOTS_DIR`, else `var/screenshots` in the checkout.
-fn screenshots_dir() -> PathBuf {
-    std::env::var_os("HUDSTREAM_SCREENSHOTS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../var/screenshots"))
-}
-
-fn chromium() -> PathBuf {
-    let path = std::env::var_os("HUDSTREAM_TEST_CHROMIUM")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"));
-    assert!(
-        path.exists(),
-        "no Chromium at {}: run the tests with `deploy/local/hud test`, which installs Debian's chromium",
-        path.display()
-    );
-    path
-}
-
-/// Runs headless Chromium on `url` with `extra` arguments; returns its stdout.
-async fn run_chromium(url: &str, extra: &[String]) -> String {
-    let profile = tempdir("chromium-profile");
-    let mut command = tokio::process::Command::new(chromium());
-    command
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-dev-shm-usage",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--hide-scrollbars",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .args(extra)
-        .arg(url)
-        .kill_on_drop(true);
-    let output = tokio::time::timeout(Duration::from_secs(90), command.output())
-        .await
-        .unwrap_or_else(|_| panic!("chromium did not finish with {url} in 90 s"))
-        .expect("chromium runs");
-    let _ = std::fs::remove_dir_all(&profile);
-    assert!(
-        output.status.success(),
-        "chromium failed on {url}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn tempdir(what: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("hudstream-{what}-{}", uuid_like()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
-}
-
-/// Opens a page in headless Chromium, checks its DOM has every `expected` piece, and saves a
-/// screenshot as `name.png`.
-async fn check_page(stack: &Stack, name: &str, path: &str, expected: &[&str]) {
-    let url = format!("{}{path}", stack.api_url);
-    let dom = run_chromium(&url, &["--dump-dom".to_string()]).await;
-    for piece in expected {
-        assert!(
-            dom.contains(piece),
-            "{path}: the DOM has no {piece:?}\n{dom}"
-        );
-    }
-    let dir = screenshots_dir();
-    std::fs::create_dir_all(&dir).expect("screenshots dir");
-    let file = dir.join(format!("{name}.png"));
-    let _ = std::fs::remove_file(&file);
-    run_chromium(
-        &url,
-        &[
-            format!("--screenshot={}", file.display()),
-            "--window-size=1400,900".to_string(),
-        ],
-    )
-    .await;
-    let png = std::fs::read(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
-    assert!(
-        png.starts_with(b"\x89PNG") && png.len() > 5_000,
-        "{name}: not a screenshot"
-    );
-}
-
 async fn pages_in_headless_chromium(stack: &Stack) {
     let job = get(stack, &format!("/api/jobs/{REPO}/{FAILED_JOB}"))
         .await
@@ -894,8 +825,9 @@ async fn pages_in_headless_chromium(stack: &Stack) {
             &format!("data-sha=\"{SHA}\""),
             flaky_cell,
             failed_cell,
-            // Hovering the failed cell shows its failure line.
-            "title=\"CodeQL / linters: failure — ",
+            // Hovering the failed cell shows its failing test and its failure line.
+            "title=\"CodeQL / linters: failure — failed test python.test_sample::test_which_fails (and 1 more) — ",
+            "data-failed-test=\"python.test_sample::test_which_fails\"",
             ">F</a>",
             ">X</a>",
             "data-failure-line=\"",
@@ -915,6 +847,37 @@ async fn pages_in_headless_chromium(stack: &Stack) {
             "class=\"failure-line\"",
             &piece,
             &format!("href=\"https://github.com/{REPO}/commit/{SHA}\""),
+            // The tests that failed in its jobs, linked to their histories and jobs.
+            "id=\"failed-tests\"",
+            "data-name=\"test_which_fails\"",
+            "AssertionError: assert 'test' == 'xyz'",
+            &format!("href=\"/{REPO}/job/{FAILED_JOB}\""),
+        ],
+    )
+    .await;
+    check_page(
+        stack,
+        "job",
+        &format!("/{REPO}/job/{FAILED_JOB}"),
+        &[
+            "id=\"job-header\"",
+            "id=\"failure-line\"",
+            "id=\"failed-tests\"",
+            "data-status=\"failed\" data-name=\"test_with_error\"",
+            "href=\"/tests/Codertocat/Hello-World/history?name=test_which_fails&amp;classname=python.test_sample\"",
+            "data-state=\"parsed\"",
+        ],
+    )
+    .await;
+    check_page(
+        stack,
+        "test-history",
+        &format!("/tests/{REPO}/history?name=test_which_fails&classname=python.test_sample"),
+        &[
+            "id=\"rates\"",
+            &format!("data-status=\"failed\" data-job=\"{FAILED_JOB}\""),
+            "CodeQL / linters",
+            "100.0%",
         ],
     )
     .await;

@@ -328,6 +328,91 @@ async fn every_fixture_report_lands_as_a_dom_reads_it_and_reuploads_and_replays_
     assert_eq!(replaced["summary"]["flaky"], 1, "{replaced}");
     assert_eq!(replaced["cases"][0]["name"], "test_foo", "{replaced}");
     assert_eq!(replaced["cases"][0]["status"], "flaky", "{replaced}");
+
+    // torchci's bot disables it; the flaky and disabled views and pages say so.
+    let issue = hudstream_ingest::fixtures::disabled_test_issue(
+        &hudstream_ingest::fixtures::default_dir(),
+        REPO,
+        77,
+        "test_foo",
+        "__main__.TestFoo",
+        "linux, ROCm, typo",
+    )
+    .expect("issue");
+    stack.post_all([&issue]).await;
+    let disabled = stack
+        .wait_for(&format!("/api/tests/{REPO}/disabled"), |d| {
+            d["tests"].as_array().is_some_and(|t| t.len() == 1)
+        })
+        .await;
+    let test = &disabled["tests"][0];
+    assert_eq!(test["platforms"], json!(["linux", "rocm"]), "{test}");
+    assert_eq!(test["invalid_platforms"], json!(["typo"]), "{test}");
+    assert_eq!(
+        test["recent"]["classnames"],
+        json!(["test_foo.TestFoo"]),
+        "{test}"
+    );
+    assert_eq!(
+        (
+            test["recent"]["green"].as_u64(),
+            test["recent"]["red"].as_u64()
+        ),
+        (Some(2), Some(4)),
+        "two jobs ran it (its own fixture's and the replaced report): a pass and two failures each"
+    );
+    assert_eq!(test["reenable"]["eligible"], false);
+    let flaky = stack.api(&format!("/api/tests/{REPO}/flaky")).await.1;
+    let foo = flaky["tests"]
+        .as_array()
+        .and_then(|t| {
+            t.iter()
+                .find(|t| t["name"] == "test_foo" && t["classname"] == "test_foo.TestFoo")
+        })
+        .unwrap_or_else(|| panic!("test_foo is flaky: {flaky}"));
+    assert_eq!(foo["how"], json!(["in_job"]));
+    assert_eq!(foo["disabled_by"]["number"], 77);
+    let history = stack
+        .api(&format!(
+            "/api/tests/{REPO}/history?name=test_foo&classname=test_foo.TestFoo"
+        ))
+        .await
+        .1;
+    assert_eq!(history["jobs"]["flaky"], 2, "{history}");
+    assert_eq!(history["runs"][0]["job_id"], 7000, "{history}");
+    hudstream_e2e::check_page(
+        &stack,
+        "flaky-tests",
+        &format!("/tests/{REPO}/flaky"),
+        &[
+            "id=\"flaky-tests\"",
+            "data-name=\"test_foo\" data-classname=\"test_foo.TestFoo\"",
+            "class=\"disabled-issue\"",
+        ],
+    )
+    .await;
+    hudstream_e2e::check_page(
+        &stack,
+        "disabled-tests",
+        &format!("/tests/{REPO}/disabled"),
+        &[
+            "id=\"disabled-tests\"",
+            "data-name=\"test_foo\" data-eligible=\"false\"",
+            "linux, rocm",
+            "150 needed",
+        ],
+    )
+    .await;
+    hudstream_e2e::check_page(
+        &stack,
+        "job-without-webhook",
+        &format!("/{REPO}/job/7000"),
+        &[
+            "id=\"job-unknown\"",
+            "data-status=\"flaky\" data-name=\"test_foo\"",
+        ],
+    )
+    .await;
     caught_up(&stack).await;
 
     // A replay rebuilds every test table to the same contents.

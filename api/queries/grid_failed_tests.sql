@@ -20,9 +20,9 @@ FROM
               WHERE repository_full_name = {repo:String}
                 AND head_sha IN (SELECT arrayJoin({shas:Array(String)}))
           )
-          AND (job_id, file, classname, name) IN
+          AND (job_id, test_id) IN
           (
-              SELECT job_id, file, classname, name
+              SELECT job_id, test_id
               FROM {database}.test_failure
               WHERE repository_full_name = {repo:String}
                 AND outcome IN ('failed', 'errored')

@@ -1,9 +1,10 @@
 -- One test's runs over a window, one row per job it ran in, newest first: how its runs in the
 -- job went (for torchci's status rule, see test_job_tests.sql), with the job's name, commit and
--- branch. Read from test_case_by_name, whose key starts with the test, so the window is a range
--- read; only parsed current report versions count. `classname` and `file` '' mean any;
--- `branch` '' means every branch. Params: repo String, name String, classname String,
--- file String, since UInt64 (unix seconds), branch String.
+-- branch. Read from test_case_by_name by the name's id (`name_id`, the key's second column: a
+-- range read), the name itself compared too; only parsed current report versions count.
+-- `classname` and `file` '' mean any; `branch` '' means every branch.
+-- Params: repo String, name String, name_id UInt64 (its id, `test_report::name_id`),
+-- classname String, file String, since UInt64 (unix seconds), branch String.
 SELECT
     job_id,
     job_name,
@@ -30,6 +31,7 @@ FROM
         SELECT job_id, report, report_sha256, case_index, head_sha, reported_at, outcome, reruns, time_s, problem_message
         FROM {database}.test_case_by_name
         WHERE repository_full_name = {repo:String}
+          AND name_id = {name_id:UInt64}
           AND name = {name:String}
           AND ({classname:String} = '' OR classname = {classname:String})
           AND ({file:String} = '' OR file = {file:String})
@@ -43,7 +45,7 @@ FROM
                 (
                     SELECT job_id FROM {database}.test_case_by_name
                     WHERE repository_full_name = {repo:String}
-                      AND name = {name:String}
+                      AND name_id = {name_id:UInt64}
                       AND reported_at >= toDateTime({since:UInt64}, 'UTC')
                 )
               GROUP BY job_id, report
@@ -62,7 +64,7 @@ ANY LEFT JOIN
       (
           SELECT job_id FROM {database}.test_case_by_name
           WHERE repository_full_name = {repo:String}
-            AND name = {name:String}
+            AND name_id = {name_id:UInt64}
             AND reported_at >= toDateTime({since:UInt64}, 'UTC')
       )
     ORDER BY id, version DESC

@@ -2,7 +2,7 @@
 -- first: how many runs in the window, how many failed or errored, when last seen.
 -- Params: repo String, q String, since UInt64 (unix seconds), limit UInt64.
 SELECT
-    file, classname, name,
+    any(file) AS test_file, any(classname) AS test_classname, any(name) AS test_name,
     toUInt64(count()) AS runs,
     toUInt64(countIf(outcome IN ('failed', 'errored'))) AS failures,
     toUInt32(max(reported_at)) AS last_seen_unix
@@ -12,6 +12,6 @@ WHERE repository_full_name = {repo:String}
   AND (positionCaseInsensitive(name, {q:String}) > 0
        OR positionCaseInsensitive(classname, {q:String}) > 0
        OR positionCaseInsensitive(file, {q:String}) > 0)
-GROUP BY file, classname, name
-ORDER BY runs DESC, name, classname, file
+GROUP BY test_id
+ORDER BY runs DESC, test_name, test_classname, test_file
 LIMIT {limit:UInt64}

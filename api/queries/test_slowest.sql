@@ -1,9 +1,10 @@
 -- The slowest tests of a window: per test, its mean and longest duration over the runs that
--- passed (a failure's time says little), newest report versions included as they come (a
--- superseded report's durations are as real as its successor's). Params: repo String,
--- since UInt64 (unix seconds), limit UInt64.
+-- passed (a failure's time says little), every report version included (a superseded
+-- report's durations are as real as its successor's). Grouped by the test's id: one number
+-- to compare per row rather than three strings. Params: repo String, since UInt64 (unix
+-- seconds), limit UInt64.
 SELECT
-    file, classname, name,
+    any(file) AS test_file, any(classname) AS test_classname, any(name) AS test_name,
     toUInt64(count()) AS runs,
     avg(ifNull(time_s, 0.)) AS mean_s,
     max(ifNull(time_s, 0.)) AS max_s,
@@ -13,6 +14,6 @@ WHERE repository_full_name = {repo:String}
   AND reported_at >= toDateTime({since:UInt64}, 'UTC')
   AND outcome = 'passed'
   AND isNotNull(time_s)
-GROUP BY file, classname, name
-ORDER BY mean_s DESC, runs DESC, name
+GROUP BY test_id
+ORDER BY mean_s DESC, runs DESC, test_name
 LIMIT {limit:UInt64}

@@ -15,6 +15,7 @@
 use serde::{Deserialize, Serialize};
 
 use hudstream_runtime::clickhouse::{ClickHouse, Param};
+use hudstream_schemas::test_report::name_id;
 
 use crate::error::ApiError;
 use crate::job_rows::unix_instant;
@@ -290,6 +291,10 @@ pub async fn disabled_tests(
             &DISABLED_TEST_RESULTS,
             &[
                 ("repo", Param::Str(repository.to_string())),
+                (
+                    "name_ids",
+                    Param::UIntArray(names.iter().map(|n| name_id(n)).collect()),
+                ),
                 ("names", Param::StrArray(names)),
                 (
                     "since",

@@ -10,7 +10,7 @@
 //! Each comes with how often (jobs and commits), the jobs it was flaky on, when it was last
 //! seen, and the open DISABLED issue that skips it, if any. Most flaky first.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::{Deserialize, Serialize};
 
@@ -19,9 +19,9 @@ use hudstream_runtime::clickhouse::{ClickHouse, Param};
 
 use crate::disabled::{disabled_issues, disabling_issue, issue_link, DisablingIssue};
 use crate::error::ApiError;
-use crate::job_rows::unix_instant;
+use crate::job_rows::{column_name, unix_instant};
 use crate::params::{self, QueryParams, RawPath, RawQuery};
-use crate::queries::{fetch, TEST_FLAKY};
+use crate::queries::{fetch, JOBS_BY_IDS, REPORT_SHAS_BY_JOBS, TEST_FLAKY, TEST_FLAKY_NAMES};
 use crate::test_results::status_of;
 
 /// The longest window, in days.
@@ -29,14 +29,54 @@ pub const MAX_DAYS: u64 = 30;
 /// Job names listed per test at most.
 const JOB_NAMES: usize = 10;
 
-/// A row of `test_flaky`: one test in one job.
+/// A row of `test_flaky`: one test (by id) in one job.
 #[derive(Debug, Clone, clickhouse::Row, Deserialize)]
+struct TestInJobRow {
+    test_id: u64,
+    job_id: i64,
+    reported_at_unix: u32,
+    runs: u64,
+    failures: u64,
+    skips: u64,
+    marked: u64,
+}
+
+/// A row of `test_flaky_names`.
+#[derive(Debug, Clone, clickhouse::Row, Deserialize)]
+struct TestNameRow {
+    test_id: u64,
+    file: String,
+    classname: String,
+    name: String,
+}
+
+/// A row of `report_shas_by_jobs`.
+#[derive(Debug, Clone, clickhouse::Row, Deserialize)]
+struct ReportedShaRow {
+    job_id: i64,
+    reported_sha: String,
+}
+
+/// A row of `jobs_by_ids`.
+#[derive(Debug, Clone, clickhouse::Row, Deserialize)]
+struct JobRow {
+    id: i64,
+    workflow_name: String,
+    name: String,
+    head_sha: String,
+    head_branch: String,
+}
+
+/// One test in one job, with the job's name, commit and branch as far as they are known.
+#[derive(Debug, Clone, PartialEq)]
 pub struct FlakyRow {
     pub file: String,
     pub classname: String,
     pub name: String,
     pub job_id: i64,
+    /// `"{workflow} / {job}"`, '' when no webhook told of the job.
     pub job_name: String,
+    /// The job's commit, else the one its report named, else ''.
     pub commit_sha: String,
     pub head_branch: String,
     pub reported_at_unix: u32,
@@ -192,14 +232,64 @@ pub async fn from_request(
     let params = [
         ("repo", Param::Str(repository.clone())),
         ("since", Param::UInt(since as u64)),
-        ("branch", Param::Str(branch.clone().unwrap_or_default())),
     ];
-    let (rows, issues) = tokio::join!(
-        fetch::<FlakyRow>(clickhouse, &TEST_FLAKY, &params),
+    let (rows, names, issues) = tokio::join!(
+        fetch::<TestInJobRow>(clickhouse, &TEST_FLAKY, &params),
+        fetch::<TestNameRow>(clickhouse, &TEST_FLAKY_NAMES, &params),
         disabled_issues(clickhouse, &repository)
     );
-    let issues = issues?;
-    let mut tests = flaky_tests(rows?);
+    let (rows, issues) = (rows?, issues?);
+    let names: HashMap<u64, TestNameRow> = names?.into_iter().map(|n| (n.test_id, n)).collect();
+    let mut ids: Vec<i64> = rows.iter().map(|r| r.job_id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let (jobs, reported): (HashMap<i64, JobRow>, HashMap<i64, String>) = if ids.is_empty() {
+        Default::default()
+    } else {
+        let params = [
+            ("repo", Param::Str(repository.clone())),
+            ("ids", Param::IntArray(ids)),
+        ];
+        let (jobs, reported) = tokio::join!(
+            fetch::<JobRow>(clickhouse, &JOBS_BY_IDS, &params),
+            fetch::<ReportedShaRow>(clickhouse, &REPORT_SHAS_BY_JOBS, &params)
+        );
+        (
+            jobs?.into_iter().map(|j| (j.id, j)).collect(),
+            reported?
+                .into_iter()
+                .map(|r| (r.job_id, r.reported_sha))
+                .collect(),
+        )
+    };
+    let rows = rows
+        .into_iter()
+        .filter_map(|r| {
+            let job = jobs.get(&r.job_id);
+            // Every candidate id is a failing test's, so its name is known.
+            let test = names.get(&r.test_id)?;
+            Some(FlakyRow {
+                job_name: job.map_or_else(String::new, |j| column_name(&j.workflow_name, &j.name)),
+                commit_sha: job
+                    .map(|j| j.head_sha.clone())
+                    .filter(|s| !s.is_empty())
+                    .or_else(|| reported.get(&r.job_id).cloned())
+                    .unwrap_or_default(),
+                head_branch: job.map(|j| j.head_branch.clone()).unwrap_or_default(),
+                file: test.file.clone(),
+                classname: test.classname.clone(),
+                name: test.name.clone(),
+                job_id: r.job_id,
+                reported_at_unix: r.reported_at_unix,
+                runs: r.runs,
+                failures: r.failures,
+                skips: r.skips,
+                marked: r.marked,
+            })
+        })
+        .filter(|r| branch.as_ref().is_none_or(|b| &r.head_branch == b))
+        .collect();
+    let mut tests = flaky_tests(rows);
     for test in &mut tests {
         test.disabled_by = disabling_issue(&issues, &test.name, &test.classname).map(issue_link);
     }

@@ -64,6 +64,12 @@ saved_queries! {
     TEST_HISTORY = "test_history";
     /// `GET /api/tests/.../flaky`: tests that failed or were retried, per job.
     TEST_FLAKY = "test_flaky";
+    /// `GET /api/tests/.../flaky`: the candidates' names by test id.
+    TEST_FLAKY_NAMES = "test_flaky_names";
+    /// The flaky tests' jobs: names, commits and branches by id.
+    JOBS_BY_IDS = "jobs_by_ids";
+    /// The flaky tests' jobs no webhook told of: the commits their reports named.
+    REPORT_SHAS_BY_JOBS = "report_shas_by_jobs";
     /// `GET /api/tests/.../slowest`.
     TEST_SLOWEST = "test_slowest";
     /// `GET /api/tests/.../search`.

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use hudstream_junit::status::Status;
 use hudstream_runtime::clickhouse::{ClickHouse, Param};
+use hudstream_schemas::test_report::name_id;
 
 use crate::error::ApiError;
 use crate::job_rows::{column_name, non_empty, unix_instant};
@@ -141,6 +142,7 @@ pub async fn from_request(
         &[
             ("repo", Param::Str(repository.clone())),
             ("name", Param::Str(name.clone())),
+            ("name_id", Param::UInt(name_id(&name))),
             (
                 "classname",
                 Param::Str(classname.clone().unwrap_or_default()),

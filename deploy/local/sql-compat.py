@@ -60,6 +60,8 @@ def bind(sql, database, params):
             return quote(v)
         if typ in ('Int64', 'UInt64'):
             return str(int(v))
+        if typ in ('Array(Int64)', 'Array(UInt64)'):
+            return '[' + ', '.join(str(int(x)) for x in v) + ']'
         if typ == 'Array(String)':
             return '[' + ', '.join(quote(x) for x in v) + ']'
         raise SystemExit(f'unsupported parameter type {typ}')

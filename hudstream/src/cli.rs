@@ -142,6 +142,45 @@ enum Command {
         #[arg(long)]
         clickhouse_tcp_port: Option<u16>,
     },
+    /// The test-report write path: a PyTorch-sized commit of reports uploaded, parsed and
+    /// projected (cases/s from upload to rows), and the test_case projection against
+    /// clickhouse-client.
+    BenchTests {
+        /// Jobs whose reports are uploaded.
+        #[arg(long, default_value_t = 400)]
+        jobs: usize,
+        /// Reports per job.
+        #[arg(long, default_value_t = 5)]
+        reports_per_job: usize,
+        /// Test cases per report.
+        #[arg(long, default_value_t = 500)]
+        cases_per_report: usize,
+        /// Concurrent uploads.
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+        /// ClickHouse's native (TCP) port, for the clickhouse-client reference figure.
+        #[arg(long)]
+        clickhouse_tcp_port: Option<u16>,
+    },
+    /// Fill a database of its own with a month of test results (50 M test cases by default)
+    /// and time every test endpoint: p50/p99 against the goals.
+    BenchTestsRead {
+        /// Jobs with test results.
+        #[arg(long, default_value_t = 20_000)]
+        jobs: u64,
+        /// Test cases per job.
+        #[arg(long, default_value_t = 2_500)]
+        cases_per_job: u64,
+        /// Days they span.
+        #[arg(long, default_value_t = 30)]
+        days: u64,
+        /// Requests per endpoint.
+        #[arg(long, default_value_t = 100)]
+        requests: usize,
+        /// Keep the generated database instead of dropping it.
+        #[arg(long)]
+        keep: bool,
+    },
     /// Fill a database of its own with a pytorch-sized CI history (shaped like a real day of
     /// pytorch jobs) and time every read endpoint: p50/p99 against the goals.
     BenchRead {
@@ -334,6 +373,38 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 clickhouse_tcp_port,
             };
             bench::run(&config, args).await
+        }
+        Command::BenchTests {
+            jobs,
+            reports_per_job,
+            cases_per_report,
+            concurrency,
+            clickhouse_tcp_port,
+        } => {
+            let args = crate::commands::bench_tests::TestBenchArgs {
+                jobs: jobs.max(1),
+                reports_per_job: reports_per_job.max(1),
+                cases_per_report: cases_per_report.max(1),
+                concurrency,
+                clickhouse_tcp_port,
+            };
+            crate::commands::bench_tests::run(&config, args).await
+        }
+        Command::BenchTestsRead {
+            jobs,
+            cases_per_job,
+            days,
+            requests,
+            keep,
+        } => {
+            let args = crate::commands::bench_tests_read::TestReadBenchArgs {
+                jobs: jobs.max(1),
+                cases_per_job: cases_per_job.max(1),
+                days: days.max(1),
+                requests: requests.max(1),
+                keep,
+            };
+            crate::commands::bench_tests_read::run(&config, args).await
         }
         Command::BenchRead {
             jobs,

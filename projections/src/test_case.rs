@@ -8,7 +8,7 @@
 //! its SHA-256, the case's index — makes a rewritten page replace itself.
 
 use hudstream_runtime::worker::InRecord;
-use hudstream_schemas::test_report::{TestCase, TestCases};
+use hudstream_schemas::test_report::{name_id, test_id, TestCase, TestCases};
 use hudstream_schemas::wire::RecordType;
 
 use crate::row::{DateTime, IntoColumn};
@@ -31,6 +31,7 @@ crate::row! {
         file: String,
         classname: String,
         name: String,
+        test_id: u64,
         line: Option<i64>,
         time_s: Option<f64>,
         outcome: String,
@@ -47,15 +48,17 @@ crate::row! {
 crate::row! {
     pub struct TestCaseByNameRow {
         repository_full_name: String,
-        name: String,
-        classname: String,
-        file: String,
+        name_id: u64,
+        test_id: u64,
         reported_at: DateTime,
         job_id: i64,
         report: String,
         report_sha256: String,
         case_index: i64,
         version: u64,
+        name: String,
+        classname: String,
+        file: String,
         invoking_file: String,
         head_sha: String,
         time_s: Option<f64>,
@@ -79,6 +82,8 @@ crate::row! {
         file: String,
         classname: String,
         name: String,
+        name_id: u64,
+        test_id: u64,
         time_s: Option<f64>,
         outcome: String,
         reruns: i32,
@@ -135,6 +140,7 @@ impl Projection for TestCaseProjection {
                 run_attempt: p.run_attempt,
                 reported_at: p.reported_at.into_column(),
                 suite: c.suite,
+                test_id: test_id(&c.file, &c.classname, &c.name),
                 file: c.file,
                 classname: c.classname,
                 name: c.name,
@@ -169,15 +175,17 @@ impl Projection for TestCaseByNameProjection {
             |_| true,
             |p, c| TestCaseByNameRow {
                 repository_full_name: p.repository_full_name.clone(),
-                name: c.name,
-                classname: c.classname,
-                file: c.file,
+                name_id: name_id(&c.name),
+                test_id: test_id(&c.file, &c.classname, &c.name),
                 reported_at: p.reported_at.into_column(),
                 job_id: p.job_id,
                 report: p.report.clone(),
                 report_sha256: p.report_sha256.clone(),
                 case_index: c.index,
                 version: p.version.into_column(),
+                name: c.name,
+                classname: c.classname,
+                file: c.file,
                 invoking_file: p.invoking_file.clone(),
                 head_sha: p.head_sha.clone(),
                 time_s: c.time_s,
@@ -210,6 +218,8 @@ impl Projection for TestFailureProjection {
             version: p.version.into_column(),
             invoking_file: p.invoking_file.clone(),
             head_sha: p.head_sha.clone(),
+            name_id: name_id(&c.name),
+            test_id: test_id(&c.file, &c.classname, &c.name),
             file: c.file,
             classname: c.classname,
             name: c.name,

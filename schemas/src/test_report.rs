@@ -67,6 +67,34 @@ pub fn invoking_file(report: &str) -> &str {
     parts.next().unwrap_or("")
 }
 
+/// A test's identity as the test tables key it: the first 8 bytes of MD5 over
+/// `file \x1f classname \x1f name`, little-endian. ClickHouse computes the same as
+/// `reinterpretAsUInt64(MD5(concat(file, '\x1F', classname, '\x1F', name)))` (18.16 and
+/// later), so generated rows and saved queries can too. It is stored: never change it.
+pub fn test_id(file: &str, classname: &str, name: &str) -> u64 {
+    use md5::{Digest, Md5};
+    let mut hasher = Md5::new();
+    hasher.update(file.as_bytes());
+    hasher.update([0x1f]);
+    hasher.update(classname.as_bytes());
+    hasher.update([0x1f]);
+    hasher.update(name.as_bytes());
+    first_u64(&hasher.finalize())
+}
+
+/// The same over a test's name alone (`reinterpretAsUInt64(MD5(name))`): a test's history is
+/// asked for by name, with its class and file optional.
+pub fn name_id(name: &str) -> u64 {
+    use md5::{Digest, Md5};
+    first_u64(&Md5::digest(name.as_bytes()))
+}
+
+fn first_u64(digest: &[u8]) -> u64 {
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    u64::from_le_bytes(first)
+}
+
 /// The version of everything derived from one stored report: when it was received, then a
 /// hash of which report it is and its content. So the latest upload of a report name wins, and
 /// a replay picks the same winner.
@@ -254,6 +282,15 @@ mod tests {
             run_attempt: 0,
             received_at: 1_700_000_000_000,
         }
+    }
+
+    /// The ids are what ClickHouse computes (checked there by `SELECT
+    /// reinterpretAsUInt64(MD5('test_foo'))` on 18.16 and chdb).
+    #[test]
+    fn ids_are_clickhouses_md5_prefixes() {
+        assert_eq!(name_id("test_foo"), 13_003_037_361_222_332_465);
+        assert_eq!(test_id("a.py", "C", "test_x"), 8_430_061_457_805_207_807);
+        assert_ne!(test_id("a", "bc", "d"), test_id("ab", "c", "d"));
     }
 
     #[test]

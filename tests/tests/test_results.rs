@@ -644,7 +644,8 @@ async fn bad_uploads_are_answered_and_reports_that_are_not_reports_are_dead_lett
     }
     let tests = stack
         .wait_for(&format!("/api/tests/{REPO}/jobs/9001"), |t| {
-            t["reports"].as_array().is_some_and(|r| r.len() == 5)
+            // The summaries and the cases come through different projections: wait for both.
+            t["reports"].as_array().is_some_and(|r| r.len() == 5) && t["summary"]["total"] == 1
         })
         .await;
     let states: Vec<&str> = tests["reports"]
@@ -814,7 +815,7 @@ async fn a_completed_runs_test_report_artifacts_are_fetched_unzipped_and_parsed(
 
     let tests = stack
         .wait_for("/api/tests/octo-org/octo-repo/jobs/555", |t| {
-            t["reports"].as_array().is_some_and(|r| r.len() == 2)
+            t["reports"].as_array().is_some_and(|r| r.len() == 2) && t["summary"]["total"] == 6
         })
         .await;
     let reports = tests["reports"].as_array().expect("reports");

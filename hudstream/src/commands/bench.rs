@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
-use crate::commands::load::{median, namespace, percentile};
+use crate::commands::load::{namespace, percentile};
 use futures::StreamExt;
 
 use hudstream_ingest::fixtures;
@@ -311,111 +311,25 @@ fn as_records(jobs: &[WorkflowJob]) -> anyhow::Result<Vec<hudstream_runtime::wor
         .collect()
 }
 
-/// Rows/s of the projection writer (Avro decode, RowBinary encode, 50k-row inserts over HTTP)
-/// next to `clickhouse-client` inserting the same rows from a RowBinary file: the server's own
-/// limit, measured in the same run. Alternating rounds, compared by their medians.
+/// Rows/s of the projection writer on workflow_job rows next to `clickhouse-client` inserting
+/// the same rows ([`crate::commands::bench_writer`]).
 async fn projection_insert(
     config: &Config,
     clickhouse: &ClickHouse,
     rows: usize,
     tcp_port: Option<u16>,
 ) -> anyhow::Result<()> {
-    let db = clickhouse.database().to_string();
     let records = as_records(&dataset_jobs(rows)?)?;
     let encoder = hudstream_projections::by_table("workflow_job")?;
-    let writer = hudstream_projections::TableWriter::new(encoder.clone(), clickhouse.clone())
-        .into_table("bench_writer");
-    let file = std::env::temp_dir().join(format!("hudstream-bench-{db}.rowbinary"));
-    let columns: Vec<String> = encoder.columns().iter().map(|c| format!("`{c}`")).collect();
-    if let Some(port) = tcp_port {
-        // clickhouse-client's input: the very rows the writer sends, as the server dumps them.
-        clickhouse
-            .execute(&format!("DROP TABLE IF EXISTS {db}.bench_source"))
-            .await?;
-        clickhouse
-            .execute(&format!(
-                "CREATE TABLE {db}.bench_source AS {db}.workflow_job"
-            ))
-            .await?;
-        let source = writer.clone().into_table("bench_source");
-        for chunk in records.chunks(config.pipeline.projection_batch_max_records.max(1)) {
-            source.write(chunk).await?;
-        }
-        let query = format!(
-            "SELECT {} FROM {db}.bench_source FORMAT RowBinary",
-            columns.join(", ")
-        );
-        clickhouse_client(
-            port,
-            &query,
-            |c| Ok(c.stdout(std::fs::File::create(&file)?)),
-        )?;
-    }
-    let (mut ours, mut client) = (Vec::new(), Vec::new());
-    for round in 0..3 {
-        for table in ["bench_writer", "bench_client"] {
-            clickhouse
-                .execute(&format!("DROP TABLE IF EXISTS {db}.{table}"))
-                .await?;
-            clickhouse
-                .execute(&format!("CREATE TABLE {db}.{table} AS {db}.workflow_job"))
-                .await?;
-        }
-        let started = Instant::now();
-        for chunk in records.chunks(config.pipeline.projection_batch_max_records.max(1)) {
-            writer.write(chunk).await?;
-        }
-        ours.push(rows as f64 / started.elapsed().as_secs_f64());
-        if let Some(port) = tcp_port {
-            let query = format!(
-                "INSERT INTO {db}.bench_client ({}) FORMAT RowBinary",
-                columns.join(", ")
-            );
-            let started = Instant::now();
-            clickhouse_client(port, &query, |c| Ok(c.stdin(std::fs::File::open(&file)?)))?;
-            client.push(rows as f64 / started.elapsed().as_secs_f64());
-        }
-        tracing::debug!(round, "projection insert round done");
-    }
-    let _ = std::fs::remove_file(&file);
-    let ours = median(ours);
-    let against = if client.is_empty() {
-        "(no --clickhouse-tcp-port: clickhouse-client not measured)".to_string()
-    } else {
-        let limit = median(client);
-        format!(
-            "clickhouse-client RowBinary {limit:.0} rows/s: ×{:.2} (goal ≥ 0.7)",
-            ours / limit
-        )
-    };
+    let (ours, against) = crate::commands::bench_writer::writer_against_client(
+        config, clickhouse, encoder, &records, rows, tcp_port,
+    )
+    .await?;
     line(
         "projection writer → ClickHouse",
         format!("{ours:>9.0} rows/s ({rows} jobs, median of 3)"),
         against,
     );
-    Ok(())
-}
-
-/// Runs `clickhouse-client` on the local server's native port with `query`, its input or output
-/// set by `io`.
-fn clickhouse_client(
-    port: u16,
-    query: &str,
-    io: impl FnOnce(&mut std::process::Command) -> anyhow::Result<&mut std::process::Command>,
-) -> anyhow::Result<()> {
-    let mut command = std::process::Command::new("clickhouse-client");
-    command.args([
-        "--host",
-        "127.0.0.1",
-        "--port",
-        &port.to_string(),
-        "--query",
-        query,
-    ]);
-    let status = io(&mut command)?
-        .status()
-        .context("running clickhouse-client")?;
-    anyhow::ensure!(status.success(), "clickhouse-client failed: {status}");
     Ok(())
 }
 

@@ -294,8 +294,11 @@ fn statements(shape: &Shape, jobs: u64, commits: u64, now: u64) -> Vec<(String, 
     out
 }
 
+/// An endpoint to time: its name, its p99 goal, and the path of its i-th request.
+pub(crate) type Endpoint = (&'static str, Option<f64>, Box<dyn Fn(usize) -> String>);
+
 /// One endpoint's figures.
-struct Timing {
+pub(crate) struct Timing {
     endpoint: &'static str,
     goal_ms: Option<f64>,
     p50_ms: f64,
@@ -364,8 +367,7 @@ pub async fn run(config: &Config, args: ReadBenchArgs) -> anyhow::Result<()> {
     anyhow::ensure!(!shas.is_empty(), "the generator made no commits");
     let prs = args.commits / 10;
     let n = args.requests;
-    type PathFn = Box<dyn Fn(usize) -> String>;
-    let endpoints: Vec<(&'static str, Option<f64>, PathFn)> = vec![
+    let endpoints: Vec<Endpoint> = vec![
         (
             "HUD grid, 50 commits",
             Some(100.0),
@@ -427,8 +429,30 @@ pub async fn run(config: &Config, args: ReadBenchArgs) -> anyhow::Result<()> {
             Box::new(|i| format!("/hud/{REPO}/main?page={}", i % 20 + 1)),
         ),
     ];
+    let timings = time_endpoints(&http, &base, &endpoints, n).await?;
+    shutdown.cancel();
+    let _ = server.await;
+    print_timings(&clickhouse, &timings, n).await;
+    if !args.keep {
+        clickhouse
+            .execute(&format!(
+                "DROP DATABASE IF EXISTS {}",
+                clickhouse.database()
+            ))
+            .await?;
+    }
+    Ok(())
+}
+
+/// Times each endpoint: a warm-up request (which must succeed), then `n` sequential ones.
+pub(crate) async fn time_endpoints(
+    http: &reqwest::Client,
+    base: &str,
+    endpoints: &[Endpoint],
+    n: usize,
+) -> anyhow::Result<Vec<Timing>> {
     let mut timings = Vec::new();
-    for (endpoint, goal_ms, path) in &endpoints {
+    for (endpoint, goal_ms, path) in endpoints {
         // Warm-up, and a check that the endpoint answers.
         let warm = http.get(format!("{base}{}", path(0))).send().await?;
         anyhow::ensure!(
@@ -460,18 +484,21 @@ pub async fn run(config: &Config, args: ReadBenchArgs) -> anyhow::Result<()> {
             bytes,
         });
     }
-    shutdown.cancel();
-    let _ = server.await;
+    Ok(timings)
+}
+
+/// Prints the timings with their ratios to the goals.
+pub(crate) async fn print_timings(clickhouse: &ClickHouse, timings: &[Timing], n: usize) {
     println!(
         "\nread API on ClickHouse {} ({n} sequential requests each, after a warm-up; database {}):",
-        clickhouse_version(&clickhouse).await,
+        clickhouse_version(clickhouse).await,
         clickhouse.database()
     );
     println!(
         "  {:<28} {:>9} {:>9} {:>10} {:>9} {:>9}",
         "endpoint", "p50 ms", "p99 ms", "goal p99", "p99/goal", "answer"
     );
-    for t in &timings {
+    for t in timings {
         let (goal, ratio) = match t.goal_ms {
             Some(g) => (format!("{g:.0} ms"), format!("{:.2}", t.p99_ms / g)),
             None => ("-".into(), "-".into()),
@@ -486,15 +513,6 @@ pub async fn run(config: &Config, args: ReadBenchArgs) -> anyhow::Result<()> {
             t.bytes / 1024
         );
     }
-    if !args.keep {
-        clickhouse
-            .execute(&format!(
-                "DROP DATABASE IF EXISTS {}",
-                clickhouse.database()
-            ))
-            .await?;
-    }
-    Ok(())
 }
 
 async fn clickhouse_version(clickhouse: &ClickHouse) -> String {

@@ -18,6 +18,8 @@ pub enum Param {
     Int(i64),
     UInt(u64),
     StrArray(Vec<String>),
+    IntArray(Vec<i64>),
+    UIntArray(Vec<u64>),
 }
 
 /// Quotes a string as a ClickHouse string literal.
@@ -74,6 +76,14 @@ pub fn bind(
                         v.iter().map(|s| quote(s)).collect::<Vec<_>>().join(", ")
                     )
                 }
+                ("Array(UInt64)", Param::UIntArray(v)) => format!(
+                    "[{}]",
+                    v.iter().map(u64::to_string).collect::<Vec<_>>().join(", ")
+                ),
+                ("Array(Int64)", Param::IntArray(v)) => format!(
+                    "[{}]",
+                    v.iter().map(i64::to_string).collect::<Vec<_>>().join(", ")
+                ),
                 (ty, value) => {
                     return Err(ClickHouseError::Bind(format!(
                         "parameter {} is declared {ty} but was given {value:?}",

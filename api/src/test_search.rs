@@ -121,7 +121,7 @@ pub async fn slowest_from_request(
     })
 }
 
-/// The search a request asks for: `q` (required, at most 200 bytes), `days` (30), `limit`
+/// The search a request asks for: `q` (required, at most 200 bytes), `days` (7), `limit`
 /// (50, at most 1000).
 pub async fn search_from_request(
     clickhouse: &ClickHouse,
@@ -138,7 +138,9 @@ pub async fn search_from_request(
             q.len()
         )));
     }
-    let days = query.number("days", 30, 1, MAX_DAYS)?;
+    // A search reads every name of the window: a week by default (~0.8 s over a month's
+    // 50 M cases on the 2-core test box, ~3.3 s for the whole month).
+    let days = query.number("days", 7, 1, MAX_DAYS)?;
     let limit = query.number("limit", 50, 1, 1000)?;
     let rows: Vec<FoundRow> = fetch(
         clickhouse,

@@ -243,7 +243,7 @@ pub async fn run(config: &Config, args: TestReadBenchArgs) -> anyhow::Result<()>
             Box::new(|_| format!("/api/tests/{REPO}/slowest?days=7")),
         ),
         (
-            "search, 30 days",
+            "search, 7 days",
             None,
             Box::new(move |i| format!("/api/tests/{REPO}/search?q=test_case_{}", test(i) / 10)),
         ),

@@ -413,6 +413,62 @@ async fn every_fixture_report_lands_as_a_dom_reads_it_and_reuploads_and_replays_
         ],
     )
     .await;
+    // The re-enable rule on the real report: its TestBar.test_foo passes every time; once it
+    // has passed 150 times in a week (150 more jobs upload the report) and its issue has been
+    // left alone for 14 days (the fixture issue was last updated in 2019), it may be re-enabled.
+    let bar = hudstream_ingest::fixtures::disabled_test_issue(
+        &hudstream_ingest::fixtures::default_dir(),
+        REPO,
+        78,
+        "test_foo",
+        "__main__.TestBar",
+        "linux",
+    )
+    .expect("issue");
+    stack.post_all([&bar]).await;
+    for job in 8000..8150 {
+        let (status, body) = stack
+            .put_report(
+                &format!("{REPO}/{job}"),
+                "?report=test/test-reports/test_foo/test_foo-1.xml",
+                TOKEN,
+                replacement.2.clone(),
+                false,
+            )
+            .await;
+        assert!(status == 201 || status == 200, "{body}");
+    }
+    let disabled = stack
+        .wait_for(&format!("/api/tests/{REPO}/disabled"), |d| {
+            d["tests"].as_array().is_some_and(|t| {
+                t.iter().any(|t| {
+                    t["suite"] == "__main__.TestBar" && t["recent"]["green"].as_u64() >= Some(150)
+                })
+            })
+        })
+        .await;
+    let tests = disabled["tests"].as_array().expect("tests");
+    let bar = tests
+        .iter()
+        .find(|t| t["suite"] == "__main__.TestBar")
+        .expect("TestBar");
+    assert_eq!(bar["recent"]["red"], 0, "{bar}");
+    assert_eq!(bar["reenable"]["eligible"], true, "{bar}");
+    let foo = tests
+        .iter()
+        .find(|t| t["suite"] == "__main__.TestFoo")
+        .expect("TestFoo");
+    assert_eq!(foo["reenable"]["eligible"], false, "still failing: {foo}");
+    hudstream_e2e::check_page(
+        &stack,
+        "disabled-tests-reenable",
+        &format!("/tests/{REPO}/disabled"),
+        &[
+            "data-name=\"test_foo\" data-eligible=\"true\"",
+            ">ready</span>",
+        ],
+    )
+    .await;
     caught_up(&stack).await;
 
     // A replay rebuilds every test table to the same contents.

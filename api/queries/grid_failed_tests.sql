@@ -1,7 +1,8 @@
--- For the HUD grid: per job of some commits, the tests that failed in it on every run (torchci's
+-- For the HUD grid: per failed job of a page (the grid asks after reading its cells, for the
+-- failed ones only: a few percent of the page), the tests that failed in it on every run (torchci's
 -- "failure" status; a test that also passed is flaky and does not explain a red cell): how
 -- many, and the first by name, to name in the cell. Only parsed current report versions count.
--- Params: repo String, shas Array(String).
+-- Params: repo String, job_ids Array(Int64).
 SELECT
     job_id,
     toUInt64(count()) AS failed_tests,
@@ -15,11 +16,7 @@ FROM
         FROM {database}.test_case
         WHERE repository_full_name = {repo:String}
           AND job_id IN
-          (
-              SELECT id FROM {database}.workflow_job
-              WHERE repository_full_name = {repo:String}
-                AND head_sha IN (SELECT arrayJoin({shas:Array(String)}))
-          )
+          (SELECT toInt64(arrayJoin({job_ids:Array(Int64)})))
           AND (job_id, test_id) IN
           (
               SELECT job_id, test_id
@@ -27,11 +24,7 @@ FROM
               WHERE repository_full_name = {repo:String}
                 AND outcome IN ('failed', 'errored')
                 AND job_id IN
-                (
-                    SELECT id FROM {database}.workflow_job
-                    WHERE repository_full_name = {repo:String}
-                      AND head_sha IN (SELECT arrayJoin({shas:Array(String)}))
-                )
+                (SELECT toInt64(arrayJoin({job_ids:Array(Int64)})))
           )
           AND (job_id, report, report_sha256) IN
           (
@@ -39,11 +32,7 @@ FROM
               FROM {database}.test_report
               WHERE repository_full_name = {repo:String}
                 AND job_id IN
-                (
-                    SELECT id FROM {database}.workflow_job
-                    WHERE repository_full_name = {repo:String}
-                      AND head_sha IN (SELECT arrayJoin({shas:Array(String)}))
-                )
+                (SELECT toInt64(arrayJoin({job_ids:Array(Int64)})))
               GROUP BY job_id, report
               HAVING argMax(state, version) = 'parsed'
           )

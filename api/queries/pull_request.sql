@@ -5,7 +5,7 @@ SELECT
     pr.merged AS merged, pr.title AS title, pr.author_login AS author_login,
     pr.head_sha AS head_sha, pr.head_ref AS head_ref, pr.base_ref AS base_ref,
     pr.created_at AS created_at, pr.updated_at AS updated_at, pr.closed_at AS closed_at,
-    pr.html_url AS html_url, pr.labels AS labels
+    pr.html_url AS html_url, pr.labels AS labels, pr.base_sha AS base_sha
 FROM
 (
     SELECT *

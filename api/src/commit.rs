@@ -87,16 +87,16 @@ pub struct CommitTest {
 
 /// A row of `commit_failed_tests`.
 #[derive(Debug, clickhouse::Row, Deserialize)]
-struct FailedTestRow {
-    job_id: i64,
-    file: String,
-    classname: String,
-    name: String,
-    runs: u64,
-    failures: u64,
-    skips: u64,
-    marked: u64,
-    failure_message: String,
+pub(crate) struct FailedTestRow {
+    pub job_id: i64,
+    pub file: String,
+    pub classname: String,
+    pub name: String,
+    pub runs: u64,
+    pub failures: u64,
+    pub skips: u64,
+    pub marked: u64,
+    pub failure_message: String,
 }
 
 /// A row of `commit_by_sha` and of `branch_commits`.

@@ -149,18 +149,34 @@ pub async fn grid(
     .await?;
     let (commits, has_more) = paging.trim(commits);
     let shas: Vec<String> = commits.iter().map(|c| c.sha.clone()).collect();
-    let (jobs, failed_tests): (Vec<JobRow>, Vec<FailedTestsRow>) = if shas.is_empty() {
-        (Vec::new(), Vec::new())
+    let jobs: Vec<JobRow> = if shas.is_empty() {
+        Vec::new()
     } else {
         let params = [
             ("repo", Param::Str(repository.to_string())),
             ("shas", Param::StrArray(shas)),
         ];
-        let (jobs, failed) = tokio::join!(
-            fetch(clickhouse, &GRID_JOBS, &params),
-            fetch(clickhouse, &GRID_FAILED_TESTS, &params)
-        );
-        (jobs?, failed?)
+        fetch(clickhouse, &GRID_JOBS, &params).await?
+    };
+    // The failing tests to name in red cells: asked for by the failed jobs' ids once the
+    // cells are known (a few percent of a page), so the grid reads workflow_job once.
+    let failed_ids: Vec<i64> = jobs
+        .iter()
+        .filter(|j| j.conclusion == "failure")
+        .map(|j| j.id)
+        .collect();
+    let failed_tests: Vec<FailedTestsRow> = if failed_ids.is_empty() {
+        Vec::new()
+    } else {
+        fetch(
+            clickhouse,
+            &GRID_FAILED_TESTS,
+            &[
+                ("repo", Param::Str(repository.to_string())),
+                ("job_ids", Param::IntArray(failed_ids)),
+            ],
+        )
+        .await?
     };
     let failed_tests: HashMap<i64, FailedTestsRow> =
         failed_tests.into_iter().map(|r| (r.job_id, r)).collect();

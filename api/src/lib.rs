@@ -7,11 +7,16 @@
 //!
 //! Layout: `routes` (JSON endpoints) and `pages` (HTML) are thin; each view's data is built
 //! once, in `hud` (grid), `commit`, `pull`, `oot`, `failures`, `queued`, `jobs` and the test
-//! views (`test_results`, `test_history`, `flaky`, `disabled`, `test_search`), over
+//! views (`test_results`, `test_history`, `flaky`, `disabled`, `test_search`), triage (`drci`
+//! with its rules and comment, `similar`, `unstable`) and `trunk` health, over
 //! `queries::fetch`. `params` checks input; `respond` adds `ETag`/`Cache-Control`.
 
+pub mod charts;
 pub mod commit;
 pub mod disabled;
+pub mod drci;
+pub mod drci_comment;
+pub mod drci_rules;
 pub mod error;
 pub mod failures;
 pub mod flaky;
@@ -26,9 +31,13 @@ pub mod queries;
 pub mod queued;
 pub mod respond;
 pub mod routes;
+pub mod similar;
 pub mod test_history;
 pub mod test_results;
 pub mod test_search;
+pub mod triage_pages;
+pub mod trunk;
+pub mod unstable;
 
 use axum::{routing::get, Router};
 use tokio::net::TcpListener;
@@ -56,6 +65,14 @@ pub const API_ROUTES: &[&str] = &[
     "/api/tests/{owner}/{repo}/disabled",
     "/api/tests/{owner}/{repo}/slowest",
     "/api/tests/{owner}/{repo}/search",
+    "/api/drci/{owner}/{repo}/{number}",
+    "/api/drci/{owner}/{repo}/{number}/comment.md",
+    "/api/failures/{owner}/{repo}/similar",
+    "/api/failures/{owner}/{repo}/clusters",
+    "/api/trunk/{owner}/{repo}/signal",
+    "/api/trunk/{owner}/{repo}/red",
+    "/api/trunk/{owner}/{repo}/queue",
+    "/api/trunk/{owner}/{repo}/broken",
 ];
 
 /// The API's and the pages' routes.
@@ -77,6 +94,14 @@ pub fn router(clickhouse: ClickHouse) -> Router {
         .route(API_ROUTES[13], get(routes::disabled_tests))
         .route(API_ROUTES[14], get(routes::slowest_tests))
         .route(API_ROUTES[15], get(routes::search_tests))
+        .route(API_ROUTES[16], get(routes::drci))
+        .route(API_ROUTES[17], get(routes::drci_comment))
+        .route(API_ROUTES[18], get(routes::similar_failures))
+        .route(API_ROUTES[19], get(routes::failure_clusters))
+        .route(API_ROUTES[20], get(routes::trunk_signal))
+        .route(API_ROUTES[21], get(routes::trunk_red))
+        .route(API_ROUTES[22], get(routes::trunk_queue))
+        .route(API_ROUTES[23], get(routes::trunk_broken))
         .route("/", get(pages::index))
         .route("/hud/{owner}/{repo}/{*branch}", get(pages::grid_page))
         .route("/{owner}/{repo}/commit/{sha}", get(pages::commit_page))
@@ -88,6 +113,8 @@ pub fn router(clickhouse: ClickHouse) -> Router {
         )
         .route("/tests/{owner}/{repo}/flaky", get(pages::flaky_page))
         .route("/tests/{owner}/{repo}/disabled", get(pages::disabled_page))
+        .route("/failures/{owner}/{repo}", get(triage_pages::clusters_page))
+        .route("/trunk/{owner}/{repo}", get(triage_pages::trunk_page))
         .route("/oot", get(pages::oot_summary_page))
         .route("/oot/{org}/{repo}", get(pages::oot_backend_page))
         .route("/static/hud.css", get(pages::stylesheet))

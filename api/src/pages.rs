@@ -12,6 +12,7 @@ use hudstream_runtime::clickhouse::ClickHouse;
 
 use crate::commit::CommitPage;
 use crate::disabled::{DisabledTests, DisablingIssue};
+use crate::drci::{self, Drci};
 use crate::error::ApiError;
 use crate::flaky::{FlakyTest, FlakyTests};
 use crate::hud::{Cell, Grid, GridRow};
@@ -53,6 +54,8 @@ struct CommitTemplate {
 #[template(path = "pull.html")]
 struct PullTemplate {
     page: PullPage,
+    /// Dr.CI's classes; `None` when they could not be computed (the page still shows).
+    drci: Option<Drci>,
 }
 
 #[derive(Template)]
@@ -362,7 +365,7 @@ impl BackendSummary {
 }
 
 /// Renders a page, or the error page with the error's status.
-fn render(headers: &HeaderMap, page: Result<impl Template, ApiError>) -> Response {
+pub(crate) fn render(headers: &HeaderMap, page: Result<impl Template, ApiError>) -> Response {
     match page.and_then(|p| {
         p.render()
             .map_err(|e| ApiError::Unavailable(format!("rendering a page: {e}")))
@@ -434,8 +437,25 @@ pub async fn commit_page(State(ch): Ch, path: Path3, headers: HeaderMap, q: RawQ
 }
 
 pub async fn pull_page(State(ch): Ch, path: Path3, headers: HeaderMap, q: RawQuery) -> Response {
+    let ids = path.as_ref().ok().map(|p| p.0.clone());
     let page = pull::from_request(&ch, path, q).await;
-    render(&headers, page.map(|page| PullTemplate { page }))
+    let pr = ids.and_then(|(owner, repo, number)| {
+        Some((
+            params::repository(&owner, &repo).ok()?,
+            number.parse::<i64>().ok()?,
+        ))
+    });
+    let drci = match (&page, pr) {
+        (Ok(_), Some((repository, number))) => match drci::drci(&ch, &repository, number).await {
+            Ok(d) => Some(d),
+            Err(e) => {
+                tracing::warn!(%repository, number, error = %e, "Dr.CI for the PR page failed");
+                None
+            }
+        },
+        _ => None,
+    };
+    render(&headers, page.map(|page| PullTemplate { page, drci }))
 }
 
 pub async fn oot_summary_page(State(ch): Ch, headers: HeaderMap, q: RawQuery) -> Response {

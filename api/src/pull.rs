@@ -36,34 +36,36 @@ pub struct PullRequestInfo {
 
 /// A row of `pull_request`.
 #[derive(Debug, clickhouse::Row, Deserialize)]
-struct PullRequestRow {
-    number: i64,
+pub(crate) struct PullRequestRow {
+    pub number: i64,
     #[allow(dead_code)] // a column of the query: rows are read by position
-    version: u64,
-    state: String,
-    draft: u8,
-    merged: u8,
-    title: String,
-    author_login: String,
-    head_sha: String,
-    head_ref: String,
-    base_ref: String,
-    created_at: DateTime,
-    updated_at: DateTime,
-    closed_at: DateTime,
-    html_url: String,
-    labels: Vec<String>,
+    pub version: u64,
+    pub state: String,
+    pub draft: u8,
+    pub merged: u8,
+    pub title: String,
+    pub author_login: String,
+    pub head_sha: String,
+    pub head_ref: String,
+    pub base_ref: String,
+    pub created_at: DateTime,
+    pub updated_at: DateTime,
+    pub closed_at: DateTime,
+    pub html_url: String,
+    pub labels: Vec<String>,
+    /// The base branch's tip when GitHub last described the PR.
+    pub base_sha: String,
 }
 
 /// A row of `pr_commits`.
 #[derive(Debug, clickhouse::Row, Deserialize)]
-struct PrCommitRow {
-    sha: String,
-    first_seen: DateTime,
+pub(crate) struct PrCommitRow {
+    pub sha: String,
+    pub first_seen: DateTime,
     #[allow(dead_code)] // a column of the query: rows are read by position
-    last_seen: DateTime,
-    sources: Vec<String>,
-    message: String,
+    pub last_seen: DateTime,
+    pub sources: Vec<String>,
+    pub message: String,
 }
 
 /// How many of a head's jobs ended each way.

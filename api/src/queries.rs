@@ -82,6 +82,26 @@ saved_queries! {
     COMMIT_FAILED_TESTS = "commit_failed_tests";
     /// The grid's failed cells: the failing test to name.
     GRID_FAILED_TESTS = "grid_failed_tests";
+    /// Dr.CI: every job of a PR's heads and their merge bases, with what classes are decided on.
+    DRCI_JOBS = "drci_jobs";
+    /// Dr.CI's merge bases, trunk health's commit order: a branch's pushes in a window.
+    BRANCH_PUSHES = "branch_pushes";
+    /// Dr.CI's "similar failure" evidence: where else signatures were seen.
+    SIGNATURE_MATCHES = "signature_matches";
+    /// Open `UNSTABLE` issues: the grid, Dr.CI and the red rate leave their jobs out.
+    UNSTABLE_ISSUES = "unstable_issues";
+    /// `GET /api/failures/.../similar`: the jobs with one signature.
+    SIMILAR_FAILURES = "similar_failures";
+    /// `GET /api/failures/.../clusters`: the most frequent signatures of a window.
+    FAILURE_CLUSTERS = "failure_clusters";
+    /// `GET /api/trunk/.../signal`: time to signal per commit.
+    TRUNK_SIGNAL = "trunk_signal";
+    /// `GET /api/trunk/.../red`: real and flaky failing cells per commit.
+    TRUNK_CELLS = "trunk_cells";
+    /// `GET /api/trunk/.../broken`: jobs that failed on several commits, and where they passed.
+    TRUNK_FAILING_JOBS = "trunk_failing_jobs";
+    /// `GET /api/trunk/.../queue`: queue time percentiles per runner label and day.
+    QUEUE_TIMES = "queue_times";
     /// `hudstream dead-letters`.
     DEAD_LETTERS_RECENT = "dead_letters_recent";
     /// `hudstream reclassify`: jobs completed in a time range, with their stored logs.

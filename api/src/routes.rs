@@ -14,8 +14,10 @@ use crate::error::ApiError;
 use crate::failures::{failures, FailuresQuery};
 use crate::params::{RawPath, RawQuery};
 use crate::queued::{queued, QueuedQuery};
+use crate::trunk::{self, TrunkQuery};
 use crate::{
-    commit, disabled, flaky, hud, jobs, oot, pull, respond, test_history, test_results, test_search,
+    commit, disabled, drci, drci_comment, flaky, hud, jobs, oot, pull, respond, similar,
+    test_history, test_results, test_search,
 };
 
 /// The OpenAPI document of every endpoint.
@@ -136,6 +138,80 @@ pub async fn search_tests(State(ch): Ch, path: Path2, headers: HeaderMap, q: Raw
         &headers,
         test_search::search_from_request(&ch, path, q).await,
     )
+}
+
+pub async fn drci(State(ch): Ch, path: Path3, headers: HeaderMap, q: RawQuery) -> Response {
+    answer(&headers, drci::from_request(&ch, path, q).await)
+}
+
+/// The comment as Markdown; links point at the host the request came to.
+pub async fn drci_comment(State(ch): Ch, path: Path3, headers: HeaderMap, q: RawQuery) -> Response {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| {
+            h.chars()
+                .all(|c| c.is_ascii_alphanumeric() || ".:-[]".contains(c))
+        })
+        .unwrap_or("localhost");
+    match drci::from_request(&ch, path, q).await {
+        Ok(answer) => (
+            [(header::CONTENT_TYPE, "text/markdown; charset=utf-8")],
+            drci_comment::render(&answer, &format!("http://{host}")),
+        )
+            .into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+pub async fn similar_failures(
+    State(ch): Ch,
+    path: Path2,
+    headers: HeaderMap,
+    q: RawQuery,
+) -> Response {
+    answer(&headers, similar::similar_from_request(&ch, path, q).await)
+}
+
+pub async fn failure_clusters(
+    State(ch): Ch,
+    path: Path2,
+    headers: HeaderMap,
+    q: RawQuery,
+) -> Response {
+    answer(&headers, similar::clusters_from_request(&ch, path, q).await)
+}
+
+pub async fn trunk_signal(State(ch): Ch, path: Path2, headers: HeaderMap, q: RawQuery) -> Response {
+    let result = match TrunkQuery::from_request(path, q) {
+        Ok(q) => trunk::signal(&ch, &q).await,
+        Err(e) => Err(e),
+    };
+    answer(&headers, result)
+}
+
+pub async fn trunk_red(State(ch): Ch, path: Path2, headers: HeaderMap, q: RawQuery) -> Response {
+    let result = match TrunkQuery::from_request(path, q) {
+        Ok(q) => trunk::red(&ch, &q).await,
+        Err(e) => Err(e),
+    };
+    answer(&headers, result)
+}
+
+pub async fn trunk_queue(State(ch): Ch, path: Path2, headers: HeaderMap, q: RawQuery) -> Response {
+    let result = match TrunkQuery::from_request(path, q) {
+        Ok(q) => trunk::queue(&ch, &q).await,
+        Err(e) => Err(e),
+    };
+    answer(&headers, result)
+}
+
+pub async fn trunk_broken(State(ch): Ch, path: Path2, headers: HeaderMap, q: RawQuery) -> Response {
+    let result = match TrunkQuery::from_request(path, q) {
+        Ok(q) => trunk::broken(&ch, &q).await,
+        Err(e) => Err(e),
+    };
+    answer(&headers, result)
 }
 
 /// Any other `/api/...` path: a JSON 404.

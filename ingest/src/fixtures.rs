@@ -204,6 +204,44 @@ pub fn named(name: &str) -> &'static Delivery {
         .unwrap_or_else(|| panic!("no fixture {name}"))
 }
 
+/// The deliveries derived from real ones that the golden rows (`projections/testdata/`) and the
+/// fill-and-replay suite add to the fixtures: torchci's disabled-test issue for a test that is
+/// flaky in the fixture reports, an `UNSTABLE` issue for one of the fixtures' jobs, and the real
+/// push of 6113728f to master as a push of the CodeQL jobs' commit to main (so the trunk-health
+/// queries find a branch commit with jobs).
+pub fn derived_deliveries(dir: &Path) -> Result<Vec<Delivery>, FixtureError> {
+    let mut out = vec![
+        disabled_test_issue(
+            dir,
+            "Codertocat/Hello-World",
+            5,
+            "test_foo",
+            "__main__.TestFoo",
+            "linux, rocm",
+        )?,
+        unstable_job_issue(dir, "Codertocat/Hello-World", 6, "CodeQL / linters")?,
+    ];
+    let path = dir.join("push/with-new-branch.payload.json");
+    let mut body: serde_json::Value =
+        serde_json::from_slice(&read(&path)?).map_err(|e| invalid(&path, e))?;
+    let sha = "3484a3fb816e0859fd6e1cea078d76385ff50625";
+    body["ref"] = "refs/heads/main".into();
+    body["after"] = sha.into();
+    body["head_commit"]["id"] = sha.into();
+    body["head_commit"]["timestamp"] = "2021-08-05T10:30:00Z".into();
+    body["commits"][0]["id"] = sha.into();
+    body["commits"][0]["timestamp"] = "2021-08-05T10:30:00Z".into();
+    out.push(Delivery {
+        body: serde_json::to_vec(&body).map_err(|e| invalid(&path, e))?,
+        path,
+        event: "push".into(),
+        action: None,
+        delivery_id: "derived-push-main".into(),
+        headers: Vec::new(),
+    });
+    Ok(out)
+}
+
 /// torchci's disabled-test issue, as its flaky-test bot files one (title `DISABLED test
 /// (suite)`, a `Platforms:` line, labels `skipped` and `module: flaky-tests`): the real
 /// `issues/pytorch-test-infra/issues.opened.json` delivery of `dir` with that title, body and
@@ -217,6 +255,49 @@ pub fn disabled_test_issue(
     suite: &str,
     platforms: &str,
 ) -> Result<Delivery, FixtureError> {
+    titled_issue(
+        dir,
+        repository,
+        number,
+        &format!("DISABLED {test} ({suite})"),
+        &format!(
+            "Platforms: {platforms}\n\nThis test was disabled because it is failing in CI. See [recent examples](https://hud.pytorch.org/flakytest?name={test}&suite={suite}) and the most recent trunk workflow logs."
+        ),
+        &["skipped", "module: flaky-tests"],
+        "disabled-test",
+    )
+}
+
+/// torchci's unstable-job issue, `UNSTABLE <job name>`, opened on `repository`: the same real
+/// `issues.opened` delivery with its title, body and labels replaced.
+pub fn unstable_job_issue(
+    dir: &Path,
+    repository: &str,
+    number: i64,
+    job: &str,
+) -> Result<Delivery, FixtureError> {
+    titled_issue(
+        dir,
+        repository,
+        number,
+        &format!("UNSTABLE {job}"),
+        "The job is unstable: its failures do not block pull requests nor count against trunk.",
+        &["unstable", "module: ci"],
+        "unstable-job",
+    )
+}
+
+/// The real `issues.opened` delivery of pytorch/test-infra, as issue `number` of `repository`
+/// with `title`, `body` and `labels`.
+fn titled_issue(
+    dir: &Path,
+    repository: &str,
+    number: i64,
+    title: &str,
+    body: &str,
+    labels: &[&str],
+    kind: &str,
+) -> Result<Delivery, FixtureError> {
     let path = dir.join("issues/pytorch-test-infra/issues.opened.json");
     let mut delivery: serde_json::Value =
         serde_json::from_slice(&read(&path)?).map_err(|e| invalid(&path, e))?;
@@ -224,15 +305,13 @@ pub fn disabled_test_issue(
         return Err(invalid(&path, "no issue object"));
     };
     issue["number"] = number.into();
-    issue["title"] = format!("DISABLED {test} ({suite})").into();
-    issue["body"] = format!(
-        "Platforms: {platforms}\n\nThis test was disabled because it is failing in CI. See [recent examples](https://hud.pytorch.org/flakytest?name={test}&suite={suite}) and the most recent trunk workflow logs."
-    )
-    .into();
-    issue["labels"] = serde_json::json!([
-        {"id": 1, "name": "skipped", "color": "ededed", "default": false},
-        {"id": 2, "name": "module: flaky-tests", "color": "ededed", "default": false}
-    ]);
+    issue["title"] = title.into();
+    issue["body"] = body.into();
+    issue["labels"] = labels
+        .iter()
+        .enumerate()
+        .map(|(i, name)| serde_json::json!({"id": i + 1, "name": name, "color": "ededed", "default": false}))
+        .collect();
     issue["html_url"] = format!("https://github.com/{repository}/issues/{number}").into();
     delivery["repository"]["full_name"] = repository.into();
     let body = serde_json::to_vec(&delivery).map_err(|e| invalid(&path, e))?;
@@ -240,7 +319,7 @@ pub fn disabled_test_issue(
         path,
         event: "issues".into(),
         action: Some("opened".into()),
-        delivery_id: format!("disabled-test-{}-{number}", repository.replace('/', "-")),
+        delivery_id: format!("{kind}-{}-{number}", repository.replace('/', "-")),
         body,
         headers: Vec::new(),
     })

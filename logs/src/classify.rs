@@ -65,6 +65,8 @@ pub async fn classify_log(
         log_partial: log.state == log_state::PARTIAL,
         log_bytes: 0,
         classified_at: 0,
+        signature: String::new(),
+        pattern: String::new(),
     };
     match log.state.as_str() {
         log_state::STORED | log_state::PARTIAL => {
@@ -97,6 +99,7 @@ pub async fn classify_log(
         _ => verdict.outcome = outcome::LOG_UNAVAILABLE.into(),
     }
     verdict.classified_at = chrono::Utc::now().timestamp_millis();
+    verdict.sign();
     verdict.version = classification_version(&verdict);
     metrics::counter!("hudstream_logs_classified_total", "outcome" => verdict.outcome.clone())
         .increment(1);

@@ -101,24 +101,19 @@ pub fn derived_records() -> BTreeMap<String, Vec<InRecord>> {
             ..job
         });
     }
-    // torchci's disabled-test issue for a test that is flaky in the fixture reports
-    // (`flaky_retries__flaky_with_classname_file.xml`).
-    if let Ok(issue) = fixtures::disabled_test_issue(
-        &fixtures::default_dir(),
-        "Codertocat/Hello-World",
-        5,
-        "test_foo",
-        "__main__.TestFoo",
-        "linux, rocm",
-    ) {
+    // The deliveries derived from real ones (a disabled-test issue, an UNSTABLE issue, a push
+    // of the jobs' commit to main).
+    for delivery in
+        fixtures::derived_deliveries(&fixtures::default_dir()).expect("derived deliveries")
+    {
         let base = raw.len() as i64;
         raw.push(InRecord {
-            topic: raw_topic_for_event("issues"),
+            topic: raw_topic_for_event(&delivery.event).to_string(),
             offset: base,
-            payload: Some(issue.body),
+            payload: Some(delivery.body),
             headers: vec![
-                (h::GITHUB_EVENT.into(), b"issues".to_vec()),
-                (h::GITHUB_DELIVERY.into(), b"disabled-test-issue".to_vec()),
+                (h::GITHUB_EVENT.into(), delivery.event.into_bytes()),
+                (h::GITHUB_DELIVERY.into(), delivery.delivery_id.into_bytes()),
             ],
             ..raw[0].clone()
         });
@@ -309,7 +304,10 @@ fn classifications(jobs: &[InRecord]) -> Vec<InRecord> {
             log_partial: false,
             log_bytes: verdict.bytes as i64,
             classified_at: 1_767_225_600_000,
+            signature: String::new(),
+            pattern: String::new(),
         };
+        record.sign();
         record.version = classification_version(&record);
         let offset = out.len() as i64;
         out.push(to_in_record(

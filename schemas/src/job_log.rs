@@ -65,6 +65,26 @@ pub struct JobClassification {
     pub log_partial: bool,
     pub log_bytes: i64,
     pub classified_at: i64,
+    /// The failure's signature (`signature::of_verdict`); '' unless matched. v2.
+    #[serde(default)]
+    pub signature: String,
+    /// The failure line, masked (`signature::pattern`). v2.
+    #[serde(default)]
+    pub pattern: String,
+}
+
+impl JobClassification {
+    /// Fills [`JobClassification::signature`] and [`JobClassification::pattern`] from the
+    /// verdict (nothing to sign unless a rule matched).
+    pub fn sign(&mut self) {
+        if self.outcome == outcome::MATCHED {
+            self.signature = crate::signature::of_verdict(&self.rule, &self.captures, &self.line);
+            self.pattern = crate::signature::pattern(&self.line);
+        } else {
+            self.signature.clear();
+            self.pattern.clear();
+        }
+    }
 }
 
 /// The outcomes of a [`JobClassification`].
@@ -80,7 +100,7 @@ crate::record_type! {
         name: "hudstream.JobClassification",
         topic: "hud.job_classification.v1",
         key: "{owner}/{repo}/{job id}" => |r| format!("{}/{}", r.repository_full_name, r.job_id),
-        schemas: ["../avro/job_classification.v1.avsc"],
+        schemas: ["../avro/job_classification.v1.avsc", "../avro/job_classification.v2.avsc"],
     }
 }
 
@@ -169,12 +189,25 @@ mod tests {
             log_partial: false,
             log_bytes: 123,
             classified_at: 1_700_000_000_001,
+            signature: "0011223344556677".into(),
+            pattern: "FAILED test_x.py::T::test_y".into(),
         };
         let codec = Codec::<JobClassification>::new().unwrap();
         assert_eq!(
             codec.decode(&codec.encode(&verdict).unwrap()).unwrap(),
             verdict
         );
+    }
+}
+
+#[cfg(test)]
+mod signature_tests {
+    use super::*;
+    use crate::wire::check_backward_compatible;
+
+    #[test]
+    fn v2_reads_v1_verdicts_which_have_no_signature() {
+        check_backward_compatible::<JobClassification>().expect("compatible");
     }
 }
 
@@ -200,6 +233,8 @@ mod version_tests {
             log_partial: partial,
             log_bytes: 0,
             classified_at: at,
+            signature: String::new(),
+            pattern: String::new(),
         }
     }
 

@@ -17,6 +17,7 @@ pub mod names;
 pub mod oot;
 pub mod pull_request;
 pub mod push;
+pub mod signature;
 pub mod test_report;
 pub mod topics;
 pub mod version;

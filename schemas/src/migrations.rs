@@ -61,6 +61,7 @@ migrations! {
     9 dead_letter = "0009_dead_letter.sql";
     10 job_classification_outcome = "0010_job_classification_outcome.sql";
     11 test_results = "0011_test_results.sql";
+    12 failure_signature = "0012_failure_signature.sql";
 }
 
 fn split_statements(sql: &str) -> Vec<String> {

@@ -197,17 +197,12 @@ async fn every_table_fills_from_the_fixtures_and_a_replay_rebuilds_identical_tab
     let test_store = hudstream_e2e::with_test_reports(&mut config, "fill-upload");
     let stack = Stack::start_with(config).await;
     stack.post_all(&all_fixtures()).await;
-    // The disabled-test issue the golden rows hold (no real one is among the fixtures).
-    let disabled = hudstream_ingest::fixtures::disabled_test_issue(
-        &hudstream_ingest::fixtures::default_dir(),
-        "Codertocat/Hello-World",
-        5,
-        "test_foo",
-        "__main__.TestFoo",
-        "linux, rocm",
-    )
-    .expect("the disabled-test issue");
-    stack.post_all([&disabled]).await;
+    // The deliveries derived from real ones that the golden rows hold (no real disabled-test or
+    // UNSTABLE issue, nor a push of the jobs' commit, is among the fixtures).
+    let derived =
+        hudstream_ingest::fixtures::derived_deliveries(&hudstream_ingest::fixtures::default_dir())
+            .expect("the derived deliveries");
+    stack.post_all(&derived).await;
     // Every real test report, uploaded for the fixtures' completed jobs in turn, as the
     // golden rows have them.
     let jobs: Vec<Vec<String>> =
@@ -433,9 +428,10 @@ async fn every_table_fills_from_the_fixtures_and_a_replay_rebuilds_identical_tab
     assert_eq!(leftovers, 0, "shadow and old tables are dropped");
 
     // The archive: every raw record, byte for byte, then the same tables rebuilt from it.
-    // The fixtures, the broken delivery, two OOT callbacks, the disabled-test issue and a
+    // The fixtures, the broken delivery, two OOT callbacks, the derived deliveries and a
     // pointer per test report.
-    let posted = all_fixtures().len() + 1 + 2 + 1 + hudstream_e2e::test_report_fixtures().len();
+    let posted =
+        all_fixtures().len() + 1 + 2 + derived.len() + hudstream_e2e::test_report_fixtures().len();
     let archive = hudstream_archive::Archive::open(&stack.config.archive.store).expect("archive");
     let archived = || async {
         let mut records = Vec::new();

@@ -237,12 +237,16 @@ fn statements(shape: &Shape, jobs: u64, commits: u64, now: u64) -> Vec<(String, 
             "verdicts on every failed job's log".to_string(),
             format!(
                 "INSERT INTO {{db}}.job_classification (repository_full_name, job_id, version, head_sha, outcome, rule, line, \
-                 line_number, captures, context, ruleset_hash, engine_version, log_location, log_partial, log_bytes, classified_at) \
+                 line_number, captures, context, ruleset_hash, engine_version, log_location, log_partial, log_bytes, classified_at, \
+                 signature, pattern) \
                  SELECT '{REPO}', 28000000000 + number, 1, sha, 'matched', \
                  ['pytest failure', 'Python unittest failure', 'GHA timeout', 'NVIDIA installation failure', 'Bazel build failure'][cityHash64(number, 5) % 5 + 1], \
                  concat('FAILED test/test_ops.py::TestCommonCUDA::test_', toString(cityHash64(number, 6) % 200), ' - AssertionError'), \
                  1000 + cityHash64(number, 7) % 50000, \
-                 [concat('test_ops.py::test_', toString(cityHash64(number, 6) % 200))], [], 'bench', 'bench', '', 0, 100000, completed + 120 \
+                 [concat('test_ops.py::test_', toString(cityHash64(number, 6) % 200))], \
+                 ['+ python test/run_test.py --shard 1 5'], 'bench', 'bench', '', 0, 100000, completed + 120, \
+                 lower(hex(cityHash64(cityHash64(number, 5) % 5, cityHash64(number, 6) % 200))), \
+                 concat('FAILED test/test_ops.py::TestCommonCUDA::test_', toString(cityHash64(number, 6) % 200), ' - AssertionError') \
                  FROM (SELECT number, {job_common} FROM numbers({jobs})) WHERE NOT still_queued AND failed"
             ),
         ),
@@ -365,6 +369,13 @@ pub async fn run(config: &Config, args: ReadBenchArgs) -> anyhow::Result<()> {
         ))
         .await?;
     anyhow::ensure!(!shas.is_empty(), "the generator made no commits");
+    let failed_jobs: Vec<i64> = clickhouse
+        .fetch_all::<i64>(&format!(
+            "SELECT job_id FROM {}.job_classification ORDER BY classified_at DESC LIMIT 200",
+            clickhouse.database()
+        ))
+        .await?;
+    anyhow::ensure!(!failed_jobs.is_empty(), "the generator made no verdicts");
     let prs = args.commits / 10;
     let n = args.requests;
     let endpoints: Vec<Endpoint> = vec![
@@ -427,6 +438,51 @@ pub async fn run(config: &Config, args: ReadBenchArgs) -> anyhow::Result<()> {
             "HUD grid page (HTML)",
             None,
             Box::new(|i| format!("/hud/{REPO}/main?page={}", i % 20 + 1)),
+        ),
+        (
+            "Dr.CI, PR of 2 heads",
+            Some(100.0),
+            Box::new(move |i| {
+                format!(
+                    "/api/drci/{REPO}/{}",
+                    PR_BASE + (i as u64 * 13) % prs.max(1)
+                )
+            }),
+        ),
+        (
+            "similar failures, one job",
+            Some(100.0),
+            Box::new(move |i| {
+                format!(
+                    "/api/failures/{REPO}/similar?job_id={}&days=7",
+                    failed_jobs[(i * 7) % failed_jobs.len()]
+                )
+            }),
+        ),
+        (
+            "failure clusters, 7 days",
+            None,
+            Box::new(|_| format!("/api/failures/{REPO}/clusters?days=7")),
+        ),
+        (
+            "trunk: time to signal, 30 d",
+            Some(300.0),
+            Box::new(|_| format!("/api/trunk/{REPO}/signal?branch=main&days=30")),
+        ),
+        (
+            "trunk: red rate, 30 d",
+            Some(300.0),
+            Box::new(|_| format!("/api/trunk/{REPO}/red?branch=main&days=30")),
+        ),
+        (
+            "trunk: broken, 30 d",
+            Some(300.0),
+            Box::new(|_| format!("/api/trunk/{REPO}/broken?branch=main&days=30")),
+        ),
+        (
+            "trunk: queue times, 30 d",
+            Some(300.0),
+            Box::new(|_| format!("/api/trunk/{REPO}/queue?days=30")),
         ),
     ];
     let timings = time_endpoints(&http, &base, &endpoints, n).await?;

@@ -1,0 +1,546 @@
+//! `GET /api/drci/{owner}/{repo}/{number}`: Dr.CI — for each head of a PR (the newest first,
+//! earlier heads too), every job with its class and the reason in words, with the evidence.
+//! The rules are `drci_rules.rs`; this file gathers what they read and renders the answer.
+//!
+//! **The merge base** comes from hudstream's own data, not from GitHub's compare API: for a
+//! head first seen at time T, it is the newest commit of the PR's base branch pushed at or
+//! before T (from our push stream); with no push of the base branch known, the PR's
+//! `base.sha` (the base branch's tip when GitHub last described the PR). GitHub's compare
+//! gives the true common ancestor; ours is the base branch as it stood when the head was
+//! pushed — the same when the author rebased or merged the base, newer otherwise, in which
+//! case a failure introduced on the base after the true merge base also counts as broken
+//! trunk (which is what the author wants to know: it is not theirs).
+//!
+//! **Similar failures** are looked for in a window from the earliest merge base's push minus
+//! 24 hours (at most 7 days back, torchci's `MAX_SEARCH_HOURS_FOR_QUERYING_SIMILAR_FAILURES`)
+//! to now, on commits other than the PR's own heads.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use hudstream_runtime::clickhouse::{ClickHouse, Param};
+
+use crate::commit::FailedTestRow;
+use crate::disabled::{disabled_issues, disabling_issue};
+use crate::drci_rules::{
+    classify, Class, DisabledBy, Evidence, Job, Known, SignatureSeen, Verdict,
+};
+use crate::error::ApiError;
+use crate::job_rows::{column_name, display_conclusion, unix_instant};
+use crate::params::{self, now_unix, QueryParams, RawPath, RawQuery};
+use crate::pull::{PrCommitRow, PullRequestRow};
+use crate::queries::{
+    fetch, BRANCH_PUSHES, COMMIT_FAILED_TESTS, DRCI_JOBS, PR_COMMITS, PULL_REQUEST,
+    SIGNATURE_MATCHES,
+};
+use crate::test_results::status_of;
+use crate::unstable::open_unstable_issues;
+use hudstream_junit::status::Status;
+
+/// The longest a similar-failure search looks back (torchci: 7 days).
+pub const SIMILAR_MAX_DAYS: i64 = 7;
+/// How far before the merge base a similar failure may be (torchci: 24 hours).
+const SIMILAR_BEFORE_BASE_S: i64 = 86_400;
+/// At most this many heads are classified (newest first).
+const MAX_HEADS: usize = 10;
+
+/// A row of `drci_jobs`.
+#[derive(Debug, Clone, clickhouse::Row, Deserialize)]
+struct DrciJobRow {
+    head_sha: String,
+    id: i64,
+    #[allow(dead_code)] // read by position
+    run_id: i64,
+    run_attempt: i64,
+    workflow_name: String,
+    name: String,
+    status: String,
+    conclusion: String,
+    created_at_unix: u32,
+    #[allow(dead_code)] // read by position
+    completed_at_unix: u32,
+    runner_name: String,
+    html_url: String,
+    failure_outcome: String,
+    failure_rule: String,
+    failure_line: String,
+    failure_captures: Vec<String>,
+    failure_context: Vec<String>,
+    failure_signature: String,
+}
+
+/// A row of `branch_pushes`.
+#[derive(Debug, clickhouse::Row, Deserialize)]
+struct PushRow {
+    sha: String,
+    pushed_at_unix: u32,
+}
+
+/// A row of `signature_matches`.
+#[derive(Debug, clickhouse::Row, Deserialize)]
+struct MatchRow {
+    signature: String,
+    jobs: u64,
+    commits: u64,
+    branches: Vec<String>,
+    example_job_ids: Vec<i64>,
+    first_seen_unix: u32,
+    last_seen_unix: u32,
+}
+
+/// How a head's merge base was chosen.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct MergeBase {
+    pub sha: String,
+    pub pushed_at: Option<String>,
+    /// `base_branch_push` or `pull_request_base_sha`.
+    pub chosen_by: String,
+}
+
+/// The failure a job's class was decided on.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct DrciFailure {
+    pub rule: String,
+    pub line: String,
+    pub captures: Vec<String>,
+    pub signature: String,
+}
+
+/// One job with its class.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct DrciJob {
+    pub id: i64,
+    /// `"{workflow} / {job}"`.
+    pub name: String,
+    pub conclusion: String,
+    pub run_attempt: i64,
+    pub class: Class,
+    pub reason: String,
+    pub evidence: Option<Evidence>,
+    pub failure: Option<DrciFailure>,
+    pub failing_tests: Vec<String>,
+    pub html_url: String,
+}
+
+/// How many jobs of a head are in each class.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Summary {
+    pub new_failure: u64,
+    pub broken_trunk: u64,
+    pub flaky: u64,
+    pub unstable: u64,
+    pub awaiting_approval: u64,
+    pub pending: u64,
+    pub success: u64,
+}
+
+impl Summary {
+    fn add(&mut self, class: Class) {
+        *match class {
+            Class::NewFailure => &mut self.new_failure,
+            Class::BrokenTrunk => &mut self.broken_trunk,
+            Class::Flaky => &mut self.flaky,
+            Class::Unstable => &mut self.unstable,
+            Class::AwaitingApproval => &mut self.awaiting_approval,
+            Class::Pending => &mut self.pending,
+            Class::Success => &mut self.success,
+        } += 1;
+    }
+
+    pub fn count(&self, class: Class) -> u64 {
+        match class {
+            Class::NewFailure => self.new_failure,
+            Class::BrokenTrunk => self.broken_trunk,
+            Class::Flaky => self.flaky,
+            Class::Unstable => self.unstable,
+            Class::AwaitingApproval => self.awaiting_approval,
+            Class::Pending => self.pending,
+            Class::Success => self.success,
+        }
+    }
+
+    /// "2 new failures, 1 broken trunk, 3 flaky" — the classes that are not success, or
+    /// "all N jobs passed".
+    pub fn sentence(&self) -> String {
+        let parts: Vec<String> = [
+            (self.new_failure, "new failure", "new failures"),
+            (self.broken_trunk, "broken trunk", "broken trunk"),
+            (self.flaky, "flaky", "flaky"),
+            (self.unstable, "unstable", "unstable"),
+            (
+                self.awaiting_approval,
+                "awaiting approval",
+                "awaiting approval",
+            ),
+            (self.pending, "pending", "pending"),
+        ]
+        .iter()
+        .filter(|(n, _, _)| *n > 0)
+        .map(|(n, one, many)| format!("{n} {}", if *n == 1 { one } else { many }))
+        .collect();
+        if parts.is_empty() {
+            format!("no failures ({} jobs passed)", self.success)
+        } else {
+            parts.join(", ")
+        }
+    }
+}
+
+/// One head of the PR, classified.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct DrciHead {
+    pub sha: String,
+    pub is_head: bool,
+    pub first_seen: Option<String>,
+    pub merge_base: Option<MergeBase>,
+    pub summary: Summary,
+    /// New failures first, then broken trunk, flaky, unstable, awaiting approval, pending,
+    /// success; by name within a class.
+    pub jobs: Vec<DrciJob>,
+}
+
+/// The Dr.CI answer for a PR.
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+pub struct Drci {
+    pub repository: String,
+    pub number: i64,
+    pub title: String,
+    pub base_ref: String,
+    pub head_sha: String,
+    /// The newest head's summary.
+    pub summary: Summary,
+    /// Newest first.
+    pub heads: Vec<DrciHead>,
+}
+
+/// Dr.CI for PR `number` of `repository`.
+pub async fn drci(
+    clickhouse: &ClickHouse,
+    repository: &str,
+    number: i64,
+) -> Result<Drci, ApiError> {
+    let repo = || ("repo", Param::Str(repository.to_string()));
+    let pr_params = [repo(), ("number", Param::Int(number))];
+    let (pr, heads, unstable, disabled) = tokio::join!(
+        fetch::<PullRequestRow>(clickhouse, &PULL_REQUEST, &pr_params),
+        fetch::<PrCommitRow>(clickhouse, &PR_COMMITS, &pr_params),
+        open_unstable_issues(clickhouse, repository),
+        disabled_issues(clickhouse, repository),
+    );
+    let (pr, mut heads, unstable, disabled) =
+        (pr?.into_iter().next(), heads?, unstable?, disabled?);
+    if pr.is_none() && heads.is_empty() {
+        return Err(ApiError::NotFound(format!(
+            "nothing is known of pull request #{number} in {repository}"
+        )));
+    }
+    heads.truncate(MAX_HEADS);
+    let head_now = pr.as_ref().map(|p| p.head_sha.clone()).unwrap_or_default();
+    let base_ref = pr
+        .as_ref()
+        .map(|p| p.base_ref.clone())
+        .filter(|b| !b.is_empty())
+        .unwrap_or_else(|| "main".into());
+    let pr_base_sha = pr.as_ref().map(|p| p.base_sha.clone()).unwrap_or_default();
+    let labels = pr.as_ref().map(|p| p.labels.clone()).unwrap_or_default();
+
+    // Merge bases: the base branch's newest push at or before each head was first seen.
+    let newest = heads
+        .iter()
+        .map(|h| h.first_seen.seconds())
+        .max()
+        .unwrap_or(0);
+    let oldest = heads
+        .iter()
+        .map(|h| h.first_seen.seconds())
+        .min()
+        .unwrap_or(0);
+    let pushes: Vec<PushRow> = fetch(
+        clickhouse,
+        &BRANCH_PUSHES,
+        &[
+            repo(),
+            ("ref", Param::Str(format!("refs/heads/{base_ref}"))),
+            (
+                "since",
+                Param::UInt((oldest - SIMILAR_MAX_DAYS * 86_400).max(0) as u64),
+            ),
+            ("until", Param::UInt(newest.max(0) as u64)),
+            ("limit", Param::UInt(1000)),
+        ],
+    )
+    .await?;
+    // A head that is itself on the base branch (a PR landed, or pushed there too) is no base.
+    let head_set: BTreeSet<&str> = heads.iter().map(|h| h.sha.as_str()).collect();
+    let pushes: Vec<PushRow> = pushes
+        .into_iter()
+        .filter(|p| !head_set.contains(p.sha.as_str()))
+        .collect();
+    let merge_bases: Vec<Option<MergeBase>> = heads
+        .iter()
+        .map(|h| merge_base_of(h.first_seen.seconds(), &pushes, &pr_base_sha))
+        .collect();
+
+    // Every job of the heads and their merge bases, and the heads' failing tests.
+    let mut shas: BTreeSet<String> = heads.iter().map(|h| h.sha.clone()).collect();
+    shas.extend(merge_bases.iter().flatten().map(|b| b.sha.clone()));
+    let rows: Vec<DrciJobRow> = fetch(
+        clickhouse,
+        &DRCI_JOBS,
+        &[
+            repo(),
+            ("shas", Param::StrArray(shas.into_iter().collect())),
+        ],
+    )
+    .await?;
+    let tests = futures::future::try_join_all(heads.iter().map(|h| async {
+        let params = [repo(), ("sha", Param::Str(h.sha.clone()))];
+        fetch::<FailedTestRow>(clickhouse, &COMMIT_FAILED_TESTS, &params).await
+    }))
+    .await?;
+    let mut failing_tests: BTreeMap<i64, Vec<(String, String, String)>> = BTreeMap::new();
+    for t in tests.into_iter().flatten() {
+        if status_of(t.runs, t.failures, t.skips, t.marked) == Status::Failure {
+            failing_tests
+                .entry(t.job_id)
+                .or_default()
+                .push((t.file, t.classname, t.name));
+        }
+    }
+    let mut by_sha: BTreeMap<String, Vec<Job>> = BTreeMap::new();
+    let mut rows_by_id: BTreeMap<i64, DrciJobRow> = BTreeMap::new();
+    for (sha, jobs) in group_attempts(rows.clone()) {
+        by_sha.insert(sha, jobs);
+    }
+    for row in rows {
+        rows_by_id.insert(row.id, row);
+    }
+    for jobs in by_sha.values_mut() {
+        for job in jobs.iter_mut() {
+            if let Some(tests) = failing_tests.get(&job.id) {
+                job.failing_tests = tests.clone();
+            }
+        }
+    }
+
+    // Where else the heads' failure signatures were seen.
+    let head_shas: Vec<String> = heads.iter().map(|h| h.sha.clone()).collect();
+    let signatures: BTreeSet<String> = head_shas
+        .iter()
+        .filter_map(|sha| by_sha.get(sha))
+        .flatten()
+        .map(|j| j.verdict.signature.clone())
+        .filter(|s| !s.is_empty())
+        .collect();
+    let now = now_unix();
+    let base_times = merge_bases
+        .iter()
+        .flatten()
+        .filter_map(|b| b.pushed_at.as_ref())
+        .count();
+    let earliest_base = pushes
+        .iter()
+        .filter(|p| merge_bases.iter().flatten().any(|b| b.sha == p.sha))
+        .map(|p| i64::from(p.pushed_at_unix))
+        .min()
+        .filter(|_| base_times > 0)
+        .unwrap_or(oldest);
+    let since = (earliest_base - SIMILAR_BEFORE_BASE_S).max(newest - SIMILAR_MAX_DAYS * 86_400);
+    let similar_days = ((now - since) as f64 / 86_400.0).ceil().max(1.0) as i64;
+    let similar: BTreeMap<String, SignatureSeen> = if signatures.is_empty() {
+        BTreeMap::new()
+    } else {
+        fetch::<MatchRow>(
+            clickhouse,
+            &SIGNATURE_MATCHES,
+            &[
+                repo(),
+                (
+                    "signatures",
+                    Param::StrArray(signatures.into_iter().collect()),
+                ),
+                ("exclude_shas", Param::StrArray(head_shas.clone())),
+                ("since", Param::UInt(since.max(0) as u64)),
+                ("until", Param::UInt(now.max(0) as u64)),
+            ],
+        )
+        .await?
+        .into_iter()
+        .map(|m| {
+            (
+                m.signature,
+                SignatureSeen {
+                    jobs: m.jobs,
+                    commits: m.commits,
+                    branches: m.branches.into_iter().filter(|b| !b.is_empty()).collect(),
+                    example_job_ids: m.example_job_ids,
+                    first_seen: unix_instant(i64::from(m.first_seen_unix)),
+                    last_seen: unix_instant(i64::from(m.last_seen_unix)),
+                },
+            )
+        })
+        .collect()
+    };
+
+    let disabled_by = |_file: &str, classname: &str, name: &str| {
+        disabling_issue(&disabled, name, classname).map(|issue| DisabledBy {
+            number: issue.number,
+            title: issue.title.clone(),
+            url: issue.html_url.clone(),
+        })
+    };
+    let empty: Vec<Job> = Vec::new();
+    let mut out_heads = Vec::new();
+    for (head, merge_base) in heads.iter().zip(merge_bases) {
+        let base_jobs = merge_base
+            .as_ref()
+            .map(|b| by_sha.get(&b.sha).unwrap_or(&empty));
+        let known = Known {
+            pr_labels: &labels,
+            unstable: &unstable,
+            merge_base: merge_base
+                .as_ref()
+                .zip(base_jobs)
+                .map(|(b, jobs)| (b.sha.as_str(), jobs.as_slice())),
+            similar: &similar,
+            similar_days,
+            disabled: &disabled_by,
+        };
+        let mut summary = Summary::default();
+        let mut jobs: Vec<DrciJob> = by_sha
+            .get(&head.sha)
+            .unwrap_or(&empty)
+            .iter()
+            .map(|job| {
+                let decision = classify(job, &known);
+                summary.add(decision.class);
+                let row = rows_by_id.get(&job.id);
+                DrciJob {
+                    id: job.id,
+                    name: job.name.clone(),
+                    conclusion: row
+                        .map(|r| display_conclusion(&r.status, &r.conclusion))
+                        .unwrap_or_default(),
+                    run_attempt: job.run_attempt,
+                    class: decision.class,
+                    reason: decision.reason,
+                    evidence: decision.evidence,
+                    failure: (job.verdict.outcome == "matched").then(|| DrciFailure {
+                        rule: job.verdict.rule.clone(),
+                        line: job.verdict.line.clone(),
+                        captures: job.verdict.captures.clone(),
+                        signature: job.verdict.signature.clone(),
+                    }),
+                    failing_tests: job
+                        .failing_tests
+                        .iter()
+                        .map(|(file, class, name)| format!("{file}::{class}::{name}"))
+                        .collect(),
+                    html_url: row.map(|r| r.html_url.clone()).unwrap_or_default(),
+                }
+            })
+            .collect();
+        jobs.sort_by(|a, b| a.class.cmp(&b.class).then_with(|| a.name.cmp(&b.name)));
+        out_heads.push(DrciHead {
+            sha: head.sha.clone(),
+            is_head: head.sha == head_now,
+            first_seen: unix_instant(head.first_seen.seconds()),
+            merge_base,
+            summary,
+            jobs,
+        });
+    }
+    let current = out_heads
+        .iter()
+        .find(|h| h.is_head)
+        .or(out_heads.first())
+        .map(|h| (h.sha.clone(), h.summary.clone()))
+        .unwrap_or_default();
+    Ok(Drci {
+        repository: repository.to_string(),
+        number,
+        title: pr.as_ref().map(|p| p.title.clone()).unwrap_or_default(),
+        base_ref,
+        head_sha: current.0,
+        summary: current.1,
+        heads: out_heads,
+    })
+}
+
+/// The newest push of the base branch at or before `first_seen`; else the PR's base sha.
+fn merge_base_of(first_seen: i64, pushes: &[PushRow], pr_base_sha: &str) -> Option<MergeBase> {
+    // `pushes` is newest first.
+    if let Some(p) = pushes
+        .iter()
+        .find(|p| i64::from(p.pushed_at_unix) <= first_seen)
+    {
+        return Some(MergeBase {
+            sha: p.sha.clone(),
+            pushed_at: unix_instant(i64::from(p.pushed_at_unix)),
+            chosen_by: "base_branch_push".into(),
+        });
+    }
+    (!pr_base_sha.is_empty()).then(|| MergeBase {
+        sha: pr_base_sha.to_string(),
+        pushed_at: None,
+        chosen_by: "pull_request_base_sha".into(),
+    })
+}
+
+/// Per commit, each job's newest attempt (by workflow and job name), with the ids of its
+/// earlier failed attempts.
+fn group_attempts(rows: Vec<DrciJobRow>) -> BTreeMap<String, Vec<Job>> {
+    let mut cells: BTreeMap<(String, String, String), Vec<DrciJobRow>> = BTreeMap::new();
+    for row in rows {
+        cells
+            .entry((
+                row.head_sha.clone(),
+                row.workflow_name.clone(),
+                row.name.clone(),
+            ))
+            .or_default()
+            .push(row);
+    }
+    let mut out: BTreeMap<String, Vec<Job>> = BTreeMap::new();
+    for ((sha, workflow, name), mut attempts) in cells {
+        attempts.sort_by_key(|r| (r.run_attempt, r.created_at_unix, r.id));
+        let Some(last) = attempts.pop() else { continue };
+        let failed_attempts = attempts
+            .iter()
+            .filter(|r| matches!(r.conclusion.as_str(), "failure" | "timed_out" | "cancelled"))
+            .map(|r| r.id)
+            .collect();
+        out.entry(sha).or_default().push(Job {
+            id: last.id,
+            name: column_name(&workflow, &name),
+            conclusion: last.conclusion.clone(),
+            runner_name: last.runner_name.clone(),
+            verdict: Verdict {
+                outcome: last.failure_outcome.clone(),
+                rule: last.failure_rule.clone(),
+                line: last.failure_line.clone(),
+                captures: last.failure_captures.clone(),
+                context: last.failure_context.clone(),
+                signature: last.failure_signature.clone(),
+            },
+            failed_attempts,
+            run_attempt: last.run_attempt,
+            failing_tests: Vec::new(),
+        });
+    }
+    out
+}
+
+/// Dr.CI for the PR a request names.
+pub async fn from_request(
+    clickhouse: &ClickHouse,
+    path: RawPath<(String, String, String)>,
+    query: RawQuery,
+) -> Result<Drci, ApiError> {
+    let (owner, repo, number) = params::path(path)?;
+    QueryParams::parse(query, &[])?;
+    let repository = params::repository(&owner, &repo)?;
+    let number = params::positive("the pull request number", &number)?;
+    drci(clickhouse, &repository, number).await
+}

@@ -96,10 +96,12 @@ saved_queries! {
     FAILURE_CLUSTERS = "failure_clusters";
     /// `GET /api/trunk/.../signal`: time to signal per commit.
     TRUNK_SIGNAL = "trunk_signal";
-    /// `GET /api/trunk/.../red`: real and flaky failing cells per commit.
-    TRUNK_CELLS = "trunk_cells";
-    /// `GET /api/trunk/.../broken`: jobs that failed on several commits, and where they passed.
+    /// `GET /api/trunk/.../red`: real and flaky failed jobs per commit.
+    TRUNK_RED = "trunk_red";
+    /// `GET /api/trunk/.../broken`: jobs that failed for real on several commits.
     TRUNK_FAILING_JOBS = "trunk_failing_jobs";
+    /// `GET /api/trunk/.../broken`: the commits each workflow ran on.
+    TRUNK_WORKFLOW_RUNS = "trunk_workflow_runs";
     /// `GET /api/trunk/.../queue`: queue time percentiles per runner label and day.
     QUEUE_TIMES = "queue_times";
     /// `hudstream dead-letters`.

@@ -27,7 +27,8 @@ use crate::error::ApiError;
 use crate::job_rows::unix_instant;
 use crate::params::{self, now_unix, QueryParams, RawPath, RawQuery};
 use crate::queries::{
-    fetch, BRANCH_PUSHES, QUEUE_TIMES, TRUNK_CELLS, TRUNK_FAILING_JOBS, TRUNK_SIGNAL,
+    fetch, BRANCH_PUSHES, QUEUE_TIMES, TRUNK_FAILING_JOBS, TRUNK_RED, TRUNK_SIGNAL,
+    TRUNK_WORKFLOW_RUNS,
 };
 use crate::unstable::{open_unstable_issues, sql_prefixes};
 
@@ -180,12 +181,10 @@ pub async fn signal(clickhouse: &ClickHouse, q: &TrunkQuery) -> Result<Signal, A
 // ---------------------------------------------------------------------------------- red
 
 #[derive(Debug, clickhouse::Row, Deserialize)]
-struct CellsRow {
+struct RedRow {
     sha: String,
-    real_cells: u64,
-    flaky_cells: u64,
-    #[allow(dead_code)] // read by position
-    cells: u64,
+    real_jobs: u64,
+    flaky_jobs: u64,
 }
 
 #[derive(Debug, clickhouse::Row, Deserialize)]
@@ -246,7 +245,7 @@ pub async fn red(clickhouse: &ClickHouse, q: &TrunkQuery) -> Result<Red, ApiErro
     let mut params = q.params();
     params.push(("unstable", Param::StrArray(sql_prefixes(&unstable))));
     let (cells, pushes) = tokio::join!(
-        fetch::<CellsRow>(clickhouse, &TRUNK_CELLS, &params),
+        fetch::<RedRow>(clickhouse, &TRUNK_RED, &params),
         pushes(clickhouse, q)
     );
     let (cells, pushes) = (cells?, pushes?);
@@ -271,9 +270,9 @@ pub async fn red(clickhouse: &ClickHouse, q: &TrunkQuery) -> Result<Red, ApiErro
             flaky_rate: 0.0,
         });
         day.commits += 1;
-        if c.real_cells > 0 {
+        if c.real_jobs > 0 {
             day.red += 1;
-        } else if c.flaky_cells > 0 {
+        } else if c.flaky_jobs > 0 {
             day.flaky += 1;
         }
     }
@@ -384,9 +383,15 @@ pub async fn queue(clickhouse: &ClickHouse, q: &TrunkQuery) -> Result<Queue, Api
 
 #[derive(Debug, clickhouse::Row, Deserialize)]
 struct FailingJobRow {
-    job: String,
+    workflow: String,
+    cell: String,
     failed_shas: Vec<String>,
-    passed_shas: Vec<String>,
+}
+
+#[derive(Debug, clickhouse::Row, Deserialize)]
+struct WorkflowRunsRow {
+    workflow: String,
+    shas: Vec<String>,
 }
 
 /// A run of consecutive failing commits of one job.
@@ -416,19 +421,27 @@ pub struct Broken {
     pub runs: Vec<BrokenRun>,
 }
 
-/// The runs of ≥ `threshold` consecutive failures of each job, commits ordered by push.
+/// A job's failures and the commits it ran on (`None`: every commit of the branch).
+pub struct JobRecord<'a> {
+    pub job: String,
+    pub failed: BTreeSet<String>,
+    pub ran: Option<&'a BTreeSet<String>>,
+}
+
+/// The runs of ≥ `threshold` consecutive failures of each job, among the commits it ran on,
+/// commits ordered by push.
 pub fn broken_runs(
-    jobs: &[(String, BTreeSet<String>, BTreeSet<String>)],
+    jobs: &[JobRecord<'_>],
     pushes_newest_first: &[(String, i64)],
     threshold: u64,
 ) -> Vec<BrokenRun> {
     let mut out = Vec::new();
-    for (job, failed, passed) in jobs {
+    for JobRecord { job, failed, ran } in jobs {
         // Oldest first, only commits that ran the job.
         let ran: Vec<&(String, i64)> = pushes_newest_first
             .iter()
             .rev()
-            .filter(|(sha, _)| failed.contains(sha) || passed.contains(sha))
+            .filter(|(sha, _)| failed.contains(sha) || ran.is_none_or(|r| r.contains(sha)))
             .collect();
         let mut i = 0;
         while i < ran.len() {
@@ -468,19 +481,25 @@ pub async fn broken(clickhouse: &ClickHouse, q: &TrunkQuery) -> Result<Broken, A
     let mut params = q.params();
     params.push(("unstable", Param::StrArray(sql_prefixes(&unstable))));
     params.push(("min_failures", Param::UInt(BROKEN_AFTER)));
-    let (jobs, pushes) = tokio::join!(
+    let run_params = q.params();
+    let (jobs, runs, pushes) = tokio::join!(
         fetch::<FailingJobRow>(clickhouse, &TRUNK_FAILING_JOBS, &params),
+        fetch::<WorkflowRunsRow>(clickhouse, &TRUNK_WORKFLOW_RUNS, &run_params),
         pushes(clickhouse, q)
     );
-    let (jobs, pushes) = (jobs?, pushes?);
-    let jobs: Vec<(String, BTreeSet<String>, BTreeSet<String>)> = jobs
+    let (jobs, runs, pushes) = (jobs?, runs?, pushes?);
+    // A job ran on the commits its workflow ran on; a workflow with no run known (runs are
+    // optional: webhooks for them may not be configured) counts every commit.
+    let ran_by_workflow: BTreeMap<String, BTreeSet<String>> = runs
         .into_iter()
-        .map(|j| {
-            (
-                j.job,
-                j.failed_shas.into_iter().collect(),
-                j.passed_shas.into_iter().collect(),
-            )
+        .map(|r| (r.workflow, r.shas.into_iter().collect()))
+        .collect();
+    let jobs: Vec<JobRecord<'_>> = jobs
+        .into_iter()
+        .map(|j| JobRecord {
+            job: format!("{} / {}", j.workflow, j.cell),
+            ran: ran_by_workflow.get(&j.workflow),
+            failed: j.failed_shas.into_iter().collect(),
         })
         .collect();
     let pushes: Vec<(String, i64)> = pushes
@@ -540,14 +559,20 @@ mod tests {
             .map(|i| (format!("c{i}"), 1_700_000_000 + i * 600))
             .collect();
         let set = |s: &[&str]| s.iter().map(|x| x.to_string()).collect::<BTreeSet<_>>();
-        // c0 pass, c1 fail, c2 not run, c3 fail, c4 fail, c5 pass, c6 fail, c7 fail.
+        // a's workflow: c0 pass, c1 fail, c2 not run, c3 fail, c4 fail, c5 pass, c6 fail, c7 fail.
+        let a_ran = set(&["c0", "c1", "c3", "c4", "c5", "c6", "c7"]);
         let jobs = vec![
-            (
-                "a".to_string(),
-                set(&["c1", "c3", "c4", "c6", "c7"]),
-                set(&["c0", "c5"]),
-            ),
-            ("b".to_string(), set(&["c5", "c6", "c7"]), set(&["c4"])),
+            JobRecord {
+                job: "a".into(),
+                failed: set(&["c1", "c3", "c4", "c6", "c7"]),
+                ran: Some(&a_ran),
+            },
+            // b's workflow has no runs known: every commit counts; c4 passed.
+            JobRecord {
+                job: "b".into(),
+                failed: set(&["c5", "c6", "c7"]),
+                ran: None,
+            },
         ];
         let runs = broken_runs(&jobs, &pushes, 3);
         assert_eq!(runs.len(), 2, "{runs:?}");

@@ -78,7 +78,7 @@ pub fn is_unstable(name: &str, issues: &[UnstableIssue]) -> bool {
     name.to_ascii_lowercase().contains("unstable") || unstable_issue(name, issues).is_some()
 }
 
-/// The prefixes SQL filters unstable jobs by (`trunk_cells.sql`): each issue's job name —
+/// The prefixes SQL filters unstable jobs by (`trunk_red.sql`, `trunk_failing_jobs.sql`): each issue's job name —
 /// `UNSTABLE <name>` containing `UNSTABLE <job>` means the name starts with the job.
 pub fn sql_prefixes(issues: &[UnstableIssue]) -> Vec<String> {
     issues

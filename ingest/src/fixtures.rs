@@ -207,8 +207,8 @@ pub fn named(name: &str) -> &'static Delivery {
 /// The deliveries derived from real ones that the golden rows (`projections/testdata/`) and the
 /// fill-and-replay suite add to the fixtures: torchci's disabled-test issue for a test that is
 /// flaky in the fixture reports, an `UNSTABLE` issue for one of the fixtures' jobs, and the real
-/// push of 6113728f to master as a push of the CodeQL jobs' commit to main (so the trunk-health
-/// queries find a branch commit with jobs).
+/// push of 6113728f to master as a push of the CodeQL jobs' commit to main with a completed
+/// CodeQL run of it (so the trunk-health queries find a branch commit with jobs and runs).
 pub fn derived_deliveries(dir: &Path) -> Result<Vec<Delivery>, FixtureError> {
     let mut out = vec![
         disabled_test_issue(
@@ -237,6 +237,25 @@ pub fn derived_deliveries(dir: &Path) -> Result<Vec<Delivery>, FixtureError> {
         event: "push".into(),
         action: None,
         delivery_id: "derived-push-main".into(),
+        headers: Vec::new(),
+    });
+    // A real completed workflow run of that commit, as a run of Hello-World's main.
+    let path = dir.join("workflow_run/completed.with-pull-requests.payload.json");
+    let mut body: serde_json::Value =
+        serde_json::from_slice(&read(&path)?).map_err(|e| invalid(&path, e))?;
+    body["repository"]["full_name"] = "Codertocat/Hello-World".into();
+    body["repository"]["name"] = "Hello-World".into();
+    body["repository"]["owner"]["login"] = "Codertocat".into();
+    body["workflow_run"]["id"] = 2202229078_i64.into();
+    body["workflow_run"]["head_sha"] = sha.into();
+    body["workflow_run"]["head_branch"] = "main".into();
+    body["workflow_run"]["name"] = "CodeQL".into();
+    out.push(Delivery {
+        body: serde_json::to_vec(&body).map_err(|e| invalid(&path, e))?,
+        path,
+        event: "workflow_run".into(),
+        action: Some("completed".into()),
+        delivery_id: "derived-run-main".into(),
         headers: Vec::new(),
     });
     Ok(out)

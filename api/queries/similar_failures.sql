@@ -1,75 +1,75 @@
--- Jobs whose newest verdict carries a failure signature, completed in a window, newest first:
--- which commits, branches and PRs, and whether a later attempt of the same job passed (a
--- failure that passed on rerun). Candidates come from job_classification by signature, are
--- kept only if their newest verdict still has it, and are looked up in workflow_job by their
--- commits (its key). Params: repo String, signature String, since UInt64, until UInt64 (unix
--- seconds), page_size UInt64.
+-- The newest `page_size` jobs whose newest verdict carries a failure signature, in a window
+-- (`matched` = 1), with the reruns that passed on their commits (`matched` = 0, attempt > 1,
+-- success): which commits, branches and PRs, and — the API pairs them by run and job name —
+-- whether a later attempt of a failed job passed. The jobs are chosen in job_classification
+-- (by signature and verdict time), then read from workflow_job in one pass over their commits
+-- (its key) and their PRs from workflow_run, so the cost follows the page, not the
+-- signature's history. Params: repo String, signature String, since UInt64, until UInt64
+-- (unix seconds), page_size UInt64.
 SELECT
-    id, head_sha, head_branch, workflow_name, name, conclusion, run_id, run_attempt,
-    toUInt32(completed_at) AS completed_at_unix, html_url,
-    passed_attempt, pull_request_numbers
+    id, matched, head_sha, head_branch, workflow_name, name, conclusion, run_id, run_attempt,
+    toUInt32(completed_at) AS completed_at_unix, html_url, pull_request_numbers
 FROM
 (
     SELECT
-        id, head_sha, head_branch, workflow_name, name, conclusion, run_id, run_attempt,
-        completed_at, html_url, passed_attempt
-    FROM
-    (
-        SELECT id, head_sha, head_branch, workflow_name, name, conclusion, run_id, run_attempt,
-               completed_at, html_url
-        FROM
-        (
-            SELECT id, head_sha, head_branch, workflow_name, name, conclusion, run_id,
-                   run_attempt, completed_at, html_url
-            FROM {database}.workflow_job
-            WHERE repository_full_name = {repo:String}
-              AND head_sha IN
+        id, id IN
               (
+                    SELECT job_id FROM
+                    (
+                        SELECT job_id, argMax(signature, version) AS newest,
+                               argMax(classified_at, version) AS newest_at
+                        FROM {database}.job_classification
+                        WHERE repository_full_name = {repo:String}
+                          AND job_id IN
+                          (
+                              SELECT job_id FROM {database}.job_classification
+                              WHERE repository_full_name = {repo:String}
+                                AND signature = {signature:String}
+                                AND classified_at >= toDateTime({since:UInt64}, 'UTC')
+                          )
+                        GROUP BY job_id
+                    )
+                    WHERE newest = {signature:String}
+                      AND newest_at >= toDateTime({since:UInt64}, 'UTC')
+                      AND newest_at <= toDateTime({until:UInt64}, 'UTC')
+                    ORDER BY newest_at DESC, job_id DESC
+                    LIMIT {page_size:UInt64}
+                ) AS matched,
+        head_sha, head_branch, workflow_name, name, conclusion, run_id, run_attempt,
+        completed_at, html_url
+    FROM {database}.workflow_job
+    WHERE repository_full_name = {repo:String}
+      AND head_sha IN
+          (
                   SELECT head_sha FROM {database}.job_classification
-                  WHERE repository_full_name = {repo:String} AND signature = {signature:String}
-              )
-              AND id IN
-              (
-                  SELECT job_id FROM
-                  (
-                      SELECT job_id, argMax(signature, version) AS newest
-                      FROM {database}.job_classification
-                      WHERE repository_full_name = {repo:String}
-                        AND job_id IN
+                  WHERE repository_full_name = {repo:String}
+                    AND job_id IN
+                    (
+                        SELECT job_id FROM
                         (
-                            SELECT job_id FROM {database}.job_classification
+                            SELECT job_id, argMax(signature, version) AS newest,
+                                   argMax(classified_at, version) AS newest_at
+                            FROM {database}.job_classification
                             WHERE repository_full_name = {repo:String}
-                              AND signature = {signature:String}
+                              AND job_id IN
+                              (
+                                  SELECT job_id FROM {database}.job_classification
+                                  WHERE repository_full_name = {repo:String}
+                                    AND signature = {signature:String}
+                                    AND classified_at >= toDateTime({since:UInt64}, 'UTC')
+                              )
+                            GROUP BY job_id
                         )
-                      GROUP BY job_id
-                  )
-                  WHERE newest = {signature:String}
+                        WHERE newest = {signature:String}
+                          AND newest_at >= toDateTime({since:UInt64}, 'UTC')
+                          AND newest_at <= toDateTime({until:UInt64}, 'UTC')
+                        ORDER BY newest_at DESC, job_id DESC
+                        LIMIT {page_size:UInt64}
+                    )
               )
-            ORDER BY id, version DESC
-            LIMIT 1 BY id
-        )
-        WHERE completed_at >= toDateTime({since:UInt64}, 'UTC')
-          AND completed_at <= toDateTime({until:UInt64}, 'UTC')
-    ) AS failed
-    ANY LEFT JOIN
-    (
-        SELECT head_sha, run_id, name, max(run_attempt) AS passed_attempt
-        FROM
-        (
-            SELECT head_sha, run_id, name, run_attempt, conclusion
-            FROM {database}.workflow_job
-            WHERE repository_full_name = {repo:String}
-              AND head_sha IN
-              (
-                  SELECT head_sha FROM {database}.job_classification
-                  WHERE repository_full_name = {repo:String} AND signature = {signature:String}
-              )
-            ORDER BY id, version DESC
-            LIMIT 1 BY id
-        )
-        WHERE conclusion = 'success'
-        GROUP BY head_sha, run_id, name
-    ) AS passed USING (head_sha, run_id, name)
+      AND (matched OR (conclusion = 'success' AND run_attempt > 1))
+    ORDER BY id, version DESC
+    LIMIT 1 BY id
 ) AS jobs
 ANY LEFT JOIN
 (
@@ -77,12 +77,34 @@ ANY LEFT JOIN
     FROM {database}.workflow_run
     WHERE repository_full_name = {repo:String}
       AND head_sha IN
-      (
-          SELECT head_sha FROM {database}.job_classification
-          WHERE repository_full_name = {repo:String} AND signature = {signature:String}
-      )
+          (
+                  SELECT head_sha FROM {database}.job_classification
+                  WHERE repository_full_name = {repo:String}
+                    AND job_id IN
+                    (
+                        SELECT job_id FROM
+                        (
+                            SELECT job_id, argMax(signature, version) AS newest,
+                                   argMax(classified_at, version) AS newest_at
+                            FROM {database}.job_classification
+                            WHERE repository_full_name = {repo:String}
+                              AND job_id IN
+                              (
+                                  SELECT job_id FROM {database}.job_classification
+                                  WHERE repository_full_name = {repo:String}
+                                    AND signature = {signature:String}
+                                    AND classified_at >= toDateTime({since:UInt64}, 'UTC')
+                              )
+                            GROUP BY job_id
+                        )
+                        WHERE newest = {signature:String}
+                          AND newest_at >= toDateTime({since:UInt64}, 'UTC')
+                          AND newest_at <= toDateTime({until:UInt64}, 'UTC')
+                        ORDER BY newest_at DESC, job_id DESC
+                        LIMIT {page_size:UInt64}
+                    )
+              )
     ORDER BY id, version DESC
     LIMIT 1 BY id
 ) AS runs USING (run_id)
-ORDER BY completed_at_unix DESC, id DESC
-LIMIT {page_size:UInt64}
+ORDER BY matched DESC, completed_at_unix DESC, id DESC

@@ -127,23 +127,23 @@ impl From<CommitRow> for CommitInfo {
 
 /// A row of `runs_for_commit`.
 #[derive(Debug, clickhouse::Row, Deserialize)]
-struct RunRow {
-    id: i64,
+pub(crate) struct RunRow {
+    pub id: i64,
     #[allow(dead_code)] // a column of the query: rows are read by position
-    version: u64,
-    run_attempt: i64,
-    name: String,
-    event: String,
-    status: String,
-    conclusion: String,
-    head_branch: String,
-    created_at: DateTime,
-    run_started_at: DateTime,
-    html_url: String,
-    pull_request_numbers: Vec<i64>,
-    head_commit_message: String,
-    head_commit_author_name: String,
-    head_commit_timestamp: DateTime,
+    pub version: u64,
+    pub run_attempt: i64,
+    pub name: String,
+    pub event: String,
+    pub status: String,
+    pub conclusion: String,
+    pub head_branch: String,
+    pub created_at: DateTime,
+    pub run_started_at: DateTime,
+    pub html_url: String,
+    pub pull_request_numbers: Vec<i64>,
+    pub head_commit_message: String,
+    pub head_commit_author_name: String,
+    pub head_commit_timestamp: DateTime,
 }
 
 impl From<&RunRow> for RunSummary {

@@ -11,9 +11,11 @@
 //! case a failure introduced on the base after the true merge base also counts as broken
 //! trunk (which is what the author wants to know: it is not theirs).
 //!
-//! **Similar failures** are looked for in a window from the earliest merge base's push minus
-//! 24 hours (at most 7 days back, torchci's `MAX_SEARCH_HOURS_FOR_QUERYING_SIMILAR_FAILURES`)
-//! to now, on commits other than the PR's own heads.
+//! **Similar failures** are looked for among the verdicts made from the earliest merge base's
+//! push minus 24 hours (and at most 7 days back, torchci's
+//! `MAX_SEARCH_HOURS_FOR_QUERYING_SIMILAR_FAILURES`) until now, on commits other than the PR's
+//! own heads. torchci stops at the head's commit time; hudstream keeps looking until now, so a
+//! failure that appears elsewhere after the PR was pushed also clears it.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -21,7 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use hudstream_runtime::clickhouse::{ClickHouse, Param};
 
-use crate::commit::FailedTestRow;
+use crate::commit::{FailedTestRow, RunRow};
 use crate::disabled::{disabled_issues, disabling_issue};
 use crate::drci_rules::{
     classify, Class, DisabledBy, Evidence, Job, Known, SignatureSeen, Verdict,
@@ -32,7 +34,7 @@ use crate::params::{self, now_unix, QueryParams, RawPath, RawQuery};
 use crate::pull::{PrCommitRow, PullRequestRow};
 use crate::queries::{
     fetch, BRANCH_PUSHES, COMMIT_FAILED_TESTS, DRCI_JOBS, PR_COMMITS, PULL_REQUEST,
-    SIGNATURE_MATCHES,
+    RUNS_FOR_COMMIT, SIGNATURE_MATCHES,
 };
 use crate::test_results::status_of;
 use crate::unstable::open_unstable_issues;
@@ -50,7 +52,6 @@ const MAX_HEADS: usize = 10;
 struct DrciJobRow {
     head_sha: String,
     id: i64,
-    #[allow(dead_code)] // read by position
     run_id: i64,
     run_attempt: i64,
     workflow_name: String,
@@ -299,6 +300,13 @@ pub async fn drci(
         fetch::<FailedTestRow>(clickhouse, &COMMIT_FAILED_TESTS, &params).await
     }))
     .await?;
+    // Workflow runs waiting for approval (or that failed to start) have no job: each is one
+    // pseudo-job, as torchci's `commit_jobs_query` adds them.
+    let runs = futures::future::try_join_all(heads.iter().map(|h| async {
+        let params = [repo(), ("sha", Param::Str(h.sha.clone()))];
+        fetch::<RunRow>(clickhouse, &RUNS_FOR_COMMIT, &params).await
+    }))
+    .await?;
     let mut failing_tests: BTreeMap<i64, Vec<(String, String, String)>> = BTreeMap::new();
     for t in tests.into_iter().flatten() {
         if status_of(t.runs, t.failures, t.skips, t.marked) == Status::Failure {
@@ -310,11 +318,34 @@ pub async fn drci(
     }
     let mut by_sha: BTreeMap<String, Vec<Job>> = BTreeMap::new();
     let mut rows_by_id: BTreeMap<i64, DrciJobRow> = BTreeMap::new();
+    let mut pseudo_jobs: BTreeMap<i64, (String, String)> = BTreeMap::new();
     for (sha, jobs) in group_attempts(rows.clone()) {
         by_sha.insert(sha, jobs);
     }
     for row in rows {
         rows_by_id.insert(row.id, row);
+    }
+    for (head, runs) in heads.iter().zip(runs) {
+        let with_jobs: BTreeSet<i64> = rows_by_id.values().map(|r| r.run_id).collect();
+        for run in runs {
+            if matches!(
+                run.conclusion.as_str(),
+                "action_required" | "startup_failure"
+            ) && !with_jobs.contains(&run.id)
+            {
+                by_sha.entry(head.sha.clone()).or_default().push(Job {
+                    id: run.id,
+                    name: run.name.clone(),
+                    conclusion: run.conclusion.clone(),
+                    runner_name: String::new(),
+                    verdict: Verdict::default(),
+                    failed_attempts: Vec::new(),
+                    run_attempt: run.run_attempt,
+                    failing_tests: Vec::new(),
+                });
+                pseudo_jobs.insert(run.id, (run.conclusion, run.html_url));
+            }
+        }
     }
     for jobs in by_sha.values_mut() {
         for job in jobs.iter_mut() {
@@ -346,7 +377,7 @@ pub async fn drci(
         .min()
         .filter(|_| base_times > 0)
         .unwrap_or(oldest);
-    let since = (earliest_base - SIMILAR_BEFORE_BASE_S).max(newest - SIMILAR_MAX_DAYS * 86_400);
+    let since = (earliest_base - SIMILAR_BEFORE_BASE_S).max(now - SIMILAR_MAX_DAYS * 86_400);
     let similar_days = ((now - since) as f64 / 86_400.0).ceil().max(1.0) as i64;
     let similar: BTreeMap<String, SignatureSeen> = if signatures.is_empty() {
         BTreeMap::new()
@@ -416,11 +447,13 @@ pub async fn drci(
                 let decision = classify(job, &known);
                 summary.add(decision.class);
                 let row = rows_by_id.get(&job.id);
+                let pseudo = pseudo_jobs.get(&job.id);
                 DrciJob {
                     id: job.id,
                     name: job.name.clone(),
                     conclusion: row
                         .map(|r| display_conclusion(&r.status, &r.conclusion))
+                        .or_else(|| pseudo.map(|p| p.0.clone()))
                         .unwrap_or_default(),
                     run_attempt: job.run_attempt,
                     class: decision.class,
@@ -437,7 +470,10 @@ pub async fn drci(
                         .iter()
                         .map(|(file, class, name)| format!("{file}::{class}::{name}"))
                         .collect(),
-                    html_url: row.map(|r| r.html_url.clone()).unwrap_or_default(),
+                    html_url: row
+                        .map(|r| r.html_url.clone())
+                        .or_else(|| pseudo.map(|p| p.1.clone()))
+                        .unwrap_or_default(),
                 }
             })
             .collect();

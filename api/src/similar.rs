@@ -8,7 +8,7 @@
 //! the failure cluster page's data. `/api/failures` (by captures, torchci's
 //! `log_captures_count`) stays as it was.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -26,10 +26,12 @@ const MAX_DAYS: u64 = 90;
 /// At most this many similar jobs are listed.
 const MAX_JOBS: u64 = 200;
 
-/// A row of `similar_failures`.
+/// A row of `similar_failures`: a job with the signature (`matched`), or a rerun that passed
+/// on one of their commits.
 #[derive(Debug, clickhouse::Row, Deserialize)]
 struct SimilarRow {
     id: i64,
+    matched: u8,
     head_sha: String,
     head_branch: String,
     workflow_name: String,
@@ -39,7 +41,6 @@ struct SimilarRow {
     run_attempt: i64,
     completed_at_unix: u32,
     html_url: String,
-    passed_attempt: i64,
     pull_request_numbers: Vec<i64>,
 }
 
@@ -136,6 +137,15 @@ pub async fn similar(
         ],
     )
     .await?;
+    let (rows, reruns): (Vec<SimilarRow>, Vec<SimilarRow>) =
+        rows.into_iter().partition(|r| r.matched != 0);
+    // The attempts that passed, by (run, job name): a failure passed on rerun when a later
+    // attempt of the same job of the same run did.
+    let mut passed: BTreeMap<(i64, String), i64> = BTreeMap::new();
+    for r in reruns {
+        let best = passed.entry((r.run_id, r.name)).or_insert(0);
+        *best = (*best).max(r.run_attempt);
+    }
     let mut commits = BTreeSet::new();
     let mut branches = BTreeSet::new();
     let mut prs = BTreeSet::new();
@@ -152,7 +162,9 @@ pub async fn similar(
         prs.extend(row.pull_request_numbers.iter().copied());
         first = first.min(row.completed_at_unix);
         last = last.max(row.completed_at_unix);
-        let passed_on_rerun = row.passed_attempt > row.run_attempt;
+        let passed_on_rerun = passed
+            .get(&(row.run_id, row.name.clone()))
+            .is_some_and(|attempt| *attempt > row.run_attempt);
         answer.passed_on_rerun += u64::from(passed_on_rerun);
         answer.jobs.push(SimilarJob {
             id: row.id,

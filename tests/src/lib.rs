@@ -456,6 +456,18 @@ pub async fn read_topic(
     .expect("reader thread")
 }
 
+/// A delivery made from the real fixture `relative` by editing its JSON, with delivery id
+/// `derived-{id}`.
+pub fn derived(relative: &str, id: &str, edit: impl FnOnce(&mut serde_json::Value)) -> Delivery {
+    let mut d = fixture(relative);
+    let mut body: serde_json::Value = serde_json::from_slice(&d.body).expect("fixture is JSON");
+    edit(&mut body);
+    d.body = serde_json::to_vec(&body).expect("json");
+    d.delivery_id = format!("derived-{id}");
+    d.headers.clear();
+    d
+}
+
 /// The real fixtures, by path relative to `shared/fixtures/github`.
 pub fn fixture(relative: &str) -> Delivery {
     let path = fixtures::default_dir().join(relative);

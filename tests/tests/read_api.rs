@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use serde_json::{json, Value};
 
 use hudstream_classifier::fixture::reference_dir;
-use hudstream_e2e::{all_fixtures, check_page, fixture, run_chromium, test_config, Stack};
+use hudstream_e2e::{all_fixtures, check_page, derived, run_chromium, test_config, Stack};
 use hudstream_ingest::fixtures::Delivery;
 use hudstream_runtime::Secret;
 
@@ -23,17 +23,6 @@ const FAILED_JOB: i64 = 289782451;
 const UPLOAD_TOKEN: &str = "read-api-upload-token";
 /// A real workflow run that failed without starting a job.
 const STARTUP_FAILURE_SHA: &str = "d74df09c45f5b338e2f67c1c73e8662ccf97561c";
-
-/// A delivery made from a real one by editing its JSON.
-fn derived(relative: &str, id: &str, edit: impl FnOnce(&mut Value)) -> Delivery {
-    let mut d = fixture(relative);
-    let mut body: Value = serde_json::from_slice(&d.body).expect("fixture is JSON");
-    edit(&mut body);
-    d.body = serde_json::to_vec(&body).expect("json");
-    d.delivery_id = format!("derived-{id}");
-    d.headers.clear();
-    d
-}
 
 /// The scenario's derived deliveries.
 fn derived_deliveries() -> Vec<Delivery> {

@@ -266,3 +266,145 @@ impl BatchHandler for ClassifyStage {
         Ok(actions)
     }
 }
+
+#[cfg(test)]
+mod signature_tests {
+    //! Failure signatures on real failure lines: the log-classifier reference's failing logs,
+    //! classified by the real ruleset, signed as the stage signs them.
+
+    use std::collections::BTreeMap;
+
+    use hudstream_classifier::fixture::{reference_dir, Fixture};
+    use hudstream_classifier::{Options, Ruleset};
+    use hudstream_schemas::job_log::{outcome, JobClassification};
+
+    fn signed(ruleset: &Ruleset, log: &str) -> Option<JobClassification> {
+        let m = ruleset
+            .classify_bytes(log.as_bytes(), &Options::default())
+            .matched?;
+        let mut verdict = JobClassification {
+            version: 0,
+            repository_full_name: "o/r".into(),
+            job_id: 1,
+            head_sha: String::new(),
+            outcome: outcome::MATCHED.into(),
+            rule: m.rule,
+            line: m.line,
+            line_number: m.line_number as i64,
+            captures: m.captures,
+            context: m.context,
+            ruleset_hash: String::new(),
+            engine_version: String::new(),
+            log_location: String::new(),
+            log_partial: false,
+            log_bytes: 0,
+            classified_at: 0,
+            signature: String::new(),
+            pattern: String::new(),
+        };
+        verdict.sign();
+        Some(verdict)
+    }
+
+    /// A second run of the same failure: another (valid) timestamp on every line, every other
+    /// number in the log changed (line numbers, sizes, addresses, timings, PIDs), and temporary
+    /// folders renamed.
+    fn rerun(log: &str) -> String {
+        log.lines()
+            .map(|line| {
+                // GitHub's `2024-08-14T10:11:12.1234567Z ` prefix, which the classifier strips.
+                let stamp = line
+                    .find("Z ")
+                    .filter(|&z| z >= 20 && line.as_bytes()[..4].iter().all(u8::is_ascii_digit));
+                match stamp {
+                    Some(z) => format!("2031-01-02T03:04:05.6789012Z {}", renumber(&line[z + 2..])),
+                    None => renumber(line),
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+            .replace("/tmp/", "/tmp/rerun-9f3e2a/")
+    }
+
+    fn renumber(log: &str) -> String {
+        let mut out = String::with_capacity(log.len());
+        let mut chars = log.chars().peekable();
+        let mut prev_alnum = false;
+        while let Some(c) = chars.next() {
+            if c.is_ascii_digit() && !prev_alnum {
+                // A whole number on its own: replace it by another of the same shape.
+                let mut number = String::from(c);
+                while let Some(d) = chars.peek().copied().filter(|d| d.is_ascii_digit()) {
+                    number.push(d);
+                    chars.next();
+                }
+                let glued = chars
+                    .peek()
+                    .is_some_and(|n| n.is_ascii_alphabetic() || *n == '_');
+                if glued {
+                    out.push_str(&number);
+                } else {
+                    let value: u128 = number.parse().unwrap_or(0);
+                    out.push_str(&(value * 7 + 3).to_string());
+                }
+                prev_alnum = true;
+                continue;
+            }
+            prev_alnum = c.is_ascii_alphanumeric() || c == '_' || c == '.';
+            out.push(c);
+        }
+        out
+    }
+
+    #[test]
+    fn reruns_of_a_real_failure_share_its_signature_and_different_failures_do_not() {
+        let dir = reference_dir();
+        let ruleset = Ruleset::from_path(&dir.join("ruleset.toml")).expect("real ruleset");
+        let mut by_signature: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let mut checked = 0;
+        let mut fixtures: Vec<_> = std::fs::read_dir(dir.join("fixtures"))
+            .expect("classifier fixtures")
+            .map(|e| e.expect("entry").path())
+            .collect();
+        fixtures.sort();
+        for path in fixtures {
+            let text = std::fs::read_to_string(&path).expect("fixture");
+            let log = Fixture::parse(&text).log;
+            let Some(first) = signed(&ruleset, &log) else {
+                continue;
+            };
+            // A rule may name a number (an exit code): a rerun with other numbers that no
+            // longer matches that rule is a different verdict, not a masking question.
+            let Some(second) = signed(&ruleset, &rerun(&log)) else {
+                continue;
+            };
+            let name = path
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .to_string();
+            if first.rule == second.rule && first.captures.len() == second.captures.len() {
+                assert_eq!(
+                    first.signature, second.signature,
+                    "{name}: {:?} and {:?} mask to {:?} and {:?}",
+                    first.line, second.line, first.pattern, second.pattern
+                );
+                checked += 1;
+            }
+            by_signature
+                .entry(first.signature.clone())
+                .or_default()
+                .push(format!("{name}: {} | {}", first.rule, first.pattern));
+        }
+        assert!(
+            checked >= 20,
+            "only {checked} real failures were compared with their rerun"
+        );
+        // Different real failures keep different signatures.
+        let merged: Vec<_> = by_signature.values().filter(|v| v.len() > 1).collect();
+        assert!(
+            merged.is_empty(),
+            "different failures share a signature: {merged:#?}"
+        );
+    }
+}

@@ -50,9 +50,9 @@ fn masks() -> &'static Masks {
         )
         .expect("uuid pattern"),
         address: Regex::new(r"(?i)\b0x[0-9a-f]+\b").expect("address pattern"),
-        // Hashes, shas, base64 blobs: 8+ letters/digits with at least one digit and one
-        // letter (a word is not masked, nor an identifier like `float32`).
-        long_token: Regex::new(r"[A-Za-z0-9+/=_-]{8,}").expect("token pattern"),
+        // Hashes, shas, base64 blobs: runs of 8+ letters and digits (a path's segments are
+        // tokens of their own, so `gh/user/544/orig` keeps its shape).
+        long_token: Regex::new(r"[A-Za-z0-9+=_-]{8,}").expect("token pattern"),
         // A number on its own (not inside an identifier like `conv2d` or `float32`), with its
         // fraction, exponent and a short unit (`0.25s`, `12ms`, `20.00`, `1e-05`).
         number: Regex::new(r"(?:^|\b|[+-])[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?[a-zA-Z]{0,3}\b")
@@ -60,23 +60,22 @@ fn masks() -> &'static Masks {
     })
 }
 
-/// True for a run that looks generated rather than written: hex of 8+ with a digit, or a
-/// base64-like run of 16+ mixing digits and letters.
+/// True for a run that looks generated rather than written: hex of 8+ with a digit (shas,
+/// hashes, ids), or a base64-like run of 20+ mixing digits, upper and lower case without word
+/// separators. The test is on the run's shape only — never on how many digits it happens to
+/// have — so two random blobs are both masked.
 fn is_generated(token: &str) -> bool {
     let has_digit = token.bytes().any(|b| b.is_ascii_digit());
-    let has_alpha = token.bytes().any(|b| b.is_ascii_alphabetic());
     if !has_digit {
         return false;
     }
-    let hex = token.bytes().all(|b| b.is_ascii_hexdigit());
-    if hex && token.len() >= 8 {
+    if token.len() >= 8 && token.bytes().all(|b| b.is_ascii_hexdigit()) {
         return true;
     }
-    // An identifier with digits (`test_conv2d_float32_stride_2`) keeps its shape; a blob has
-    // few separators and digits spread through it.
-    let separators = token.bytes().filter(|b| *b == b'_' || *b == b'-').count();
-    let digits = token.bytes().filter(|b| b.is_ascii_digit()).count();
-    has_alpha && token.len() >= 16 && separators * 8 < token.len() && digits * 6 >= token.len()
+    token.len() >= 20
+        && !token.contains(['_', '-'])
+        && token.bytes().any(|b| b.is_ascii_lowercase())
+        && token.bytes().any(|b| b.is_ascii_uppercase())
 }
 
 /// `text` with what varies between runs of one failure masked.
@@ -105,8 +104,8 @@ pub fn mask(text: &str) -> String {
     collapse_masks(text.trim())
 }
 
-/// `%.%`, `%:%`, `% %`-runs of masks are one varying value; collapse them so `1.2.3` and
-/// `10.20` mask alike.
+/// `%.%`, `%:%`, `%/%` and `%%` runs of masks are one varying value; collapse them so `1.2.3`
+/// and `10.20` mask alike.
 fn collapse_masks(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut chars = text.chars().peekable();
@@ -116,7 +115,7 @@ fn collapse_masks(text: &str) -> String {
             loop {
                 let mut look = chars.clone();
                 match (look.next(), look.next()) {
-                    (Some('.' | ':' | ','), Some('%')) => {
+                    (Some('.' | ':' | ',' | '/'), Some('%')) => {
                         chars.next();
                         chars.next();
                     }
@@ -188,6 +187,18 @@ mod tests {
         for (line, masked) in cases {
             assert_eq!(mask(line), masked, "masking {line:?}");
         }
+    }
+
+    #[test]
+    fn random_blobs_mask_alike_whatever_their_digits() {
+        assert_eq!(
+            mask("token aGVsbG8gd29ybGQhIEhlbGxvIQ expired"),
+            mask("token ZxQwRtYuIoPaSdFgHjK9LzXcVbNm expired")
+        );
+        assert_eq!(
+            mask("make the changes on origin/gh/williamwen42/544/orig"),
+            mask("make the changes on origin/gh/williamwen42/3811/orig")
+        );
     }
 
     #[test]

@@ -253,7 +253,16 @@ pub async fn run_api(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let listener = listening(listener, &config.api.listen, "api.listen").await?;
-    hudstream_api::serve(listener, ClickHouse::new(&config.clickhouse)?, shutdown).await
+    let clickhouse = ClickHouse::new(&config.clickhouse)?;
+    if !config.api.watch_trunks.is_empty() {
+        tokio::spawn(hudstream_api::trunk::watch_trunks(
+            clickhouse.clone(),
+            config.api.watch_trunks.clone(),
+            std::time::Duration::from_secs(config.api.trunk_check_interval_s.max(1)),
+            shutdown.clone(),
+        ));
+    }
+    hudstream_api::serve(listener, clickhouse, shutdown).await
 }
 
 /// Runs every processor until shutdown, each in its own consumer group.

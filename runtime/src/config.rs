@@ -284,12 +284,20 @@ impl Default for TestsConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct ApiConfig {
     pub listen: String,
+    /// Branches whose broken-trunk state the API keeps current in
+    /// `hudstream_trunk_broken_jobs{repository,branch}` (the `HudstreamTrunkBroken` alert),
+    /// as `owner/repo:branch`; none by default.
+    pub watch_trunks: Vec<String>,
+    /// How often the watched branches are checked.
+    pub trunk_check_interval_s: u64,
 }
 
 impl Default for ApiConfig {
     fn default() -> Self {
         Self {
             listen: "127.0.0.1:8081".into(),
+            watch_trunks: Vec::new(),
+            trunk_check_interval_s: 60,
         }
     }
 }

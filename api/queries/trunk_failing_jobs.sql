@@ -2,7 +2,8 @@
 -- real (no later attempt passed) on at least `min_failures` commits of the branch in the
 -- window, the commits it failed on. The API orders the branch's commits by push and finds runs
 -- of consecutive failures among the commits its workflow ran on (trunk_workflow_runs.sql).
--- Each job counts at its newest version; unstable jobs do not count (as in trunk_red.sql).
+-- From job_failure; each job counts at its newest version; unstable jobs do not count (as
+-- in trunk_red.sql).
 -- Params: repo String, ref String, since UInt64, until UInt64 (unix seconds), unstable
 -- Array(String), min_failures UInt64.
 SELECT job_workflow AS workflow, cell, groupUniqArray(head_sha) AS failed_shas
@@ -20,7 +21,7 @@ FROM
                 argMax(workflow_name, version) AS job_workflow,
                 argMax(name, version) AS job_name,
                 argMax(conclusion, version) AS last_conclusion
-            FROM {database}.workflow_job
+            FROM {database}.job_failure
             WHERE repository_full_name = {repo:String}
               AND head_sha IN
               (
@@ -28,20 +29,6 @@ FROM
                   WHERE repository_full_name = {repo:String} AND ref = {ref:String}
                     AND pushed_at >= toDateTime({since:UInt64}, 'UTC')
                     AND pushed_at < toDateTime({until:UInt64}, 'UTC')
-              )
-              AND id IN
-              (
-                  SELECT id FROM {database}.workflow_job
-                  WHERE repository_full_name = {repo:String}
-                    AND head_sha IN
-                    (
-                        SELECT sha FROM {database}.commit
-                        WHERE repository_full_name = {repo:String} AND ref = {ref:String}
-                          AND pushed_at >= toDateTime({since:UInt64}, 'UTC')
-                          AND pushed_at < toDateTime({until:UInt64}, 'UTC')
-                    )
-                    AND (conclusion IN ('failure', 'timed_out')
-                         OR (conclusion = 'success' AND run_attempt > 1))
               )
             GROUP BY head_sha, id
     )

@@ -1,7 +1,7 @@
 -- Red commits on a branch: per commit pushed in the window that ran jobs, how many of its jobs
 -- failed for real (failed, and no later attempt passed) and how many were flaky (failed, then
--- passed on a rerun). Only failed jobs and reruns that passed are read closely (a few percent
--- of the rows); each counts at its newest version (argMax: right before merges). Unstable jobs
+-- passed on a rerun). Failed jobs and reruns that passed come from job_failure (a few percent of
+-- the jobs); each counts at its newest version (argMax: right before merges). Unstable jobs
 -- do not count: those whose name, as torchci's `transformJobName` writes it (`workflow / job
 -- (config)`), starts with one of `unstable` (the job names of open UNSTABLE issues), and those
 -- whose name says `unstable`. Params: repo String, ref String, since UInt64, until UInt64 (unix
@@ -37,7 +37,7 @@ ANY LEFT JOIN
                 argMax(workflow_name, version) AS job_workflow,
                 argMax(name, version) AS job_name,
                 argMax(conclusion, version) AS last_conclusion
-            FROM {database}.workflow_job
+            FROM {database}.job_failure
             WHERE repository_full_name = {repo:String}
               AND head_sha IN
               (
@@ -45,20 +45,6 @@ ANY LEFT JOIN
                   WHERE repository_full_name = {repo:String} AND ref = {ref:String}
                     AND pushed_at >= toDateTime({since:UInt64}, 'UTC')
                     AND pushed_at < toDateTime({until:UInt64}, 'UTC')
-              )
-              AND id IN
-              (
-                  SELECT id FROM {database}.workflow_job
-                  WHERE repository_full_name = {repo:String}
-                    AND head_sha IN
-                    (
-                        SELECT sha FROM {database}.commit
-                        WHERE repository_full_name = {repo:String} AND ref = {ref:String}
-                          AND pushed_at >= toDateTime({since:UInt64}, 'UTC')
-                          AND pushed_at < toDateTime({until:UInt64}, 'UTC')
-                    )
-                    AND (conclusion IN ('failure', 'timed_out')
-                         OR (conclusion = 'success' AND run_attempt > 1))
               )
             GROUP BY head_sha, id
         )

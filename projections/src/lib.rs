@@ -17,6 +17,7 @@ pub mod dead_letter;
 pub mod issue;
 pub mod issue_comment;
 pub mod job_classification;
+pub mod job_failure;
 pub mod label_event;
 pub mod oot;
 pub mod pull_request;
@@ -40,6 +41,7 @@ pub use writer::{Encoder, Projection, ProjectionStage, TableWriter};
 pub fn all() -> Vec<Arc<dyn Encoder>> {
     vec![
         Arc::new(workflow_job::WorkflowJobProjection),
+        Arc::new(job_failure::JobFailureProjection),
         Arc::new(workflow_run::WorkflowRunProjection),
         Arc::new(commit::CommitProjection),
         Arc::new(ref_update::RefUpdateProjection),

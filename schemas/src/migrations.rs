@@ -62,6 +62,7 @@ migrations! {
     10 job_classification_outcome = "0010_job_classification_outcome.sql";
     11 test_results = "0011_test_results.sql";
     12 failure_signature = "0012_failure_signature.sql";
+    13 job_failure = "0013_job_failure.sql";
 }
 
 fn split_statements(sql: &str) -> Vec<String> {

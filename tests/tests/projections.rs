@@ -23,6 +23,7 @@ use hudstream_schemas::workflow_job::WorkflowJob;
 fn expected_entities() -> BTreeMap<String, u64> {
     let keys: &[(&str, &[&str])] = &[
         ("workflow_job", &["repository_full_name", "head_sha", "id"]),
+        ("job_failure", &["repository_full_name", "head_sha", "id"]),
         ("workflow_run", &["repository_full_name", "head_sha", "id"]),
         ("commit", &["repository_full_name", "ref", "sha"]),
         ("ref_update", &["repository_full_name", "ref"]),
@@ -502,7 +503,7 @@ async fn every_table_fills_from_the_fixtures_and_a_replay_rebuilds_identical_tab
             "{table}: the archive rebuilds the same table as a replay from Kafka"
         );
     }
-    assert_eq!(rebuilt.len(), 10, "{rebuilt:?}");
+    assert_eq!(rebuilt.len(), 11, "{rebuilt:?}");
     stack.stop().await;
     let _ = std::fs::remove_dir_all(&log_store);
     let _ = std::fs::remove_dir_all(&archive_dir);

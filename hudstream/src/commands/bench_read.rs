@@ -234,6 +234,16 @@ fn statements(shape: &Shape, jobs: u64, commits: u64, now: u64) -> Vec<(String, 
             ),
         ),
         (
+            "job_failure: the failed jobs and the reruns that passed".to_string(),
+            "INSERT INTO {db}.job_failure (repository_full_name, head_sha, id, version, run_id, run_attempt, \
+             head_branch, workflow_name, name, conclusion, created_at, completed_at, runner_name) \
+             SELECT repository_full_name, head_sha, id, version, run_id, run_attempt, head_branch, workflow_name, \
+             name, conclusion, created_at, completed_at, runner_name FROM {db}.workflow_job \
+             WHERE status = 'completed' AND (conclusion IN ('failure', 'timed_out', 'cancelled') \
+             OR (conclusion = 'success' AND run_attempt > 1))"
+                .to_string(),
+        ),
+        (
             "verdicts on every failed job's log".to_string(),
             format!(
                 "INSERT INTO {{db}}.job_classification (repository_full_name, job_id, version, head_sha, outcome, rule, line, \

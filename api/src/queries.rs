@@ -104,6 +104,8 @@ saved_queries! {
     TRUNK_WORKFLOW_RUNS = "trunk_workflow_runs";
     /// `GET /api/trunk/.../queue`: queue time percentiles per runner label and day.
     QUEUE_TIMES = "queue_times";
+    /// The Dr.CI poster's work list: PRs with recent job activity.
+    RECENT_PULL_REQUESTS = "recent_pull_requests";
     /// `hudstream dead-letters`.
     DEAD_LETTERS_RECENT = "dead_letters_recent";
     /// `hudstream reclassify`: jobs completed in a time range, with their stored logs.

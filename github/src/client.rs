@@ -24,7 +24,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use reqwest::header::{HeaderMap, ACCEPT, RETRY_AFTER, USER_AGENT};
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use tokio::sync::Mutex;
 
 use hudstream_runtime::config::LogsConfig;
@@ -201,12 +201,37 @@ impl GitHub {
         repository: &str,
         path: &str,
     ) -> Result<JsonAnswer, GitHubError> {
+        self.repository_request(repository, Method::GET, path, None)
+            .await
+    }
+
+    /// `{method} /repos/{repository}/{path}` with a JSON `body` (a comment to create or
+    /// edit), answered with JSON. Rate limits, retries and tokens as for reads; a write that
+    /// failed in transit is retried, so GitHub may see it twice.
+    pub async fn repository_send(
+        &self,
+        repository: &str,
+        method: Method,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> Result<JsonAnswer, GitHubError> {
+        self.repository_request(repository, method, path, Some(body))
+            .await
+    }
+
+    async fn repository_request(
+        &self,
+        repository: &str,
+        method: Method,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<JsonAnswer, GitHubError> {
         let url = format!(
             "{}/repos/{repository}/{}",
             self.api,
             path.trim_start_matches('/')
         );
-        Ok(match self.get(repository, &url).await? {
+        Ok(match self.request(repository, method, &url, body).await? {
             Answer::Found(response) => {
                 let body = response.bytes().await.map_err(|source| GitHubError::Http {
                     url: url.clone(),
@@ -238,11 +263,22 @@ impl GitHub {
 
     /// One GET, waiting out rate limits and retrying transient failures.
     pub(crate) async fn get(&self, repository: &str, url: &str) -> Result<Answer, GitHubError> {
+        self.request(repository, Method::GET, url, None).await
+    }
+
+    /// One request, waiting out rate limits and retrying transient failures.
+    async fn request(
+        &self,
+        repository: &str,
+        method: Method,
+        url: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<Answer, GitHubError> {
         let mut failures = 0u32;
         let mut backoff = Backoff::new(FIRST_BACKOFF, MAX_BACKOFF);
         let mut renewed_token = false;
         loop {
-            let error = match self.attempt(repository, url).await? {
+            let error = match self.attempt(repository, &method, url, body).await? {
                 Attempt::Done(answer) => {
                     let result = match &answer {
                         Answer::Found(_) => "ok",
@@ -279,8 +315,14 @@ impl GitHub {
         }
     }
 
-    /// One try: a token (an App's may need fetching), then the logs request.
-    async fn attempt(&self, repository: &str, url: &str) -> Result<Attempt, GitHubError> {
+    /// One try: a token (an App's may need fetching), then the request.
+    async fn attempt(
+        &self,
+        repository: &str,
+        method: &Method,
+        url: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<Attempt, GitHubError> {
         let token = match self.token_for(repository).await {
             Ok(token) => token,
             Err(GitHubError::Status {
@@ -299,7 +341,10 @@ impl GitHub {
             }
             Err(e) => return Err(e),
         };
-        let mut request = self.http.get(url);
+        let mut request = self.http.request(method.clone(), url);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
         if let Some(token) = &token {
             request = request.bearer_auth(token.expose());
         }

@@ -13,3 +13,4 @@ pub mod client;
 
 pub use artifacts::{Artifact, RunArtifacts};
 pub use client::{Answer, GitHub, GitHubError, JsonAnswer};
+pub use reqwest::Method;

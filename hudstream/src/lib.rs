@@ -18,8 +18,8 @@ use hudstream_schemas::migrations::MIGRATIONS;
 use hudstream_schemas::topics::catalogue;
 
 pub use stages::{
-    bind, open_ruleset, reconciler, run_api, run_archive, run_gateway, run_log_stages,
-    run_processors, run_projections, run_reconciler,
+    bind, drci_poster, open_ruleset, reconciler, run_api, run_archive, run_drci, run_gateway,
+    run_log_stages, run_processors, run_projections, run_reconciler,
 };
 
 /// Creates every catalogue topic that does not exist yet; returns the ones created.

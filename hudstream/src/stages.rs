@@ -127,6 +127,18 @@ pub const STAGES: &[Stage] = &[
         }),
     },
     Stage {
+        name: "drci",
+        about: "Keep Dr.CI's comment on each pull request with recent job activity, edited when the class of any of its jobs changes (posts with the [logs] GitHub credentials); a pass every drci.interval_ms.",
+        uses_clickhouse: true,
+        http: Http::Metrics,
+        in_run: |c| c.drci.enabled,
+        start: |c, _, s| Box::pin(run_drci(c, s)),
+        once: Some(Once {
+            about: "One pass, print what it posted, and exit.",
+            run: |c, dry_run| Box::pin(crate::commands::drci::once(c, dry_run)),
+        }),
+    },
+    Stage {
         name: "archive",
         about: "Copy every raw topic into compressed, time-partitioned files in archive.store.",
         uses_clickhouse: false,
@@ -449,6 +461,33 @@ pub async fn run_reconciler(config: &Config, shutdown: CancellationToken) -> any
         shutdown,
     )
     .await
+}
+
+/// The Dr.CI poster for this configuration: the GitHub client of `[logs]`, the `[drci]`
+/// settings. Its waits end on `shutdown`.
+pub fn drci_poster(
+    config: &Config,
+    shutdown: CancellationToken,
+) -> anyhow::Result<hudstream_drci::DrciPoster> {
+    let github = GitHub::from_config(&config.logs, shutdown)
+        .context("the Dr.CI poster's GitHub client (the [logs] github_* settings)")?;
+    Ok(hudstream_drci::DrciPoster::new(
+        ClickHouse::new(&config.clickhouse)?,
+        github,
+        config.drci.clone(),
+    ))
+}
+
+/// Runs the Dr.CI poster until shutdown: a pass every `drci.interval_ms`.
+pub async fn run_drci(config: &Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let poster = drci_poster(config, shutdown.clone())?;
+    hudstream_drci::run(
+        poster,
+        Duration::from_millis(config.drci.interval_ms.max(1000)),
+        shutdown,
+    )
+    .await;
+    Ok(())
 }
 
 /// Runs the archive stage until shutdown: one consumer per raw topic, each writing its

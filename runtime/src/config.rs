@@ -26,6 +26,7 @@ pub struct Config {
     pub logs: LogsConfig,
     pub tests: TestsConfig,
     pub reconcile: ReconcileConfig,
+    pub drci: DrciConfig,
     pub archive: ArchiveConfig,
     pub telemetry: TelemetryConfig,
 }
@@ -397,6 +398,45 @@ impl Default for ReconcileConfig {
             lookback_ms: 3 * 24 * 60 * 60 * 1000,
             max_requests_per_pass: 200,
             min_rate_limit_remaining: 500,
+        }
+    }
+}
+
+/// The Dr.CI poster (`hudstream drci`): one comment on each pull request with recent job
+/// activity saying which failures are its own, edited when a job's class changes — torchci's
+/// Dr.CI comment. It posts with the GitHub credentials of `[logs]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DrciConfig {
+    /// Run the poster with `hudstream run` (it writes to GitHub, so it is off by default).
+    pub enabled: bool,
+    /// Pause between two passes.
+    pub interval_ms: u64,
+    /// PRs whose jobs or log verdicts were written this recently are looked at (torchci: 30
+    /// minutes).
+    pub window_minutes: u64,
+    /// Only these repositories (`owner/name`); empty means every repository with activity.
+    pub repositories: Vec<String>,
+    /// Where the HUD's pages are served, for the comment's links.
+    pub hud_url: String,
+    /// The login the poster's credentials comment as (a GitHub App's is `name[bot]`): only a
+    /// marked comment by this login is edited, so another tool's copy of the marker is left
+    /// alone. Empty: any comment carrying the marker.
+    pub bot_login: String,
+    /// Most PRs one pass comments on; the rest wait for the next pass.
+    pub max_pull_requests_per_pass: usize,
+}
+
+impl Default for DrciConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            interval_ms: 60_000,
+            window_minutes: 30,
+            repositories: Vec::new(),
+            hud_url: "http://127.0.0.1:8081".into(),
+            bot_login: String::new(),
+            max_pull_requests_per_pass: 100,
         }
     }
 }

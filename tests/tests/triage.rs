@@ -8,10 +8,16 @@
 //!   of disabled tests → flaky; a running job → pending; a run waiting for approval →
 //!   awaiting_approval — through the API, the PR comment and the PR page in headless Chromium;
 //! - similar failures and failure clusters for the flaky one;
+//! - the Dr.CI poster against a GitHub stand-in: it creates its comment once, leaves it alone
+//!   while no class changes (and after a restart), edits it when one does, and never touches
+//!   another tool's comment that carries the same marker;
 //! - trunk health on a small history whose figures are computed by hand here.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use axum::extract::{Path, State};
+use axum::routing::{get, patch};
 use serde_json::{json, Value};
 
 use hudstream_classifier::fixture::{reference_dir, Fixture};
@@ -564,6 +570,181 @@ async fn check_drci(stack: &Stack) {
     }
 }
 
+/// GitHub's issue-comment endpoints for one repository, in memory.
+#[derive(Default)]
+struct Comments {
+    /// (id, PR number, login, body)
+    all: Mutex<Vec<(i64, i64, String, String)>>,
+    /// Every write: `POST {number}` or `PATCH {id}`.
+    writes: Mutex<Vec<String>>,
+}
+
+const BOT: &str = "hudstream-bot";
+
+fn comment_json(c: &(i64, i64, String, String)) -> Value {
+    json!({"id": c.0, "body": c.3, "user": {"login": c.2}})
+}
+
+async fn list_comments(
+    State(st): State<Arc<Comments>>,
+    Path((_, _, number)): Path<(String, String, i64)>,
+) -> axum::Json<Value> {
+    let all = st.all.lock().expect("lock");
+    axum::Json(Value::Array(
+        all.iter()
+            .filter(|c| c.1 == number)
+            .map(comment_json)
+            .collect(),
+    ))
+}
+
+async fn create_comment(
+    State(st): State<Arc<Comments>>,
+    Path((_, _, number)): Path<(String, String, i64)>,
+    axum::Json(body): axum::Json<Value>,
+) -> axum::Json<Value> {
+    let mut all = st.all.lock().expect("lock");
+    let c = (
+        1000 + all.len() as i64,
+        number,
+        BOT.to_string(),
+        body["body"].as_str().unwrap_or("").to_string(),
+    );
+    all.push(c.clone());
+    st.writes
+        .lock()
+        .expect("lock")
+        .push(format!("POST {number}"));
+    axum::Json(comment_json(&c))
+}
+
+async fn edit_comment(
+    State(st): State<Arc<Comments>>,
+    Path((_, _, id)): Path<(String, String, i64)>,
+    axum::Json(body): axum::Json<Value>,
+) -> axum::Json<Value> {
+    let mut all = st.all.lock().expect("lock");
+    let c = all
+        .iter_mut()
+        .find(|c| c.0 == id)
+        .expect("an existing comment");
+    c.3 = body["body"].as_str().unwrap_or("").to_string();
+    st.writes.lock().expect("lock").push(format!("PATCH {id}"));
+    axum::Json(comment_json(c))
+}
+
+async fn check_poster(stack: &Stack) {
+    let comments = Arc::new(Comments::default());
+    // Another tool's comment that happens to start with the marker.
+    comments.all.lock().expect("lock").push((
+        1,
+        PR,
+        "other-bot".into(),
+        "<!-- drci-comment-start -->\nnot ours".into(),
+    ));
+    let app = axum::Router::new()
+        .route(
+            "/repos/{owner}/{repo}/issues/{number}/comments",
+            get(list_comments).post(create_comment),
+        )
+        .route(
+            "/repos/{owner}/{repo}/issues/comments/{id}",
+            patch(edit_comment),
+        )
+        .with_state(comments.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let mut config = stack.config.clone();
+    config.logs.github_api_url = url;
+    config.logs.github_token = Secret::new("drci-test-token");
+    config.drci.enabled = true;
+    config.drci.repositories = vec![REPO.to_string()];
+    config.drci.hud_url = stack.api_url.clone();
+    config.drci.bot_login = BOT.into();
+    let shutdown = hudstream_runtime::shutdown::CancellationToken::new();
+    let writes = || comments.writes.lock().expect("lock").clone();
+    let ours = || {
+        comments
+            .all
+            .lock()
+            .expect("lock")
+            .iter()
+            .find(|c| c.2 == BOT)
+            .map(|c| (c.0, c.3.clone()))
+    };
+
+    let mut poster = hudstream::drci_poster(&config, shutdown.clone()).expect("poster");
+    // A dry run reads GitHub and writes nothing.
+    let report = poster.pass(true).await.expect("dry pass");
+    assert_eq!((report.pull_requests, report.created), (1, 1), "{report:?}");
+    assert!(writes().is_empty(), "{:?}", writes());
+    let report = poster.pass(false).await.expect("pass");
+    assert_eq!((report.created, report.failed), (1, 0), "{report:?}");
+    assert_eq!(writes(), vec![format!("POST {PR}")]);
+    let (id, body) = ours().expect("our comment");
+    assert!(
+        body.contains("1 New Failure") && body.contains("<b>NEW FAILURES</b>"),
+        "{body}"
+    );
+    assert!(
+        body.contains(&format!("{}/{REPO}/job/2005", stack.api_url)),
+        "{body}"
+    );
+    // Nothing changed: GitHub is not asked to write.
+    let report = poster.pass(false).await.expect("pass");
+    assert_eq!((report.unchanged, report.created, report.edited), (1, 0, 0));
+    assert_eq!(writes().len(), 1);
+
+    // The new failure passes on a rerun: its class changes, the comment is edited in place.
+    stack
+        .post_all([&job(
+            REPO,
+            &JobSpec {
+                id: 2010,
+                run: 3001,
+                attempt: 2,
+                sha: HEAD,
+                branch: "gh/dev/77",
+                workflow: "pull",
+                name: "win-vs2022 / test (default, 1, 1, windows.4xlarge)",
+                conclusion: Some("success"),
+                created: T0 + 9000,
+                started: T0 + 9060,
+                completed: T0 + 9600,
+            },
+        )])
+        .await;
+    stack
+        .wait_for(&format!("/api/drci/{REPO}/{PR}"), |d| {
+            class_of(d, 2010).is_some_and(|(c, _)| c == "flaky")
+        })
+        .await;
+    let report = poster.pass(false).await.expect("pass");
+    assert_eq!(report.edited, 1, "{report:?}");
+    assert_eq!(writes(), vec![format!("POST {PR}"), format!("PATCH {id}")]);
+    let (_, body) = ours().expect("our comment");
+    assert!(!body.contains("NEW FAILURES"), "{body}");
+    assert!(body.contains("6 Unrelated Failures"), "{body}");
+    // Another tool's comment is untouched; ours is the only one we wrote.
+    assert_eq!(
+        comments.all.lock().expect("lock")[0].3,
+        "<!-- drci-comment-start -->\nnot ours"
+    );
+
+    // A restarted poster finds its comment, sees the same text and writes nothing.
+    let mut restarted = hudstream::drci_poster(&config, shutdown).expect("poster");
+    let report = restarted.pass(false).await.expect("pass");
+    assert_eq!(
+        (report.unchanged, report.edited, report.created),
+        (1, 0, 0),
+        "{report:?}"
+    );
+    assert_eq!(writes().len(), 2);
+}
+
 /// A small history of main, its figures computed by hand: five commits ten minutes apart;
 /// `build` passes everywhere (done 20 min after the push); `test` fails on commits 1–3 (done
 /// 30 min after), passes on 0 and 4; `lint` fails then passes on rerun on commit 4 (done 40
@@ -696,6 +877,7 @@ async fn dr_ci_classes_similar_failures_and_trunk_health_from_real_deliveries_an
     let stack = Stack::start_with(config).await;
     feed_pr_scenario(&stack).await;
     check_drci(&stack).await;
+    check_poster(&stack).await;
     check_trunk(&stack).await;
     tokio::time::sleep(Duration::from_millis(10)).await;
     stack.stop().await;

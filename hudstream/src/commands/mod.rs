@@ -7,6 +7,7 @@ pub mod bench_tests;
 pub mod bench_tests_read;
 pub mod bench_writer;
 pub mod dead_letters;
+pub mod drci;
 pub mod feed;
 pub mod load;
 pub mod reclassify;

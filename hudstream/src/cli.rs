@@ -181,6 +181,13 @@ enum Command {
         #[arg(long)]
         keep: bool,
     },
+    /// Run the whole pipeline in this process and time how soon a failed job's class shows in
+    /// Dr.CI after its completed webhook and its log were acknowledged.
+    BenchTriage {
+        /// Failed jobs timed, one at a time (after a warm-up).
+        #[arg(long, default_value_t = 50)]
+        jobs: usize,
+    },
     /// Fill a database of its own with a pytorch-sized CI history (shaped like a real day of
     /// pytorch jobs) and time every read endpoint: p50/p99 against the goals.
     BenchRead {
@@ -405,6 +412,10 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 keep,
             };
             crate::commands::bench_tests_read::run(&config, args).await
+        }
+        Command::BenchTriage { jobs } => {
+            let args = crate::commands::bench_triage::TriageBenchArgs { jobs: jobs.max(1) };
+            crate::commands::bench_triage::run(&config, args).await
         }
         Command::BenchRead {
             jobs,

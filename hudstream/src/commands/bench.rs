@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
-use crate::commands::load::{namespace, percentile};
+use crate::commands::load::{namespaced, percentile};
 use futures::StreamExt;
 
 use hudstream_ingest::fixtures;
@@ -18,7 +18,7 @@ use hudstream_processors::workflow_job::normalize;
 use hudstream_runtime::clickhouse::ClickHouse;
 use hudstream_runtime::shutdown::CancellationToken;
 use hudstream_runtime::worker::OutRecord;
-use hudstream_runtime::{Config, Secret};
+use hudstream_runtime::Config;
 use hudstream_schemas::topics::HUD_WORKFLOW_JOB_V1;
 use hudstream_schemas::wire::{Codec, RecordType};
 use hudstream_schemas::workflow_job::WorkflowJob;
@@ -54,15 +54,7 @@ fn job_bodies(count: usize) -> anyhow::Result<Vec<Vec<u8>>> {
 }
 
 pub async fn run(base: &Config, args: BenchArgs) -> anyhow::Result<()> {
-    let ns = namespace("bench");
-    let mut config = base.clone();
-    config.kafka.topic_prefix = format!("{ns}.");
-    config.kafka.group_prefix = ns.clone();
-    config.clickhouse.database = ns.clone();
-    config.telemetry.metrics_listen = String::new();
-    if config.gateway.webhook_secrets.is_empty() {
-        config.gateway.webhook_secrets = vec![Secret::new("bench-secret")];
-    }
+    let (ns, config) = namespaced(base, "bench");
     println!(
         "hudstream bench — namespace {ns}, broker {}, ClickHouse {}",
         config.kafka.brokers, config.clickhouse.url

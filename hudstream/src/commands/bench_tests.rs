@@ -29,7 +29,7 @@ use hudstream_runtime::worker::InRecord;
 use hudstream_runtime::{Config, Secret};
 use hudstream_schemas::topics::HUD_TEST_CASES_V1;
 
-use crate::commands::load::namespace;
+use crate::commands::load::namespaced;
 
 pub struct TestBenchArgs {
     pub jobs: usize,
@@ -94,15 +94,7 @@ fn gzip(bytes: &[u8]) -> anyhow::Result<Vec<u8>> {
 }
 
 pub async fn run(base: &Config, args: TestBenchArgs) -> anyhow::Result<()> {
-    let ns = namespace("bench_tests");
-    let mut config = base.clone();
-    config.kafka.topic_prefix = format!("{ns}.");
-    config.kafka.group_prefix = ns.clone();
-    config.clickhouse.database = ns.clone();
-    config.telemetry.metrics_listen = String::new();
-    if config.gateway.webhook_secrets.is_empty() {
-        config.gateway.webhook_secrets = vec![Secret::new("bench-secret")];
-    }
+    let (ns, mut config) = namespaced(base, "bench_tests");
     config.logs.enabled = false;
     config.logs.upload_tokens = vec![Secret::new(TOKEN)];
     let store = std::env::temp_dir().join(format!("hudstream-{ns}"));

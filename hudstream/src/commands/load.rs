@@ -85,6 +85,21 @@ pub(crate) fn namespace(prefix: &str) -> String {
     format!("{prefix}_{seconds}")
 }
 
+/// A benchmark's configuration: `base` in a namespace of its own (topic prefix, consumer
+/// groups, database `{prefix}_<time>`), no metrics listener, a webhook secret if none is set.
+pub(crate) fn namespaced(base: &Config, prefix: &str) -> (String, Config) {
+    let ns = namespace(prefix);
+    let mut config = base.clone();
+    config.kafka.topic_prefix = format!("{ns}.");
+    config.kafka.group_prefix = ns.clone();
+    config.clickhouse.database = ns.clone();
+    config.telemetry.metrics_listen = String::new();
+    if config.gateway.webhook_secrets.is_empty() {
+        config.gateway.webhook_secrets = vec![hudstream_runtime::Secret::new("bench-secret")];
+    }
+    (ns, config)
+}
+
 /// Runs one scenario: `send(i)` is one request; returns the figures.
 async fn drive<F, Fut>(args: &LoadArgs, sizes: Arc<Vec<usize>>, send: F) -> Figures
 where

@@ -5,6 +5,7 @@ pub mod bench;
 pub mod bench_read;
 pub mod bench_tests;
 pub mod bench_tests_read;
+pub mod bench_triage;
 pub mod bench_writer;
 pub mod dead_letters;
 pub mod drci;

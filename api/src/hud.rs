@@ -19,6 +19,7 @@ use crate::job_rows::{
 };
 use crate::params::{self, Paging, QueryParams, RawPath, RawQuery};
 use crate::queries::{fetch, BRANCH_COMMITS, GRID_FAILED_TESTS, GRID_JOBS};
+use crate::unstable::{is_unstable, open_unstable_issues};
 
 /// One page of the grid.
 #[derive(Debug, Serialize, Deserialize, PartialEq)]
@@ -30,7 +31,19 @@ pub struct Grid {
     pub has_more: bool,
     /// The columns, sorted.
     pub job_names: Vec<String>,
+    /// The columns an open `UNSTABLE` issue (or the job's own name) marks unstable: their
+    /// failures are not the commit's fault (`unstable.rs`).
+    pub unstable_jobs: Vec<String>,
     pub commits: Vec<GridRow>,
+}
+
+impl Grid {
+    /// Whether column `i` is unstable (the page marks its cells).
+    pub fn column_unstable(&self, i: &usize) -> bool {
+        self.job_names
+            .get(*i)
+            .is_some_and(|name| self.unstable_jobs.binary_search(name).is_ok())
+    }
 }
 
 /// One commit of the grid, with one cell per column (`null` where the commit ran no such job).
@@ -136,17 +149,17 @@ pub async fn grid(
     branch: &str,
     paging: Paging,
 ) -> Result<Grid, ApiError> {
-    let commits: Vec<CommitRow> = fetch(
-        clickhouse,
-        &BRANCH_COMMITS,
-        &[
-            ("repo", Param::Str(repository.to_string())),
-            ("ref", Param::Str(format!("refs/heads/{branch}"))),
-            ("offset", Param::UInt(paging.offset())),
-            ("page_size", Param::UInt(paging.per_page + 1)),
-        ],
-    )
-    .await?;
+    let commit_params = [
+        ("repo", Param::Str(repository.to_string())),
+        ("ref", Param::Str(format!("refs/heads/{branch}"))),
+        ("offset", Param::UInt(paging.offset())),
+        ("page_size", Param::UInt(paging.per_page + 1)),
+    ];
+    let (commits, unstable) = tokio::join!(
+        fetch::<CommitRow>(clickhouse, &BRANCH_COMMITS, &commit_params),
+        open_unstable_issues(clickhouse, repository)
+    );
+    let (commits, unstable) = (commits?, unstable?);
     let (commits, has_more) = paging.trim(commits);
     let shas: Vec<String> = commits.iter().map(|c| c.sha.clone()).collect();
     let jobs: Vec<JobRow> = if shas.is_empty() {
@@ -225,6 +238,12 @@ pub async fn grid(
             }
         })
         .collect();
+    // job_names is sorted, so this is too.
+    let unstable_jobs = job_names
+        .iter()
+        .filter(|name| is_unstable(name, &unstable))
+        .cloned()
+        .collect();
     Ok(Grid {
         repository: repository.to_string(),
         branch: branch.to_string(),
@@ -232,6 +251,7 @@ pub async fn grid(
         per_page: paging.per_page,
         has_more,
         job_names,
+        unstable_jobs,
         commits: rows,
     })
 }

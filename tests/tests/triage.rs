@@ -306,6 +306,15 @@ async fn feed_pr_scenario(stack: &Stack) {
             Some("failure"),
             1,
         ),
+        // On main, a job an UNSTABLE issue names: the grid marks its column.
+        linux(
+            1003,
+            "rocm / test (default, 1, 1, linux.rocm.gpu)",
+            BASE,
+            "main",
+            Some("failure"),
+            1,
+        ),
         // On another branch: the CUDA OOM the PR's distributed shard repeats.
         linux(
             1002,
@@ -520,6 +529,22 @@ async fn check_drci(stack: &Stack) {
             "data-job-id=\"2006\" data-class=\"unstable\"",
             "drci-badge",
         ],
+    )
+    .await;
+
+    // The grid of main marks the unstable column.
+    let (status, grid) = stack.api(&format!("/api/hud/{REPO}/main")).await;
+    assert_eq!(status, 200, "{grid}");
+    assert_eq!(
+        grid["unstable_jobs"],
+        json!(["pull / rocm / test (default, 1, 1, linux.rocm.gpu)"]),
+        "{grid:#}"
+    );
+    check_page(
+        stack,
+        "triage-grid-unstable",
+        &format!("/hud/{REPO}/main"),
+        &["unstable-cell", "(unstable)"],
     )
     .await;
 
@@ -748,7 +773,8 @@ async fn check_poster(stack: &Stack) {
 /// A small history of main, its figures computed by hand: five commits ten minutes apart;
 /// `build` passes everywhere (done 20 min after the push); `test` fails on commits 1–3 (done
 /// 30 min after), passes on 0 and 4; `lint` fails then passes on rerun on commit 4 (done 40
-/// min after); every job queues 60 s, `test` 300 s.
+/// min after); an unstable `rocm` job fails on commit 0 (done 31 min 40 s after); every job
+/// queues 60 s, `test` 300 s.
 async fn check_trunk(stack: &Stack) {
     const TRUNK: &str = "hudstream/trunk-demo";
     let now = chrono::Utc::now().timestamp();
@@ -790,6 +816,16 @@ async fn check_trunk(stack: &Stack) {
             ));
         };
         add("build", "success", 1, 60, 1200);
+        if i == 0 {
+            // A failure of a job an UNSTABLE issue names: commit 0 stays green.
+            add(
+                "rocm / test (default, 1, 1, linux.rocm)",
+                "failure",
+                1,
+                60,
+                1900,
+            );
+        }
         let test = if (1..=3).contains(&i) {
             "failure"
         } else {
@@ -801,6 +837,15 @@ async fn check_trunk(stack: &Stack) {
             add("lint", "success", 2, 60, 2400);
         }
     }
+    deliveries.push(
+        unstable_job_issue(
+            &hudstream_ingest::fixtures::default_dir(),
+            TRUNK,
+            9,
+            "pull / rocm / test (default)",
+        )
+        .expect("unstable issue"),
+    );
     stack.post_all(&deliveries).await;
     let red = stack
         .wait_for(&format!("/api/trunk/{TRUNK}/red?branch=main&days=1"), |r| {
@@ -814,7 +859,8 @@ async fn check_trunk(stack: &Stack) {
     let (_, signal) = stack
         .api(&format!("/api/trunk/{TRUNK}/signal?branch=main&days=1"))
         .await;
-    // Push → last job done: 1800 s for commits 0–3, 2400 s for commit 4; push → first failure:
+    // Push → last job done: 1900 s for commit 0 (rocm), 1800 s for commits 1–3, 2400 s for
+    // commit 4; push → first failure: 1900 s on commit 0 (an unstable job still fails first),
     // 1800 s on commits 1–3, 1500 s on commit 4 (lint's first attempt).
     let tts: Vec<i64> = signal["commits"]
         .as_array()
@@ -822,10 +868,10 @@ async fn check_trunk(stack: &Stack) {
         .iter()
         .map(|c| c["time_to_signal_s"].as_i64().expect("tts"))
         .collect();
-    assert_eq!(tts, vec![2400, 1800, 1800, 1800, 1800], "{signal:#}");
+    assert_eq!(tts, vec![2400, 1800, 1800, 1800, 1900], "{signal:#}");
     assert_eq!(signal["time_to_signal"]["p50"], 1800);
     assert_eq!(signal["time_to_signal"]["p90"], 2400);
-    assert_eq!(signal["time_to_red"]["count"], 4);
+    assert_eq!(signal["time_to_red"]["count"], 5);
     assert_eq!(signal["time_to_red"]["p50"], 1800);
     let (_, broken) = stack
         .api(&format!("/api/trunk/{TRUNK}/broken?branch=main&days=1"))
@@ -840,8 +886,8 @@ async fn check_trunk(stack: &Stack) {
     let (_, queue) = stack.api(&format!("/api/trunk/{TRUNK}/queue?days=1")).await;
     let label = &queue["labels"][0];
     assert_eq!(label["label"], "linux.2xlarge");
-    // 12 jobs: 7 queued 60 s (build, lint), 5 queued 300 s (test).
-    assert_eq!(label["jobs"], 12, "{queue:#}");
+    // 13 jobs: 8 queued 60 s (build, lint, rocm), 5 queued 300 s (test).
+    assert_eq!(label["jobs"], 13, "{queue:#}");
     let day = &label["per_day"][0];
     assert_eq!(
         (day["p50_s"].as_f64(), day["max_s"].as_f64()),

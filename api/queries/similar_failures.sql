@@ -1,14 +1,14 @@
--- The newest `page_size` jobs whose newest verdict carries a failure signature, in a window
--- (`matched` = 1), with the reruns that passed on their commits (`matched` = 0, attempt > 1,
--- success): which commits, branches and PRs, and — the API pairs them by run and job name —
--- whether a later attempt of a failed job passed. The jobs are chosen in job_classification
--- (by signature and verdict time), then read from workflow_job in one pass over their commits
--- (its key) and their PRs from workflow_run, so the cost follows the page, not the
--- signature's history. Params: repo String, signature String, since UInt64, until UInt64
+-- The newest `page_size` failed jobs whose newest verdict carries a failure signature, in a
+-- window (`matched` = 1), with the reruns that passed on their commits (`matched` = 0, attempt
+-- > 1, success): which commits, branches and PRs, and — the API pairs them by run and job name
+-- — whether a later attempt of a failed job passed. The jobs are chosen in job_classification
+-- (by signature and verdict time), then read from job_failure (failed jobs and passing reruns,
+-- small granules) in one pass over their commits, and their PRs from workflow_run, so the cost
+-- follows the page, not the signature's history nor the job table. Params: repo String, signature String, since UInt64, until UInt64
 -- (unix seconds), page_size UInt64.
 SELECT
     id, matched, head_sha, head_branch, workflow_name, name, conclusion, run_id, run_attempt,
-    toUInt32(completed_at) AS completed_at_unix, html_url, pull_request_numbers
+    toUInt32(completed_at) AS completed_at_unix, pull_request_numbers
 FROM
 (
     SELECT
@@ -36,8 +36,8 @@ FROM
                     LIMIT {page_size:UInt64}
                 ) AS matched,
         head_sha, head_branch, workflow_name, name, conclusion, run_id, run_attempt,
-        completed_at, html_url
-    FROM {database}.workflow_job
+        completed_at
+    FROM {database}.job_failure
     WHERE repository_full_name = {repo:String}
       AND head_sha IN
           (

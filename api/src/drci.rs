@@ -34,11 +34,12 @@ use crate::params::{self, now_unix, QueryParams, RawPath, RawQuery};
 use crate::pull::{PrCommitRow, PullRequestRow};
 use crate::queries::{
     fetch, BRANCH_PUSHES, COMMIT_FAILED_TESTS, DRCI_JOBS, PR_COMMITS, PULL_REQUEST,
-    RUNS_FOR_COMMIT, SIGNATURE_MATCHES,
+    RUNS_FOR_COMMIT, SIGNATURE_MATCHES, TESTS_FAILED_ELSEWHERE,
 };
 use crate::test_results::status_of;
 use crate::unstable::open_unstable_issues;
 use hudstream_junit::status::Status;
+use hudstream_schemas::test_report::test_id;
 
 /// The longest a similar-failure search looks back (torchci: 7 days).
 pub const SIMILAR_MAX_DAYS: i64 = 7;
@@ -69,6 +70,14 @@ struct DrciJobRow {
     failure_captures: Vec<String>,
     failure_context: Vec<String>,
     failure_signature: String,
+}
+
+/// A row of `tests_failed_elsewhere`.
+#[derive(Debug, clickhouse::Row, Deserialize)]
+struct TestSeenRow {
+    test_id: u64,
+    jobs: u64,
+    commits: u64,
 }
 
 /// A row of `branch_pushes`.
@@ -414,6 +423,48 @@ pub async fn drci(
         .collect()
     };
 
+    // Where else the heads' failing tests failed.
+    let head_jobs: Vec<&Job> = head_shas
+        .iter()
+        .filter_map(|sha| by_sha.get(sha))
+        .flatten()
+        .collect();
+    let test_ids: BTreeSet<u64> = head_jobs
+        .iter()
+        .flat_map(|j| j.failing_tests.iter())
+        .map(|(file, class, name)| test_id(file, class, name))
+        .collect();
+    let tests_seen: BTreeMap<u64, (u64, u64)> = if test_ids.is_empty() {
+        BTreeMap::new()
+    } else {
+        fetch::<TestSeenRow>(
+            clickhouse,
+            &TESTS_FAILED_ELSEWHERE,
+            &[
+                repo(),
+                ("test_ids", Param::UIntArray(test_ids.into_iter().collect())),
+                ("exclude_shas", Param::StrArray(head_shas.clone())),
+                (
+                    "exclude_jobs",
+                    Param::IntArray(
+                        rows_by_id
+                            .values()
+                            .filter(|r| head_shas.contains(&r.head_sha))
+                            .map(|r| r.id)
+                            .collect(),
+                    ),
+                ),
+                ("since", Param::UInt(since.max(0) as u64)),
+                ("until", Param::UInt(now.max(0) as u64)),
+            ],
+        )
+        .await?
+        .into_iter()
+        .map(|r| (r.test_id, (r.jobs, r.commits)))
+        .collect()
+    };
+    let tests_seen_by =
+        |file: &str, class: &str, name: &str| tests_seen.get(&test_id(file, class, name)).copied();
     let disabled_by = |_file: &str, classname: &str, name: &str| {
         disabling_issue(&disabled, name, classname).map(|issue| DisabledBy {
             number: issue.number,
@@ -437,6 +488,7 @@ pub async fn drci(
             similar: &similar,
             similar_days,
             disabled: &disabled_by,
+            tests_seen: &tests_seen_by,
         };
         let mut summary = Summary::default();
         let mut jobs: Vec<DrciJob> = by_sha

@@ -18,7 +18,8 @@
 //!    f. a failure with no failure line and no runner → flaky (infra);
 //!    g. no log or no line found in it → flaky (torchci re-classifies; we say so);
 //!    h. its failing tests are all disabled by open `DISABLED` issues → flaky;
-//!    i. the same signature on other commits in the window → flaky, with the evidence;
+//!    i. the same signature on other commits in the window → flaky, with the evidence; or
+//!       every failing test (by file, class and name) failed in other jobs in the window;
 //!    j. otherwise → **new_failure**.
 //!
 //! One divergence: a failure whose log has not been classified *yet* is **pending** ("waiting
@@ -146,6 +147,12 @@ pub enum Evidence {
         first_seen: Option<String>,
         last_seen: Option<String>,
     },
+    /// Every failing test of the job failed in other jobs too.
+    SimilarTests {
+        tests: Vec<String>,
+        jobs: u64,
+        commits: u64,
+    },
     /// Passed on a later attempt.
     Rerun {
         failed_attempt_ids: Vec<i64>,
@@ -200,6 +207,9 @@ pub struct Known<'a> {
     pub similar_days: i64,
     /// Which issue disables a failing test, if any: (file, classname, name) → issue.
     pub disabled: &'a dyn Fn(&str, &str, &str) -> Option<DisabledBy>,
+    /// Where else a failing test failed in the window: (file, classname, name) → (jobs,
+    /// commits), none if nowhere.
+    pub tests_seen: &'a dyn Fn(&str, &str, &str) -> Option<(u64, u64)>,
 }
 
 impl<'a> Known<'a> {
@@ -215,6 +225,7 @@ impl<'a> Known<'a> {
             similar,
             similar_days: 7,
             disabled,
+            tests_seen: &|_, _, _| None,
         }
     }
 }
@@ -501,6 +512,42 @@ pub fn classify(job: &Job, known: &Known<'_>) -> Decision {
                 last_seen: seen.last_seen.clone(),
             }),
         );
+    }
+    // (i') every failing test failed elsewhere too (by test id: file, class and name).
+    if !job.failing_tests.is_empty() {
+        let seen: Vec<(u64, u64)> = job
+            .failing_tests
+            .iter()
+            .filter_map(|(file, class, name)| (known.tests_seen)(file, class, name))
+            .collect();
+        if seen.len() == job.failing_tests.len() {
+            let jobs = seen.iter().map(|s| s.0).max().unwrap_or(0);
+            let commits = seen.iter().map(|s| s.1).max().unwrap_or(0);
+            let first = &job.failing_tests[0].2;
+            let tests = if job.failing_tests.len() == 1 {
+                format!("test {first}")
+            } else {
+                format!("tests {first} and {} more", job.failing_tests.len() - 1)
+            };
+            return decided(
+                Class::Flaky,
+                format!(
+                    "{tests} failed in {jobs} other {} of {commits} other {} in the last {} days",
+                    if jobs == 1 { "job" } else { "jobs" },
+                    if commits == 1 { "commit" } else { "commits" },
+                    known.similar_days
+                ),
+                Some(Evidence::SimilarTests {
+                    tests: job
+                        .failing_tests
+                        .iter()
+                        .map(|(f, c, n)| format!("{f}::{c}::{n}"))
+                        .collect(),
+                    jobs,
+                    commits,
+                }),
+            );
+        }
     }
     decided(
         Class::NewFailure,

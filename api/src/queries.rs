@@ -88,6 +88,8 @@ saved_queries! {
     BRANCH_PUSHES = "branch_pushes";
     /// Dr.CI's "similar failure" evidence: where else signatures were seen.
     SIGNATURE_MATCHES = "signature_matches";
+    /// Dr.CI's "the same tests failed elsewhere" evidence.
+    TESTS_FAILED_ELSEWHERE = "tests_failed_elsewhere";
     /// Open `UNSTABLE` issues: the grid, Dr.CI and the red rate leave their jobs out.
     UNSTABLE_ISSUES = "unstable_issues";
     /// `GET /api/failures/.../similar`: the jobs with one signature.

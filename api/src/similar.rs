@@ -1,5 +1,5 @@
-//! `GET /api/failures/{owner}/{repo}/similar?job_id=&days=`: the other jobs that failed the
-//! way job `job_id` did — the same failure signature (`schemas/src/signature.rs`) in their
+//! `GET /api/failures/{owner}/{repo}/similar?job_id=&days=`: the other failed jobs that failed
+//! the way job `job_id` did — the same failure signature (`schemas/src/signature.rs`) in their
 //! newest verdict — in the last `days` (7 by default): which commits, branches and PRs, first
 //! and last seen, and how many passed when rerun.
 //!
@@ -40,7 +40,6 @@ struct SimilarRow {
     run_id: i64,
     run_attempt: i64,
     completed_at_unix: u32,
-    html_url: String,
     pull_request_numbers: Vec<i64>,
 }
 
@@ -177,7 +176,10 @@ pub async fn similar(
             run_attempt: row.run_attempt,
             completed_at: unix_instant(i64::from(row.completed_at_unix)),
             passed_on_rerun,
-            html_url: row.html_url,
+            html_url: format!(
+                "https://github.com/{repository}/actions/runs/{}/job/{}",
+                row.run_id, row.id
+            ),
         });
     }
     answer.commits = commits.len() as u64;

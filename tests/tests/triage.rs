@@ -207,6 +207,7 @@ const EXPECTED: &[(i64, &str, &str)] = &[
     (2008, "pending", "not finished"),
     (3002, "awaiting_approval", "approval"),
     (2009, "success", "success"),
+    (2011, "flaky", "failed in 1 other job of 1 other commit"),
 ];
 
 async fn feed_pr_scenario(stack: &Stack) {
@@ -396,6 +397,23 @@ async fn feed_pr_scenario(stack: &Stack) {
             Some("success"),
             1,
         ),
+        // A failure whose log is its own but whose failing test failed on the feature branch.
+        linux(
+            2011,
+            "linux-jammy / test (inductor, 1, 1, linux.2xlarge)",
+            HEAD,
+            "gh/dev/77",
+            Some("failure"),
+            1,
+        ),
+        linux(
+            1004,
+            "linux-jammy / test (inductor, 1, 1, linux.2xlarge)",
+            OTHER,
+            "feature",
+            Some("failure"),
+            1,
+        ),
     ];
     deliveries.extend(specs.iter().map(|s| job(REPO, s)));
     stack.post_all(&deliveries).await;
@@ -409,6 +427,8 @@ async fn feed_pr_scenario(stack: &Stack) {
         (2005, HEAD, "msvc_compiler_error.txt"),
         (2006, HEAD, "python_runtimeerror.txt"),
         (2007, HEAD, "unittest_failed_consistently.txt"),
+        (2011, HEAD, "ninja_build_failed.txt"),
+        (1004, OTHER, "test_file_failed_wrapper.txt"),
     ] {
         let (status, answer) = stack
             .put_log(
@@ -435,6 +455,24 @@ async fn feed_pr_scenario(stack: &Stack) {
         )
         .await;
     assert_eq!(status, 201, "report upload: {answer}");
+    // The same real report, with other failing tests, for the inductor shard here and on the
+    // feature branch.
+    let report = hudstream_e2e::test_report_fixtures()
+        .into_iter()
+        .find(|(_, file, _)| file == "flaky_retries__flaky_all_failures.xml")
+        .expect("the all-failures fixture report");
+    for (id, sha) in [(1004, OTHER), (2011, HEAD)] {
+        let (status, answer) = stack
+            .put_report(
+                &format!("{REPO}/{id}"),
+                &format!("?report=test/test-reports/inductor/test_inductor-1.xml&head_sha={sha}"),
+                TOKEN,
+                report.2.clone(),
+                true,
+            )
+            .await;
+        assert_eq!(status, 201, "report upload: {answer}");
+    }
 }
 
 fn class_of(drci: &Value, id: i64) -> Option<(String, String)> {
@@ -486,7 +524,7 @@ async fn check_drci(stack: &Stack) {
     assert_eq!(similar["evidence"]["example_job_ids"], json!([1002]));
     assert_eq!(
         drci["summary"],
-        json!({"new_failure": 1, "broken_trunk": 1, "flaky": 3, "unstable": 1,
+        json!({"new_failure": 1, "broken_trunk": 1, "flaky": 4, "unstable": 1,
                "awaiting_approval": 1, "pending": 1, "success": 1}),
         "{drci:#}"
     );
@@ -500,7 +538,7 @@ async fn check_drci(stack: &Stack) {
         .expect("text");
     for piece in [
         "<!-- drci-comment-start -->",
-        "## :x: 1 Awaiting Approval, 1 New Failure, 1 Pending, 5 Unrelated Failures",
+        "## :x: 1 Awaiting Approval, 1 New Failure, 1 Pending, 6 Unrelated Failures",
         &format!("As of commit {HEAD} with merge base {BASE}:"),
         "<b>NEW FAILURES</b>",
         "<b>BROKEN TRUNK</b>",
@@ -522,7 +560,7 @@ async fn check_drci(stack: &Stack) {
         &format!("/{REPO}/pull/{PR}"),
         &[
             "id=\"drci-summary\"",
-            "1 new failure, 1 broken trunk, 3 flaky, 1 unstable, 1 awaiting approval, 1 pending",
+            "1 new failure, 1 broken trunk, 4 flaky, 1 unstable, 1 awaiting approval, 1 pending",
             "data-job-id=\"2001\" data-class=\"broken_trunk\"",
             "data-job-id=\"2002\" data-class=\"flaky\"",
             "data-job-id=\"2005\" data-class=\"new_failure\"",
@@ -752,7 +790,7 @@ async fn check_poster(stack: &Stack) {
     assert_eq!(writes(), vec![format!("POST {PR}"), format!("PATCH {id}")]);
     let (_, body) = ours().expect("our comment");
     assert!(!body.contains("NEW FAILURES"), "{body}");
-    assert!(body.contains("6 Unrelated Failures"), "{body}");
+    assert!(body.contains("7 Unrelated Failures"), "{body}");
     // Another tool's comment is untouched; ours is the only one we wrote.
     assert_eq!(
         comments.all.lock().expect("lock")[0].3,

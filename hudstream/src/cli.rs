@@ -76,6 +76,11 @@ enum Command {
         /// both the archive and Kafka (otherwise the live tables are left as they are).
         #[arg(long, requires = "from_archive")]
         allow_gaps: bool,
+        /// Swap a rebuilt table in even if it lacks entities the live table has, holds older
+        /// versions of them, or the log no longer starts at offset 0 (otherwise the rebuild is
+        /// refused before the swap and nothing changes).
+        #[arg(long)]
+        allow_shrink: bool,
     },
     /// Classify stored logs again (after a ruleset change); the new verdicts supersede the old.
     Reclassify {
@@ -440,17 +445,27 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             table,
             dry_run,
             from_archive: false,
+            allow_shrink,
             ..
-        } => crate::commands::replay::from_kafka(&config, &table, dry_run).await,
+        } => crate::commands::replay::from_kafka(&config, &table, dry_run, allow_shrink).await,
         Command::Replay {
             table,
             dry_run,
             from_archive: true,
             archive,
             allow_gaps,
+            allow_shrink,
         } => {
             let spec = archive.unwrap_or_else(|| config.archive.store.clone());
-            crate::commands::replay::from_archive(&config, &table, &spec, dry_run, allow_gaps).await
+            crate::commands::replay::from_archive(
+                &config,
+                &table,
+                &spec,
+                dry_run,
+                allow_gaps,
+                allow_shrink,
+            )
+            .await
         }
         Command::Reclassify {
             jobs,

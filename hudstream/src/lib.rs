@@ -97,6 +97,7 @@ pub fn replayer(config: &Config) -> anyhow::Result<hudstream_replay::Replayer> {
         appender: Appender::new(&config.kafka).context("creating the Kafka producer")?,
         limits: config.pipeline.projection_batches(),
         max_retries: 5,
+        allow_shrink: false,
     })
 }
 

@@ -4,7 +4,8 @@
 //! 2. read the table's topic from the first offset still in the log up to the end it had when
 //!    the replay started, in a consumer group of its own, and write it into the shadow with the
 //!    live projection's own writer (same rows, same dead letters);
-//! 3. swap the shadow in;
+//! 3. compare it with the live table and refuse if it would lose entities or versions
+//!    (`Replayer::guard_shrink`), else swap it in;
 //! 4. catch up: everything appended up to the moment after the swap is written into the new
 //!    table, so records the live projection wrote into the old table during the rebuild are
 //!    not lost with it (rewriting them is harmless: the table is versioned);
@@ -69,6 +70,18 @@ impl Replayer {
         let started = Instant::now();
         let plan = self.plan(&encoder).await?;
         let table = plan.table.clone();
+        let truncated = plan.truncated();
+        if !truncated.is_empty() && !self.allow_shrink {
+            anyhow::bail!(
+                "refusing to rebuild {table} from {}: the log no longer starts at offset 0 (partition:first offset {}), so records the table was made of are gone (retention). Nothing was changed; rebuild from the archive (--from-archive), or pass --allow-shrink to rebuild from what is left",
+                plan.topic,
+                truncated
+                    .iter()
+                    .map(|(p, low)| format!("{p}:{low}"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            );
+        }
         let shadow = self.clickhouse.create_shadow(&table).await?;
         tracing::info!(%table, shadow = %shadow.name, events = plan.events(), "replay started");
 
@@ -114,6 +127,10 @@ impl Replayer {
             );
         }
 
+        if let Err(e) = self.guard_shrink(&shadow).await {
+            self.clickhouse.drop_shadow(&shadow).await?;
+            return Err(e);
+        }
         let swap = self.clickhouse.swap_in(&shadow).await?;
         report.swap = Some(swap);
         tracing::info!(%table, %swap, "shadow table swapped in");

@@ -18,6 +18,16 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// Partitions whose log no longer starts at offset 0, with their first offset: records
+    /// the table may have been made of are gone.
+    pub fn truncated(&self) -> Vec<(i32, i64)> {
+        self.partitions
+            .iter()
+            .filter(|(_, (low, _))| *low > 0)
+            .map(|(p, (low, _))| (*p, *low))
+            .collect()
+    }
+
     pub fn events(&self) -> u64 {
         self.partitions
             .values()

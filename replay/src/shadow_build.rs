@@ -146,6 +146,17 @@ impl ShadowBuild {
             self.flush(i).await?;
         }
         let replayer = self.replayer.clone();
+        // Nothing is swapped unless no table would lose anything.
+        for i in 0..self.tables.len() {
+            if let Err(e) = replayer.guard_shrink(&self.tables[i].shadow).await {
+                return match self.abort().await {
+                    Ok(()) => Err(e),
+                    Err(abort) => {
+                        Err(e.context(format!("dropping the shadows failed too: {abort}")))
+                    }
+                };
+            }
+        }
         for t in &mut self.tables {
             t.report.swap = Some(replayer.clickhouse.swap_in(&t.shadow).await?);
         }

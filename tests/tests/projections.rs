@@ -901,3 +901,77 @@ async fn records_appended_during_a_replay_end_in_the_rebuilt_table() {
         600
     );
 }
+
+/// A replay cannot shrink a table (issue #19): when the log no longer holds what a table was
+/// made of — here the broker "lost its data": the same database, fresh empty topics — the
+/// rebuild is refused before its swap, the live table keeps every row and no shadow is left;
+/// a log that kept only some of it is refused too, and `--allow-shrink` swaps it in anyway.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replay_that_would_lose_rows_is_refused_before_its_swap_unless_allowed() {
+    let config = prepared_config().await;
+    append_all(&config, &job_records(1, 200, 1)).await;
+    let table = || hudstream_projections::by_table("workflow_job").expect("table");
+    let report = hudstream::replayer(&config)
+        .expect("replayer")
+        .replay(table(), &mut |_| {})
+        .await
+        .expect("a whole log replays");
+    assert_eq!(report.events, 200);
+    let clickhouse = ClickHouse::new(&config.clickhouse).expect("client");
+    let rows = || async {
+        count(
+            &clickhouse,
+            "SELECT count() AS n FROM {db}.workflow_job FINAL",
+        )
+        .await
+    };
+    let leftovers = || async {
+        count(
+            &clickhouse,
+            "SELECT count() AS n FROM system.tables WHERE database = '{db}' AND (name LIKE '%__replay' OR name LIKE '%__old')",
+        )
+        .await
+    };
+    assert_eq!(rows().await, 200);
+
+    let mut lost = config.clone();
+    lost.kafka.topic_prefix = format!("{}lost.", config.kafka.topic_prefix);
+    hudstream::create_topics(&lost).await.expect("topics");
+    let error = hudstream::replayer(&lost)
+        .expect("replayer")
+        .replay(table(), &mut |_| {})
+        .await
+        .expect_err("an empty log must not replace 200 rows");
+    assert!(
+        error
+            .to_string()
+            .contains("refusing to replace workflow_job: 200 of the 200 entities in the live table would be lost"),
+        "{error:#}"
+    );
+    assert_eq!(rows().await, 200, "the live table is untouched");
+    assert_eq!(leftovers().await, 0, "the shadow is dropped");
+
+    // The log kept a quarter of it.
+    append_all(&lost, &job_records(1, 50, 1)).await;
+    let mut replayer = hudstream::replayer(&lost).expect("replayer");
+    let error = replayer
+        .replay(table(), &mut |_| {})
+        .await
+        .expect_err("a partial log must not replace the table");
+    assert!(
+        error.to_string().contains("150 of the 200 entities"),
+        "{error:#}"
+    );
+    assert_eq!(rows().await, 200);
+    replayer.allow_shrink = true;
+    replayer
+        .replay(table(), &mut |_| {})
+        .await
+        .expect("--allow-shrink swaps it in");
+    assert_eq!(
+        rows().await,
+        50,
+        "what the operator accepted to lose is gone"
+    );
+    assert_eq!(leftovers().await, 0);
+}

@@ -1,13 +1,20 @@
-//! `hudstream replay <table|all> [--dry-run] [--from-archive [--archive S] [--allow-gaps]]`:
-//! rebuilds tables (`hudstream_replay`) and says what it did, with a progress bar.
+//! `hudstream replay <table|all> [--dry-run] [--allow-shrink] [--from-archive [--archive S]
+//! [--allow-gaps]]`: rebuilds tables (`hudstream_replay`) and says what it did, with a progress
+//! bar. A rebuild that would lose rows is refused before its swap unless `--allow-shrink`.
 
 use std::time::Duration;
 
 use hudstream_runtime::Config;
 
 /// `hudstream replay <table|all> [--dry-run]`: from the tables' own topics.
-pub async fn from_kafka(config: &Config, which: &str, dry_run: bool) -> anyhow::Result<()> {
-    let replayer = crate::replayer(config)?;
+pub async fn from_kafka(
+    config: &Config,
+    which: &str,
+    dry_run: bool,
+    allow_shrink: bool,
+) -> anyhow::Result<()> {
+    let mut replayer = crate::replayer(config)?;
+    replayer.allow_shrink = allow_shrink;
     let tables = crate::tables_to_replay(which)?;
     if dry_run {
         println!("dry run: nothing is changed");
@@ -28,6 +35,26 @@ pub async fn from_kafka(config: &Config, which: &str, dry_run: bool) -> anyhow::
                 plan.shadow,
                 plan.rows_now
             );
+            let truncated = plan.truncated();
+            if !truncated.is_empty() {
+                println!(
+                    "  the log no longer starts at offset 0 (partition:first offset {}): records the table was made of are gone; the replay {} (rebuild from the archive instead)",
+                    truncated
+                        .iter()
+                        .map(|(p, low)| format!("{p}:{low}"))
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                    if allow_shrink { "would go on (--allow-shrink)" } else { "would be refused" }
+                );
+            }
+            if plan.events() == 0 && plan.rows_now > 0 {
+                println!(
+                    "  the log holds no events for the {} rows stored now: the rebuilt table would be empty, so the replay {}",
+                    plan.rows_now,
+                    if allow_shrink { "would swap an empty table in (--allow-shrink)" } else { "would be refused before the swap" }
+                );
+            }
+            println!("  before the swap the rebuilt table is compared with the live one; one that lacks entities or holds older versions is {}", if allow_shrink { "swapped in anyway (--allow-shrink)" } else { "refused" });
         }
         return Ok(());
     }
@@ -58,6 +85,7 @@ pub async fn from_archive(
     spec: &str,
     dry_run: bool,
     allow_gaps: bool,
+    allow_shrink: bool,
 ) -> anyhow::Result<()> {
     let archive = hudstream_archive::Archive::open(spec)?;
     let (tables, not_raw) =
@@ -99,7 +127,8 @@ pub async fn from_archive(
     if tables.is_empty() {
         anyhow::bail!("nothing to rebuild from the archive");
     }
-    let replayer = crate::replayer(config)?;
+    let mut replayer = crate::replayer(config)?;
+    replayer.allow_shrink = allow_shrink;
     let report =
         hudstream_replay::from_archive::rebuild(&archive, &replayer, tables, allow_gaps).await?;
     println!(

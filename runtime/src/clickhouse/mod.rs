@@ -34,7 +34,7 @@ use std::time::Duration;
 pub use bind::{bind, quote, Param};
 pub use datetime::{format_datetime, now_text, parse_datetime, DateTime};
 pub use error::{ClickHouseError, CHECK_COLUMN_REFUSED};
-pub use shadow::{Shadow, Swap};
+pub use shadow::{Shadow, Shrink, Swap};
 
 use crate::config::ClickHouseConfig;
 

@@ -63,6 +63,66 @@ impl Shadow {
     }
 }
 
+/// What swapping a shadow in would lose ([`ClickHouse::compare_shadow`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Shrink {
+    /// Entities in the live table.
+    pub entities: u64,
+    /// Of those, how many the shadow lacks.
+    pub lost: u64,
+    /// Of those, how many the shadow holds at an older version.
+    pub older: u64,
+}
+
+impl Shrink {
+    pub fn loses_anything(&self) -> bool {
+        self.lost > 0 || self.older > 0
+    }
+}
+
+impl std::fmt::Display for Shrink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} of the {} entities in the live table would be lost and {} would go back to an older version",
+            self.lost, self.entities, self.older
+        )
+    }
+}
+
+/// The columns of the first `ORDER BY` of a `CREATE TABLE` statement: `ORDER BY (a, b)` or
+/// `ORDER BY a`.
+pub fn order_by_columns(create: &str) -> Option<Vec<String>> {
+    let at = create.find("ORDER BY ")? + "ORDER BY ".len();
+    let rest = create[at..].trim_start();
+    let list = if let Some(inner) = rest.strip_prefix('(') {
+        let mut depth = 1;
+        let mut end = None;
+        for (i, c) in inner.char_indices() {
+            match c {
+                '(' => depth += 1,
+                ')' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        end = Some(i);
+                        break;
+                    }
+                }
+                _ => {}
+            }
+        }
+        &inner[..end?]
+    } else {
+        rest.split(|c: char| c.is_whitespace()).next()?
+    };
+    let columns: Vec<String> = list
+        .split(',')
+        .map(|c| c.trim().trim_matches('`').to_string())
+        .filter(|c| !c.is_empty())
+        .collect();
+    (!columns.is_empty()).then_some(columns)
+}
+
 impl ClickHouse {
     /// A new, empty shadow of `table` with the table's own definition (a leftover shadow is
     /// dropped first).
@@ -125,11 +185,106 @@ impl ClickHouse {
         Ok(())
     }
 
+    /// What swapping `shadow` in would lose: entities of the live table (its ORDER BY key) the
+    /// shadow lacks, and entities whose newest `version` in the shadow is older than the live
+    /// table's. A rebuild whose log no longer holds what the table was made of (retention, a
+    /// broker that lost its data) shows here before it can replace anything.
+    pub async fn compare_shadow(&self, shadow: &Shadow) -> anyhow::Result<Shrink> {
+        let db = self.database();
+        let (table, name) = (&shadow.table, &shadow.name);
+        let key = self.entity_key(table).await?;
+        let keys = key.join(", ");
+        let count = |sql: String| async move {
+            self.fetch_all::<u64>(&sql)
+                .await
+                .map(|rows| rows.first().copied().unwrap_or(0))
+                .with_context(|| format!("comparing {name} with {table}"))
+        };
+        let entities = count(format!(
+            "SELECT count() FROM (SELECT DISTINCT {keys} FROM {db}.{table})"
+        ))
+        .await?;
+        let lost = count(format!(
+            "SELECT count() FROM (SELECT DISTINCT {keys} FROM {db}.{table}) \
+             WHERE ({keys}) NOT IN (SELECT {keys} FROM {db}.{name})"
+        ))
+        .await?;
+        let versioned = self
+            .fetch_all::<u64>(&format!(
+                "SELECT count() FROM system.columns WHERE database = '{db}' AND table = '{table}' AND name = 'version'"
+            ))
+            .await?
+            .first()
+            .copied()
+            .unwrap_or(0)
+            > 0;
+        let older = if versioned && !key.iter().any(|k| k == "version") {
+            count(format!(
+                "SELECT count() FROM \
+                 (SELECT {keys}, max(version) AS live_version FROM {db}.{table} GROUP BY {keys}) \
+                 ANY INNER JOIN \
+                 (SELECT {keys}, max(version) AS shadow_version FROM {db}.{name} GROUP BY {keys}) \
+                 USING ({keys}) WHERE shadow_version < live_version"
+            ))
+            .await?
+        } else {
+            0
+        };
+        Ok(Shrink {
+            entities,
+            lost,
+            older,
+        })
+    }
+
+    /// A table's entity: the columns of its ORDER BY (from `SHOW CREATE TABLE`, which both
+    /// 18.16 and modern servers answer).
+    pub async fn entity_key(&self, table: &str) -> anyhow::Result<Vec<String>> {
+        let db = self.database();
+        let create = self
+            .fetch_all::<String>(&format!("SHOW CREATE TABLE {db}.{table}"))
+            .await
+            .with_context(|| format!("reading the definition of {table}"))?
+            .into_iter()
+            .next()
+            .unwrap_or_default();
+        order_by_columns(&create)
+            .ok_or_else(|| anyhow::anyhow!("{table} has no ORDER BY in its definition: {create}"))
+    }
+
     /// Drops a shadow that will not be swapped in; the live table was never touched.
     pub async fn drop_shadow(&self, shadow: &Shadow) -> anyhow::Result<()> {
         let db = self.database();
         self.execute(&format!("DROP TABLE IF EXISTS {db}.{}", shadow.name))
             .await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod order_by_tests {
+    use super::order_by_columns;
+
+    #[test]
+    fn the_entity_is_the_order_by() {
+        let create = "CREATE TABLE db.workflow_job (`id` Int64) ENGINE = ReplacingMergeTree(version) ORDER BY (repository_full_name, head_sha, id) SETTINGS index_granularity = 8192";
+        assert_eq!(
+            order_by_columns(create),
+            Some(vec![
+                "repository_full_name".into(),
+                "head_sha".into(),
+                "id".into()
+            ])
+        );
+        assert_eq!(
+            order_by_columns(
+                "CREATE TABLE t (a Int8) ENGINE = MergeTree ORDER BY a SETTINGS x = 1"
+            ),
+            Some(vec!["a".into()])
+        );
+        assert_eq!(
+            order_by_columns("CREATE TABLE t (a Int8) ENGINE = Memory"),
+            None
+        );
     }
 }

@@ -975,3 +975,38 @@ async fn a_replay_that_would_lose_rows_is_refused_before_its_swap_unless_allowed
     );
     assert_eq!(leftovers().await, 0);
 }
+
+/// Stages heal (issue #19): projections started before their topics exist — a normal start
+/// order under Kubernetes — consume them once they are created, within 30 s, without a
+/// restart (clients refresh topic metadata every 10 s, not librdkafka's 5 minutes).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn projections_started_before_their_topics_exist_consume_them_once_created() {
+    init_logs();
+    let config = test_config();
+    hudstream::migrate(&config).await.expect("migrate");
+    let projections = hudstream_e2e::Running::projections(&config);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    hudstream::create_topics(&config).await.expect("topics");
+    append_all(&config, &job_records(1, 20, 1)).await;
+    let appended = Instant::now();
+    let clickhouse = ClickHouse::new(&config.clickhouse).expect("client");
+    wait_until(
+        "the jobs appended after the topics were created",
+        60,
+        || async {
+            count(
+                &clickhouse,
+                "SELECT count() AS n FROM {db}.workflow_job FINAL",
+            )
+            .await
+                == 20
+        },
+    )
+    .await;
+    let took = appended.elapsed();
+    assert!(
+        took < Duration::from_secs(30),
+        "the projection took {took:?} to notice its new topic"
+    );
+    projections.stop().await;
+}

@@ -12,11 +12,22 @@ use crate::worker::InRecord;
 pub fn client_config(kafka: &KafkaConfig) -> ClientConfig {
     let mut config = ClientConfig::new();
     config.set("bootstrap.servers", &kafka.brokers);
+    // librdkafka learns of a topic created after a consumer subscribed, or of partitions added
+    // to it, only when it refreshes its metadata — every 5 minutes by default, which left
+    // stages that started before their topics idle with records waiting. Every 10 s, a stage
+    // starts consuming a new topic or partition within seconds (`kafka.client` may override).
+    config.set(
+        "topic.metadata.refresh.interval.ms",
+        METADATA_REFRESH_MS.to_string(),
+    );
     for (k, v) in &kafka.client {
         config.set(k, v);
     }
     config
 }
+
+/// How often every client refreshes topic metadata (see [`client_config`]).
+pub const METADATA_REFRESH_MS: u64 = 10_000;
 
 /// The largest record the producer sends unless `kafka.client` says otherwise: GitHub's 25 MiB
 /// delivery cap plus room for key and headers.

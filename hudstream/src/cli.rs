@@ -82,6 +82,16 @@ enum Command {
         #[arg(long)]
         allow_shrink: bool,
     },
+    /// Print the verdict the classifier would give a log (a file, or - for standard input;
+    /// gzip or plain): rule, line, captures, context and signature, as JSON. Try a new rule on
+    /// a log before shipping it.
+    Classify {
+        /// The log file, or `-`.
+        log: String,
+        /// The ruleset to use instead of logs.ruleset.
+        #[arg(long)]
+        ruleset: Option<PathBuf>,
+    },
     /// Classify stored logs again (after a ruleset change); the new verdicts supersede the old.
     Reclassify {
         /// A job, as owner/repo/job_id; repeat for more.
@@ -466,6 +476,9 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 allow_shrink,
             )
             .await
+        }
+        Command::Classify { log, ruleset } => {
+            crate::commands::classify::run(&config, &log, ruleset.as_deref())
         }
         Command::Reclassify {
             jobs,

@@ -7,6 +7,7 @@ pub mod bench_tests;
 pub mod bench_tests_read;
 pub mod bench_triage;
 pub mod bench_writer;
+pub mod classify;
 pub mod dead_letters;
 pub mod drci;
 pub mod feed;

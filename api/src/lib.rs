@@ -20,6 +20,7 @@ pub mod drci_rules;
 pub mod error;
 pub mod failures;
 pub mod flaky;
+pub mod home;
 pub mod hud;
 pub mod job_rows;
 pub mod jobs;

@@ -15,6 +15,7 @@ use crate::disabled::{DisabledTests, DisablingIssue};
 use crate::drci::{self, Drci};
 use crate::error::ApiError;
 use crate::flaky::{FlakyTest, FlakyTests};
+use crate::home::{home, Home};
 use crate::hud::{Cell, Grid, GridRow};
 use crate::job_rows::JobSummary;
 use crate::jobs::Job;
@@ -29,7 +30,9 @@ const STYLESHEET: &str = include_str!("../static/hud.css");
 
 #[derive(Template)]
 #[template(path = "index.html")]
-struct IndexPage;
+struct IndexPage {
+    home: Home,
+}
 
 #[derive(Template)]
 #[template(path = "error.html")]
@@ -402,8 +405,9 @@ pub async fn stylesheet() -> Response {
         .into_response()
 }
 
-/// `/`; with `?repo=owner/name&branch=b` (the form on it), a redirect to that grid.
-pub async fn index(headers: HeaderMap, query: RawQuery) -> Response {
+/// `/`: the repositories and branches with data; with `?repo=owner/name&branch=b` (the form
+/// on it), a redirect to that grid.
+pub async fn index(State(ch): Ch, headers: HeaderMap, query: RawQuery) -> Response {
     let go = || -> Result<Option<String>, ApiError> {
         let params = QueryParams::parse(query, &["repo", "branch"])?;
         match (params.text("repo"), params.text("branch")) {
@@ -418,7 +422,7 @@ pub async fn index(headers: HeaderMap, query: RawQuery) -> Response {
     };
     match go() {
         Ok(Some(to)) => Redirect::to(&to).into_response(),
-        Ok(None) => render(&headers, Ok(IndexPage)),
+        Ok(None) => render(&headers, home(&ch).await.map(|home| IndexPage { home })),
         Err(e) => error_page(e),
     }
 }

@@ -108,6 +108,10 @@ saved_queries! {
     QUEUE_TIMES = "queue_times";
     /// The Dr.CI poster's work list: PRs with recent job activity.
     RECENT_PULL_REQUESTS = "recent_pull_requests";
+    /// The home page: the branches with data.
+    HOME_BRANCHES = "home_branches";
+    /// The home page: the newest commits' status at a glance.
+    HOME_COMMIT_STATUS = "home_commit_status";
     /// `hudstream dead-letters`.
     DEAD_LETTERS_RECENT = "dead_letters_recent";
     /// `hudstream reclassify`: jobs completed in a time range, with their stored logs.

@@ -911,8 +911,13 @@ async fn check_trunk(stack: &Stack) {
     assert_eq!(signal["time_to_signal"]["p90"], 2400);
     assert_eq!(signal["time_to_red"]["count"], 5);
     assert_eq!(signal["time_to_red"]["p50"], 1800);
-    let (_, broken) = stack
-        .api(&format!("/api/trunk/{TRUNK}/broken?branch=main&days=1"))
+    // The workflow runs say which commits ran the job; they are projected apart from the jobs,
+    // so wait for the fifth commit's run to count (until then its passing `test` is unseen).
+    let broken = stack
+        .wait_for(
+            &format!("/api/trunk/{TRUNK}/broken?branch=main&days=1"),
+            |b| b["broken_now"] == false && b["runs"].as_array().is_some_and(|r| r.len() == 1),
+        )
         .await;
     assert_eq!(broken["broken_now"], false, "{broken:#}");
     let runs = broken["runs"].as_array().expect("runs");
@@ -931,6 +936,20 @@ async fn check_trunk(stack: &Stack) {
         (day["p50_s"].as_f64(), day["max_s"].as_f64()),
         (Some(60.0), Some(300.0))
     );
+    // The home page leads to both repositories' branches.
+    check_page(
+        stack,
+        "triage-home",
+        "/",
+        &[
+            "data-repository=\"hudstream/trunk-demo\" data-branch=\"main\"",
+            "data-repository=\"Codertocat/Hello-World\" data-branch=\"main\"",
+            "href=\"/hud/hudstream/trunk-demo/main\"",
+            "href=\"/trunk/hudstream/trunk-demo?branch=main\"",
+            "class=\"chip failure\"",
+        ],
+    )
+    .await;
     check_page(
         stack,
         "triage-trunk-health",

@@ -19,15 +19,14 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use hudstream_runtime::clickhouse::{ClickHouse, Param};
 
 use crate::commit::{FailedTestRow, RunRow};
 use crate::disabled::{disabled_issues, disabling_issue};
-use crate::drci_rules::{
-    classify, Class, DisabledBy, Evidence, Job, Known, SignatureSeen, Verdict,
-};
+pub use crate::drci_answer::{Drci, DrciFailure, DrciHead, DrciJob, MergeBase, Summary};
+use crate::drci_rules::{classify, DisabledBy, Job, Known, SignatureSeen, Verdict};
 use crate::error::ApiError;
 use crate::job_rows::{column_name, display_conclusion, unix_instant};
 use crate::params::{self, now_unix, QueryParams, RawPath, RawQuery};
@@ -49,7 +48,7 @@ const SIMILAR_BEFORE_BASE_S: i64 = 86_400;
 const MAX_HEADS: usize = 10;
 
 /// A row of `drci_jobs`.
-#[derive(Debug, Clone, clickhouse::Row, Deserialize)]
+#[derive(Debug, clickhouse::Row, Deserialize)]
 struct DrciJobRow {
     head_sha: String,
     id: i64,
@@ -97,131 +96,6 @@ struct MatchRow {
     example_job_ids: Vec<i64>,
     first_seen_unix: u32,
     last_seen_unix: u32,
-}
-
-/// How a head's merge base was chosen.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct MergeBase {
-    pub sha: String,
-    pub pushed_at: Option<String>,
-    /// `base_branch_push` or `pull_request_base_sha`.
-    pub chosen_by: String,
-}
-
-/// The failure a job's class was decided on.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct DrciFailure {
-    pub rule: String,
-    pub line: String,
-    pub captures: Vec<String>,
-    pub signature: String,
-}
-
-/// One job with its class.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct DrciJob {
-    pub id: i64,
-    /// `"{workflow} / {job}"`.
-    pub name: String,
-    pub conclusion: String,
-    pub run_attempt: i64,
-    pub class: Class,
-    pub reason: String,
-    pub evidence: Option<Evidence>,
-    pub failure: Option<DrciFailure>,
-    pub failing_tests: Vec<String>,
-    pub html_url: String,
-}
-
-/// How many jobs of a head are in each class.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct Summary {
-    pub new_failure: u64,
-    pub broken_trunk: u64,
-    pub flaky: u64,
-    pub unstable: u64,
-    pub awaiting_approval: u64,
-    pub pending: u64,
-    pub success: u64,
-}
-
-impl Summary {
-    fn add(&mut self, class: Class) {
-        *match class {
-            Class::NewFailure => &mut self.new_failure,
-            Class::BrokenTrunk => &mut self.broken_trunk,
-            Class::Flaky => &mut self.flaky,
-            Class::Unstable => &mut self.unstable,
-            Class::AwaitingApproval => &mut self.awaiting_approval,
-            Class::Pending => &mut self.pending,
-            Class::Success => &mut self.success,
-        } += 1;
-    }
-
-    pub fn count(&self, class: Class) -> u64 {
-        match class {
-            Class::NewFailure => self.new_failure,
-            Class::BrokenTrunk => self.broken_trunk,
-            Class::Flaky => self.flaky,
-            Class::Unstable => self.unstable,
-            Class::AwaitingApproval => self.awaiting_approval,
-            Class::Pending => self.pending,
-            Class::Success => self.success,
-        }
-    }
-
-    /// "2 new failures, 1 broken trunk, 3 flaky" — the classes that are not success, or
-    /// "all N jobs passed".
-    pub fn sentence(&self) -> String {
-        let parts: Vec<String> = [
-            (self.new_failure, "new failure", "new failures"),
-            (self.broken_trunk, "broken trunk", "broken trunk"),
-            (self.flaky, "flaky", "flaky"),
-            (self.unstable, "unstable", "unstable"),
-            (
-                self.awaiting_approval,
-                "awaiting approval",
-                "awaiting approval",
-            ),
-            (self.pending, "pending", "pending"),
-        ]
-        .iter()
-        .filter(|(n, _, _)| *n > 0)
-        .map(|(n, one, many)| format!("{n} {}", if *n == 1 { one } else { many }))
-        .collect();
-        if parts.is_empty() {
-            format!("no failures ({} jobs passed)", self.success)
-        } else {
-            parts.join(", ")
-        }
-    }
-}
-
-/// One head of the PR, classified.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct DrciHead {
-    pub sha: String,
-    pub is_head: bool,
-    pub first_seen: Option<String>,
-    pub merge_base: Option<MergeBase>,
-    pub summary: Summary,
-    /// New failures first, then broken trunk, flaky, unstable, awaiting approval, pending,
-    /// success; by name within a class.
-    pub jobs: Vec<DrciJob>,
-}
-
-/// The Dr.CI answer for a PR.
-#[derive(Debug, Serialize, Deserialize, PartialEq)]
-pub struct Drci {
-    pub repository: String,
-    pub number: i64,
-    pub title: String,
-    pub base_ref: String,
-    pub head_sha: String,
-    /// The newest head's summary.
-    pub summary: Summary,
-    /// Newest first.
-    pub heads: Vec<DrciHead>,
 }
 
 /// Dr.CI for PR `number` of `repository`.
@@ -325,17 +199,11 @@ pub async fn drci(
                 .push((t.file, t.classname, t.name));
         }
     }
-    let mut by_sha: BTreeMap<String, Vec<Job>> = BTreeMap::new();
-    let mut rows_by_id: BTreeMap<i64, DrciJobRow> = BTreeMap::new();
+    let mut by_sha = group_attempts(&rows);
+    let rows_by_id: BTreeMap<i64, DrciJobRow> = rows.into_iter().map(|r| (r.id, r)).collect();
     let mut pseudo_jobs: BTreeMap<i64, (String, String)> = BTreeMap::new();
-    for (sha, jobs) in group_attempts(rows.clone()) {
-        by_sha.insert(sha, jobs);
-    }
-    for row in rows {
-        rows_by_id.insert(row.id, row);
-    }
+    let with_jobs: BTreeSet<i64> = rows_by_id.values().map(|r| r.run_id).collect();
     for (head, runs) in heads.iter().zip(runs) {
-        let with_jobs: BTreeSet<i64> = rows_by_id.values().map(|r| r.run_id).collect();
         for run in runs {
             if matches!(
                 run.conclusion.as_str(),
@@ -374,17 +242,13 @@ pub async fn drci(
         .filter(|s| !s.is_empty())
         .collect();
     let now = now_unix();
-    let base_times = merge_bases
+    // The earliest merge base's push (a base from the PR's base sha has no push time).
+    let earliest_base = merge_bases
         .iter()
         .flatten()
-        .filter_map(|b| b.pushed_at.as_ref())
-        .count();
-    let earliest_base = pushes
-        .iter()
-        .filter(|p| merge_bases.iter().flatten().any(|b| b.sha == p.sha))
+        .filter_map(|b| pushes.iter().find(|p| p.sha == b.sha))
         .map(|p| i64::from(p.pushed_at_unix))
         .min()
-        .filter(|_| base_times > 0)
         .unwrap_or(oldest);
     let since = (earliest_base - SIMILAR_BEFORE_BASE_S).max(now - SIMILAR_MAX_DAYS * 86_400);
     let similar_days = ((now - since) as f64 / 86_400.0).ceil().max(1.0) as i64;
@@ -578,15 +442,11 @@ fn merge_base_of(first_seen: i64, pushes: &[PushRow], pr_base_sha: &str) -> Opti
 
 /// Per commit, each job's newest attempt (by workflow and job name), with the ids of its
 /// earlier failed attempts.
-fn group_attempts(rows: Vec<DrciJobRow>) -> BTreeMap<String, Vec<Job>> {
-    let mut cells: BTreeMap<(String, String, String), Vec<DrciJobRow>> = BTreeMap::new();
+fn group_attempts(rows: &[DrciJobRow]) -> BTreeMap<String, Vec<Job>> {
+    let mut cells: BTreeMap<(&str, &str, &str), Vec<&DrciJobRow>> = BTreeMap::new();
     for row in rows {
         cells
-            .entry((
-                row.head_sha.clone(),
-                row.workflow_name.clone(),
-                row.name.clone(),
-            ))
+            .entry((&row.head_sha, &row.workflow_name, &row.name))
             .or_default()
             .push(row);
     }
@@ -599,9 +459,9 @@ fn group_attempts(rows: Vec<DrciJobRow>) -> BTreeMap<String, Vec<Job>> {
             .filter(|r| matches!(r.conclusion.as_str(), "failure" | "timed_out" | "cancelled"))
             .map(|r| r.id)
             .collect();
-        out.entry(sha).or_default().push(Job {
+        out.entry(sha.to_string()).or_default().push(Job {
             id: last.id,
-            name: column_name(&workflow, &name),
+            name: column_name(workflow, name),
             conclusion: last.conclusion.clone(),
             runner_name: last.runner_name.clone(),
             verdict: Verdict {

@@ -15,6 +15,7 @@ pub mod charts;
 pub mod commit;
 pub mod disabled;
 pub mod drci;
+pub mod drci_answer;
 pub mod drci_comment;
 pub mod drci_rules;
 pub mod error;

@@ -966,6 +966,35 @@ async fn check_trunk(stack: &Stack) {
     .await;
 }
 
+/// `hudstream_trunk_broken_jobs`, which the `HudstreamTrunkBroken` alert reads, says how many
+/// jobs of a watched branch are broken now: none on the trunk demo, whose run of failures
+/// ended on its newest commit.
+async fn check_broken_trunk_gauge(stack: &Stack) {
+    let want = r#"hudstream_trunk_broken_jobs{repository="hudstream/trunk-demo",branch="main"} 0"#;
+    let url = format!("{}/metrics", stack.api_url);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let text = reqwest::get(&url)
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text");
+        if text.lines().any(|l| l == want) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no {want:?} in /metrics:\n{}",
+            text.lines()
+                .filter(|l| l.contains("trunk"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dr_ci_classes_similar_failures_and_trunk_health_from_real_deliveries_and_logs() {
     hudstream_e2e::init_logs();
@@ -977,11 +1006,15 @@ async fn dr_ci_classes_similar_failures_and_trunk_health_from_real_deliveries_an
     config.logs.ruleset = reference_dir().join("ruleset.toml");
     config.logs.upload_tokens = vec![Secret::new(TOKEN)];
     hudstream_e2e::with_test_reports(&mut config, TOKEN);
+    // The API keeps the trunk-demo branch's broken-trunk gauge current (the alert reads it).
+    config.api.watch_trunks = vec!["hudstream/trunk-demo:main".into()];
+    config.api.trunk_check_interval_s = 1;
     let stack = Stack::start_with(config).await;
     feed_pr_scenario(&stack).await;
     check_drci(&stack).await;
     check_poster(&stack).await;
     check_trunk(&stack).await;
+    check_broken_trunk_gauge(&stack).await;
     tokio::time::sleep(Duration::from_millis(10)).await;
     stack.stop().await;
     let _ = std::fs::remove_dir_all(&store);

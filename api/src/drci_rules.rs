@@ -19,7 +19,7 @@
 //!    g. no log or no line found in it → flaky (torchci re-classifies; we say so);
 //!    h. its failing tests are all disabled by open `DISABLED` issues → flaky;
 //!    i. the same signature on other commits in the window → flaky, with the evidence; or
-//!       every failing test (by file, class and name) failed in other jobs in the window;
+//!    every failing test (by file, class and name) failed in other jobs in the window;
 //!    j. otherwise → **new_failure**.
 //!
 //! One divergence: a failure whose log has not been classified *yet* is **pending** ("waiting
@@ -195,6 +195,9 @@ pub struct DisabledBy {
     pub url: String,
 }
 
+/// Where else a failing test (file, classname, name) failed in the window: (jobs, commits).
+pub type TestsSeen = dyn Fn(&str, &str, &str) -> Option<(u64, u64)>;
+
 /// Everything besides the job that the rules read.
 pub struct Known<'a> {
     pub pr_labels: &'a [String],
@@ -209,7 +212,7 @@ pub struct Known<'a> {
     pub disabled: &'a dyn Fn(&str, &str, &str) -> Option<DisabledBy>,
     /// Where else a failing test failed in the window: (file, classname, name) → (jobs,
     /// commits), none if nowhere.
-    pub tests_seen: &'a dyn Fn(&str, &str, &str) -> Option<(u64, u64)>,
+    pub tests_seen: &'a TestsSeen,
 }
 
 impl<'a> Known<'a> {

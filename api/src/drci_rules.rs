@@ -196,7 +196,7 @@ pub struct DisabledBy {
 }
 
 /// Where else a failing test (file, classname, name) failed in the window: (jobs, commits).
-pub type TestsSeen = dyn Fn(&str, &str, &str) -> Option<(u64, u64)>;
+pub type TestsSeen<'a> = dyn Fn(&str, &str, &str) -> Option<(u64, u64)> + 'a;
 
 /// Everything besides the job that the rules read.
 pub struct Known<'a> {
@@ -212,7 +212,7 @@ pub struct Known<'a> {
     pub disabled: &'a dyn Fn(&str, &str, &str) -> Option<DisabledBy>,
     /// Where else a failing test failed in the window: (file, classname, name) → (jobs,
     /// commits), none if nowhere.
-    pub tests_seen: &'a TestsSeen,
+    pub tests_seen: &'a TestsSeen<'a>,
 }
 
 impl<'a> Known<'a> {

@@ -54,6 +54,27 @@ enum Command {
         /// Send no test reports.
         #[arg(long)]
         no_reports: bool,
+        /// Instead of the sample webhooks, send a generated day of one busy repository
+        /// (pytorch-demo/pytorch, shaped like a real day of pytorch jobs) and wait until the
+        /// API shows it whole.
+        #[arg(long, conflicts_with_all = ["dir", "event", "no_reports"])]
+        demo: bool,
+        /// The demo day's seed: the same seed (and --at) sends the same bytes.
+        #[arg(long, default_value_t = 1, requires = "demo")]
+        seed: u64,
+        /// When the demo day ends (RFC 3339); default: now, rounded down to ten minutes.
+        #[arg(long, requires = "demo")]
+        at: Option<String>,
+        /// The read API whose grid the demo waits on; defaults to http://<api.listen>.
+        #[arg(long, requires = "demo")]
+        api: Option<String>,
+        /// Do not wait for the API to show the demo day.
+        #[arg(long, requires = "demo")]
+        no_wait: bool,
+        /// The shared data folder (datasets, classifier logs, test reports); defaults to
+        /// $HUDSTREAM_SHARED, else two folders above the fixtures.
+        #[arg(long, requires = "demo")]
+        shared: Option<PathBuf>,
     },
     /// Print the effective configuration (secrets masked).
     Config,
@@ -355,9 +376,33 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Topics => crate::commands::setup::topics(&config).await,
         Command::Feed {
             gateway,
+            demo: true,
+            seed,
+            at,
+            api,
+            no_wait,
+            shared,
+            ..
+        } => {
+            let shared = shared
+                .or_else(|| std::env::var_os("HUDSTREAM_SHARED").map(PathBuf::from))
+                .unwrap_or_else(|| hudstream_ingest::fixtures::default_dir().join("../.."));
+            let args = crate::commands::demo::DemoArgs {
+                gateway,
+                api,
+                no_wait,
+                seed,
+                at,
+                shared,
+            };
+            crate::commands::demo::run(&config, args).await
+        }
+        Command::Feed {
+            gateway,
             dir,
             event,
             no_reports,
+            ..
         } => {
             let reports = event.is_none() && !no_reports;
             crate::commands::feed::run(&config, gateway, dir, event, reports).await

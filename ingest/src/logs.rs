@@ -11,7 +11,8 @@
 //! log (a later whole log supersedes its verdict), `head_sha=<40 hex>` to carry the commit.
 //! Uploads have their own concurrency limit (`logs.upload_max_concurrent`, 503 beyond), so
 //! long transfers never take the places webhooks need; each chunk must arrive within
-//! `gateway.body_read_timeout_ms` (408 otherwise).
+//! `gateway.body_read_timeout_ms` (408 otherwise). The same bytes uploaded again for the same
+//! log (a retry) are answered 200 `"unchanged": true` and append nothing: PUT is idempotent.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -130,9 +131,19 @@ pub async fn upload(
     } else {
         log_path(&repository, job_id)
     };
-    let written = uploads
+    // The digest of the last upload appended for this location: PUT is idempotent, so the same
+    // bytes again (a retried upload) are not appended again, and the verdict stays as it is.
+    let digest_note = format!("{location}.sha256");
+    let previous = match uploads.store.note(&digest_note).await {
+        Ok(previous) => previous,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not read the last upload's digest; appending anyway");
+            None
+        }
+    };
+    let (written, sha256) = uploads
         .store
-        .put(&location, chunks, uploads.max_bytes)
+        .put_with_sha256(&location, chunks, uploads.max_bytes)
         .await
         .map_err(|e| match e {
             StoreError::TooLarge { limit, .. } => GatewayError::TooLarge {
@@ -144,6 +155,19 @@ pub async fn upload(
                 GatewayError::StoreUnavailable("log")
             }
         })?;
+    if previous.as_deref() == Some(sha256.as_str()) {
+        return Ok((
+            StatusCode::OK,
+            axum::Json(json!({
+                "stored": location,
+                "bytes": written.raw_bytes,
+                "compressed_bytes": written.compressed_bytes,
+                "partial": query.partial,
+                "unchanged": true,
+            })),
+        )
+            .into_response());
+    }
     let mut log = JobLog {
         version: 0,
         repository_full_name: repository,
@@ -164,6 +188,10 @@ pub async fn upload(
     log.version = job_log_version(&log);
     let record = OutRecord::encoded(&log).map_err(|e| GatewayError::Internal(e.to_string()))?;
     let appended = gateway.append(&record).await?;
+    // Only once the record is acknowledged: a lost note costs one needless reclassification.
+    if let Err(e) = uploads.store.put_note(&digest_note, &sha256).await {
+        tracing::warn!(error = %e, "could not keep the upload's digest");
+    }
     Ok((
         StatusCode::CREATED,
         axum::Json(json!({

@@ -165,6 +165,57 @@ impl BlobStore {
         self.put_hashing(path, body, limit, None).await
     }
 
+    /// [`put`](Self::put), answering the SHA-256 of the raw bytes (hex) too.
+    pub async fn put_with_sha256<S, E>(
+        &self,
+        path: &str,
+        body: S,
+        limit: u64,
+    ) -> Result<(Written, String), StoreError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        let mut hasher = Sha256::new();
+        let written = self
+            .put_hashing(path, body, limit, Some(&mut hasher))
+            .await?;
+        Ok((written, hex::encode(hasher.finalize())))
+    }
+
+    /// Writes a short note (a digest, a marker) as is, uncompressed, replacing any before.
+    pub async fn put_note(&self, path: &str, text: &str) -> Result<(), StoreError> {
+        self.store
+            .put(&Path::from(path), Bytes::from(text.to_string()).into())
+            .await
+            .map(|_| ())
+            .map_err(|source| StoreError::Store {
+                op: "put",
+                path: path.to_string(),
+                source,
+            })
+    }
+
+    /// The note at `path`, or `None` when there is none.
+    pub async fn note(&self, path: &str) -> Result<Option<String>, StoreError> {
+        match self.store.get(&Path::from(path)).await {
+            Ok(object) => {
+                let bytes = object.bytes().await.map_err(|source| StoreError::Store {
+                    op: "get",
+                    path: path.to_string(),
+                    source,
+                })?;
+                Ok(Some(String::from_utf8_lossy(&bytes).into_owned()))
+            }
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(source) => Err(StoreError::Store {
+                op: "get",
+                path: path.to_string(),
+                source,
+            }),
+        }
+    }
+
     /// Stores `body` (compressed, at most `limit` raw bytes) under a key made from the SHA-256
     /// of its raw bytes, `key_for(hex)`: staged under `staging/.incoming/` while it streams in
     /// (the hash is known only at the end), then moved into place. Bytes already stored under

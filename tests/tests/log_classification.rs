@@ -333,6 +333,19 @@ async fn gone_logs_uploads_ruleset_reloads_and_reclassification() {
         "old rules kept"
     );
     assert_eq!(job["classification"]["log_partial"], false);
+    // PUT is idempotent: the same bytes again (a retried upload) append nothing.
+    let (status, body) = upload(
+        &stack,
+        "",
+        b"all good\r\n\xff\xfe fine\r\n".to_vec(),
+        UPLOAD_TOKEN,
+    )
+    .await;
+    assert_eq!(
+        (status, body["unchanged"].as_bool()),
+        (200, Some(true)),
+        "{body}"
+    );
 
     // A partial (keep-going) log that matches does not displace the whole log's verdict.
     let (status, _) = upload(

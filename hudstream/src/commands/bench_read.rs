@@ -10,7 +10,6 @@
 //! reruns (new job ids, attempt 2) for a quarter of the failures, a verdict for every failure,
 //! workflow runs naming PRs, pull requests, OOT results and a queue on the newest commits.
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -54,57 +53,21 @@ struct Shape {
     dataset_failure_rate: f64,
 }
 
-fn workflow_of(name: &str) -> &'static str {
-    // The dataset names jobs, not workflows; pytorch's workflows split them roughly so.
-    if name.contains("inductor") {
-        "inductor"
-    } else if name.contains("rocm") {
-        "rocm"
-    } else if name.starts_with("win") || name.starts_with("macos") || name.contains("cuda") {
-        "trunk"
-    } else {
-        "pull"
-    }
-}
-
 fn shape(dataset: &Path, per_commit: usize) -> anyhow::Result<Shape> {
-    let text = std::fs::read_to_string(dataset)
-        .with_context(|| format!("reading the job dataset {}", dataset.display()))?;
-    let mut runs: HashMap<String, (u64, u64)> = HashMap::new();
-    let (mut total, mut failures) = (0usize, 0usize);
-    for line in text.lines().skip(1) {
-        // "job_id","start_time","conclusion","dynamoKey","name","job_name"; names have no
-        // quotes inside (the export replaced commas with "__").
-        let fields: Vec<&str> = line.split("\",\"").collect();
-        if fields.len() < 6 {
-            continue;
-        }
-        let conclusion = fields[2];
-        let name = fields[4].replace("__", ",");
-        let entry = runs.entry(name).or_default();
-        entry.0 += 1;
-        total += 1;
-        if conclusion == "failure" {
-            entry.1 += 1;
-            failures += 1;
-        }
-    }
-    anyhow::ensure!(total > 0, "no jobs in {}", dataset.display());
-    let mut by_count: Vec<(String, (u64, u64))> = runs.into_iter().collect();
-    by_count.sort_by(|a, b| b.1 .0.cmp(&a.1 .0).then(a.0.cmp(&b.0)));
-    by_count.truncate(per_commit);
+    let day = hudstream_demo::DayShape::load(dataset)?;
+    let names = &day.names[..per_commit.min(day.names.len())];
     Ok(Shape {
-        workflows: by_count
+        workflows: names
             .iter()
-            .map(|(n, _)| workflow_of(n).to_string())
+            .map(|n| hudstream_demo::dataset::workflow_of(&n.name).to_string())
             .collect(),
-        failure_bp: by_count
+        failure_bp: names
             .iter()
-            .map(|(_, (n, f))| f * 10_000 / n.max(&1))
+            .map(|n| n.failures * 10_000 / n.runs.max(1))
             .collect(),
-        names: by_count.into_iter().map(|(n, _)| n).collect(),
-        dataset_jobs: total,
-        dataset_failure_rate: failures as f64 / total as f64,
+        names: names.iter().map(|n| n.name.clone()).collect(),
+        dataset_jobs: day.jobs as usize,
+        dataset_failure_rate: day.failures as f64 / day.jobs as f64,
     })
 }
 

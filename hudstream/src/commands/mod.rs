@@ -9,6 +9,7 @@ pub mod bench_triage;
 pub mod bench_writer;
 pub mod classify;
 pub mod dead_letters;
+pub mod demo;
 pub mod drci;
 pub mod feed;
 pub mod load;

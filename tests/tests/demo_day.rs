@@ -1,0 +1,207 @@
+//! The demo day `hud up` shows (`hudstream feed --demo`), end to end: the generated day of
+//! `pytorch-demo/pytorch` sent through the gateway as signed webhooks, OOT callbacks, real
+//! failing logs and real test reports, on the real broker and ClickHouse, with the log and
+//! test-report stages running. Checks what a newcomer must see — a busy main grid with failures
+//! and their log lines and flaky cells, a PR with several heads and OOT results, the pages in
+//! headless Chromium — and that sending the same day again changes no answer.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use hudstream::commands::demo::{run, DemoArgs};
+use hudstream_e2e::*;
+use hudstream_runtime::Secret;
+
+const REPO: &str = "pytorch-demo/pytorch";
+const UPLOAD_TOKEN: &str = "demo-upload-token";
+
+fn shared() -> std::path::PathBuf {
+    hudstream_ingest::fixtures::default_dir().join("../..")
+}
+
+/// Waits until every stage has handled every record of its topics.
+async fn caught_up(config: &hudstream_runtime::Config) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let lag: i64 = hudstream::commands::status::offsets(config)
+            .expect("offsets")
+            .iter()
+            .map(|p| p.lag())
+            .sum();
+        if lag == 0 {
+            // tansu's high watermark can read one batch low: one more moment for the last.
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still {lag} records behind after 120 s"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_demo_day_fills_the_hud_and_sending_it_again_changes_nothing() {
+    let mut config = test_config();
+    let logs = tempdir("demo-logs");
+    config.logs.enabled = true;
+    config.logs.fetch_from_github = false;
+    config.logs.store = logs.display().to_string();
+    config.logs.ruleset = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../classifier/rulesets/pytorch.toml");
+    with_test_reports(&mut config, UPLOAD_TOKEN);
+    let stack = Stack::start_with(config.clone()).await;
+    let args = || DemoArgs {
+        gateway: Some(stack.gateway_url.clone()),
+        api: Some(stack.api_url.clone()),
+        no_wait: false,
+        seed: 1,
+        at: None,
+        shared: shared(),
+    };
+    // Both sends must share an anchor: pin it to the one the first would take.
+    let now = chrono::Utc::now().timestamp_millis();
+    let at = chrono::DateTime::from_timestamp_millis(now - now.rem_euclid(600_000))
+        .expect("instant")
+        .to_rfc3339();
+    run(
+        &stack.config,
+        DemoArgs {
+            at: Some(at.clone()),
+            ..args()
+        },
+    )
+    .await
+    .expect("the demo day is sent and becomes visible");
+
+    // The main grid: ≥ 30 commits of ≥ 100 jobs, failures with their log lines, flaky cells.
+    let (status, grid) = stack
+        .api(&format!("/api/hud/{REPO}/main?per_page=50"))
+        .await;
+    assert_eq!(status, 200);
+    let rows = grid["commits"].as_array().expect("rows");
+    let busy = rows
+        .iter()
+        .filter(|r| {
+            r["jobs"]
+                .as_array()
+                .is_some_and(|j| j.iter().filter(|c| !c.is_null()).count() >= 100)
+        })
+        .count();
+    assert!(
+        busy >= 30,
+        "{busy} commits with ≥ 100 jobs of {}",
+        rows.len()
+    );
+    let cells: Vec<&Value> = rows
+        .iter()
+        .flat_map(|r| r["jobs"].as_array().into_iter().flatten())
+        .filter(|c| !c.is_null())
+        .collect();
+    let failures: Vec<&&Value> = cells
+        .iter()
+        .filter(|c| c["conclusion"] == "failure")
+        .collect();
+    assert!(failures.len() >= 30, "{} failures", failures.len());
+    assert!(
+        failures
+            .iter()
+            .all(|c| c["failure"]["line"].as_str().is_some_and(|l| !l.is_empty())),
+        "every failure shows its log line"
+    );
+    assert!(cells.iter().any(|c| c["flaky"] == true), "a flaky cell");
+    assert!(
+        cells
+            .iter()
+            .any(|c| c["conclusion"] == "pending" || c["conclusion"] == "queued"),
+        "jobs still running"
+    );
+
+    // A PR with several heads and OOT results from two backends.
+    let (_, pull) = stack.api(&format!("/api/{REPO}/pull/140100")).await;
+    assert!(
+        pull["commits"].as_array().is_some_and(|c| c.len() >= 2),
+        "{pull}"
+    );
+    let backends: std::collections::BTreeSet<String> = pull["oot"]["jobs"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|j| j["downstream_repo"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(backends.len(), 2, "{}", pull["oot"]);
+
+    // The pages, in headless Chromium, with screenshots.
+    let failed_job = failures[0]["id"].as_i64().expect("id");
+    let (_, job) = stack.api(&format!("/api/jobs/{REPO}/{failed_job}")).await;
+    let line = job["classification"]["line"]
+        .as_str()
+        .expect("a log line")
+        .to_string();
+    check_page(&stack, "demo-home", "/", &[REPO, "main"]).await;
+    check_page(
+        &stack,
+        "demo-grid",
+        &format!("/hud/{REPO}/main"),
+        &["Revert", "flaky"],
+    )
+    .await;
+    check_page(
+        &stack,
+        "demo-pull",
+        &format!("/{REPO}/pull/140100"),
+        &["Dr.CI", "intel/torch-xpu-ops", "huawei/torch-npu"],
+    )
+    .await;
+    let excerpt: String = line.chars().take(30).collect();
+    let excerpt = excerpt
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;");
+    check_page(
+        &stack,
+        "demo-job",
+        &format!("/{REPO}/job/{failed_job}"),
+        &[&excerpt],
+    )
+    .await;
+    check_page(&stack, "demo-trunk", &format!("/trunk/{REPO}"), &["main"]).await;
+    check_page(
+        &stack,
+        "demo-failures",
+        &format!("/failures/{REPO}"),
+        &[REPO],
+    )
+    .await;
+
+    // Sending the same day again: every answer is the same.
+    caught_up(&stack.config).await;
+    let pages = [
+        format!("/api/hud/{REPO}/main?per_page=50"),
+        format!("/api/{REPO}/pull/140100"),
+        format!("/api/{REPO}/pull/140101"),
+        format!("/api/jobs/{REPO}/{failed_job}"),
+    ];
+    let mut before = Vec::new();
+    for p in &pages {
+        before.push(stack.api(p).await.1);
+    }
+    run(
+        &stack.config,
+        DemoArgs {
+            at: Some(at),
+            ..args()
+        },
+    )
+    .await
+    .expect("the same day again");
+    caught_up(&stack.config).await;
+    for (p, b) in pages.iter().zip(&before) {
+        let (_, after) = stack.api(p).await;
+        assert_eq!(&after, b, "{p} changed after the same day was sent again");
+    }
+    stack.stop().await;
+    let _ = std::fs::remove_dir_all(logs);
+}

@@ -348,3 +348,73 @@ fn steps(job: &Job, state: State) -> Value {
         .collect();
     Value::Array(steps)
 }
+
+/// What GitHub's REST API answers at the anchor: the objects a backfill reads. Each is the
+/// object the day's last webhook for it carried.
+impl Day {
+    /// Main's commit `i` as `GET /repos/{repo}/commits` lists it: committed when pushed.
+    pub fn commit_object(&self, i: usize) -> Value {
+        let repo = &self.options.repository;
+        let c = &self.commits[i];
+        json!({
+            "sha": c.sha,
+            "html_url": format!("https://github.com/{repo}/commit/{}", c.sha),
+            "parents": if i == 0 { json!([]) } else { json!([{"sha": c.before}]) },
+            "author": {"login": c.author.username},
+            "committer": {"login": "pytorchmergebot"},
+            "commit": {
+                "message": c.message,
+                "author": {"name": c.author.name, "email": c.author.email(), "date": instant(c.timestamp_ms)},
+                "committer": {"name": "PyTorch MergeBot", "email": "pytorchmergebot@users.noreply.github.com", "date": instant(c.pushed_at_ms)},
+            },
+        })
+    }
+
+    /// Every run GitHub has by the anchor, at its newest attempt: `(created_ms, object)`.
+    pub fn api_runs(&self) -> Vec<(i64, Value)> {
+        let at = self.options.anchor_ms;
+        let mut out = Vec::new();
+        for (index, run) in self.runs.iter().enumerate() {
+            if run.created_ms > at {
+                continue;
+            }
+            let attempt = (1..=run.attempts)
+                .rev()
+                .find(|&a| self.attempt_jobs(index, a).any(|j| j.created_ms <= at))
+                .unwrap_or(1);
+            let state = self
+                .attempt_state(index, attempt, at)
+                .unwrap_or(State::Queued);
+            out.push((run.created_ms, self.run_object(run, index, attempt, state)));
+        }
+        out
+    }
+
+    /// The jobs of run `id`, every attempt, as `GET …/runs/{id}/jobs?filter=all` lists them.
+    pub fn api_run_jobs(&self, id: i64) -> Vec<Value> {
+        let at = self.options.anchor_ms;
+        let Some(index) = self.runs.iter().position(|r| r.id == id) else {
+            return Vec::new();
+        };
+        self.jobs
+            .iter()
+            .filter(|j| j.run == index && j.created_ms <= at)
+            .map(|j| self.job_object(j, j.state(at)))
+            .collect()
+    }
+
+    /// The pull requests at their newest head by the anchor, most recently updated first.
+    pub fn api_pulls(&self) -> Vec<Value> {
+        let at = self.options.anchor_ms;
+        let mut out: Vec<(i64, Value)> = self
+            .pulls
+            .iter()
+            .filter_map(|p| {
+                let h = p.heads.iter().rposition(|h| h.pushed_at_ms <= at)?;
+                Some((p.heads[h].pushed_at_ms, self.pull_object(p, h)))
+            })
+            .collect();
+        out.sort_by(|a, b| b.0.cmp(&a.0));
+        out.into_iter().map(|(_, v)| v).collect()
+    }
+}

@@ -261,6 +261,13 @@ impl GitHub {
         u64::try_from(self.rate_limit_remaining.load(Ordering::Relaxed)).ok()
     }
 
+    /// When GitHub said this hour's request budget is renewed (`X-RateLimit-Reset`, unix
+    /// seconds), if it said and that moment is still ahead.
+    pub fn rate_limit_reset(&self) -> Option<i64> {
+        let reset = self.rate_limit_reset.load(Ordering::Relaxed);
+        (reset > chrono::Utc::now().timestamp()).then_some(reset)
+    }
+
     /// One GET, waiting out rate limits and retrying transient failures.
     pub(crate) async fn get(&self, repository: &str, url: &str) -> Result<Answer, GitHubError> {
         self.request(repository, Method::GET, url, None).await

@@ -76,6 +76,22 @@ enum Command {
         #[arg(long, requires = "demo")]
         shared: Option<PathBuf>,
     },
+    /// Append a repository's history from GitHub's API (runs and their jobs, the branch's
+    /// commits, pull requests) as the webhooks GitHub would have sent; resumable.
+    Backfill {
+        /// The repository, owner/name.
+        #[arg(long = "repo")]
+        repository: String,
+        /// How far back: 7d, 12h, 30m, a date (2026-11-28) or an RFC 3339 instant.
+        #[arg(long, default_value = "7d")]
+        since: String,
+        /// The branch whose commits to append (default: the repository's default branch).
+        #[arg(long)]
+        branch: Option<String>,
+        /// Count what would be appended; append nothing, keep no checkpoint.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Print the effective configuration (secrets masked).
     Config,
     /// Rebuild a table (or `all`) from the beginning of its topic into a shadow table, then swap
@@ -406,6 +422,20 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         } => {
             let reports = event.is_none() && !no_reports;
             crate::commands::feed::run(&config, gateway, dir, event, reports).await
+        }
+        Command::Backfill {
+            repository,
+            since,
+            branch,
+            dry_run,
+        } => {
+            let args = crate::commands::backfill::BackfillArgs {
+                repository,
+                since,
+                branch,
+                dry_run,
+            };
+            crate::commands::backfill::run(&config, args).await
         }
         Command::Load {
             target,

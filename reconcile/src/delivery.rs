@@ -1,6 +1,6 @@
 //! The webhook GitHub would have sent: GitHub's own job or run object, a minimal `repository`,
-//! the event's `action`, marked `hudstream-origin: reconciler`, keyed and routed as the gateway
-//! would.
+//! the event's `action`, marked `hudstream-origin: reconciler` (or `backfill`), keyed and routed
+//! as the gateway would.
 
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -12,7 +12,7 @@ use hudstream_schemas::headers as h;
 use crate::ORIGIN;
 
 /// A job's webhook `action` for its `status`.
-pub(crate) fn job_action(status: &str) -> &str {
+pub fn job_action(status: &str) -> &str {
     match status {
         "completed" | "in_progress" | "queued" | "waiting" => status,
         // `requested`/`pending` have no webhook of their own: GitHub sends `queued`.
@@ -21,7 +21,7 @@ pub(crate) fn job_action(status: &str) -> &str {
 }
 
 /// A run's webhook `action` for its `status`.
-pub(crate) fn run_action(status: &str) -> &str {
+pub fn run_action(status: &str) -> &str {
     match status {
         "completed" | "in_progress" => status,
         _ => "requested",
@@ -39,12 +39,15 @@ pub fn synthetic_delivery(event: &str, action: &str, object: Value, repository: 
         event: object,
         "repository": {"full_name": repository, "name": name, "owner": {"login": owner}},
     });
-    let payload = serde_json::to_vec(&body).unwrap_or_default();
-    let delivery = format!(
-        "reconciler-{}",
-        &hex::encode(Sha256::digest(&payload))[..32]
-    );
-    let routed = route(event, &Envelope::from_value(&body), &delivery);
+    synthetic(event, action, &body, ORIGIN)
+}
+
+/// A whole webhook `body` for `event`, routed and headed as the gateway would, marked with
+/// `origin` (`hudstream-origin`); its delivery id is `{origin}-` and the body's digest.
+pub fn synthetic(event: &str, action: &str, body: &Value, origin: &str) -> OutRecord {
+    let payload = serde_json::to_vec(body).unwrap_or_default();
+    let delivery = format!("{origin}-{}", &hex::encode(Sha256::digest(&payload))[..32]);
+    let routed = route(event, &Envelope::from_value(body), &delivery);
     let received_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     OutRecord {
         topic: routed.topic,
@@ -56,7 +59,7 @@ pub fn synthetic_delivery(event: &str, action: &str, object: Value, repository: 
             (h::GITHUB_ACTION.into(), action.as_bytes().to_vec()),
             (h::RECEIVED_AT.into(), received_at.into_bytes()),
             (h::CONTENT_TYPE.into(), b"application/json".to_vec()),
-            (h::ORIGIN.into(), ORIGIN.as_bytes().to_vec()),
+            (h::ORIGIN.into(), origin.as_bytes().to_vec()),
         ],
     }
 }

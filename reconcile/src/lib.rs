@@ -37,13 +37,13 @@ use hudstream_runtime::worker::OutRecord;
 /// The value of the `hudstream-origin` header on every record the reconciler appends.
 pub const ORIGIN: &str = "reconciler";
 
+pub mod backfill;
 mod candidates;
 mod delivery;
 mod report;
 
 pub use candidates::{Candidate, Kind};
-pub use delivery::synthetic_delivery;
-use delivery::{job_action, run_action};
+pub use delivery::{job_action, run_action, synthetic, synthetic_delivery};
 pub use report::PassReport;
 
 /// Jobs GitHub lists per page of a run's jobs (its maximum).

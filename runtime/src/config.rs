@@ -26,6 +26,7 @@ pub struct Config {
     pub logs: LogsConfig,
     pub tests: TestsConfig,
     pub reconcile: ReconcileConfig,
+    pub backfill: BackfillConfig,
     pub drci: DrciConfig,
     pub archive: ArchiveConfig,
     pub telemetry: TelemetryConfig,
@@ -136,6 +137,9 @@ pub struct GatewayConfig {
     /// Secrets of CircleCI webhooks (`circleci-signature: v1=<hex>`); none disables the endpoint.
     pub circleci_secrets: Vec<Secret>,
     pub circleci_secret_files: Vec<PathBuf>,
+    /// Bearer tokens of the operator's endpoints (`POST /admin/backfill`); none disables them.
+    pub admin_tokens: Vec<Secret>,
+    pub admin_token_files: Vec<PathBuf>,
 }
 
 impl Default for GatewayConfig {
@@ -153,6 +157,8 @@ impl Default for GatewayConfig {
             oot_max_body_bytes: 2 * 1024 * 1024,
             circleci_secrets: Vec::new(),
             circleci_secret_files: Vec::new(),
+            admin_tokens: Vec::new(),
+            admin_token_files: Vec::new(),
         }
     }
 }
@@ -387,6 +393,37 @@ pub struct ReconcileConfig {
     /// A pass stops early when GitHub says fewer requests than this are left in the hour, so
     /// the log fetcher (same credentials) keeps its share.
     pub min_rate_limit_remaining: u64,
+}
+
+/// `hudstream backfill` and `POST /admin/backfill`: a repository's history from GitHub's API
+/// (with the GitHub credentials of `[logs]`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BackfillConfig {
+    /// Where each repository's checkpoint is kept (`<owner>__<name>.json`).
+    pub checkpoint_dir: PathBuf,
+    /// Below this many requests left in GitHub's hour, wait for the renewal or stop.
+    pub min_rate_limit_remaining: u64,
+    /// The longest wait for that renewal; beyond it the backfill stops, to be run again.
+    pub max_rate_limit_wait_ms: u64,
+}
+
+impl Default for BackfillConfig {
+    fn default() -> Self {
+        Self {
+            checkpoint_dir: PathBuf::from("var/backfill"),
+            min_rate_limit_remaining: 500,
+            max_rate_limit_wait_ms: 60 * 60 * 1000,
+        }
+    }
+}
+
+impl BackfillConfig {
+    /// The checkpoint file of `repository`.
+    pub fn checkpoint(&self, repository: &str) -> PathBuf {
+        self.checkpoint_dir
+            .join(format!("{}.json", repository.replace('/', "__")))
+    }
 }
 
 impl Default for ReconcileConfig {

@@ -23,7 +23,7 @@ use hudstream_runtime::secret::collect;
 use hudstream_runtime::{Config, Secret};
 
 /// Requests in flight at once.
-const CONCURRENCY: usize = 16;
+const CONCURRENCY: usize = 64;
 /// How long to wait for the API to show the whole day.
 const VISIBLE_WITHIN: Duration = Duration::from_secs(180);
 /// The anchor's rounding: a rerun within it sends the same bytes.

@@ -1,6 +1,7 @@
 //! The operator's one-shot commands, a file each: what `hudstream <command>` does beyond
 //! parsing its arguments (`crate::cli`).
 
+pub mod backfill;
 pub mod bench;
 pub mod bench_read;
 pub mod bench_tests;

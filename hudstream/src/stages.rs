@@ -255,7 +255,15 @@ pub async fn run_gateway(
 ) -> anyhow::Result<()> {
     let listener = listening(listener, &config.gateway.listen, "gateway.listen").await?;
     let appender = Appender::new(&config.kafka).context("creating the Kafka producer")?;
-    hudstream_ingest::serve(config, listener, appender, shutdown).await
+    // POST /admin/backfill runs backfills with the gateway's producer (only with admin tokens).
+    let backfills: Option<Arc<dyn hudstream_ingest::admin::Backfills>> = Some(Arc::new(
+        hudstream_reconcile::backfill_runs::BackfillRuns::new(
+            config,
+            appender.clone(),
+            shutdown.clone(),
+        ),
+    ));
+    hudstream_ingest::serve(config, listener, appender, backfills, shutdown).await
 }
 
 /// Runs the read API on `listener` (else on `api.listen`) until shutdown.

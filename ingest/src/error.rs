@@ -66,6 +66,12 @@ pub enum GatewayError {
     BadGzip(String),
     #[error("the {0} store is unavailable; nothing was stored, retry later")]
     StoreUnavailable(&'static str),
+    #[error("the admin endpoints are disabled: no gateway.admin_tokens is configured")]
+    AdminDisabled,
+    #[error("bad backfill request: {0}")]
+    BadBackfill(String),
+    #[error("{0}")]
+    BackfillBusy(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -83,7 +89,9 @@ impl GatewayError {
             | Self::MalformedOot(_)
             | Self::BadUpload { .. }
             | Self::NotXml(_)
-            | Self::BadGzip(_) => StatusCode::BAD_REQUEST,
+            | Self::BadGzip(_)
+            | Self::BadBackfill(_) => StatusCode::BAD_REQUEST,
+            Self::BackfillBusy(_) => StatusCode::CONFLICT,
             Self::BadSignature(_) | Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::UnsupportedContentType(_) | Self::UnsupportedEncoding { .. } => {
                 StatusCode::UNSUPPORTED_MEDIA_TYPE
@@ -91,7 +99,9 @@ impl GatewayError {
             Self::TooLarge { .. } | Self::OotTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::SlowBody { .. } => StatusCode::REQUEST_TIMEOUT,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Self::CircleCiDisabled | Self::UploadsDisabled(_) => StatusCode::NOT_FOUND,
+            Self::CircleCiDisabled | Self::UploadsDisabled(_) | Self::AdminDisabled => {
+                StatusCode::NOT_FOUND
+            }
             Self::Overloaded | Self::Unavailable | Self::StoreUnavailable(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
@@ -121,7 +131,9 @@ impl GatewayError {
             Self::Misconfigured(_) => "misconfigured",
             Self::MissingField(_) => "missing_field",
             Self::MalformedOot(_) => "malformed",
-            Self::CircleCiDisabled | Self::UploadsDisabled(_) => "disabled",
+            Self::CircleCiDisabled | Self::UploadsDisabled(_) | Self::AdminDisabled => "disabled",
+            Self::BadBackfill(_) => "bad_request",
+            Self::BackfillBusy(_) => "busy",
             Self::BadUpload { .. } => "bad_upload",
             Self::NotXml(_) => "not_xml",
             Self::BadGzip(_) => "bad_gzip",

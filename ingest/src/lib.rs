@@ -13,6 +13,7 @@
 //! `POST /circleci/webhook`, `PUT /logs/{owner}/{repo}/{job_id}`,
 //! `PUT /tests/{owner}/{repo}/{job_id}?report=`, `GET /healthz`, `GET /readyz`, `GET /metrics`.
 
+pub mod admin;
 pub mod body;
 pub mod circleci;
 pub mod error;
@@ -59,6 +60,8 @@ pub struct Gateway {
     pub circleci_secrets: Vec<Secret>,
     pub log_uploads: Option<logs::LogUploads>,
     pub test_uploads: Option<tests::TestUploads>,
+    /// The operator's endpoints; `None` without admin tokens or without a backfill provider.
+    pub admin: Option<admin::Admin>,
     in_flight: Arc<Semaphore>,
 }
 
@@ -106,6 +109,7 @@ impl Gateway {
             circleci_secrets: collect(&config.circleci_secrets, &config.circleci_secret_files)?,
             log_uploads: logs::LogUploads::from_config(&all.logs)?,
             test_uploads: tests::TestUploads::from_config(&all.logs, &all.tests)?,
+            admin: None,
             in_flight: Arc::new(Semaphore::new(config.max_in_flight.max(1))),
             config: config.clone(),
         })
@@ -213,6 +217,12 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
             "/tests/{owner}/{repo}/{job_id}",
             put(tests::upload).fallback(method_not_allowed),
         )
+        .route(
+            "/admin/backfill",
+            post(admin::start_backfill)
+                .get(admin::list_backfills)
+                .fallback(method_not_allowed),
+        )
         .route_layer(middleware::from_fn_with_state(gateway.clone(), admission));
     endpoints.with_state(gateway).merge(metrics_router())
 }
@@ -223,9 +233,18 @@ pub async fn serve(
     config: &Config,
     listener: TcpListener,
     appender: Appender,
+    backfills: Option<Arc<dyn admin::Backfills>>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let gateway = Arc::new(Gateway::new(config, appender.clone())?);
+    let mut gateway = Gateway::new(config, appender.clone())?;
+    let tokens = collect(
+        &config.gateway.admin_tokens,
+        &config.gateway.admin_token_files,
+    )?;
+    if let (false, Some(backfills)) = (tokens.is_empty(), backfills) {
+        gateway.admin = Some(admin::Admin { tokens, backfills });
+    }
+    let gateway = Arc::new(gateway);
     tracing::info!(address = %listener.local_addr()?, "gateway listening");
     // Ready while the broker answers: without it nothing can be acknowledged.
     let health = Health::new().broker(&appender).router(shutdown.clone());

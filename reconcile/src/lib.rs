@@ -38,6 +38,7 @@ use hudstream_runtime::worker::OutRecord;
 pub const ORIGIN: &str = "reconciler";
 
 pub mod backfill;
+pub mod backfill_runs;
 mod candidates;
 mod delivery;
 mod report;

@@ -253,10 +253,12 @@ async fn a_backfill_builds_the_grid_webhooks_build_resumes_without_appending_twi
     config.logs.github_token = Secret::new(TOKEN);
     config.logs.fetch_attempts = 2;
     config.logs.rate_limit_max_wait_ms = 100;
+    config.backfill.checkpoint_dir = tempdir("backfill");
+    config.gateway.admin_tokens = vec![Secret::new("admin-token")];
     let backfilled = Stack::start_with(config.clone()).await;
     let github = GitHub::from_config(&config.logs, CancellationToken::new()).expect("client");
     let appender = Appender::new(&config.kafka).expect("appender");
-    let checkpoint = tempdir("backfill").join("checkpoint.json");
+    let checkpoint = config.backfill.checkpoint(&repo);
     let backfill = Backfill {
         github: &github,
         appender: Some(&appender),
@@ -368,6 +370,89 @@ async fn a_backfill_builds_the_grid_webhooks_build_resumes_without_appending_twi
             assert_eq!(b[field], w[field], "{field} of {}", w["sha"]);
         }
     }
+
+    // The same through the gateway's POST /admin/backfill (the checkpoint is shared: nothing
+    // is left to append), with its refusals.
+    let admin = |token: Option<&str>, body: Value| {
+        let mut request = backfilled
+            .http
+            .post(format!("{}/admin/backfill", backfilled.gateway_url))
+            .json(&body);
+        if let Some(t) = token {
+            request = request.bearer_auth(t);
+        }
+        request.send()
+    };
+    let disabled = webhooks
+        .http
+        .post(format!("{}/admin/backfill", webhooks.gateway_url))
+        .bearer_auth("admin-token")
+        .json(&json!({"repository": repo}))
+        .send()
+        .await
+        .expect("gateway");
+    assert_eq!(
+        disabled.status(),
+        404,
+        "no admin token configured: disabled"
+    );
+    assert_eq!(
+        admin(None, json!({"repository": repo}))
+            .await
+            .expect("gateway")
+            .status(),
+        401
+    );
+    assert_eq!(
+        admin(Some("wrong"), json!({"repository": repo}))
+            .await
+            .expect("gateway")
+            .status(),
+        401
+    );
+    for bad in [
+        json!({"repository": "no-slash"}),
+        json!({"repository": repo, "since": "last week"}),
+        json!({"repo": repo}),
+    ] {
+        let response = admin(Some("admin-token"), bad.clone())
+            .await
+            .expect("gateway");
+        assert_eq!(response.status(), 400, "{bad}");
+        let body: Value = response.json().await.expect("json");
+        assert_eq!(body["code"], "bad_request", "{body}");
+    }
+    let started = admin(
+        Some("admin-token"),
+        json!({"repository": repo, "since": "2d"}),
+    )
+    .await
+    .expect("gateway");
+    assert_eq!(started.status(), 202);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let finished = loop {
+        let list: Value = backfilled
+            .http
+            .get(format!("{}/admin/backfill", backfilled.gateway_url))
+            .bearer_auth("admin-token")
+            .send()
+            .await
+            .expect("gateway")
+            .json()
+            .await
+            .expect("json");
+        if list[0]["state"] != "running" {
+            break list[0].clone();
+        }
+        assert!(std::time::Instant::now() < deadline, "{list}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(finished["state"], "done", "{finished}");
+    assert_eq!(finished["progress"]["appended"], 0, "{finished}");
+    assert!(
+        finished["progress"]["skipped"].as_u64() > Some(0),
+        "{finished}"
+    );
     webhooks.stop().await;
     backfilled.stop().await;
 }

@@ -5,12 +5,12 @@ use serde::{Deserialize, Serialize};
 
 use hudstream_projections::job_classification::JobClassificationRow;
 use hudstream_projections::workflow_job::WorkflowJobRow;
-use hudstream_runtime::clickhouse::{ClickHouse, Param};
+use hudstream_runtime::clickhouse::{ClickHouse, DateTime, Param};
 
 use crate::error::ApiError;
 use crate::job_rows::{instant_of, non_empty};
 use crate::params::{self, QueryParams, RawPath, RawQuery};
-use crate::queries::{fetch, JOB_BY_ID, JOB_CLASSIFICATION_BY_ID};
+use crate::queries::{fetch, JOB_BY_ID, JOB_CLASSIFICATION_BY_ID, JOB_REPLICATION};
 
 /// The rule engine's verdict on a job's log, as the API shows it: torchci's
 /// `{rule, line, line_num, captures, context}` plus where it came from.
@@ -82,6 +82,65 @@ pub struct Job {
     pub version: u64,
     /// The verdict on the job's log; `null` until there is one.
     pub classification: Option<Classification>,
+    /// When the job and its run were last written by a webhook and by GitHub's API.
+    pub replication: Replication,
+}
+
+/// WebhookDB's `last_replicated_via_webhook_at` / `last_replicated_via_api_at`, for the job and
+/// its run: `null` where no such write has happened. A job GitHub stopped telling about shows
+/// an old webhook time; one kept alive only by the reconciler or a backfill shows no webhook.
+#[derive(Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct Replication {
+    pub job_via_webhook_at: Option<String>,
+    pub job_via_api_at: Option<String>,
+    /// `reconciler` or `backfill`: who made the last API write of the job.
+    pub job_via_api_origin: Option<String>,
+    pub run_via_webhook_at: Option<String>,
+    pub run_via_api_at: Option<String>,
+}
+
+/// A row of `job_replication.sql`.
+#[derive(Debug, clickhouse::Row, Deserialize)]
+struct ReplicationRow {
+    kind: String,
+    via: String,
+    last_origin: String,
+    last_at: DateTime,
+}
+
+impl Replication {
+    /// The job page's line: when a webhook and GitHub's API last wrote the job and its run.
+    pub fn summary(&self) -> String {
+        let when = |t: &Option<String>| t.clone().unwrap_or_else(|| "never".into());
+        let api = match (&self.job_via_api_at, &self.job_via_api_origin) {
+            (Some(t), Some(origin)) => format!("{t} ({origin})"),
+            (t, _) => when(t),
+        };
+        format!(
+            "Last updated by a webhook {} · by GitHub's API {api} — its run: by a webhook {}, by the API {}",
+            when(&self.job_via_webhook_at),
+            when(&self.run_via_webhook_at),
+            when(&self.run_via_api_at)
+        )
+    }
+
+    fn from_rows(rows: Vec<ReplicationRow>) -> Self {
+        let mut r = Replication::default();
+        for row in rows {
+            let at = instant_of(row.last_at);
+            match (row.kind.as_str(), row.via.as_str()) {
+                ("job", "webhook") => r.job_via_webhook_at = at,
+                ("job", "api") => {
+                    r.job_via_api_at = at;
+                    r.job_via_api_origin = non_empty(row.last_origin);
+                }
+                ("run", "webhook") => r.run_via_webhook_at = at,
+                ("run", "api") => r.run_via_api_at = at,
+                _ => {}
+            }
+        }
+        r
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize, PartialEq)]
@@ -146,6 +205,7 @@ impl From<WorkflowJobRow> for Job {
             check_run_url: r.check_run_url,
             version: r.version,
             classification: None,
+            replication: Replication::default(),
         }
     }
 }
@@ -169,6 +229,14 @@ pub async fn job(
     };
     let mut job = Job::from(row);
     job.classification = verdicts?.into_iter().next().map(Classification::from);
+    let params = [
+        ("repo", Param::Str(repository.to_string())),
+        ("job_id", Param::Int(job_id)),
+        ("run_id", Param::Int(job.run_id)),
+    ];
+    job.replication = Replication::from_rows(
+        fetch::<ReplicationRow>(clickhouse, &JOB_REPLICATION, &params).await?,
+    );
     Ok(Some(job))
 }
 

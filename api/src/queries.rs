@@ -33,6 +33,8 @@ saved_queries! {
     JOB_BY_ID = "job_by_id";
     /// `GET /api/jobs/...`: the newest verdict on one job's log.
     JOB_CLASSIFICATION_BY_ID = "job_classification_by_id";
+    /// `GET /api/jobs/...`: when the job and its run were last written by a webhook and by the API.
+    JOB_REPLICATION = "job_replication";
     /// The rows of the HUD grid: a branch's commits, newest first.
     BRANCH_COMMITS = "branch_commits";
     /// Commit headers (message, author) for some shas.

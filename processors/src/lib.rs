@@ -12,6 +12,7 @@ pub mod oot;
 pub mod pull_request;
 pub mod push;
 mod raw;
+pub mod replication;
 
 pub use raw::NoLabel;
 pub mod timestamp;
@@ -54,6 +55,68 @@ macro_rules! processor {
     };
 }
 
+/// What the gateway (or the reconciler, or a backfill) wrote on a raw record besides its body:
+/// part of the record, so a derivation from it is as pure as one from the body.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Receipt {
+    /// `hudstream-origin`: `reconciler`, `backfill`; `None` for what GitHub sent.
+    pub origin: Option<String>,
+    /// `received-at` (epoch ms), else the record's own timestamp.
+    pub received_at_ms: Option<i64>,
+}
+
+impl Receipt {
+    pub fn of(record: &hudstream_runtime::worker::InRecord) -> Receipt {
+        use hudstream_schemas::headers as h;
+        Receipt {
+            origin: record
+                .header_str(h::ORIGIN)
+                .filter(|o| !o.is_empty())
+                .map(str::to_string),
+            received_at_ms: record
+                .header_str(h::RECEIVED_AT)
+                .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                .map(|t| t.timestamp_millis())
+                .or(record.timestamp_ms),
+        }
+    }
+}
+
+/// A processor whose derivation also reads the record's [`Receipt`]: `derive` is a pure
+/// `fn(&[u8], &Receipt) -> Result<impl Outputs, impl Display>`.
+#[macro_export]
+macro_rules! receipt_processor {
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident {
+            stage: $stage:literal,
+            input: $input:expr,
+            derive: $derive:path $(,)?
+        }
+    ) => {
+        $(#[$meta])*
+        pub struct $name;
+
+        impl hudstream_runtime::worker::Processor for $name {
+            fn stage(&self) -> &'static str {
+                $stage
+            }
+
+            fn input_topic(&self) -> &'static str {
+                $input
+            }
+
+            fn process(
+                &self,
+                record: &hudstream_runtime::worker::InRecord,
+            ) -> Vec<hudstream_runtime::worker::Action> {
+                let receipt = $crate::Receipt::of(record);
+                hudstream_runtime::worker::derive_and_publish(record, |payload| $derive(payload, &receipt))
+            }
+        }
+    };
+}
+
 /// Every processor, in the order they are started. A new processor is one more line.
 pub fn all() -> Vec<DynProcessor> {
     vec![
@@ -65,5 +128,7 @@ pub fn all() -> Vec<DynProcessor> {
         DynProcessor(Box::new(issues::IssuesProcessor)),
         DynProcessor(Box::new(issues::IssueCommentProcessor)),
         DynProcessor(Box::new(check_run::CheckRunProcessor)),
+        DynProcessor(Box::new(replication::JobReplicationProcessor)),
+        DynProcessor(Box::new(replication::RunReplicationProcessor)),
     ]
 }

@@ -22,6 +22,7 @@ pub mod label_event;
 pub mod oot;
 pub mod pull_request;
 pub mod ref_update;
+pub mod replication;
 pub mod row;
 pub mod test_case;
 pub mod test_report;
@@ -56,6 +57,7 @@ pub fn all() -> Vec<Arc<dyn Encoder>> {
         Arc::new(test_case::TestCaseProjection),
         Arc::new(test_case::TestCaseByNameProjection),
         Arc::new(test_case::TestFailureProjection),
+        Arc::new(replication::ReplicationProjection),
         Arc::new(dead_letter::DeadLetterProjection),
     ]
 }

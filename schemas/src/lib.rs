@@ -17,6 +17,7 @@ pub mod names;
 pub mod oot;
 pub mod pull_request;
 pub mod push;
+pub mod replication;
 pub mod signature;
 pub mod test_report;
 pub mod topics;
@@ -46,5 +47,6 @@ pub fn derived_topics() -> Vec<topics::TopicSpec> {
         derived::<job_log::JobClassification>(),
         derived::<test_report::TestCases>(),
         derived::<test_report::TestReport>(),
+        derived::<replication::Replication>(),
     ]
 }

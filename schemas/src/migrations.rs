@@ -63,6 +63,7 @@ migrations! {
     11 test_results = "0011_test_results.sql";
     12 failure_signature = "0012_failure_signature.sql";
     13 job_failure = "0013_job_failure.sql";
+    14 replication = "0014_replication.sql";
 }
 
 fn split_statements(sql: &str) -> Vec<String> {

@@ -76,6 +76,8 @@ pub const HUD_ISSUE_V1: &str = <crate::issue::Issue as RecordType>::TOPIC;
 pub const HUD_ISSUE_COMMENT_V1: &str = <crate::issue::IssueComment as RecordType>::TOPIC;
 /// Check runs (`hudstream.CheckRun`).
 pub const HUD_CHECK_RUN_V1: &str = <crate::issue::CheckRun as RecordType>::TOPIC;
+/// When each job and run was last written by a webhook and by GitHub's API (`hudstream.Replication`).
+pub const HUD_REPLICATION_V1: &str = <crate::replication::Replication as RecordType>::TOPIC;
 /// Jobs' logs as stored by the log fetcher or an upload (`hudstream.JobLog`).
 pub const HUD_JOB_LOG_V1: &str = <crate::job_log::JobLog as RecordType>::TOPIC;
 /// The rule engine's verdicts on jobs' logs (`hudstream.JobClassification`).

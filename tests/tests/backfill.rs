@@ -234,6 +234,14 @@ async fn a_backfill_builds_the_grid_webhooks_build_resumes_without_appending_twi
     }
     let expected_rows = day.commits.len();
     let expected_cells = day.main_grid().cells;
+    let expected_done = day.main_grid().done;
+    let done_of = |g: &Value| {
+        grid_cells(g)
+            .iter()
+            .flat_map(|r| r.2.iter())
+            .filter(|c| c["conclusion"] == "success" || c["conclusion"] == "failure")
+            .count()
+    };
     let cells_of = |g: &Value| {
         grid_cells(g)
             .iter()
@@ -242,7 +250,9 @@ async fn a_backfill_builds_the_grid_webhooks_build_resumes_without_appending_twi
     };
     let from_webhooks = webhooks
         .wait_for(&grid_path, move |g| {
-            grid_cells(g).len() == expected_rows && cells_of(g) == expected_cells
+            grid_cells(g).len() == expected_rows
+                && cells_of(g) == expected_cells
+                && done_of(g) == expected_done
         })
         .await;
 
@@ -347,11 +357,18 @@ async fn a_backfill_builds_the_grid_webhooks_build_resumes_without_appending_twi
     // The grid the backfill built is the grid the webhooks built.
     let from_backfill = backfilled
         .wait_for(&grid_path, move |g| {
-            grid_cells(g).len() == expected_rows && cells_of(g) == expected_cells
+            grid_cells(g).len() == expected_rows
+                && cells_of(g) == expected_cells
+                && done_of(g) == expected_done
         })
         .await;
     assert_eq!(from_backfill["job_names"], from_webhooks["job_names"]);
-    assert_eq!(grid_cells(&from_backfill), grid_cells(&from_webhooks));
+    for (b, w) in grid_cells(&from_backfill)
+        .iter()
+        .zip(grid_cells(&from_webhooks).iter())
+    {
+        assert_eq!(b, w, "the row of {}", w.0);
+    }
     for (b, w) in from_backfill["commits"]
         .as_array()
         .unwrap()
@@ -370,6 +387,39 @@ async fn a_backfill_builds_the_grid_webhooks_build_resumes_without_appending_twi
             assert_eq!(b[field], w[field], "{field} of {}", w["sha"]);
         }
     }
+
+    // Staleness you can see: a backfilled job says it was written by the API (the backfill)
+    // and never by a webhook; the same job delivered as webhooks says the opposite.
+    let job = day
+        .jobs
+        .iter()
+        .find(|j| j.head_sha == day.commits[0].sha)
+        .expect("a job");
+    let path = format!("/api/jobs/{repo}/{}", job.id);
+    let backfilled_job = backfilled
+        .wait_for(&path, |j| {
+            j["replication"]["job_via_api_at"].is_string()
+                && j["replication"]["run_via_api_at"].is_string()
+        })
+        .await;
+    assert_eq!(
+        backfilled_job["replication"]["job_via_api_origin"],
+        "backfill"
+    );
+    assert!(backfilled_job["replication"]["job_via_webhook_at"].is_null());
+    let webhook_job = webhooks
+        .wait_for(&path, |j| {
+            j["replication"]["job_via_webhook_at"].is_string()
+        })
+        .await;
+    assert!(webhook_job["replication"]["job_via_api_at"].is_null());
+    check_page(
+        &backfilled,
+        "backfilled-job",
+        &format!("/{repo}/job/{}", job.id),
+        &["Last updated by a webhook never", "(backfill)"],
+    )
+    .await;
 
     // The same through the gateway's POST /admin/backfill (the checkpoint is shared: nothing
     // is left to append), with its refusals.

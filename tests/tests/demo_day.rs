@@ -11,7 +11,6 @@ use serde_json::Value;
 
 use hudstream::commands::demo::{run, DemoArgs};
 use hudstream_e2e::*;
-use hudstream_runtime::Secret;
 
 const REPO: &str = "pytorch-demo/pytorch";
 const UPLOAD_TOKEN: &str = "demo-upload-token";
@@ -198,9 +197,21 @@ async fn the_demo_day_fills_the_hud_and_sending_it_again_changes_nothing() {
     .await
     .expect("the same day again");
     caught_up(&stack.config).await;
+    // When a webhook last wrote a job is the one thing a second sending changes, by design: the
+    // webhooks did arrive again (the job page's staleness line).
+    let without_receipts = |mut v: Value| {
+        if let Some(o) = v.as_object_mut() {
+            o.remove("replication");
+        }
+        v
+    };
     for (p, b) in pages.iter().zip(&before) {
         let (_, after) = stack.api(p).await;
-        assert_eq!(&after, b, "{p} changed after the same day was sent again");
+        assert_eq!(
+            without_receipts(after),
+            without_receipts(b.clone()),
+            "{p} changed after the same day was sent again"
+        );
     }
     stack.stop().await;
     let _ = std::fs::remove_dir_all(logs);

@@ -39,10 +39,12 @@ pub async fn migrate(config: &Config) -> anyhow::Result<Vec<u32>> {
         .with_context(|| format!("migrating ClickHouse at {}", config.clickhouse.url))
 }
 
-/// What a process's `/readyz` asks: the broker, and ClickHouse when one of its stages uses it.
+/// What a process's `/readyz` asks: the broker, whether its stages are consuming, and ClickHouse
+/// when one of its stages uses it.
 pub fn health(config: &Config, uses_clickhouse: bool) -> anyhow::Result<Health> {
-    let mut health =
-        Health::new().broker(&Appender::new(&config.kafka).context("creating the Kafka producer")?);
+    let mut health = Health::new()
+        .broker(&Appender::new(&config.kafka).context("creating the Kafka producer")?)
+        .consuming();
     if uses_clickhouse {
         health = health.clickhouse(&ClickHouse::new(&config.clickhouse)?);
     }

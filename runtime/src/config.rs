@@ -327,6 +327,11 @@ pub struct PipelineConfig {
     pub projection_batch_linger_ms: u64,
     /// Longest pause between retries of a failed batch.
     pub retry_max_backoff_ms: u64,
+    /// How often each stage's lag is computed from its group's commits and the log's ends.
+    pub watch_interval_ms: u64,
+    /// A stage with records waiting that commits nothing for this long is stalled (`/readyz`,
+    /// `hudstream_stage_stalled`).
+    pub stall_after_ms: u64,
 }
 
 /// When a batch is complete: whichever limit is reached first.
@@ -337,6 +342,11 @@ pub struct BatchLimits {
     pub linger: std::time::Duration,
     /// Longest pause between retries of a batch that failed.
     pub max_backoff: std::time::Duration,
+    /// How often the stage's lag is computed ([`crate::kafka::watch`]).
+    pub watch_interval: std::time::Duration,
+    /// Records waiting and nothing committed this long (at least twice the linger, plus 15 s):
+    /// the stage is stalled.
+    pub stall_after: std::time::Duration,
 }
 
 impl PipelineConfig {
@@ -346,6 +356,8 @@ impl PipelineConfig {
             max_bytes: self.batch_max_bytes.max(1),
             linger: std::time::Duration::from_millis(self.batch_linger_ms),
             max_backoff: std::time::Duration::from_millis(self.retry_max_backoff_ms.max(1)),
+            watch_interval: std::time::Duration::from_millis(self.watch_interval_ms.max(100)),
+            stall_after: std::time::Duration::from_millis(self.stall_after_ms),
         }
     }
 
@@ -355,6 +367,8 @@ impl PipelineConfig {
             max_bytes: self.projection_batch_max_bytes.max(1),
             linger: std::time::Duration::from_millis(self.projection_batch_linger_ms),
             max_backoff: std::time::Duration::from_millis(self.retry_max_backoff_ms.max(1)),
+            watch_interval: std::time::Duration::from_millis(self.watch_interval_ms.max(100)),
+            stall_after: std::time::Duration::from_millis(self.stall_after_ms),
         }
     }
 }
@@ -369,6 +383,8 @@ impl Default for PipelineConfig {
             projection_batch_max_bytes: 32 << 20,
             projection_batch_linger_ms: 1000,
             retry_max_backoff_ms: 10_000,
+            watch_interval_ms: 10_000,
+            stall_after_ms: 45_000,
         }
     }
 }
@@ -516,6 +532,8 @@ impl ArchiveConfig {
             max_bytes: self.batch_max_bytes.max(1),
             linger: std::time::Duration::from_millis(self.batch_linger_ms),
             max_backoff: std::time::Duration::from_millis(pipeline.retry_max_backoff_ms.max(1)),
+            watch_interval: std::time::Duration::from_millis(pipeline.watch_interval_ms.max(100)),
+            stall_after: std::time::Duration::from_millis(pipeline.stall_after_ms),
         }
     }
 }

@@ -64,6 +64,24 @@ impl Health {
         )
     }
 
+    /// The stages this process runs are consuming: none has had records waiting with nothing
+    /// committed for its stall time ([`crate::kafka::watch`]).
+    pub fn consuming(self) -> Self {
+        self.with(
+            "consuming",
+            Arc::new(|| {
+                Box::pin(async {
+                    let stalled = crate::kafka::watch::stalled();
+                    if stalled.is_empty() {
+                        Ok("every stage is consuming".to_string())
+                    } else {
+                        Err(format!("not consuming: {}", stalled.join("; ")))
+                    }
+                })
+            }),
+        )
+    }
+
     /// The ClickHouse server: `SELECT 1`.
     pub fn clickhouse(self, clickhouse: &ClickHouse) -> Self {
         let clickhouse = clickhouse.clone();

@@ -601,6 +601,97 @@ impl OwnClickHouse {
     }
 }
 
+impl OwnClickHouse {
+    /// SIGKILL: no shutdown, no flush — a crash.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// The durable local broker (`HUDSTREAM_TEST_DURABLE_BROKER`: nisshi with SQLite storage, as
+/// `deploy/local/hud` runs it), on a port and a data folder of a test's own, so it can be
+/// SIGKILLed and started again on the same log.
+pub struct DurableBroker {
+    pub port: u16,
+    dir: std::path::PathBuf,
+    child: Option<std::process::Child>,
+}
+
+impl DurableBroker {
+    pub async fn start() -> DurableBroker {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free port");
+        let mut broker = DurableBroker {
+            port,
+            dir: tempdir("durable-broker"),
+            child: None,
+        };
+        broker.resume().await;
+        broker
+    }
+
+    pub fn brokers(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Starts it (again) on the same port and log, and waits until it accepts connections.
+    pub async fn resume(&mut self) {
+        let bin = std::env::var("HUDSTREAM_TEST_DURABLE_BROKER").expect(
+            "HUDSTREAM_TEST_DURABLE_BROKER: run with deploy/local/hud test, which builds the durable broker",
+        );
+        let url = format!("tcp://127.0.0.1:{}", self.port);
+        let child = std::process::Command::new(bin)
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+                // nisshi reads the path relative to its working directory.
+                "--storage-engine",
+                "sqlite://log.db",
+                "--group-initial-rebalance-delay",
+                "0s",
+            ])
+            .current_dir(&self.dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("the durable broker starts");
+        self.child = Some(child);
+        for _ in 0..400 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+                .await
+                .is_ok()
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the durable broker on {} did not start", self.port);
+    }
+
+    /// SIGKILL.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for DurableBroker {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 impl Drop for OwnClickHouse {
     fn drop(&mut self) {
         self.stop();

@@ -38,9 +38,13 @@ async fn deliver_and_read(order: &[Delivery]) -> Value {
         .post(&fixture("workflow_job/waiting.payload.json"))
         .await;
     stack.wait_for(MARKER, |_| true).await;
-    let (status, job) = stack.api(JOB).await;
+    let (status, mut job) = stack.api(JOB).await;
     assert_eq!(status, 200, "{job}");
     stack.stop().await;
+    // When the webhooks arrived is not the job's state: each stack received them at its time.
+    if let Some(o) = job.as_object_mut() {
+        o.remove("replication");
+    }
     job
 }
 

@@ -11,7 +11,7 @@ use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
 
 use crate::config::KafkaConfig;
-use crate::kafka::client::{client_config, WithTopic};
+use crate::kafka::client::{client_config, WithTopic, MAX_RECORD_BYTES};
 
 /// How long one metadata or offset request may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -20,6 +20,8 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 pub async fn ensure_topics(kafka: &KafkaConfig, logical: &[String]) -> anyhow::Result<Vec<String>> {
     let admin: AdminClient<DefaultClientContext> = client_config(kafka).create()?;
     let names: Vec<String> = logical.iter().map(|t| kafka.topic(t)).collect();
+    // Kafka's default (~1 MiB) would refuse GitHub's largest deliveries (25 MiB).
+    let max_message_bytes = MAX_RECORD_BYTES.to_string();
     let new: Vec<NewTopic> = names
         .iter()
         .map(|n| {
@@ -28,6 +30,7 @@ pub async fn ensure_topics(kafka: &KafkaConfig, logical: &[String]) -> anyhow::R
                 kafka.partitions,
                 TopicReplication::Fixed(kafka.replication_factor),
             )
+            .set("max.message.bytes", &max_message_bytes)
         })
         .collect();
     let results = admin
@@ -93,12 +96,25 @@ pub fn committed_offsets(
     group: &str,
     logical: &str,
 ) -> anyhow::Result<Vec<GroupPosition>> {
-    let consumer: BaseConsumer = client_config(kafka)
+    group_positions(&group_reader(kafka, group)?, kafka, logical)
+}
+
+/// A client that reads `group`'s committed offsets (it never joins the group), to be reused.
+pub fn group_reader(kafka: &KafkaConfig, group: &str) -> anyhow::Result<BaseConsumer> {
+    Ok(client_config(kafka)
         .set("group.id", group)
         .set("enable.auto.commit", "false")
-        .create()?;
+        .create()?)
+}
+
+/// [`committed_offsets`] through a [`group_reader`].
+pub fn group_positions(
+    consumer: &BaseConsumer,
+    kafka: &KafkaConfig,
+    logical: &str,
+) -> anyhow::Result<Vec<GroupPosition>> {
     let topic = kafka.topic(logical);
-    let marks = partition_watermarks(&consumer, &topic)?;
+    let marks = partition_watermarks(consumer, &topic)?;
     let mut tpl = TopicPartitionList::new();
     for partition in marks.keys() {
         tpl.add_partition(&topic, *partition);

@@ -10,6 +10,8 @@
 //!   [`LogReader`], the log side of a replay.
 //! - [`batch`]: the one batch collector (records up to a count, a size or a linger time).
 //! - [`stage`]: the consumer loop every stage runs ([`run_stage`]) with its commit policy.
+//! - [`watch`]: whether each stage is consuming (its lag from the group's commits and the log's
+//!   ends, stalled stages in `/readyz` and metrics).
 //!
 //! The commit policy, in one sentence: a batch's offsets are committed only after every output
 //! of the batch has been acknowledged by the broker (or written by the sink), and a batch that
@@ -24,6 +26,7 @@ pub mod batch;
 pub mod client;
 pub mod read;
 pub mod stage;
+pub mod watch;
 
 pub use admin::{committed_offsets, ensure_topics, partition_watermarks};
 pub use append::{AppendError, Appended, Appender};

@@ -66,6 +66,7 @@ impl ConsumerContext for StageContext {
     ) {
         match rebalance {
             Rebalance::Assign(tpl) => {
+                crate::kafka::watch::assigned(self.stage, tpl.count());
                 tracing::info!(
                     stage = self.stage,
                     partitions = tpl.count(),
@@ -281,6 +282,18 @@ pub async fn run_stage<H: BatchHandler>(
     let consumer = Arc::new(consumer(kafka, stage, &input_topic)?);
     tracing::info!(stage, topic = %input_topic, group = %kafka.group(stage), "stage started");
     let mut last_committed: Option<TopicPartitionList> = None;
+    // A batch may linger before its commit: a stage is stalled only well past that.
+    let stall_after = limits
+        .stall_after
+        .max(limits.linger * 2 + Duration::from_secs(15));
+    tokio::spawn(crate::kafka::watch::watch(
+        kafka.clone(),
+        stage,
+        input.to_string(),
+        limits.watch_interval,
+        stall_after,
+        shutdown.clone(),
+    ));
 
     'batches: loop {
         // 1. Collect a batch: wait for the first record, then linger for more.
@@ -362,6 +375,8 @@ pub async fn run_stage<H: BatchHandler>(
         }
         if let Err(e) = consumer.commit(&tpl, CommitMode::Async) {
             tracing::warn!(stage, error = %e, "offset commit failed; the batch will be redelivered");
+        } else {
+            crate::kafka::watch::committed(stage);
         }
         last_committed = Some(tpl);
         metrics::histogram!("hudstream_batch_seconds", "stage" => stage)

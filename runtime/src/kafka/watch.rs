@@ -1,0 +1,152 @@
+//! Is each stage consuming? Every `pipeline.watch_interval_ms`, the stage's committed offsets in
+//! its group and its topic's ends, for every partition of the topic — assigned to it or not:
+//! librdkafka's statistics cover only assigned partitions, so a stage assigned none reported a
+//! lag of 0 while records waited (a delivery acknowledged and never projected).
+//!
+//! A stage with records waiting whose committed offsets have not moved for
+//! `pipeline.stall_after_ms` is **stalled**: `hudstream_stage_stalled{stage}` is 1, the
+//! process's `/readyz` answers 503 naming the stage, its waiting records, its assigned
+//! partitions and how long it has not committed, and the shipped alert
+//! `HudstreamStageStalled` fires. `hudstream_stage_lag{stage}` is the records waiting, from the
+//! group's commits and the log's ends — on real Kafka (and on a broker that reports exact high
+//! watermarks) exact; on tansu, which reports one past the last *batch*, low but never 0 while a
+//! batch waits.
+
+use std::collections::BTreeMap;
+use std::sync::{LazyLock, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio_util::sync::CancellationToken;
+
+use crate::config::KafkaConfig;
+use crate::kafka::admin::{group_positions, group_reader};
+
+/// What the watch knows of one stage.
+#[derive(Debug, Clone)]
+struct Watched {
+    topic: String,
+    assigned: Option<usize>,
+    lag: i64,
+    committed: i64,
+    last_progress: Instant,
+    stalled: Option<String>,
+}
+
+static WATCHED: LazyLock<Mutex<BTreeMap<&'static str, Watched>>> = LazyLock::new(Default::default);
+
+fn watched() -> std::sync::MutexGuard<'static, BTreeMap<&'static str, Watched>> {
+    // Every write is whole: a panic elsewhere cannot leave an entry half-updated.
+    WATCHED.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The stage's consumer now holds `partitions` partitions (after a rebalance).
+pub fn assigned(stage: &'static str, partitions: usize) {
+    if let Some(w) = watched().get_mut(stage) {
+        w.assigned = Some(partitions);
+    }
+}
+
+/// The stage committed a batch: it is consuming.
+pub fn committed(stage: &'static str) {
+    if let Some(w) = watched().get_mut(stage) {
+        w.last_progress = Instant::now();
+        w.stalled = None;
+    }
+}
+
+/// Every stalled stage of this process with the reason, for `/readyz`.
+pub fn stalled() -> Vec<String> {
+    watched()
+        .iter()
+        .filter_map(|(stage, w)| w.stalled.as_ref().map(|why| format!("{stage}: {why}")))
+        .collect()
+}
+
+/// Whether this process runs any watched stage.
+pub fn any_watched() -> bool {
+    !watched().is_empty()
+}
+
+/// Watches `stage` (group `kafka.group(stage)`, topic `logical`) until shutdown.
+pub async fn watch(
+    kafka: KafkaConfig,
+    stage: &'static str,
+    logical: String,
+    interval: Duration,
+    stall_after: Duration,
+    shutdown: CancellationToken,
+) {
+    watched().insert(
+        stage,
+        Watched {
+            topic: kafka.topic(&logical),
+            assigned: None,
+            lag: 0,
+            committed: 0,
+            last_progress: Instant::now(),
+            stalled: None,
+        },
+    );
+    let reader = match group_reader(&kafka, &kafka.group(stage)) {
+        Ok(reader) => std::sync::Arc::new(reader),
+        Err(e) => {
+            tracing::warn!(stage, error = %e, "stage watch: no client; the stage is not watched");
+            watched().remove(stage);
+            return;
+        }
+    };
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = tokio::time::sleep(interval) => {}
+        }
+        let (r, k, l) = (reader.clone(), kafka.clone(), logical.clone());
+        let positions = tokio::task::spawn_blocking(move || group_positions(&r, &k, &l)).await;
+        let positions = match positions {
+            Ok(Ok(p)) => p,
+            // The broker not answering is the broker probe's to report.
+            Ok(Err(e)) => {
+                tracing::debug!(stage, error = %e, "stage watch: offsets unavailable");
+                continue;
+            }
+            Err(_) => continue,
+        };
+        let lag: i64 = positions
+            .iter()
+            .map(|p| (p.end - p.committed.unwrap_or(p.first)).max(0))
+            .sum();
+        let committed: i64 = positions
+            .iter()
+            .map(|p| p.committed.unwrap_or(p.first))
+            .sum();
+        let mut all = watched();
+        let Some(w) = all.get_mut(stage) else {
+            continue;
+        };
+        if lag == 0 || committed != w.committed {
+            w.last_progress = Instant::now();
+        }
+        w.lag = lag;
+        w.committed = committed;
+        let idle = w.last_progress.elapsed();
+        w.stalled = (lag > 0 && idle >= stall_after).then(|| {
+            format!(
+                "{lag} record(s) of {} waiting, none committed for {} s ({} of its {} partition(s) assigned to this consumer)",
+                w.topic,
+                idle.as_secs(),
+                w.assigned.map_or("none yet".to_string(), |n| n.to_string()),
+                positions.len()
+            )
+        });
+        if let Some(why) = &w.stalled {
+            tracing::warn!(stage, reason = %why, "stage is not consuming");
+        }
+        metrics::gauge!("hudstream_stage_lag", "stage" => stage).set(lag as f64);
+        metrics::gauge!("hudstream_stage_stalled", "stage" => stage).set(if w.stalled.is_some() {
+            1.0
+        } else {
+            0.0
+        });
+    }
+    watched().remove(stage);
+}

@@ -503,7 +503,7 @@ async fn every_table_fills_from_the_fixtures_and_a_replay_rebuilds_identical_tab
             "{table}: the archive rebuilds the same table as a replay from Kafka"
         );
     }
-    assert_eq!(rebuilt.len(), 11, "{rebuilt:?}");
+    assert_eq!(rebuilt.len(), 12, "{rebuilt:?}");
     stack.stop().await;
     let _ = std::fs::remove_dir_all(&log_store);
     let _ = std::fs::remove_dir_all(&archive_dir);

@@ -30,6 +30,7 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 /// Logs rebalances and commit failures; counts them; reports lag from librdkafka's statistics.
 struct StageContext {
     stage: &'static str,
+    group: String,
 }
 
 impl ClientContext for StageContext {
@@ -66,7 +67,7 @@ impl ConsumerContext for StageContext {
     ) {
         match rebalance {
             Rebalance::Assign(tpl) => {
-                crate::kafka::watch::assigned(self.stage, tpl.count());
+                crate::kafka::watch::assigned(&self.group, tpl.count());
                 tracing::info!(
                     stage = self.stage,
                     partitions = tpl.count(),
@@ -120,7 +121,10 @@ fn consumer(
             "statistics.interval.ms",
             kafka.statistics_interval_ms.to_string(),
         )
-        .create_with_context(StageContext { stage })?;
+        .create_with_context(StageContext {
+            stage,
+            group: kafka.group(stage),
+        })?;
     consumer.subscribe(&[topic])?;
     Ok(consumer)
 }
@@ -282,6 +286,7 @@ pub async fn run_stage<H: BatchHandler>(
     let consumer = Arc::new(consumer(kafka, stage, &input_topic)?);
     tracing::info!(stage, topic = %input_topic, group = %kafka.group(stage), "stage started");
     let mut last_committed: Option<TopicPartitionList> = None;
+    let group = kafka.group(stage);
     // A batch may linger before its commit: a stage is stalled only well past that.
     let stall_after = limits
         .stall_after
@@ -376,7 +381,7 @@ pub async fn run_stage<H: BatchHandler>(
         if let Err(e) = consumer.commit(&tpl, CommitMode::Async) {
             tracing::warn!(stage, error = %e, "offset commit failed; the batch will be redelivered");
         } else {
-            crate::kafka::watch::committed(stage);
+            crate::kafka::watch::committed(&group);
         }
         last_committed = Some(tpl);
         metrics::histogram!("hudstream_batch_seconds", "stage" => stage)

@@ -21,9 +21,11 @@ use tokio_util::sync::CancellationToken;
 use crate::config::KafkaConfig;
 use crate::kafka::admin::{group_positions, group_reader};
 
-/// What the watch knows of one stage.
+/// What the watch knows of one stage (keyed by its consumer group: one process may run the
+/// same stage for several deployments, as the end-to-end tests do).
 #[derive(Debug, Clone)]
 struct Watched {
+    stage: &'static str,
     topic: String,
     assigned: Option<usize>,
     lag: i64,
@@ -32,23 +34,23 @@ struct Watched {
     stalled: Option<String>,
 }
 
-static WATCHED: LazyLock<Mutex<BTreeMap<&'static str, Watched>>> = LazyLock::new(Default::default);
+static WATCHED: LazyLock<Mutex<BTreeMap<String, Watched>>> = LazyLock::new(Default::default);
 
-fn watched() -> std::sync::MutexGuard<'static, BTreeMap<&'static str, Watched>> {
+fn watched() -> std::sync::MutexGuard<'static, BTreeMap<String, Watched>> {
     // Every write is whole: a panic elsewhere cannot leave an entry half-updated.
     WATCHED.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// The stage's consumer now holds `partitions` partitions (after a rebalance).
-pub fn assigned(stage: &'static str, partitions: usize) {
-    if let Some(w) = watched().get_mut(stage) {
+/// The stage consuming as `group` now holds `partitions` partitions (after a rebalance).
+pub fn assigned(group: &str, partitions: usize) {
+    if let Some(w) = watched().get_mut(group) {
         w.assigned = Some(partitions);
     }
 }
 
-/// The stage committed a batch: it is consuming.
-pub fn committed(stage: &'static str) {
-    if let Some(w) = watched().get_mut(stage) {
+/// The stage consuming as `group` committed a batch: it is consuming.
+pub fn committed(group: &str) {
+    if let Some(w) = watched().get_mut(group) {
         w.last_progress = Instant::now();
         w.stalled = None;
     }
@@ -58,7 +60,7 @@ pub fn committed(stage: &'static str) {
 pub fn stalled() -> Vec<String> {
     watched()
         .iter()
-        .filter_map(|(stage, w)| w.stalled.as_ref().map(|why| format!("{stage}: {why}")))
+        .filter_map(|(_, w)| w.stalled.as_ref().map(|why| format!("{}: {why}", w.stage)))
         .collect()
 }
 
@@ -76,9 +78,11 @@ pub async fn watch(
     stall_after: Duration,
     shutdown: CancellationToken,
 ) {
+    let group = kafka.group(stage);
     watched().insert(
-        stage,
+        group.clone(),
         Watched {
+            stage,
             topic: kafka.topic(&logical),
             assigned: None,
             lag: 0,
@@ -87,11 +91,11 @@ pub async fn watch(
             stalled: None,
         },
     );
-    let reader = match group_reader(&kafka, &kafka.group(stage)) {
+    let reader = match group_reader(&kafka, &group) {
         Ok(reader) => std::sync::Arc::new(reader),
         Err(e) => {
             tracing::warn!(stage, error = %e, "stage watch: no client; the stage is not watched");
-            watched().remove(stage);
+            watched().remove(&group);
             return;
         }
     };
@@ -120,7 +124,7 @@ pub async fn watch(
             .map(|p| p.committed.unwrap_or(p.first))
             .sum();
         let mut all = watched();
-        let Some(w) = all.get_mut(stage) else {
+        let Some(w) = all.get_mut(&group) else {
             continue;
         };
         if lag == 0 || committed != w.committed {
@@ -148,5 +152,5 @@ pub async fn watch(
             0.0
         });
     }
-    watched().remove(stage);
+    watched().remove(&group);
 }

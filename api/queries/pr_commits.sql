@@ -24,8 +24,15 @@ FROM
     UNION ALL
     SELECT head_sha AS sha, created_at AS seen_at, 'workflow_run' AS source,
            head_commit_message AS message
-    FROM {database}.workflow_run
-    WHERE repository_full_name = {repo:String} AND has(pull_request_numbers, {number:Int64})
+    FROM
+    (
+        -- Each run at its newest version, so the answer does not depend on merges.
+        SELECT id, head_sha, created_at, head_commit_message
+        FROM {database}.workflow_run
+        WHERE repository_full_name = {repo:String} AND has(pull_request_numbers, {number:Int64})
+        ORDER BY id, version DESC
+        LIMIT 1 BY id
+    )
 )
 GROUP BY sha
 ORDER BY first_seen DESC, sha

@@ -140,7 +140,8 @@ impl Day {
             "url": base,
             "html_url": format!("https://github.com/{repo}/actions/runs/{}", run.id),
             "pull_requests": run.pull.map(|n| vec![json!({"number": n})]).unwrap_or_default(),
-            "created_at": instant(created_ms),
+            // A rerun keeps its run's creation; its attempt starts later.
+            "created_at": instant(run.created_ms),
             "updated_at": instant(updated_ms),
             "run_attempt": attempt,
             "run_started_at": instant(created_ms),

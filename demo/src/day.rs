@@ -24,14 +24,16 @@ pub struct Options {
 }
 
 impl Options {
-    /// The demo `hud up` shows: 36 commits of 120 jobs of `pytorch-demo/pytorch`.
+    /// The demo `hud up` shows: 33 commits of 106 jobs of `pytorch-demo/pytorch` — at least 30
+    /// commits of at least 100 jobs, and small enough that the durable local broker takes it
+    /// in ~8 s.
     pub fn demo(seed: u64, anchor_ms: i64, logs: Vec<String>, reports: usize) -> Self {
         Self {
             seed,
             anchor_ms,
             repository: DEMO_REPOSITORY.to_string(),
-            commits: 36,
-            jobs_per_commit: 120,
+            commits: 33,
+            jobs_per_commit: 106,
             logs,
             reports,
         }

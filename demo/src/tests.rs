@@ -39,6 +39,23 @@ fn a_later_anchor_moves_the_same_jobs_and_adds_none() {
 fn the_main_grid_is_busy_with_failures_flaky_cells_and_running_jobs() {
     let d = day(1, ANCHOR);
     let grid = d.main_grid();
+    // ≥ 30 commits show ≥ 100 jobs (the newest are still being created).
+    let busy = d
+        .commits
+        .iter()
+        .filter(|c| {
+            d.jobs
+                .iter()
+                .filter(|j| j.attempt == 1 && j.head_sha == c.sha && j.created_ms <= ANCHOR)
+                .count()
+                >= 100
+        })
+        .count();
+    assert!(busy >= 30, "{busy} commits with ≥ 100 jobs");
+    println!(
+        "{grid:?}, {busy} busy commits, {} requests",
+        d.requests().len()
+    );
     assert!(grid.commits >= 30, "{grid:?}");
     assert!(grid.cells >= 30 * 100, "{grid:?}");
     assert!(grid.failed >= 30, "{grid:?}");

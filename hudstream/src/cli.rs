@@ -75,6 +75,9 @@ enum Command {
         /// $HUDSTREAM_SHARED, else two folders above the fixtures.
         #[arg(long, requires = "demo")]
         shared: Option<PathBuf>,
+        /// Demo requests in flight at once.
+        #[arg(long, default_value_t = 512, requires = "demo")]
+        concurrency: usize,
     },
     /// Append a repository's history from GitHub's API (runs and their jobs, the branch's
     /// commits, pull requests) as the webhooks GitHub would have sent; resumable.
@@ -398,6 +401,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             api,
             no_wait,
             shared,
+            concurrency,
             ..
         } => {
             let shared = shared
@@ -410,6 +414,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 seed,
                 at,
                 shared,
+                concurrency,
             };
             crate::commands::demo::run(&config, args).await
         }

@@ -59,6 +59,7 @@ async fn the_demo_day_fills_the_hud_and_sending_it_again_changes_nothing() {
         seed: 1,
         at: None,
         shared: shared(),
+        concurrency: 64,
     };
     // Both sends must share an anchor: pin it to the one the first would take.
     let now = chrono::Utc::now().timestamp_millis();

@@ -19,6 +19,7 @@
 pub mod dataset;
 pub mod day;
 pub mod github;
+pub mod model;
 pub mod requests;
 
 pub use dataset::{DatasetError, DayShape};

@@ -31,14 +31,14 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use hudstream_github::{GitHub, GitHubError, JsonAnswer};
 use hudstream_runtime::kafka::Appender;
 use hudstream_runtime::shutdown::CancellationToken;
 use hudstream_runtime::worker::OutRecord;
 
-use crate::delivery::{job_action, run_action, synthetic};
+use crate::delivery::{job_action, push_of, run_action, synthetic, wrap};
 
 /// The value of the `hudstream-origin` header on every record the backfill appends.
 pub const ORIGIN: &str = "backfill";
@@ -571,55 +571,6 @@ impl Session<'_, '_> {
     }
 }
 
-/// `{"action", <event>: object, "repository"}`, as the reconciler writes it.
-fn wrap(event: &str, action: &str, object: Value, repository: &str) -> Value {
-    let (owner, name) = repository.split_once('/').unwrap_or((repository, ""));
-    json!({
-        "action": action,
-        event: object,
-        "repository": {"full_name": repository, "name": name, "owner": {"login": owner}},
-    })
-}
-
-/// The `push` of one commit as GitHub's commits API describes it: pushed when committed.
-pub fn push_of(repository: &str, branch: &str, c: &Value) -> Value {
-    let (owner, name) = repository.split_once('/').unwrap_or((repository, ""));
-    let sha = c["sha"].as_str().unwrap_or_default();
-    let person = |who: &str| {
-        json!({
-            "name": c["commit"][who]["name"],
-            "email": c["commit"][who]["email"],
-            "username": c[who]["login"],
-        })
-    };
-    let commit = json!({
-        "id": sha,
-        "distinct": true,
-        "message": c["commit"]["message"],
-        "timestamp": c["commit"]["author"]["date"],
-        "url": c["html_url"],
-        "author": person("author"),
-        "committer": person("committer"),
-    });
-    let pushed_at = c["commit"]["committer"]["date"]
-        .as_str()
-        .and_then(|d| chrono::DateTime::parse_from_rfc3339(d).ok())
-        .map(|t| t.timestamp())
-        .unwrap_or(0);
-    json!({
-        "ref": format!("refs/heads/{branch}"),
-        "before": c["parents"][0]["sha"].as_str().unwrap_or("0000000000000000000000000000000000000000"),
-        "after": sha,
-        "created": false,
-        "deleted": false,
-        "forced": false,
-        "commits": [commit.clone()],
-        "head_commit": commit,
-        "repository": {"full_name": repository, "name": name, "owner": {"login": owner}, "pushed_at": pushed_at},
-        "pusher": {"name": c["committer"]["login"]},
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -634,30 +585,5 @@ mod tests {
         assert_eq!(parse_since("2025-12-05T16:00:00Z", now), Ok(1_764_950_400));
         assert!(parse_since("0d", now).is_err());
         assert!(parse_since("last week", now).unwrap_err().contains("7d"));
-    }
-
-    #[test]
-    fn a_commit_becomes_the_push_of_that_commit_pushed_when_committed() {
-        let c = json!({
-            "sha": "a".repeat(40),
-            "html_url": "https://github.com/o/r/commit/aaa",
-            "parents": [{"sha": "b".repeat(40)}],
-            "author": {"login": "octo"},
-            "committer": {"login": "web-flow"},
-            "commit": {
-                "message": "Fix (#1)",
-                "author": {"name": "Octo", "email": "o@x", "date": "2026-12-01T10:00:00Z"},
-                "committer": {"name": "GitHub", "email": "g@x", "date": "2026-12-01T11:00:00Z"},
-            },
-        });
-        let push = push_of("o/r", "main", &c);
-        let derived =
-            hudstream_processors::push::normalize(&serde_json::to_vec(&push).unwrap()).unwrap();
-        assert_eq!(derived.commits.len(), 1);
-        let commit = &derived.commits[0];
-        assert_eq!(commit.sha, "a".repeat(40));
-        assert_eq!(commit.author_username, "octo");
-        assert_eq!(commit.pushed_at, Some(1_796_122_800_000));
-        assert_eq!(commit.branch, "main");
     }
 }

@@ -5,7 +5,10 @@
 //!   once ClickHouse is back the stage drains and is ready again;
 //! - the durable broker is SIGKILLed and started again: the gateway acknowledges again and what
 //!   it acknowledges reaches its table within 30 s, no stage restarted, and what the log held
-//!   before is still there at the same offsets.
+//!   before is still there at the same offsets;
+//! - a topic is deleted and created again under the running stages: what the gateway then
+//!   acknowledges reaches its table within 30 s, no stage restarted (the durable broker, like
+//!   Kafka past a log's end, never tells the consumer; the stage watch rewinds it).
 
 use std::process::{Child, Command, Stdio};
 
@@ -299,5 +302,103 @@ async fn after_a_broker_sigkill_the_pipeline_resumes_by_itself_and_the_log_is_st
     for (a, b) in before.iter().zip(&after) {
         assert_eq!((a.offset, &a.payload), (b.offset, &b.payload));
     }
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_topic_deleted_and_created_again_under_running_stages_is_read_from_its_start() {
+    use rdkafka::admin::{AdminClient, AdminOptions};
+    use rdkafka::client::DefaultClientContext;
+
+    let broker = DurableBroker::start().await;
+    let mut config = test_config();
+    config.kafka.brokers = broker.brokers();
+    let stack = Stack::start_with(config.clone()).await;
+    // Several jobs first, so the processor's position lies well past the new log's end.
+    let before: Vec<_> = (0..6)
+        .map(|i| {
+            derived(
+                "workflow_job/in_progress.payload.json",
+                &format!("before-{i}"),
+                |b| {
+                    b["workflow_job"]["id"] = (777_000_000 + i).into();
+                },
+            )
+        })
+        .collect();
+    stack.post_all(&before).await;
+    stack
+        .wait_for("/api/jobs/Codertocat/Hello-World/777000005", |j| {
+            j["status"] == "in_progress"
+        })
+        .await;
+
+    // The raw job topic is deleted and created again; no stage is restarted.
+    let topic = config
+        .kafka
+        .topic(hudstream_schemas::topics::GITHUB_WORKFLOW_JOB);
+    let admin: AdminClient<DefaultClientContext> =
+        hudstream_runtime::kafka::client_config(&config.kafka)
+            .create()
+            .expect("an admin client");
+    let deleted = admin
+        .delete_topics(&[topic.as_str()], &AdminOptions::new())
+        .await
+        .expect("the broker answers");
+    assert!(deleted.iter().all(|r| r.is_ok()), "{deleted:?}");
+    let recreated = Instant::now();
+    loop {
+        let created = hudstream_runtime::kafka::ensure_topics(
+            &config.kafka,
+            &[hudstream_schemas::topics::GITHUB_WORKFLOW_JOB.to_string()],
+        )
+        .await;
+        if matches!(&created, Ok(names) if names == &vec![topic.clone()]) {
+            break;
+        }
+        assert!(
+            recreated.elapsed() < Duration::from_secs(30),
+            "the topic was not created again: {created:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+
+    let after = derived(
+        "workflow_job/in_progress.payload.json",
+        "after-recreate",
+        |b| {
+            b["workflow_job"]["id"] = 777_100_001.into();
+        },
+    );
+    loop {
+        if stack.post(&after).await.status().is_success() {
+            break;
+        }
+        assert!(
+            recreated.elapsed() < Duration::from_secs(60),
+            "the gateway never acknowledged after the topic came back"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let acknowledged = Instant::now();
+    loop {
+        let (status, job) = stack
+            .api("/api/jobs/Codertocat/Hello-World/777100001")
+            .await;
+        if status == 200 && job["status"] == "in_progress" {
+            break;
+        }
+        assert!(
+            acknowledged.elapsed() < Duration::from_secs(30),
+            "acknowledged {} s ago into the new topic and still not in ClickHouse",
+            acknowledged.elapsed().as_secs()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    println!(
+        "topic created again: the gateway acknowledged {:.1} s later, in ClickHouse {:.1} s after that",
+        (acknowledged - recreated).as_secs_f64(),
+        acknowledged.elapsed().as_secs_f64()
+    );
     stack.stop().await;
 }

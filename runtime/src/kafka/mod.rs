@@ -12,6 +12,8 @@
 //! - [`stage`]: the consumer loop every stage runs ([`run_stage`]) with its commit policy.
 //! - [`watch`]: whether each stage is consuming (its lag from the group's commits and the log's
 //!   ends, stalled stages in `/readyz` and metrics).
+//! - [`rewind`]: a stage whose topic was deleted and created again under it is put back at the
+//!   new log's start (the watch asks every interval).
 //!
 //! The commit policy, in one sentence: a batch's offsets are committed only after every output
 //! of the batch has been acknowledged by the broker (or written by the sink), and a batch that
@@ -25,6 +27,7 @@ pub mod append;
 pub mod batch;
 pub mod client;
 pub mod read;
+pub mod rewind;
 pub mod stage;
 pub mod watch;
 

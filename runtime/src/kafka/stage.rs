@@ -295,6 +295,7 @@ pub async fn run_stage<H: BatchHandler>(
         kafka.clone(),
         stage,
         input.to_string(),
+        consumer.clone(),
         limits.watch_interval,
         stall_after,
         shutdown.clone(),

@@ -13,13 +13,16 @@
 //! batch waits.
 
 use std::collections::BTreeMap;
-use std::sync::{LazyLock, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
 use crate::config::KafkaConfig;
-use crate::kafka::admin::{group_positions, group_reader};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
+
+use crate::kafka::admin::{group_positions, group_reader, GroupPosition};
+use crate::kafka::rewind::rewind_past_the_end;
 
 /// What the watch knows of one stage (keyed by its consumer group: one process may run the
 /// same stage for several deployments, as the end-to-end tests do).
@@ -69,15 +72,21 @@ pub fn any_watched() -> bool {
     !watched().is_empty()
 }
 
-/// Watches `stage` (group `kafka.group(stage)`, topic `logical`) until shutdown.
-pub async fn watch(
+/// Watches `stage` (group `kafka.group(stage)`, topic `logical`, read by `consumer`) until
+/// shutdown; puts the consumer back at the start of a log that was replaced under it
+/// ([`rewind_past_the_end`]).
+pub async fn watch<C, X>(
     kafka: KafkaConfig,
     stage: &'static str,
     logical: String,
+    consumer: Arc<C>,
     interval: Duration,
     stall_after: Duration,
     shutdown: CancellationToken,
-) {
+) where
+    C: Consumer<X> + Send + Sync + 'static,
+    X: ConsumerContext + 'static,
+{
     let group = kafka.group(stage);
     watched().insert(
         group.clone(),
@@ -92,13 +101,14 @@ pub async fn watch(
         },
     );
     let reader = match group_reader(&kafka, &group) {
-        Ok(reader) => std::sync::Arc::new(reader),
+        Ok(reader) => Arc::new(reader),
         Err(e) => {
             tracing::warn!(stage, error = %e, "stage watch: no client; the stage is not watched");
             watched().remove(&group);
             return;
         }
     };
+    let mut suspects = BTreeMap::new();
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => break,
@@ -115,6 +125,15 @@ pub async fn watch(
             }
             Err(_) => continue,
         };
+        suspects = rewind(
+            stage,
+            &consumer,
+            &reader,
+            &kafka.topic(&logical),
+            &positions,
+            suspects,
+        )
+        .await;
         let lag: i64 = positions
             .iter()
             .map(|p| (p.end - p.committed.unwrap_or(p.first)).max(0))
@@ -153,4 +172,50 @@ pub async fn watch(
         });
     }
     watched().remove(&group);
+}
+
+/// Puts `consumer` back inside its log where the log was replaced under it, and says so.
+/// Answers the suspects for the next look.
+async fn rewind<C, X>(
+    stage: &'static str,
+    consumer: &Arc<C>,
+    probe: &Arc<BaseConsumer>,
+    topic: &str,
+    log: &[GroupPosition],
+    suspects: BTreeMap<i32, i64>,
+) -> BTreeMap<i32, i64>
+where
+    C: Consumer<X> + Send + Sync + 'static,
+    X: ConsumerContext + 'static,
+{
+    let (c, p, t, l) = (
+        consumer.clone(),
+        probe.clone(),
+        topic.to_string(),
+        log.to_vec(),
+    );
+    let look = move || rewind_past_the_end(&*c, &p, &t, &l, &suspects);
+    match tokio::task::spawn_blocking(look).await {
+        Ok(Ok(looked)) => {
+            for r in looked.rewound {
+                metrics::counter!("hudstream_stage_rewinds_total", "stage" => stage).increment(1);
+                tracing::warn!(
+                    stage,
+                    topic,
+                    partition = r.partition,
+                    position = r.position,
+                    log_end = r.end,
+                    reading_from = r.to,
+                    "this stage stood past the end of its log — the topic was deleted and \
+                     created again, or truncated; reading the new log from its start"
+                );
+            }
+            looked.suspects
+        }
+        Ok(Err(e)) => {
+            tracing::debug!(stage, error = %e, "stage watch: positions unavailable");
+            BTreeMap::new()
+        }
+        Err(_) => BTreeMap::new(),
+    }
 }

@@ -295,7 +295,7 @@ pub async fn run_stage<H: BatchHandler>(
         kafka.clone(),
         stage,
         input.to_string(),
-        consumer.clone(),
+        Arc::downgrade(&consumer),
         limits.watch_interval,
         stall_after,
         shutdown.clone(),

@@ -74,12 +74,13 @@ pub fn any_watched() -> bool {
 
 /// Watches `stage` (group `kafka.group(stage)`, topic `logical`, read by `consumer`) until
 /// shutdown; puts the consumer back at the start of a log that was replaced under it
-/// ([`rewind_past_the_end`]).
+/// ([`rewind_past_the_end`]). The watch never owns the consumer: closing one can block (see
+/// `run_stage`), so the stage alone drops it, on a thread of its own.
 pub async fn watch<C, X>(
     kafka: KafkaConfig,
     stage: &'static str,
     logical: String,
-    consumer: Arc<C>,
+    consumer: std::sync::Weak<C>,
     interval: Duration,
     stall_after: Duration,
     shutdown: CancellationToken,
@@ -178,7 +179,7 @@ pub async fn watch<C, X>(
 /// Answers the suspects for the next look.
 async fn rewind<C, X>(
     stage: &'static str,
-    consumer: &Arc<C>,
+    consumer: &std::sync::Weak<C>,
     probe: &Arc<BaseConsumer>,
     topic: &str,
     log: &[GroupPosition],
@@ -194,7 +195,10 @@ where
         topic.to_string(),
         log.to_vec(),
     );
-    let look = move || rewind_past_the_end(&*c, &p, &t, &l, &suspects);
+    let look = move || match c.upgrade() {
+        Some(c) => rewind_past_the_end(&*c, &p, &t, &l, &suspects),
+        None => Ok(Default::default()), // the stage has stopped
+    };
     match tokio::task::spawn_blocking(look).await {
         Ok(Ok(looked)) => {
             for r in looked.rewound {

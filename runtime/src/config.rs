@@ -97,6 +97,12 @@ pub struct ClickHouseConfig {
     pub user: String,
     pub password: Secret,
     pub request_timeout_ms: u64,
+    /// Empty: one server (the default). Otherwise the name of a cluster in the servers'
+    /// `remote_servers`, with `{shard}` and `{replica}` macros and ZooKeeper configured:
+    /// migrations create `ReplicatedReplacingMergeTree` tables `<table>_local` and `Distributed`
+    /// tables `<table>` over them `ON CLUSTER`, inserts go through the `Distributed` tables
+    /// synchronously, and `url` may name any of its nodes (or a load balancer over them).
+    pub cluster: String,
 }
 
 impl Default for ClickHouseConfig {
@@ -107,6 +113,7 @@ impl Default for ClickHouseConfig {
             user: "default".into(),
             password: Secret::default(),
             request_timeout_ms: 30_000,
+            cluster: String::new(),
         }
     }
 }

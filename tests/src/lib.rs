@@ -45,6 +45,10 @@ pub fn test_config() -> Config {
     config.kafka.heartbeat_interval_ms = 300;
     config.clickhouse.url = clickhouse;
     config.clickhouse.database = format!("hs_{ns}");
+    // The cluster run of the suite (`hud test` runs the projection and read-API suites again
+    // against a 2 × 2 cluster): `url` is one of its nodes.
+    config.clickhouse.cluster =
+        std::env::var("HUDSTREAM_TEST_CLICKHOUSE_CLUSTER").unwrap_or_default();
     config.gateway.webhook_secrets = vec![Secret::new(format!("secret-{ns}"))];
     config.gateway.oot_relay_tokens = vec![Secret::new(format!("oot-{ns}"))];
     config.gateway.circleci_secrets = vec![Secret::new(format!("circleci-{ns}"))];

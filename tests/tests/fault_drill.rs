@@ -183,6 +183,7 @@ async fn every_acknowledged_delivery_survives_sigkill_of_every_process_clickhous
     let mut config = test_config();
     config.kafka.brokers = broker.brokers();
     config.clickhouse.url = clickhouse.url();
+    config.clickhouse.cluster = String::new(); // a single server of its own
     config.clickhouse.request_timeout_ms = 5_000;
     config.pipeline.retry_max_backoff_ms = 1_000;
     config.gateway.listen = format!("127.0.0.1:{}", free_port());

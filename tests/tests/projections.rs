@@ -673,6 +673,7 @@ async fn projections_pause_while_clickhouse_is_down_for_30_s_and_resume_by_thems
     let mut server = OwnClickHouse::start().await;
     let mut config = test_config();
     config.clickhouse.url = server.url();
+    config.clickhouse.cluster = String::new(); // a single server of its own
     config.clickhouse.request_timeout_ms = 5_000;
     config.pipeline.retry_max_backoff_ms = 2_000;
     hudstream::create_topics(&config).await.expect("topics");

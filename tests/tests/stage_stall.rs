@@ -84,6 +84,7 @@ async fn a_stage_that_stops_consuming_shows_in_readyz_and_metrics_and_its_alert_
     let mut clickhouse = OwnClickHouse::start().await;
     let mut config = test_config();
     config.clickhouse.url = clickhouse.url();
+    config.clickhouse.cluster = String::new(); // a single server of its own
     config.pipeline.watch_interval_ms = 500;
     config.pipeline.stall_after_ms = 3_000;
     config.telemetry.metrics_listen = format!("127.0.0.1:{}", free_port());

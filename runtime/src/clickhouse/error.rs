@@ -14,6 +14,8 @@ pub enum ClickHouseError {
     Decode { reason: String, statement: String },
     #[error("{0}")]
     Bind(String),
+    #[error("cannot run this statement on a cluster: {reason}\n  statement: {statement}")]
+    Cluster { statement: String, reason: String },
     #[error("migration {version} ({name}) was changed after it was applied (checksum {applied} then, {now} now); add a new migration instead")]
     EditedMigration {
         version: u32,

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use hudstream_schemas::migrations::Migration;
 
+use crate::clickhouse::cluster::{self, Step};
 use crate::clickhouse::{ClickHouse, ClickHouseError, DateTime};
 
 /// A row of `schema_migrations`.
@@ -23,10 +24,19 @@ impl ClickHouse {
     /// versions applied now.
     pub async fn migrate(&self, migrations: &[Migration]) -> Result<Vec<u32>, ClickHouseError> {
         let db = self.database();
-        self.execute_on_server(&format!("CREATE DATABASE IF NOT EXISTS {db}"))
+        let on_cluster = self.on_cluster();
+        self.execute_on_server(&format!("CREATE DATABASE IF NOT EXISTS {db}{on_cluster}"))
             .await?;
+        // On a cluster the record of what was applied is one table replicated to every node
+        // (all shards share its path), so `migrate` may be run against any node.
+        let engine = match self.cluster() {
+            None => "MergeTree".to_string(),
+            Some(_) => format!(
+                "ReplicatedMergeTree('/clickhouse/tables/all/{db}/schema_migrations', '{{replica}}')"
+            ),
+        };
         self.execute(&format!(
-            "CREATE TABLE IF NOT EXISTS {db}.schema_migrations (version UInt32, name String, checksum String, applied_at DateTime) ENGINE = MergeTree ORDER BY version"
+            "CREATE TABLE IF NOT EXISTS {db}.schema_migrations{on_cluster} (version UInt32, name String, checksum String, applied_at DateTime) ENGINE = {engine} ORDER BY version"
         ))
         .await?;
         let applied: BTreeMap<u32, String> = self
@@ -51,7 +61,19 @@ impl ClickHouse {
                 continue;
             }
             for statement in migration.statements(db) {
-                self.execute(&statement).await?;
+                match self.cluster() {
+                    None => self.execute(&statement).await?,
+                    Some(cluster) => {
+                        for step in cluster::translate(&statement, cluster, db)? {
+                            match step {
+                                Step::Execute(sql) => self.execute(&sql).await?,
+                                Step::Distributed(table) => {
+                                    self.recreate_distributed(cluster, &table).await?
+                                }
+                            }
+                        }
+                    }
+                }
             }
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -74,5 +96,36 @@ impl ClickHouse {
             done.push(migration.version);
         }
         Ok(done)
+    }
+}
+
+impl ClickHouse {
+    /// Drops and creates again, on every node, the distributed `table` over `<table>_local`,
+    /// with the local tables' columns as they are now (see [`Step::Distributed`]).
+    async fn recreate_distributed(
+        &self,
+        cluster: &str,
+        table: &str,
+    ) -> Result<(), ClickHouseError> {
+        let db = self.database();
+        let local = cluster::local_name(table);
+        let create = self
+            .fetch_all::<String>(&format!("SHOW CREATE TABLE {db}.{local}"))
+            .await?
+            .into_iter()
+            .next()
+            .unwrap_or_default();
+        let distributed =
+            cluster::distributed_of(&create, db, cluster, table, &local).map_err(|reason| {
+                ClickHouseError::Cluster {
+                    statement: create.chars().take(300).collect(),
+                    reason,
+                }
+            })?;
+        self.execute(&format!(
+            "DROP TABLE IF EXISTS {db}.{table} ON CLUSTER {cluster}"
+        ))
+        .await?;
+        self.execute(&distributed).await
     }
 }

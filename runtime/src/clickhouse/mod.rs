@@ -24,6 +24,7 @@
 //!   ClickHouse's text in JSON (golden files, API answers).
 
 mod bind;
+pub mod cluster;
 mod datetime;
 mod error;
 mod migrate;
@@ -52,6 +53,8 @@ pub struct ClickHouse {
     url: String,
     database: String,
     timeout: Duration,
+    /// `clickhouse.cluster`; `None` on one server.
+    cluster: Option<String>,
 }
 
 impl ClickHouse {
@@ -69,6 +72,22 @@ impl ClickHouse {
             .with_compression(clickhouse::Compression::None)
             // 18.16 quotes 64-bit integers in JSON text unless told not to (query_text).
             .with_setting("output_format_json_quote_64bit_integers", "0");
+        let cluster = (!config.cluster.is_empty()).then(|| config.cluster.clone());
+        if let Some(name) = &cluster {
+            if !is_identifier(name) {
+                anyhow::bail!(
+                    "clickhouse.cluster {name:?} must be letters, digits and underscores"
+                );
+            }
+            // An insert is acknowledged only once every shard has its rows (18.16's name of
+            // modern `distributed_foreground_insert`, which still accepts it); a query's
+            // subqueries over other distributed tables run once, on the node asked, and their
+            // result goes to every shard (a table's entities are sharded by their own key, not
+            // by the join's).
+            server = server
+                .with_setting("insert_distributed_sync", "1")
+                .with_setting("distributed_product_mode", "global");
+        }
         if !config.user.is_empty() {
             server = server
                 .with_user(&config.user)
@@ -80,7 +99,20 @@ impl ClickHouse {
             url,
             database: config.database.clone(),
             timeout: Duration::from_millis(config.request_timeout_ms.max(1)),
+            cluster,
         })
+    }
+
+    /// The cluster the tables live on, if any (`clickhouse.cluster`).
+    pub fn cluster(&self) -> Option<&str> {
+        self.cluster.as_deref()
+    }
+
+    /// ` ON CLUSTER <name>` on a cluster, else nothing: for DDL every node must run.
+    pub fn on_cluster(&self) -> String {
+        self.cluster
+            .as_ref()
+            .map_or(String::new(), |c| format!(" ON CLUSTER {c}"))
     }
 
     pub fn database(&self) -> &str {

@@ -9,6 +9,7 @@
 
 use anyhow::Context;
 
+use crate::clickhouse::cluster;
 use crate::clickhouse::error::EXCHANGE_UNSUPPORTED;
 use crate::clickhouse::ClickHouse;
 
@@ -125,44 +126,89 @@ pub fn order_by_columns(create: &str) -> Option<Vec<String>> {
 
 impl ClickHouse {
     /// A new, empty shadow of `table` with the table's own definition (a leftover shadow is
-    /// dropped first).
+    /// dropped first). On a cluster: new replicated local tables `<shadow>_local` on every node
+    /// (their own ZooKeeper path) and a distributed `<shadow>` over them.
     pub async fn create_shadow(&self, table: &str) -> anyhow::Result<Shadow> {
         let db = self.database();
         let shadow = Shadow::of(table);
-        self.execute(&format!("DROP TABLE IF EXISTS {db}.{}", shadow.name))
-            .await?;
-        self.execute(&format!(
-            "CREATE TABLE {db}.{} AS {db}.{table}",
-            shadow.name
-        ))
-        .await
-        .with_context(|| {
+        self.drop_shadow(&shadow).await?;
+        let context = || {
             format!(
                 "creating the shadow table {} (has `hudstream migrate` run?)",
                 shadow.name
             )
-        })?;
+        };
+        match self.cluster() {
+            None => self
+                .execute(&format!(
+                    "CREATE TABLE {db}.{} AS {db}.{table}",
+                    shadow.name
+                ))
+                .await
+                .with_context(context)?,
+            Some(cluster) => {
+                let local = cluster::local_name(table);
+                let create = self
+                    .fetch_all::<String>(&format!("SHOW CREATE TABLE {db}.{local}"))
+                    .await
+                    .with_context(context)?
+                    .into_iter()
+                    .next()
+                    .unwrap_or_default();
+                // A new generation: the shadow's replicas must not meet any earlier table's.
+                let generation = format!(
+                    "replay-{}",
+                    std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_millis())
+                );
+                let statements = cluster::shadow_of(
+                    &create,
+                    db,
+                    cluster,
+                    &shadow.name,
+                    &cluster::local_name(&shadow.name),
+                    &generation,
+                )
+                .map_err(|why| anyhow::anyhow!("{why}: {create}"))
+                .with_context(context)?;
+                for statement in statements {
+                    self.execute(&statement).await.with_context(context)?;
+                }
+            }
+        }
         Ok(shadow)
     }
 
     /// Swaps `shadow` in for its live table. Falls back from EXCHANGE to RENAME only when the
     /// server says it cannot exchange: after any other failure (a timeout after the exchange
-    /// may have happened) a rename could swap the tables back.
+    /// may have happened) a rename could swap the tables back. On a cluster the local tables
+    /// are swapped, `ON CLUSTER` (every replica of every shard); the distributed table keeps
+    /// its name and reads whatever local table carries `<table>_local`.
     pub async fn swap_in(&self, shadow: &Shadow) -> anyhow::Result<Swap> {
         let db = self.database();
-        let (table, name) = (&shadow.table, &shadow.name);
+        let on_cluster = self.on_cluster();
+        let (table, name) = match self.cluster() {
+            None => (shadow.table.clone(), shadow.name.clone()),
+            Some(_) => (
+                cluster::local_name(&shadow.table),
+                cluster::local_name(&shadow.name),
+            ),
+        };
         match self
-            .execute(&format!("EXCHANGE TABLES {db}.{table} AND {db}.{name}"))
+            .execute(&format!(
+                "EXCHANGE TABLES {db}.{table} AND {db}.{name}{on_cluster}"
+            ))
             .await
         {
             Ok(()) => Ok(Swap::Exchange),
             Err(e) if e.code().is_some_and(|c| EXCHANGE_UNSUPPORTED.contains(&c)) => {
                 tracing::debug!(error = %e, "EXCHANGE TABLES unavailable; renaming");
-                let old = shadow.replaced(Swap::Rename);
-                self.execute(&format!("DROP TABLE IF EXISTS {db}.{old}"))
+                let old = self.replaced_table(shadow, Swap::Rename);
+                self.execute(&format!("DROP TABLE IF EXISTS {db}.{old}{on_cluster}"))
                     .await?;
                 self.execute(&format!(
-                    "RENAME TABLE {db}.{table} TO {db}.{old}, {db}.{name} TO {db}.{table}"
+                    "RENAME TABLE {db}.{table} TO {db}.{old}, {db}.{name} TO {db}.{table}{on_cluster}"
                 ))
                 .await
                 .with_context(|| format!("swapping {name} in for {table}"))?;
@@ -174,14 +220,32 @@ impl ClickHouse {
         }
     }
 
-    /// Drops the table `shadow` replaced with `swap`.
+    /// The table (on a cluster: the local tables) `shadow` replaced with `swap`, until dropped.
+    fn replaced_table(&self, shadow: &Shadow, swap: Swap) -> String {
+        let replaced = shadow.replaced(swap);
+        match self.cluster() {
+            None => replaced,
+            Some(_) => cluster::local_name(&replaced),
+        }
+    }
+
+    /// Drops the table `shadow` replaced with `swap` (on a cluster, with the shadow's
+    /// distributed table, which read the shadow's local tables by their old name).
     pub async fn drop_replaced(&self, shadow: &Shadow, swap: Swap) -> anyhow::Result<()> {
         let db = self.database();
+        let on_cluster = self.on_cluster();
         self.execute(&format!(
-            "DROP TABLE IF EXISTS {db}.{}",
-            shadow.replaced(swap)
+            "DROP TABLE IF EXISTS {db}.{}{on_cluster}",
+            self.replaced_table(shadow, swap)
         ))
         .await?;
+        if self.cluster().is_some() {
+            self.execute(&format!(
+                "DROP TABLE IF EXISTS {db}.{}{on_cluster}",
+                shadow.name
+            ))
+            .await?;
+        }
         Ok(())
     }
 
@@ -239,10 +303,15 @@ impl ClickHouse {
 
     /// A table's entity: the columns of its ORDER BY (from `SHOW CREATE TABLE`, which both
     /// 18.16 and modern servers answer).
+    /// On a cluster, the local tables' (a distributed table has no ORDER BY).
     pub async fn entity_key(&self, table: &str) -> anyhow::Result<Vec<String>> {
         let db = self.database();
+        let defined = match self.cluster() {
+            None => table.to_string(),
+            Some(_) => cluster::local_name(table),
+        };
         let create = self
-            .fetch_all::<String>(&format!("SHOW CREATE TABLE {db}.{table}"))
+            .fetch_all::<String>(&format!("SHOW CREATE TABLE {db}.{defined}"))
             .await
             .with_context(|| format!("reading the definition of {table}"))?
             .into_iter()
@@ -255,8 +324,19 @@ impl ClickHouse {
     /// Drops a shadow that will not be swapped in; the live table was never touched.
     pub async fn drop_shadow(&self, shadow: &Shadow) -> anyhow::Result<()> {
         let db = self.database();
-        self.execute(&format!("DROP TABLE IF EXISTS {db}.{}", shadow.name))
+        let on_cluster = self.on_cluster();
+        self.execute(&format!(
+            "DROP TABLE IF EXISTS {db}.{}{on_cluster}",
+            shadow.name
+        ))
+        .await?;
+        if self.cluster().is_some() {
+            self.execute(&format!(
+                "DROP TABLE IF EXISTS {db}.{}{on_cluster}",
+                cluster::local_name(&shadow.name)
+            ))
             .await?;
+        }
         Ok(())
     }
 }

@@ -254,7 +254,7 @@ pub struct TableWriter {
 impl TableWriter {
     /// A writer into the projection's own table.
     pub fn new(encoder: Arc<dyn Encoder>, clickhouse: ClickHouse) -> Self {
-        let target = encoder.table().to_string();
+        let target = clickhouse.insert_target(encoder.table());
         Self {
             encoder,
             clickhouse,
@@ -264,7 +264,7 @@ impl TableWriter {
 
     /// The same writer, inserting into `table` instead (replay's shadow table).
     pub fn into_table(mut self, table: &str) -> Self {
-        self.target = table.to_string();
+        self.target = self.clickhouse.insert_target(table);
         self
     }
 

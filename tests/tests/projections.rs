@@ -730,6 +730,7 @@ async fn a_projection_killed_with_sigkill_mid_stream_loses_nothing_after_a_resta
             .env("HUDSTREAM_KAFKA__SESSION_TIMEOUT_MS", "2000")
             .env("HUDSTREAM_KAFKA__HEARTBEAT_INTERVAL_MS", "300")
             .env("HUDSTREAM_CLICKHOUSE__URL", &config.clickhouse.url)
+            .env("HUDSTREAM_CLICKHOUSE__CLUSTER", &config.clickhouse.cluster)
             .env(
                 "HUDSTREAM_CLICKHOUSE__DATABASE",
                 &config.clickhouse.database,

@@ -5,16 +5,18 @@
 //!   columns, `ORDER BY` and version, its replicas sharing
 //!   `/clickhouse/tables/{shard}/<database>/t_local/<generation>` in ZooKeeper (the generation
 //!   is new for every replay's shadow, so a swapped table never meets its successor's path);
-//! - `t`, a `Distributed` table over them with the name every query and writer uses, sharded by
-//!   `cityHash64` of the entity — the `ORDER BY` columns without `version` — so every version of
-//!   an entity lands on one shard and "the highest version wins" (`FINAL`, `argMax`,
-//!   `LIMIT 1 BY`) stays a question each shard answers alone.
+//! - `t`, a `Distributed` table over them with every column (`AS t_local`) and the name every
+//!   query uses;
+//! - `t_insert`, a `Distributed` table over them with the ordinary columns only, which the
+//!   projections write through: ClickHouse 18.16 refuses a synchronous insert into a
+//!   `Distributed` table that has MATERIALIZED columns ("Cannot insert column …, because it is
+//!   MATERIALIZED"), and those (`_inserted_at`, the `_check_*` integrity checks) are computed on
+//!   the local tables — where a refused row is still refused, its error coming back through the
+//!   insert.
 //!
-//! `t` holds the ordinary and ALIAS columns only: ClickHouse 18.16 refuses a synchronous insert
-//! into a `Distributed` table that has MATERIALIZED columns ("Cannot insert column …, because
-//! it is MATERIALIZED"), so those (`_inserted_at`, the `_check_*` integrity checks) live on the
-//! local tables, where they are computed — and where a refused row is still refused, the
-//! error coming back through the insert.
+//! Both shard by `cityHash64` of the entity — the `ORDER BY` columns without `version` — so
+//! every version of an entity lands on one shard and "the highest version wins" (`FINAL`,
+//! `argMax`, `LIMIT 1 BY`) stays a question each shard answers alone.
 
 use crate::clickhouse::shadow::order_by_columns;
 use crate::clickhouse::ClickHouseError;
@@ -22,6 +24,11 @@ use crate::clickhouse::ClickHouseError;
 /// The local table behind the distributed `table`.
 pub fn local_name(table: &str) -> String {
     format!("{table}_local")
+}
+
+/// The distributed table inserts into `table` go through.
+pub fn insert_name(table: &str) -> String {
+    format!("{table}_insert")
 }
 
 /// The ZooKeeper path of `table`'s replicas (with the server's `{shard}` macro).
@@ -34,8 +41,8 @@ pub fn replica_path(database: &str, table: &str, generation: &str) -> String {
 pub enum Step {
     /// Run this statement (it carries its `ON CLUSTER`).
     Execute(String),
-    /// (Re)create the distributed table `table` over `<table>_local` from the local tables'
-    /// definition as it now is: 18.16 refuses `ALTER … ON CLUSTER` on a distributed table of a
+    /// (Re)create the distributed tables `table` and `<table>_insert` over `<table>_local` from
+    /// the local tables' definition as it now is: 18.16 refuses `ALTER … ON CLUSTER` on a distributed table of a
     /// cluster whose shards replicate internally ("Table … isn't replicated, but shard #1 is
     /// replicated"), and a distributed table holds no data of its own (inserts are
     /// synchronous), so it is dropped and created again instead.
@@ -144,33 +151,38 @@ pub fn create_pair(
         .into_iter()
         .filter(|c| c != "version")
         .collect();
-    let distributed_columns: Vec<&str> = split_columns(columns)
+    let insert_columns: Vec<&str> = split_columns(columns)
         .into_iter()
-        .filter(|c| !c.contains(" MATERIALIZED "))
+        .filter(|c| !c.contains(" MATERIALIZED ") && !c.contains(" ALIAS "))
         .collect();
+    let sharding = format!("cityHash64({})", entity.join(", "));
     Ok(vec![
         format!(
             "CREATE TABLE IF NOT EXISTS {database}.{local} ON CLUSTER {cluster}\n({columns})\n{local_after}"
         ),
         format!(
-            "CREATE TABLE IF NOT EXISTS {database}.{table} ON CLUSTER {cluster}\n({})\nENGINE = Distributed({cluster}, {database}, {local}, cityHash64({}))",
-            distributed_columns.join(",\n"),
-            entity.join(", ")
+            "CREATE TABLE IF NOT EXISTS {database}.{table} ON CLUSTER {cluster} AS {database}.{local}\nENGINE = Distributed({cluster}, {database}, {local}, {sharding})"
+        ),
+        format!(
+            "CREATE TABLE IF NOT EXISTS {database}.{} ON CLUSTER {cluster}\n({})\nENGINE = Distributed({cluster}, {database}, {local}, {sharding})",
+            insert_name(table),
+            insert_columns.join(",\n"),
         ),
     ])
 }
 
-/// The statement creating the distributed `table` over `local` on `cluster`, from the local
-/// tables' definition (`create`, their `SHOW CREATE TABLE`).
+/// The statements creating the distributed tables `table` and `<table>_insert` over `local`
+/// on `cluster`, from the local tables' definition (`create`, their `SHOW CREATE TABLE`).
 pub fn distributed_of(
     create: &str,
     database: &str,
     cluster: &str,
     table: &str,
     local: &str,
-) -> Result<String, String> {
-    let mut pair = shadow_of(create, database, cluster, table, local, "unused")?;
-    Ok(pair.remove(1))
+) -> Result<Vec<String>, String> {
+    let mut all = shadow_of(create, database, cluster, table, local, "unused")?;
+    all.remove(0);
+    Ok(all)
 }
 
 /// The statements creating a replay's shadow of a table on `cluster`: local tables `local`
@@ -300,19 +312,15 @@ SETTINGS index_granularity = 1024";
         let Step::Execute(local) = &steps[0] else {
             panic!("{steps:?}")
         };
-        let out = vec![
-            local.clone(),
-            create_table(
-                "db",
-                "c",
-                "workflow_job",
-                split_body(JOBS).0,
-                split_body(JOBS).1,
-                "0",
-            )
-            .unwrap()
-            .remove(1),
-        ];
+        let stripped = strip_comments(JOBS);
+        let (columns, after) = split_body(&stripped);
+        let all = create_table("db", "c", "workflow_job", columns, after, "0").unwrap();
+        assert_eq!(&all[0], local);
+        assert_eq!(
+            all[1],
+            "CREATE TABLE IF NOT EXISTS db.workflow_job ON CLUSTER c AS db.workflow_job_local\nENGINE = Distributed(c, db, workflow_job_local, cityHash64(repository_full_name, id))"
+        );
+        let out = [all[0].clone(), all[2].clone()];
         assert!(
             out[0].starts_with("CREATE TABLE IF NOT EXISTS db.workflow_job_local ON CLUSTER c\n")
         );
@@ -321,9 +329,11 @@ SETTINGS index_granularity = 1024";
         ));
         assert!(out[0].contains("_check_row_has_key UInt8 MATERIALIZED throwIf"));
         assert!(!out[0].contains("part one"));
-        assert!(out[1].starts_with("CREATE TABLE IF NOT EXISTS db.workflow_job ON CLUSTER c\n"));
+        assert!(
+            out[1].starts_with("CREATE TABLE IF NOT EXISTS db.workflow_job_insert ON CLUSTER c\n")
+        );
         assert!(out[1].contains("steps Nested(\n        number Int64,\n        name String\n    )"));
-        assert!(out[1].contains("dynamoKey String ALIAS"));
+        assert!(!out[1].contains("dynamoKey"));
         assert!(!out[1].contains("MATERIALIZED"));
         assert!(out[1].ends_with(
             "ENGINE = Distributed(c, db, workflow_job_local, cityHash64(repository_full_name, id))"
@@ -342,6 +352,7 @@ SETTINGS index_granularity = 1024";
         )
         .unwrap();
         assert!(out[1].ends_with("cityHash64(k))"), "{}", out[1]);
+        assert!(out[2].ends_with("cityHash64(k))"), "{}", out[2]);
     }
 
     #[test]
@@ -386,7 +397,8 @@ SETTINGS index_granularity = 1024";
         let live = "CREATE TABLE db.t_local (`k` String, `version` UInt64, `_c` UInt8 MATERIALIZED throwIf(k = '')) ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/db/t_local/0', '{replica}', version) ORDER BY k SETTINGS index_granularity = 8192";
         let out = shadow_of(live, "db", "c", "t__replay", "t__replay_local", "replay-1").unwrap();
         assert_eq!(out[0], "CREATE TABLE IF NOT EXISTS db.t__replay_local ON CLUSTER c\n(`k` String, `version` UInt64, `_c` UInt8 MATERIALIZED throwIf(k = ''))\nENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/db/t__replay_local/replay-1', '{replica}', version) ORDER BY k SETTINGS index_granularity = 8192");
-        assert_eq!(out[1], "CREATE TABLE IF NOT EXISTS db.t__replay ON CLUSTER c\n(`k` String,\n`version` UInt64)\nENGINE = Distributed(c, db, t__replay_local, cityHash64(k))");
+        assert_eq!(out[1], "CREATE TABLE IF NOT EXISTS db.t__replay ON CLUSTER c AS db.t__replay_local\nENGINE = Distributed(c, db, t__replay_local, cityHash64(k))");
+        assert_eq!(out[2], "CREATE TABLE IF NOT EXISTS db.t__replay_insert ON CLUSTER c\n(`k` String,\n`version` UInt64)\nENGINE = Distributed(c, db, t__replay_local, cityHash64(k))");
     }
 
     #[test]

@@ -122,10 +122,15 @@ impl ClickHouse {
                     reason,
                 }
             })?;
-        self.execute(&format!(
-            "DROP TABLE IF EXISTS {db}.{table} ON CLUSTER {cluster}"
-        ))
-        .await?;
-        self.execute(&distributed).await
+        for name in [table.to_string(), cluster::insert_name(table)] {
+            self.execute(&format!(
+                "DROP TABLE IF EXISTS {db}.{name} ON CLUSTER {cluster}"
+            ))
+            .await?;
+        }
+        for statement in distributed {
+            self.execute(&statement).await?;
+        }
+        Ok(())
     }
 }

@@ -108,6 +108,15 @@ impl ClickHouse {
         self.cluster.as_deref()
     }
 
+    /// The table a projection inserts into to write `table`: the table itself on one server,
+    /// on a cluster the distributed table of its ordinary columns ([`cluster`]).
+    pub fn insert_target(&self, table: &str) -> String {
+        match self.cluster {
+            None => table.to_string(),
+            Some(_) => cluster::insert_name(table),
+        }
+    }
+
     /// ` ON CLUSTER <name>` on a cluster, else nothing: for DDL every node must run.
     pub fn on_cluster(&self) -> String {
         self.cluster

@@ -240,11 +240,10 @@ impl ClickHouse {
         ))
         .await?;
         if self.cluster().is_some() {
-            self.execute(&format!(
-                "DROP TABLE IF EXISTS {db}.{}{on_cluster}",
-                shadow.name
-            ))
-            .await?;
+            for name in [shadow.name.clone(), cluster::insert_name(&shadow.name)] {
+                self.execute(&format!("DROP TABLE IF EXISTS {db}.{name}{on_cluster}"))
+                    .await?;
+            }
         }
         Ok(())
     }
@@ -325,17 +324,14 @@ impl ClickHouse {
     pub async fn drop_shadow(&self, shadow: &Shadow) -> anyhow::Result<()> {
         let db = self.database();
         let on_cluster = self.on_cluster();
-        self.execute(&format!(
-            "DROP TABLE IF EXISTS {db}.{}{on_cluster}",
-            shadow.name
-        ))
-        .await?;
+        let mut names = vec![shadow.name.clone()];
         if self.cluster().is_some() {
-            self.execute(&format!(
-                "DROP TABLE IF EXISTS {db}.{}{on_cluster}",
-                cluster::local_name(&shadow.name)
-            ))
-            .await?;
+            names.push(cluster::insert_name(&shadow.name));
+            names.push(cluster::local_name(&shadow.name));
+        }
+        for name in names {
+            self.execute(&format!("DROP TABLE IF EXISTS {db}.{name}{on_cluster}"))
+                .await?;
         }
         Ok(())
     }

@@ -35,7 +35,12 @@ enum Command {
     /// Run every stage in one process.
     Run,
     /// Apply pending ClickHouse migrations.
-    Migrate,
+    Migrate {
+        /// Print every migration's DDL as it would run here (on a cluster: translated into
+        /// replicated local and distributed tables `ON CLUSTER`) and apply nothing.
+        #[arg(long)]
+        print: bool,
+    },
     /// Create the catalogue topics that do not exist yet, and list the catalogue.
     Topics,
     /// Send the real sample webhooks to a gateway, signed with the first configured webhook
@@ -391,7 +396,8 @@ async fn run_stage(stage: &Stage, args: &ArgMatches, config: Config) -> anyhow::
 async fn run(command: Command, config: Config) -> anyhow::Result<()> {
     match command {
         Command::Run => crate::run_all(&config, shutdown_token()).await,
-        Command::Migrate => crate::commands::setup::migrate(&config).await,
+        Command::Migrate { print: false } => crate::commands::setup::migrate(&config).await,
+        Command::Migrate { print: true } => crate::commands::setup::print_migrations(&config),
         Command::Topics => crate::commands::setup::topics(&config).await,
         Command::Feed {
             gateway,

@@ -18,6 +18,49 @@ pub async fn topics(config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Prints every migration's statements as `migrate` would run them on this configuration's
+/// ClickHouse, `;`-terminated (the SQL check runs the cluster form on 18.16 and parses it with
+/// chdb). On a cluster, a distributed table is (re)created from the live local tables'
+/// definition, which only a server knows: after an `ALTER` that step is a comment.
+pub fn print_migrations(config: &Config) -> anyhow::Result<()> {
+    use hudstream_runtime::clickhouse::cluster::{self, Step};
+    use std::fmt::Write as _;
+    let db = &config.clickhouse.database;
+    let mut out = String::new();
+    for migration in hudstream_schemas::migrations::MIGRATIONS {
+        writeln!(out, "-- {:04} {}", migration.version, migration.name)?;
+        for statement in migration.statements(db) {
+            if config.clickhouse.cluster.is_empty() {
+                writeln!(out, "{statement};")?;
+                continue;
+            }
+            let created = cluster::created_tables(&statement, &config.clickhouse.cluster, db)?;
+            for step in cluster::translate(&statement, &config.clickhouse.cluster, db)? {
+                match step {
+                    Step::Execute(sql) => writeln!(out, "{sql};")?,
+                    Step::Distributed(table) if created.is_empty() => writeln!(
+                        out,
+                        "-- then {table} and {} are created again over {}, with its columns",
+                        cluster::insert_name(&table),
+                        cluster::local_name(&table)
+                    )?,
+                    Step::Distributed(_) => {
+                        for sql in &created {
+                            writeln!(out, "{sql};")?;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    // A closed pipe (`| head`) is the reader's choice, not an error worth a panic.
+    let mut stdout = std::io::stdout().lock();
+    match std::io::Write::write_all(&mut stdout, out.as_bytes()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
+}
+
 /// Applies pending ClickHouse migrations.
 pub async fn migrate(config: &Config) -> anyhow::Result<()> {
     let applied = crate::migrate(config).await?;

@@ -106,6 +106,39 @@ pub fn translate(
     }
 }
 
+/// For a `CREATE TABLE` migration statement, the two distributed tables it makes on `cluster`
+/// (as first created, before any later `ALTER`); nothing for other statements.
+pub fn created_tables(
+    statement: &str,
+    cluster: &str,
+    database: &str,
+) -> Result<Vec<String>, ClickHouseError> {
+    let text = strip_comments(statement);
+    let Some(rest) = text
+        .trim()
+        .strip_prefix("CREATE TABLE IF NOT EXISTS ")
+        .and_then(|r| r.strip_prefix(&format!("{database}.")))
+    else {
+        return Ok(Vec::new());
+    };
+    let name_end = rest
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .unwrap_or(rest.len());
+    let table = &rest[..name_end];
+    let Some((columns, after)) = parenthesized(&rest[name_end..]) else {
+        return Ok(Vec::new());
+    };
+    let mut all =
+        create_table(database, cluster, table, columns, after, "0").map_err(|reason| {
+            ClickHouseError::Cluster {
+                statement: statement.chars().take(300).collect(),
+                reason,
+            }
+        })?;
+    all.remove(0);
+    Ok(all)
+}
+
 /// The statements creating the local tables `local` (named `<table>_local` unless given) and
 /// the distributed `table`, from a single-node definition: `columns` (the text inside the
 /// column list's parentheses) and `after` (from `ENGINE =` on).

@@ -248,6 +248,16 @@ enum Command {
         #[arg(long, default_value_t = 50)]
         jobs: usize,
     },
+    /// The projection writer's rows/s into one ClickHouse server (`--single-url`) and into the
+    /// configured cluster (`clickhouse.cluster`), the same rows and batches.
+    BenchCluster {
+        /// The one server to compare with.
+        #[arg(long)]
+        single_url: String,
+        /// Jobs written per round (three rounds, the median).
+        #[arg(long, default_value_t = 200_000)]
+        rows: usize,
+    },
     /// Fill a database of its own with a pytorch-sized CI history (shaped like a real day of
     /// pytorch jobs) and time every read endpoint: p50/p99 against the goals.
     BenchRead {
@@ -517,6 +527,9 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::BenchTriage { jobs } => {
             let args = crate::commands::bench_triage::TriageBenchArgs { jobs: jobs.max(1) };
             crate::commands::bench_triage::run(&config, args).await
+        }
+        Command::BenchCluster { single_url, rows } => {
+            crate::commands::bench_cluster::run(&config, &single_url, rows.max(1)).await
         }
         Command::BenchRead {
             jobs,

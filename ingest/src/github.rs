@@ -99,13 +99,16 @@ pub async fn receive(
     body: Body,
 ) -> Result<Response, GatewayError> {
     let received_at = crate::received_now();
+    // The body first (within the size cap and the deadline), then the headers: a client gets
+    // its 400 only after it has finished sending. Answering while it still sends made the
+    // server close the connection under it, and the client saw a reset instead of the answer.
+    let body = gateway
+        .read_body(&headers, body, gateway.config.max_body_bytes)
+        .await?;
     let event =
         header(&headers, "x-github-event").ok_or(GatewayError::MissingHeader("X-GitHub-Event"))?;
     let delivery = header(&headers, "x-github-delivery")
         .ok_or(GatewayError::MissingHeader("X-GitHub-Delivery"))?;
-    let body = gateway
-        .read_body(&headers, body, gateway.config.max_body_bytes)
-        .await?;
     metrics::counter!("hudstream_gateway_bytes_total", "endpoint" => "github")
         .increment(body.len() as u64);
     // The signature covers the raw body exactly as received, whatever its encoding.

@@ -232,6 +232,11 @@ pub async fn run(base: &Config, args: BenchArgs) -> anyhow::Result<()> {
 /// its job names, conclusions and start times, in turn, on a real completed job's body, with
 /// ~400 jobs per commit.
 fn dataset_jobs(count: usize) -> anyhow::Result<Vec<WorkflowJob>> {
+    dataset_jobs_from(count, 0)
+}
+
+/// [`dataset_jobs`] with ids (and commits) `first` further on, so that rounds write new jobs.
+pub(crate) fn dataset_jobs_from(count: usize, first: i64) -> anyhow::Result<Vec<WorkflowJob>> {
     let csv_path =
         fixtures::default_dir().join("../../reference/datasets/pytorch_jobs_2024-08-14.csv");
     let csv = std::fs::read_to_string(&csv_path)
@@ -260,9 +265,10 @@ fn dataset_jobs(count: usize) -> anyhow::Result<Vec<WorkflowJob>> {
         let row = &rows[i % rows.len()];
         let mut job = template.clone();
         job.repository_full_name = "pytorch/pytorch".into();
-        job.id = 30_000_000_000 + i as i64;
-        job.run_id = 10_000_000_000 + (i / 8) as i64;
-        job.head_sha = format!("{:040x}", i / 400);
+        let n = first + i as i64;
+        job.id = 30_000_000_000 + n;
+        job.run_id = 10_000_000_000 + n / 8;
+        job.head_sha = format!("{:040x}", n / 400);
         let (workflow, name) = row[4]
             .split_once(" / ")
             .unwrap_or(("pull", row[4].as_str()));
@@ -285,7 +291,9 @@ fn chrono_like_parse(s: &str) -> Option<i64> {
     Some(dt.and_utc().timestamp())
 }
 
-fn as_records(jobs: &[WorkflowJob]) -> anyhow::Result<Vec<hudstream_runtime::worker::InRecord>> {
+pub(crate) fn as_records(
+    jobs: &[WorkflowJob],
+) -> anyhow::Result<Vec<hudstream_runtime::worker::InRecord>> {
     let codec = Codec::<WorkflowJob>::new()?;
     jobs.iter()
         .enumerate()

@@ -283,6 +283,23 @@ pub(crate) struct Timing {
     bytes: usize,
 }
 
+/// `INSERT INTO <db>.<table> …` into the table's insert target: the table itself on one
+/// server, its `_insert` distributed table on a cluster (`clickhouse.cluster`).
+fn insert_through(sql: &str, clickhouse: &ClickHouse) -> String {
+    let prefix = format!("INSERT INTO {}.", clickhouse.database());
+    let Some(rest) = sql.strip_prefix(&prefix) else {
+        return sql.to_string();
+    };
+    let end = rest
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .unwrap_or(rest.len());
+    format!(
+        "{prefix}{}{}",
+        clickhouse.insert_target(&rest[..end]),
+        &rest[end..]
+    )
+}
+
 pub async fn run(config: &Config, args: ReadBenchArgs) -> anyhow::Result<()> {
     let mut config = config.clone();
     config.clickhouse.database = namespace("bench_read");
@@ -303,8 +320,9 @@ pub async fn run(config: &Config, args: ReadBenchArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     for (what, sql) in statements(&shape, jobs, args.commits, now) {
         let t = Instant::now();
+        let sql = insert_through(&sql.replace("{db}", clickhouse.database()), &clickhouse);
         clickhouse
-            .execute(&sql.replace("{db}", clickhouse.database()))
+            .execute(&sql)
             .await
             .with_context(|| format!("generating {what}"))?;
         println!("  {what}: {:.1} s", t.elapsed().as_secs_f64());

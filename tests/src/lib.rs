@@ -703,6 +703,20 @@ impl Drop for OwnClickHouse {
     }
 }
 
+/// [`table_checksum`] of every projection's table, by table name.
+pub async fn all_table_checksums(
+    clickhouse: &ClickHouse,
+) -> std::collections::BTreeMap<String, (usize, String)> {
+    let mut out = std::collections::BTreeMap::new();
+    for encoder in hudstream_projections::all() {
+        out.insert(
+            encoder.table().to_string(),
+            table_checksum(clickhouse, encoder.table()).await,
+        );
+    }
+    out
+}
+
 /// An ordered checksum of a table's current contents: every row of `SELECT * … FINAL` (one per
 /// entity), as text, sorted, hashed. Equal checksums mean equal tables.
 pub async fn table_checksum(clickhouse: &ClickHouse, table: &str) -> (usize, String) {

@@ -38,17 +38,6 @@ fn on_cluster(config: &Config) -> Config {
     cluster
 }
 
-async fn checksums(clickhouse: &ClickHouse) -> BTreeMap<String, (usize, String)> {
-    let mut out = BTreeMap::new();
-    for encoder in hudstream_projections::all() {
-        out.insert(
-            encoder.table().to_string(),
-            table_checksum(clickhouse, encoder.table()).await,
-        );
-    }
-    out
-}
-
 /// Each shard's first replica as `host:port` (native protocol), for `remote()`.
 async fn shards(clickhouse: &ClickHouse, cluster: &str) -> Vec<String> {
     let rows: Vec<(u32, String, u16)> = clickhouse
@@ -85,7 +74,10 @@ async fn the_same_log_makes_the_same_tables_on_a_cluster_as_on_one_server_and_so
     // one server's tables have stopped changing.
     let started = Instant::now();
     let mut previous = BTreeMap::new();
-    let (mut a, mut b) = (checksums(&one).await, checksums(&many).await);
+    let (mut a, mut b) = (
+        all_table_checksums(&one).await,
+        all_table_checksums(&many).await,
+    );
     while a != b || a != previous || a.get("workflow_job").is_none_or(|(rows, _)| *rows == 0) {
         assert!(
             started.elapsed() < Duration::from_secs(120),
@@ -98,7 +90,10 @@ async fn the_same_log_makes_the_same_tables_on_a_cluster_as_on_one_server_and_so
         );
         tokio::time::sleep(Duration::from_millis(1500)).await;
         previous = a;
-        (a, b) = (checksums(&one).await, checksums(&many).await);
+        (a, b) = (
+            all_table_checksums(&one).await,
+            all_table_checksums(&many).await,
+        );
     }
     let filled = a.values().filter(|(rows, _)| *rows > 0).count();
     println!(
@@ -167,13 +162,13 @@ async fn the_same_log_makes_the_same_tables_on_a_cluster_as_on_one_server_and_so
             .await
             .unwrap_or_else(|e| panic!("replaying {} on one server: {e:#}", encoder.table()));
     }
-    let replayed_one = checksums(&one).await;
+    let replayed_one = all_table_checksums(&one).await;
     assert_eq!(
         replayed_one, a,
         "a replay on one server rebuilds its tables"
     );
     assert_eq!(
-        checksums(&many).await,
+        all_table_checksums(&many).await,
         replayed_one,
         "a replay on the cluster makes the tables a replay on one server makes"
     );
@@ -297,6 +292,25 @@ async fn stored(clickhouse: &ClickHouse, ids: &[i64]) -> usize {
     n.first().copied().unwrap_or(0) as usize
 }
 
+/// Waits until every job of `ids` is stored, failing the test `seconds` after `since`.
+async fn all_stored(
+    clickhouse: &ClickHouse,
+    ids: &[i64],
+    since: Instant,
+    seconds: u64,
+    when: &str,
+) {
+    while stored(clickhouse, ids).await < ids.len() {
+        assert!(
+            since.elapsed() < Duration::from_secs(seconds),
+            "{when}: {} of {} acknowledged jobs stored after {seconds} s",
+            stored(clickhouse, ids).await,
+            ids.len()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_replica_killed_under_load_loses_nothing_and_catches_up_and_zookeeper_down_pauses_inserts_only(
 ) {
@@ -318,15 +332,14 @@ async fn a_replica_killed_under_load_loses_nothing_and_catches_up_and_zookeeper_
     };
     let (acknowledged, ()) = tokio::join!(sending, killing);
     let started = Instant::now();
-    while stored(&clickhouse, &acknowledged).await < acknowledged.len() {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "with a replica down: {} of {} acknowledged jobs stored after 60 s",
-            stored(&clickhouse, &acknowledged).await,
-            acknowledged.len()
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    all_stored(
+        &clickhouse,
+        &acknowledged,
+        started,
+        60,
+        "with a replica down",
+    )
+    .await;
     println!(
         "replica s1r2 killed under load: delivered 150, acknowledged {}, lost 0 (all in workflow_job {:.1} s after the last)",
         acknowledged.len(),
@@ -387,15 +400,7 @@ async fn a_replica_killed_under_load_loses_nothing_and_catches_up_and_zookeeper_
     let stored_while_down = stored(&clickhouse, &during).await;
     zookeeper.start_zookeeper();
     let back = Instant::now();
-    while stored(&clickhouse, &during).await < during.len() {
-        assert!(
-            back.elapsed() < Duration::from_secs(90),
-            "{} of {} jobs acknowledged while ZooKeeper was down stored 90 s after it came back",
-            stored(&clickhouse, &during).await,
-            during.len()
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    all_stored(&clickhouse, &during, back, 90, "after ZooKeeper came back").await;
     println!(
         "ZooKeeper down: delivered 50, acknowledged {}, stored while down {stored_while_down}, lost 0 (all stored {:.1} s after it came back)",
         during.len(),

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use hudstream_e2e::{
-    all_fixtures, count, init_logs, prepared_config, table_checksum, test_config, wait_until,
+    all_fixtures, all_table_checksums, count, init_logs, prepared_config, test_config, wait_until,
     OwnClickHouse, Running, Stack,
 };
 use hudstream_runtime::clickhouse::ClickHouse;
@@ -98,17 +98,6 @@ fn golden_keys(table: &str, columns: &[&str]) -> std::collections::BTreeSet<Vec<
                 .collect()
         })
         .collect()
-}
-
-async fn checksums(clickhouse: &ClickHouse) -> BTreeMap<String, (usize, String)> {
-    let mut out = BTreeMap::new();
-    for encoder in hudstream_projections::all() {
-        out.insert(
-            encoder.table().to_string(),
-            table_checksum(clickhouse, encoder.table()).await,
-        );
-    }
-    out
 }
 
 /// `jobs` jobs with ids from `first_id`, each in `versions` versions (1..=versions), as records of
@@ -394,7 +383,7 @@ async fn every_table_fills_from_the_fixtures_and_a_replay_rebuilds_identical_tab
     );
 
     // Replay everything while the live projections keep running: identical tables.
-    let before = checksums(&clickhouse).await;
+    let before = all_table_checksums(&clickhouse).await;
     for (table, (rows, _)) in &before {
         assert!(*rows > 0, "{table} is empty");
     }
@@ -416,7 +405,7 @@ async fn every_table_fills_from_the_fixtures_and_a_replay_rebuilds_identical_tab
         let last = last.expect("progress was reported");
         assert_eq!(last.events_done, report.events - report.caught_up);
     }
-    let after = checksums(&clickhouse).await;
+    let after = all_table_checksums(&clickhouse).await;
     assert_eq!(
         before, after,
         "a replay must rebuild every table to the same contents"
@@ -496,7 +485,7 @@ async fn every_table_fills_from_the_fixtures_and_a_replay_rebuilds_identical_tab
             && !rebuilt.iter().any(|t| t.starts_with("test_")),
         "tables not made of raw records are left alone: {rebuilt:?}"
     );
-    let from_archive = checksums(&clickhouse).await;
+    let from_archive = all_table_checksums(&clickhouse).await;
     for table in &rebuilt {
         assert_eq!(
             from_archive[*table], after[*table],

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use hudstream_e2e::*;
+use hudstream_ingest::fixtures::Delivery;
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -228,6 +229,43 @@ async fn a_stage_that_stops_consuming_shows_in_readyz_and_metrics_and_its_alert_
     stack.stop().await;
 }
 
+/// Posts `delivery` (an in-progress job, id `job`) until the gateway acknowledges it (within
+/// 60 s of `since`), then waits until the job is in ClickHouse (within 30 s of that). Answers
+/// the seconds from `since` to the acknowledgement and from it to the row.
+async fn acknowledged_then_in_clickhouse(
+    stack: &Stack,
+    delivery: &Delivery,
+    job: u64,
+    since: Instant,
+) -> (f64, f64) {
+    while !stack.post(delivery).await.status().is_success() {
+        assert!(
+            since.elapsed() < Duration::from_secs(60),
+            "the gateway never acknowledged job {job}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let acknowledged = Instant::now();
+    loop {
+        let (status, row) = stack
+            .api(&format!("/api/jobs/Codertocat/Hello-World/{job}"))
+            .await;
+        if status == 200 && row["status"] == "in_progress" {
+            break;
+        }
+        assert!(
+            acknowledged.elapsed() < Duration::from_secs(30),
+            "job {job} acknowledged {} s ago and still not in ClickHouse",
+            acknowledged.elapsed().as_secs()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    (
+        (acknowledged - since).as_secs_f64(),
+        acknowledged.elapsed().as_secs_f64(),
+    )
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn after_a_broker_sigkill_the_pipeline_resumes_by_itself_and_the_log_is_still_there() {
     let mut broker = DurableBroker::start().await;
@@ -262,35 +300,10 @@ async fn after_a_broker_sigkill_the_pipeline_resumes_by_itself_and_the_log_is_st
         },
     );
     let restarted = Instant::now();
-    loop {
-        if stack.post(&delivery).await.status().is_success() {
-            break;
-        }
-        assert!(
-            restarted.elapsed() < Duration::from_secs(60),
-            "the gateway never acknowledged after the restart"
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-    let acknowledged = Instant::now();
-    loop {
-        let (status, job) = stack
-            .api("/api/jobs/Codertocat/Hello-World/888000001")
-            .await;
-        if status == 200 && job["status"] == "in_progress" {
-            break;
-        }
-        assert!(
-            acknowledged.elapsed() < Duration::from_secs(30),
-            "acknowledged {} s ago and still not in ClickHouse",
-            acknowledged.elapsed().as_secs()
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    let (acknowledged, stored) =
+        acknowledged_then_in_clickhouse(&stack, &delivery, 888_000_001, restarted).await;
     println!(
-        "after the broker's restart: acknowledged within {:.1} s, in ClickHouse {:.1} s after that",
-        (acknowledged - restarted).as_secs_f64(),
-        acknowledged.elapsed().as_secs_f64()
+        "after the broker's restart: acknowledged within {acknowledged:.1} s, in ClickHouse {stored:.1} s after that"
     );
     // What the log held before the SIGKILL is still there, at the same offsets.
     let n = before.len();
@@ -371,35 +384,10 @@ async fn a_topic_deleted_and_created_again_under_running_stages_is_read_from_its
             b["workflow_job"]["id"] = 777_100_001.into();
         },
     );
-    loop {
-        if stack.post(&after).await.status().is_success() {
-            break;
-        }
-        assert!(
-            recreated.elapsed() < Duration::from_secs(60),
-            "the gateway never acknowledged after the topic came back"
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-    let acknowledged = Instant::now();
-    loop {
-        let (status, job) = stack
-            .api("/api/jobs/Codertocat/Hello-World/777100001")
-            .await;
-        if status == 200 && job["status"] == "in_progress" {
-            break;
-        }
-        assert!(
-            acknowledged.elapsed() < Duration::from_secs(30),
-            "acknowledged {} s ago into the new topic and still not in ClickHouse",
-            acknowledged.elapsed().as_secs()
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    let (acknowledged, stored) =
+        acknowledged_then_in_clickhouse(&stack, &after, 777_100_001, recreated).await;
     println!(
-        "topic created again: the gateway acknowledged {:.1} s later, in ClickHouse {:.1} s after that",
-        (acknowledged - recreated).as_secs_f64(),
-        acknowledged.elapsed().as_secs_f64()
+        "topic created again: the gateway acknowledged {acknowledged:.1} s later, in ClickHouse {stored:.1} s after that"
     );
     stack.stop().await;
 }

@@ -190,7 +190,20 @@ async fn admission(State(gateway): State<Arc<Gateway>>, request: Request, next: 
     metrics::gauge!("hudstream_gateway_in_flight").increment(1.0);
     let span = tracing::info_span!("request", endpoint, %event, %delivery);
     let started = Instant::now();
-    let response = next.run(request).instrument(span.clone()).await;
+    let (parts, body) = request.into_parts();
+    let (body, leftover) = body::Lingering::wrap(body);
+    let response = next
+        .run(Request::from_parts(parts, body))
+        .instrument(span.clone())
+        .await;
+    if response.status().is_client_error() || response.status().is_server_error() {
+        // Refused before its body was read: read the rest, so the client gets the answer and
+        // not a reset (see `body`).
+        let drained = leftover.drain().await;
+        if drained > 0 {
+            span.in_scope(|| tracing::debug!(drained, "read the refused request's unread body"));
+        }
+    }
     metrics::gauge!("hudstream_gateway_in_flight").decrement(1.0);
     let status = response.status().as_u16().to_string();
     metrics::histogram!("hudstream_gateway_request_seconds", "endpoint" => endpoint)

@@ -1,5 +1,6 @@
 //! The gateway on the real broker: what it appends, and what it refuses without appending.
 
+use futures::StreamExt;
 use hudstream_e2e::{all_fixtures, fixture, test_config, Stack};
 use hudstream_ingest::signature::sign_sha256;
 use hudstream_runtime::Secret;
@@ -218,6 +219,45 @@ async fn a_body_over_the_limit_gets_413_with_a_json_error() {
     let e: serde_json::Value = r.json().await.expect("json");
     assert_eq!(e["code"], "too_large");
     assert_eq!(e["error"], "body is larger than the 4096-byte limit");
+
+    // Refused from its Content-Length while the client is still sending megabytes: the rest is
+    // read and thrown away before the answer, so the client reads its 413 and not a reset
+    // (which CI saw when the answer went out first).
+    let mut big = d.body.clone();
+    big.resize(3 << 20, b' ');
+    for attempt in 0..10 {
+        let r = stack
+            .post_raw(
+                "workflow_job",
+                &format!("big-refused-{attempt}"),
+                "application/json",
+                big.clone(),
+                Some(sign_sha256(stack.secret(), &big)),
+            )
+            .await;
+        assert_eq!(r.status().as_u16(), 413, "attempt {attempt}");
+        let e: serde_json::Value = r.json().await.expect("json");
+        assert_eq!(e["code"], "too_large");
+    }
+    // The same without a Content-Length, sent slowly: the cap is found while reading, and the
+    // answer is ready long before the client has finished.
+    for attempt in 0..3 {
+        let chunks = futures::stream::iter(0..40).then(|_| async {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            Ok::<_, std::io::Error>(vec![b' '; 16 << 10])
+        });
+        let r = stack
+            .http
+            .post(format!("{}/github/webhook", stack.gateway_url))
+            .header("content-type", "application/json")
+            .header("x-github-event", "workflow_job")
+            .header("x-github-delivery", format!("slow-refused-{attempt}"))
+            .body(reqwest::Body::wrap_stream(chunks))
+            .send()
+            .await
+            .expect("the gateway's answer, not a reset");
+        assert_eq!(r.status().as_u16(), 413, "attempt {attempt}");
+    }
     stack.stop().await;
 }
 

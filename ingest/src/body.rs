@@ -153,7 +153,9 @@ impl http_body::Body for Lingering {
     }
 
     fn is_end_stream(&self) -> bool {
-        lock(&self.slot).as_ref().is_none_or(|body| body.is_end_stream())
+        lock(&self.slot)
+            .as_ref()
+            .is_none_or(|body| body.is_end_stream())
     }
 
     fn size_hint(&self) -> http_body::SizeHint {
@@ -181,8 +183,7 @@ impl Leftover {
         let mut chunks = body.into_data_stream();
         let mut drained = 0;
         let _ = tokio::time::timeout(LINGER_TIME, async {
-            while let Ok(Some(Ok(chunk))) = tokio::time::timeout(LINGER_IDLE, chunks.next()).await
-            {
+            while let Ok(Some(Ok(chunk))) = tokio::time::timeout(LINGER_IDLE, chunks.next()).await {
                 drained += chunk.len();
                 if drained > LINGER_BYTES {
                     break;

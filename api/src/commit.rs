@@ -100,7 +100,7 @@ pub(crate) struct FailedTestRow {
 }
 
 /// A row of `commit_by_sha` and of `branch_commits`.
-#[derive(Debug, clickhouse::Row, Deserialize)]
+#[derive(Debug, Clone, clickhouse::Row, Deserialize)]
 pub struct CommitRow {
     pub sha: String,
     pub message: String,

@@ -14,12 +14,16 @@ use hudstream_runtime::clickhouse::{ClickHouse, Param};
 
 use crate::commit::CommitRow;
 use crate::error::ApiError;
+use crate::hot_window::Served;
+use crate::respond;
+use crate::ApiState;
+use axum::http::HeaderMap;
 use crate::job_rows::{
     instant_of, non_empty, pr_number_in_title, title, Failure, JobRow, JobSummary,
 };
 use crate::params::{self, Paging, QueryParams, RawPath, RawQuery};
 use crate::queries::{fetch, BRANCH_COMMITS, GRID_FAILED_TESTS, GRID_JOBS};
-use crate::unstable::{is_unstable, open_unstable_issues};
+use crate::unstable::{is_unstable, open_unstable_issues, UnstableIssue};
 
 /// One page of the grid.
 #[derive(Debug, Serialize, Deserialize, PartialEq)]
@@ -88,12 +92,53 @@ pub struct Cell {
     pub failed_tests: Option<u64>,
 }
 
-/// A row of `grid_failed_tests`.
-#[derive(Debug, clickhouse::Row, Deserialize)]
-struct FailedTestsRow {
-    job_id: i64,
-    failed_tests: u64,
-    first_failed_test: String,
+/// A row of `grid_failed_tests`: for a failed job, the tests that failed on every run in it.
+#[derive(Debug, Clone, PartialEq, clickhouse::Row, Deserialize)]
+pub struct FailedTestsRow {
+    pub job_id: i64,
+    pub failed_tests: u64,
+    pub first_failed_test: String,
+}
+
+/// Everything one page of the grid is made of, wherever it was read: ClickHouse ([`grid`]) or
+/// the hot window (`hot_window`). [`assemble`] makes the page from it, the same way for both.
+pub struct GridInputs {
+    /// The page's commits, newest first (the extra row asked for is already cut).
+    pub commits: Vec<CommitRow>,
+    pub has_more: bool,
+    /// The newest state of every job of those commits, with its verdict.
+    pub jobs: Vec<JobRow>,
+    /// For the failed jobs among them.
+    pub failed_tests: HashMap<i64, FailedTestsRow>,
+    pub unstable: Vec<UnstableIssue>,
+}
+
+/// The ids of the jobs whose cells may name a failing test.
+pub fn failed_job_ids(jobs: &[JobRow]) -> Vec<i64> {
+    jobs.iter()
+        .filter(|j| j.conclusion == "failure")
+        .map(|j| j.id)
+        .collect()
+}
+
+/// `grid_failed_tests` for these jobs.
+pub async fn fetch_failed_tests(
+    clickhouse: &ClickHouse,
+    repository: &str,
+    job_ids: Vec<i64>,
+) -> Result<Vec<FailedTestsRow>, ApiError> {
+    if job_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    fetch(
+        clickhouse,
+        &GRID_FAILED_TESTS,
+        &[
+            ("repo", Param::Str(repository.to_string())),
+            ("job_ids", Param::IntArray(job_ids)),
+        ],
+    )
+    .await
 }
 
 /// torchci's ranking of conclusions for a cell, best first.
@@ -142,7 +187,7 @@ pub fn merge_cell_runs(runs: &[JobSummary]) -> Option<Cell> {
     })
 }
 
-/// One page of `repository`'s grid for `branch`.
+/// One page of `repository`'s grid for `branch`, from ClickHouse.
 pub async fn grid(
     clickhouse: &ClickHouse,
     repository: &str,
@@ -173,26 +218,35 @@ pub async fn grid(
     };
     // The failing tests to name in red cells: asked for by the failed jobs' ids once the
     // cells are known (a few percent of a page), so the grid reads workflow_job once.
-    let failed_ids: Vec<i64> = jobs
-        .iter()
-        .filter(|j| j.conclusion == "failure")
-        .map(|j| j.id)
-        .collect();
-    let failed_tests: Vec<FailedTestsRow> = if failed_ids.is_empty() {
-        Vec::new()
-    } else {
-        fetch(
-            clickhouse,
-            &GRID_FAILED_TESTS,
-            &[
-                ("repo", Param::Str(repository.to_string())),
-                ("job_ids", Param::IntArray(failed_ids)),
-            ],
-        )
+    let failed_tests = fetch_failed_tests(clickhouse, repository, failed_job_ids(&jobs))
         .await?
-    };
-    let failed_tests: HashMap<i64, FailedTestsRow> =
-        failed_tests.into_iter().map(|r| (r.job_id, r)).collect();
+        .into_iter()
+        .map(|r| (r.job_id, r))
+        .collect();
+    Ok(assemble(
+        repository,
+        branch,
+        paging,
+        GridInputs {
+            commits,
+            has_more,
+            jobs,
+            failed_tests,
+            unstable,
+        },
+    ))
+}
+
+/// Makes a page of the grid from what it is made of: the columns are the job names seen on the
+/// page, a cell merges its runs by torchci's rules, a red cell names its failing test.
+pub fn assemble(repository: &str, branch: &str, paging: Paging, inputs: GridInputs) -> Grid {
+    let GridInputs {
+        commits,
+        has_more,
+        jobs,
+        failed_tests,
+        unstable,
+    } = inputs;
     // sha → job name → runs, looked up by reference for each of the ~20,000 cells of a page.
     let mut by_cell: HashMap<String, HashMap<String, Vec<JobSummary>>> = HashMap::new();
     let mut names = BTreeSet::new();
@@ -244,7 +298,7 @@ pub async fn grid(
         .filter(|name| is_unstable(name, &unstable))
         .cloned()
         .collect();
-    Ok(Grid {
+    Grid {
         repository: repository.to_string(),
         branch: branch.to_string(),
         page: paging.page,
@@ -253,21 +307,55 @@ pub async fn grid(
         job_names,
         unstable_jobs,
         commits: rows,
-    })
+    }
+}
+
+/// A grid page as a request gets it.
+pub enum GridAnswer {
+    /// From the hot window, with its `ETag` (or a 304).
+    Memory(Served),
+    /// From ClickHouse.
+    ClickHouse(Grid),
 }
 
 /// The grid a request asks for (`/api/hud/…` and the page `/hud/…`): 50 commits a page by
-/// default, as torchci.
+/// default, as torchci. From the hot window where it holds the page (unless the request says
+/// `X-Hud-Source: clickhouse`), else from ClickHouse. `representation` (`json`, `html`) keeps
+/// the two answers' `ETag`s apart.
 pub async fn from_request(
-    clickhouse: &ClickHouse,
+    state: &ApiState,
     path: RawPath<(String, String, String)>,
     query: RawQuery,
-) -> Result<Grid, ApiError> {
+    request: &HeaderMap,
+    representation: &str,
+) -> Result<GridAnswer, ApiError> {
     let (owner, repo, branch) = params::path(path)?;
     let query = QueryParams::parse(query, &["page", "per_page"])?;
     let repository = params::repository(&owner, &repo)?;
     let branch = params::branch(&branch)?;
-    grid(clickhouse, &repository, &branch, query.paging(50, 200)?).await
+    let paging = query.paging(50, 200)?;
+    if let Some(hot) = state
+        .hot
+        .as_ref()
+        .filter(|_| !respond::wants_clickhouse(request))
+    {
+        let served = hot
+            .grid(
+                &state.clickhouse,
+                &repository,
+                &branch,
+                paging,
+                representation,
+                respond::if_none_match(request),
+            )
+            .await?;
+        if let Some(served) = served {
+            return Ok(GridAnswer::Memory(served));
+        }
+    }
+    Ok(GridAnswer::ClickHouse(
+        grid(&state.clickhouse, &repository, &branch, paging).await?,
+    ))
 }
 
 #[cfg(test)]

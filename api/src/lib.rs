@@ -22,6 +22,7 @@ pub mod error;
 pub mod failures;
 pub mod flaky;
 pub mod home;
+pub mod hot_window;
 pub mod hud;
 pub mod job_rows;
 pub mod jobs;
@@ -41,6 +42,9 @@ pub mod triage_pages;
 pub mod trunk;
 pub mod unstable;
 
+use std::sync::Arc;
+
+use axum::extract::FromRef;
 use axum::{routing::get, Router};
 use tokio::net::TcpListener;
 
@@ -48,6 +52,8 @@ use hudstream_runtime::clickhouse::ClickHouse;
 use hudstream_runtime::health::Health;
 use hudstream_runtime::shutdown::CancellationToken;
 use hudstream_runtime::telemetry::metrics_router;
+
+use crate::hot_window::HotWindow;
 
 /// The JSON endpoints' paths, as axum spells them; `api/openapi.json` describes each.
 pub const API_ROUTES: &[&str] = &[
@@ -77,8 +83,30 @@ pub const API_ROUTES: &[&str] = &[
     "/api/trunk/{owner}/{repo}/broken",
 ];
 
-/// The API's and the pages' routes.
+/// What every handler may use: ClickHouse (most take just that), and the hot window when
+/// the API keeps one.
+#[derive(Clone)]
+pub struct ApiState {
+    pub clickhouse: ClickHouse,
+    pub hot: Option<Arc<HotWindow>>,
+}
+
+impl FromRef<ApiState> for ClickHouse {
+    fn from_ref(state: &ApiState) -> ClickHouse {
+        state.clickhouse.clone()
+    }
+}
+
+/// The API's and the pages' routes, without a hot window.
 pub fn router(clickhouse: ClickHouse) -> Router {
+    router_with(ApiState {
+        clickhouse,
+        hot: None,
+    })
+}
+
+/// The API's and the pages' routes.
+pub fn router_with(state: ApiState) -> Router {
     Router::new()
         .route(API_ROUTES[0], get(routes::hud_grid))
         .route(API_ROUTES[1], get(routes::commit_page))
@@ -121,22 +149,40 @@ pub fn router(clickhouse: ClickHouse) -> Router {
         .route("/oot/{org}/{repo}", get(pages::oot_backend_page))
         .route("/static/hud.css", get(pages::stylesheet))
         .fallback(pages::not_found)
-        .with_state(clickhouse)
+        .with_state(state)
         .merge(metrics_router())
 }
 
-/// Serves the API and the pages on `listener` until `shutdown`.
+/// Serves the API and the pages on `listener` until `shutdown`, without a hot window.
 pub async fn serve(
     listener: TcpListener,
     clickhouse: ClickHouse,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    tracing::info!(address = %listener.local_addr()?, "api listening");
-    // Ready while ClickHouse answers: every answer comes from it.
+    serve_with(
+        listener,
+        ApiState {
+            clickhouse,
+            hot: None,
+        },
+        shutdown,
+    )
+    .await
+}
+
+/// Serves the API and the pages on `listener` until `shutdown`.
+pub async fn serve_with(
+    listener: TcpListener,
+    state: ApiState,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    tracing::info!(address = %listener.local_addr()?, hot_window = state.hot.is_some(), "api listening");
+    // Ready while ClickHouse answers: every answer can come from it (the hot window only
+    // answers what it holds, and falls back to ClickHouse).
     let health = Health::new()
-        .clickhouse(&clickhouse)
+        .clickhouse(&state.clickhouse)
         .router(shutdown.clone());
-    axum::serve(listener, health.merge(router(clickhouse)))
+    axum::serve(listener, health.merge(router_with(state)))
         .with_graceful_shutdown(async move { shutdown.cancelled().await })
         .await?;
     Ok(())

@@ -430,9 +430,32 @@ pub async fn index(State(ch): Ch, headers: HeaderMap, query: RawQuery) -> Respon
 type Ch = State<ClickHouse>;
 type Path3 = RawPath<(String, String, String)>;
 
-pub async fn grid_page(State(ch): Ch, path: Path3, headers: HeaderMap, q: RawQuery) -> Response {
-    let grid = hud::from_request(&ch, path, q).await;
-    render(&headers, grid.map(|grid| GridPage { grid }))
+pub async fn grid_page(
+    State(state): State<crate::ApiState>,
+    path: Path3,
+    headers: HeaderMap,
+    q: RawQuery,
+) -> Response {
+    use crate::hot_window::Served;
+    use crate::hud::GridAnswer;
+    match hud::from_request(&state, path, q, &headers, "html").await {
+        Ok(GridAnswer::Memory(Served::NotModified { etag })) => {
+            respond::not_modified(&etag, "memory")
+        }
+        Ok(GridAnswer::Memory(Served::Page { grid, etag })) => match (GridPage { grid }).render() {
+            Ok(html) => respond::html_tagged(html, &etag, "memory"),
+            Err(e) => error_page(ApiError::Unavailable(format!("rendering a page: {e}"))),
+        },
+        Ok(GridAnswer::ClickHouse(grid)) => {
+            let mut response = render(&headers, Ok(GridPage { grid }));
+            response.headers_mut().insert(
+                respond::SOURCE,
+                axum::http::HeaderValue::from_static("clickhouse"),
+            );
+            response
+        }
+        Err(e) => render(&headers, Err::<GridPage, _>(e)),
+    }
 }
 
 pub async fn commit_page(State(ch): Ch, path: Path3, headers: HeaderMap, q: RawQuery) -> Response {

@@ -41,6 +41,15 @@ saved_queries! {
     COMMIT_BY_SHA = "commit_by_sha";
     /// The grid's cells: every job of some commits, with its verdict, only what a cell shows.
     GRID_JOBS = "grid_jobs";
+    /// The hot window's rebuild: the repositories that have a watched branch.
+    HOT_WINDOW_REFS = "hot_window_refs";
+    /// The hot window's rebuild: a branch's newest commits, with their versions.
+    HOT_WINDOW_COMMITS = "hot_window_commits";
+    /// The hot window's rebuild (and a commit that enters it): the jobs of some commits, with
+    /// their versions and their verdicts' versions.
+    HOT_WINDOW_JOBS = "hot_window_jobs";
+    /// The hot window's rebuild: every issue's newest version (for the open UNSTABLE ones).
+    HOT_WINDOW_ISSUES = "hot_window_issues";
     /// The commit page and PR page: every job of some commits, with its verdict.
     JOBS_FOR_COMMITS = "jobs_for_commits";
     /// The commit page's workflow runs (a run without a job is a startup failure).

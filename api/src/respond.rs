@@ -25,23 +25,67 @@ pub fn html(request: &HeaderMap, page: String) -> Response {
     cached(request, "text/html; charset=utf-8", page.into_bytes())
 }
 
-fn cached(request: &HeaderMap, content_type: &'static str, body: Vec<u8>) -> Response {
-    let etag = format!("\"{}\"", &hex::encode(Sha256::digest(&body))[..32]);
-    let matches = request
+/// Whether an `If-None-Match` header names `etag`.
+pub fn etag_matches(if_none_match: &str, etag: &str) -> bool {
+    if_none_match
+        .split(',')
+        .map(|t| t.trim().trim_start_matches("W/"))
+        .any(|t| t == etag || t == "*")
+}
+
+/// The client's `If-None-Match`, if any.
+pub fn if_none_match(request: &HeaderMap) -> Option<&str> {
+    request
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.split(',')
-                .map(|t| t.trim().trim_start_matches("W/"))
-                .any(|t| t == etag || t == "*")
-        });
-    let mut response = if matches {
-        StatusCode::NOT_MODIFIED.into_response()
-    } else {
-        ([(header::CONTENT_TYPE, content_type)], body).into_response()
-    };
-    let headers = response.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(&etag) {
+}
+
+/// Where an answer came from, in `X-Hud-Source`: `memory` (the hot window) or `clickhouse`.
+pub const SOURCE: &str = "x-hud-source";
+
+/// A request that asks for ClickHouse's answer even where memory has one (`X-Hud-Source:
+/// clickhouse`): how the tests and the benchmark compare the two.
+pub fn wants_clickhouse(request: &HeaderMap) -> bool {
+    request
+        .get(SOURCE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("clickhouse"))
+}
+
+/// A 304 for an answer whose `ETag` is known without making it.
+pub fn not_modified(etag: &str, source: &'static str) -> Response {
+    let mut response = StatusCode::NOT_MODIFIED.into_response();
+    set_caching(response.headers_mut(), etag);
+    response
+        .headers_mut()
+        .insert(SOURCE, HeaderValue::from_static(source));
+    response
+}
+
+/// A JSON answer with a given `ETag` (the hot window's), and where it came from.
+pub fn json_tagged<T: Serialize>(body: &T, etag: &str, source: &'static str) -> Response {
+    match serde_json::to_vec(body) {
+        Ok(bytes) => tagged("application/json", bytes, etag, source),
+        Err(e) => ApiError::Unavailable(format!("encoding the answer: {e}")).into_response(),
+    }
+}
+
+/// An HTML page with a given `ETag`, and where it came from.
+pub fn html_tagged(page: String, etag: &str, source: &'static str) -> Response {
+    tagged("text/html; charset=utf-8", page.into_bytes(), etag, source)
+}
+
+fn tagged(content_type: &'static str, body: Vec<u8>, etag: &str, source: &'static str) -> Response {
+    let mut response = ([(header::CONTENT_TYPE, content_type)], body).into_response();
+    set_caching(response.headers_mut(), etag);
+    response
+        .headers_mut()
+        .insert(SOURCE, HeaderValue::from_static(source));
+    response
+}
+
+fn set_caching(headers: &mut HeaderMap, etag: &str) {
+    if let Ok(v) = HeaderValue::from_str(etag) {
         headers.insert(header::ETAG, v);
     }
     headers.insert(
@@ -49,6 +93,17 @@ fn cached(request: &HeaderMap, content_type: &'static str, body: Vec<u8>) -> Res
         HeaderValue::from_static(CACHE_CONTROL),
     );
     headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+}
+
+fn cached(request: &HeaderMap, content_type: &'static str, body: Vec<u8>) -> Response {
+    let etag = format!("\"{}\"", &hex::encode(Sha256::digest(&body))[..32]);
+    let matches = if_none_match(request).is_some_and(|v| etag_matches(v, &etag));
+    let mut response = if matches {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        ([(header::CONTENT_TYPE, content_type)], body).into_response()
+    };
+    set_caching(response.headers_mut(), &etag);
     response
 }
 

@@ -11,6 +11,9 @@ use serde::Serialize;
 use hudstream_runtime::clickhouse::ClickHouse;
 
 use crate::error::ApiError;
+use crate::hot_window::Served;
+use crate::hud::GridAnswer;
+use crate::ApiState;
 use crate::failures::{failures, FailuresQuery};
 use crate::params::{RawPath, RawQuery};
 use crate::queued::{queued, QueuedQuery};
@@ -44,8 +47,29 @@ pub async fn openapi() -> Response {
         .into_response()
 }
 
-pub async fn hud_grid(State(ch): Ch, path: Path3, headers: HeaderMap, q: RawQuery) -> Response {
-    answer(&headers, hud::from_request(&ch, path, q).await)
+pub async fn hud_grid(
+    State(state): State<ApiState>,
+    path: Path3,
+    headers: HeaderMap,
+    q: RawQuery,
+) -> Response {
+    match hud::from_request(&state, path, q, &headers, "json").await {
+        Ok(GridAnswer::Memory(Served::NotModified { etag })) => {
+            respond::not_modified(&etag, "memory")
+        }
+        Ok(GridAnswer::Memory(Served::Page { grid, etag })) => {
+            respond::json_tagged(&grid, &etag, "memory")
+        }
+        Ok(GridAnswer::ClickHouse(grid)) => {
+            let mut response = respond::json(&headers, &grid);
+            response.headers_mut().insert(
+                respond::SOURCE,
+                axum::http::HeaderValue::from_static("clickhouse"),
+            );
+            response
+        }
+        Err(e) => e.into_response(),
+    }
 }
 
 pub async fn commit_page(State(ch): Ch, path: Path3, headers: HeaderMap, q: RawQuery) -> Response {

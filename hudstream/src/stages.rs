@@ -282,7 +282,22 @@ pub async fn run_api(
             shutdown.clone(),
         ));
     }
-    hudstream_api::serve(listener, clickhouse, shutdown).await
+    let hot = config
+        .api
+        .hot_window
+        .enabled
+        .then(|| hudstream_api::hot_window::HotWindow::new(&config.api.hot_window));
+    if let Some(hot) = &hot {
+        tokio::spawn(hudstream_api::hot_window::feed::run(
+            hot.clone(),
+            clickhouse.clone(),
+            config.kafka.clone(),
+            config.pipeline.processor_batches(),
+            shutdown.clone(),
+        ));
+    }
+    let state = hudstream_api::ApiState { clickhouse, hot };
+    hudstream_api::serve_with(listener, state, shutdown).await
 }
 
 /// Runs every processor until shutdown, each in its own consumer group.

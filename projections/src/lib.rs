@@ -42,6 +42,7 @@ pub use writer::{Encoder, Projection, ProjectionStage, TableWriter};
 pub fn all() -> Vec<Arc<dyn Encoder>> {
     vec![
         Arc::new(workflow_job::WorkflowJobProjection),
+        Arc::new(workflow_job::WorkflowJobByIdProjection),
         Arc::new(job_failure::JobFailureProjection),
         Arc::new(workflow_run::WorkflowRunProjection),
         Arc::new(commit::CommitProjection),

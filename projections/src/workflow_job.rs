@@ -1,4 +1,5 @@
-//! `hud.workflow_job.v1` → `workflow_job` (DDL: `schemas/migrations/0001_workflow_job.sql`).
+//! `hud.workflow_job.v1` → `workflow_job` (DDL: `schemas/migrations/0001_workflow_job.sql`), and
+//! the same rows into `workflow_job_by_id` (`0015`), keyed for the job page's point lookups.
 
 use hudstream_schemas::workflow_job::WorkflowJob;
 
@@ -45,6 +46,14 @@ crate::row! {
 crate::avro_projection! {
     pub struct WorkflowJobProjection: WorkflowJob => WorkflowJobRow {
         table: "workflow_job",
+    }
+}
+
+crate::avro_projection! {
+    /// The same rows keyed by (repository, id), for looking one job up
+    /// (`schemas/migrations/0015_workflow_job_by_id.sql`).
+    pub struct WorkflowJobByIdProjection: WorkflowJob => WorkflowJobRow {
+        table: "workflow_job_by_id",
     }
 }
 

@@ -307,6 +307,8 @@ pub struct ApiConfig {
     pub watch_trunks: Vec<String>,
     /// How often the watched branches are checked.
     pub trunk_check_interval_s: u64,
+    /// The newest commits of some branches, held in memory (`api/src/hot_window`).
+    pub hot_window: HotWindowConfig,
 }
 
 impl Default for ApiConfig {
@@ -315,6 +317,32 @@ impl Default for ApiConfig {
             listen: "127.0.0.1:8081".into(),
             watch_trunks: Vec::new(),
             trunk_check_interval_s: 60,
+            hot_window: HotWindowConfig::default(),
+        }
+    }
+}
+
+/// `[api.hot_window]`: the grid's first pages answered from memory, fed by the derived topics.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HotWindowConfig {
+    pub enabled: bool,
+    /// The branches held, in every repository that has them (names, as `main`).
+    pub branches: Vec<String>,
+    /// Commits held per branch: the grid pages of 50 answered from memory are
+    /// `commits / 50` (older pages come from ClickHouse).
+    pub commits: usize,
+    /// Jobs kept for commits not (yet) in a window (a job can arrive before its push).
+    pub pending_jobs: usize,
+}
+
+impl Default for HotWindowConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            branches: vec!["main".into(), "master".into()],
+            commits: 300,
+            pending_jobs: 50_000,
         }
     }
 }

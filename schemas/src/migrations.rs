@@ -64,6 +64,7 @@ migrations! {
     12 failure_signature = "0012_failure_signature.sql";
     13 job_failure = "0013_job_failure.sql";
     14 replication = "0014_replication.sql";
+    15 workflow_job_by_id = "0015_workflow_job_by_id.sql";
 }
 
 fn split_statements(sql: &str) -> Vec<String> {

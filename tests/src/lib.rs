@@ -368,6 +368,12 @@ impl Stack {
         }
     }
 
+    /// Asserts that the hot window answers the grid page at `path` (`/api/hud/…`) and that its
+    /// answer is ClickHouse's, field by field (see [`assert_hot_window_agrees`]).
+    pub async fn assert_hot_window_agrees(&self, path: &str) {
+        assert_hot_window_agrees(&self.http, &self.api_url, path).await;
+    }
+
     /// Every record of a catalogue topic from the start, until `until` holds for the records
     /// read so far (or 30 s pass).
     pub async fn read_topic(
@@ -857,4 +863,88 @@ pub async fn check_page(stack: &Stack, name: &str, path: &str, expected: &[&str]
         png.starts_with(b"\x89PNG") && png.len() > 5_000,
         "{name}: not a screenshot"
     );
+}
+
+/// The first place two JSON values differ, as a path (`commits[3].jobs[17].conclusion`), with
+/// both sides; `None` when they are equal.
+pub fn first_difference(a: &Value, b: &Value) -> Option<String> {
+    fn walk(a: &Value, b: &Value, at: &str) -> Option<String> {
+        match (a, b) {
+            (Value::Object(x), Value::Object(y)) => {
+                let keys: std::collections::BTreeSet<&String> = x.keys().chain(y.keys()).collect();
+                keys.into_iter().find_map(|k| {
+                    walk(
+                        x.get(k).unwrap_or(&Value::Null),
+                        y.get(k).unwrap_or(&Value::Null),
+                        &format!("{at}.{k}"),
+                    )
+                })
+            }
+            (Value::Array(x), Value::Array(y)) if x.len() == y.len() => x
+                .iter()
+                .zip(y)
+                .enumerate()
+                .find_map(|(i, (p, q))| walk(p, q, &format!("{at}[{i}]"))),
+            _ if a == b => None,
+            _ => Some(format!("{at}: {a} ≠ {b}")),
+        }
+    }
+    walk(a, b, "")
+}
+
+/// Asserts that the hot window answers the grid page at `path` (`X-Hud-Source: memory`), that
+/// its answer is the one ClickHouse gives (`X-Hud-Source: clickhouse`), field by field, and
+/// that the hot window's `ETag` gives a 304. Memory reads the log while the projections write
+/// ClickHouse, so the two may differ for a moment: they must agree within 30 s.
+pub async fn assert_hot_window_agrees(http: &reqwest::Client, api_url: &str, path: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let memory = http
+            .get(format!("{api_url}{path}"))
+            .send()
+            .await
+            .expect("api answers");
+        let source = memory
+            .headers()
+            .get("x-hud-source")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        let etag = memory
+            .headers()
+            .get("etag")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        let memory_status = memory.status().as_u16();
+        let memory: Value = memory.json().await.unwrap_or(Value::Null);
+        let clickhouse: Value = http
+            .get(format!("{api_url}{path}"))
+            .header("x-hud-source", "clickhouse")
+            .send()
+            .await
+            .expect("api answers")
+            .json()
+            .await
+            .unwrap_or(Value::Null);
+        let difference = first_difference(&memory, &clickhouse);
+        if memory_status == 200 && source == "memory" && difference.is_none() {
+            let again = http
+                .get(format!("{api_url}{path}"))
+                .header("if-none-match", &etag)
+                .send()
+                .await
+                .expect("api answers");
+            if again.status().as_u16() == 304 {
+                return;
+            }
+        }
+        if tokio::time::Instant::now() > deadline {
+            panic!(
+                "{path}: the hot window ({memory_status}, from {source:?}) and ClickHouse still differ after 30 s: {}",
+                difference.unwrap_or_else(|| "the same answers, but no 304 for its ETag".into())
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }

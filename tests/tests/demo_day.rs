@@ -66,15 +66,25 @@ async fn the_demo_day_fills_the_hud_and_sending_it_again_changes_nothing() {
     let at = chrono::DateTime::from_timestamp_millis(now - now.rem_euclid(600_000))
         .expect("instant")
         .to_rfc3339();
-    run(
-        &stack.config,
-        DemoArgs {
-            at: Some(at.clone()),
-            ..args()
-        },
-    )
-    .await
-    .expect("the demo day is sent and becomes visible");
+    // A second API instance, killed while the day streams in and started again: it rebuilds
+    // its hot window from the tables, then follows the log.
+    let first_instance = ApiInstance::start(&stack.config).await;
+    let restart = async {
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        first_instance.kill().await;
+        ApiInstance::start(&stack.config).await
+    };
+    let (sent, restarted) = tokio::join!(
+        run(
+            &stack.config,
+            DemoArgs {
+                at: Some(at.clone()),
+                ..args()
+            },
+        ),
+        restart
+    );
+    sent.expect("the demo day is sent and becomes visible");
 
     // The main grid: ≥ 30 commits of ≥ 100 jobs, failures with their log lines, flaky cells.
     let (status, grid) = stack
@@ -176,8 +186,17 @@ async fn the_demo_day_fills_the_hud_and_sending_it_again_changes_nothing() {
     )
     .await;
 
-    // Sending the same day again: every answer is the same.
+    // The hot window's pages of main are ClickHouse's, in the stack's API and in the instance
+    // that was killed mid-stream and started again.
     caught_up(&stack.config).await;
+    for page in 1..=3 {
+        let path = format!("/api/hud/{REPO}/main?per_page=20&page={page}");
+        stack.assert_hot_window_agrees(&path).await;
+        assert_hot_window_agrees(&stack.http, &restarted.url, &path).await;
+    }
+    restarted.kill().await;
+
+    // Sending the same day again: every answer is the same.
     let pages = [
         format!("/api/hud/{REPO}/main?per_page=50"),
         format!("/api/{REPO}/pull/140100"),
@@ -216,4 +235,37 @@ async fn the_demo_day_fills_the_hud_and_sending_it_again_changes_nothing() {
     }
     stack.stop().await;
     let _ = std::fs::remove_dir_all(logs);
+}
+
+/// An API instance of its own (`hudstream api`), beside the stack's.
+struct ApiInstance {
+    url: String,
+    shutdown: hudstream_runtime::shutdown::CancellationToken,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl ApiInstance {
+    async fn start(config: &hudstream_runtime::Config) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let shutdown = hudstream_runtime::shutdown::CancellationToken::new();
+        let (config, token) = (config.clone(), shutdown.clone());
+        let task = tokio::spawn(async move {
+            hudstream::stages::run_api(&config, Some(listener), token).await
+        });
+        Self {
+            url,
+            shutdown,
+            task,
+        }
+    }
+
+    /// Stops it at once: its memory is gone.
+    async fn kill(self) {
+        self.shutdown.cancel();
+        self.task.abort();
+        let _ = self.task.await;
+    }
 }

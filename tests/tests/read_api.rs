@@ -343,6 +343,7 @@ fn uuid_like() -> String {
 async fn every_endpoint_and_page_answers_from_the_real_fixtures() {
     let stack = scenario().await;
     grid_has_a_flaky_cell_and_a_failure_line(&stack).await;
+    the_hot_window_answers_as_clickhouse_does(&stack).await;
     commit_page_lists_jobs_and_startup_failures(&stack).await;
     pull_request_page_has_old_heads_and_oot(&stack).await;
     oot_endpoints_reproduce_torchcis_numbers(&stack).await;
@@ -351,6 +352,36 @@ async fn every_endpoint_and_page_answers_from_the_real_fixtures() {
     caching_headers(&stack).await;
     pages_in_headless_chromium(&stack).await;
     stack.stop().await;
+}
+
+/// The grid's pages from memory (the hot window, fed by the derived topics) are the pages from
+/// ClickHouse, field by field, on every branch the fixtures push to.
+async fn the_hot_window_answers_as_clickhouse_does(stack: &Stack) {
+    for path in [
+        format!("/api/hud/{REPO}/main"),
+        format!("/api/hud/{REPO}/main?per_page=1&page=1"),
+        format!("/api/hud/{REPO}/main?page=2"),
+        "/api/hud/Codertocat/Hello-World/master".to_string(),
+    ] {
+        stack.assert_hot_window_agrees(&path).await;
+    }
+    // The HTML page comes from memory too.
+    let page = stack
+        .http
+        .get(format!("{}/hud/{REPO}/main", stack.api_url))
+        .send()
+        .await
+        .expect("page");
+    assert_eq!(page.status(), 200);
+    assert_eq!(page.headers()["x-hud-source"], "memory");
+    // A branch memory does not hold comes from ClickHouse.
+    let other = stack
+        .http
+        .get(format!("{}/api/hud/{REPO}/some-feature", stack.api_url))
+        .send()
+        .await
+        .expect("grid");
+    assert_eq!(other.headers()["x-hud-source"], "clickhouse");
 }
 
 async fn grid_has_a_flaky_cell_and_a_failure_line(stack: &Stack) {

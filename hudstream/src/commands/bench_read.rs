@@ -18,7 +18,10 @@ use anyhow::Context;
 use crate::commands::load::{namespace, percentile};
 use hudstream_runtime::clickhouse::{quote, ClickHouse};
 use hudstream_runtime::shutdown::CancellationToken;
+use hudstream_runtime::config::HotWindowConfig;
 use hudstream_runtime::Config;
+use hudstream_api::hot_window::HotWindow;
+use axum::response::IntoResponse;
 
 pub struct ReadBenchArgs {
     pub jobs: u64,
@@ -197,6 +200,12 @@ fn statements(shape: &Shape, jobs: u64, commits: u64, now: u64) -> Vec<(String, 
             ),
         ),
         (
+            "workflow_job_by_id: the same rows, keyed by id".to_string(),
+            format!(
+                "INSERT INTO {{db}}.workflow_job_by_id ({job_columns}) SELECT {job_columns} FROM {{db}}.workflow_job"
+            ),
+        ),
+        (
             "job_failure: the failed jobs and the reruns that passed".to_string(),
             "INSERT INTO {db}.job_failure (repository_full_name, head_sha, id, version, run_id, run_attempt, \
              head_branch, workflow_name, name, conclusion, created_at, completed_at, runner_name) \
@@ -281,6 +290,13 @@ pub(crate) struct Timing {
     p50_ms: f64,
     p99_ms: f64,
     bytes: usize,
+    /// The warm-up's answer: what the floor serves.
+    sample: bytes::Bytes,
+    content_type: String,
+    /// `X-Hud-Source` of the answer (`memory`, `clickhouse`, or none for other endpoints).
+    source: String,
+    /// The same bytes served from memory by the same server, p99.
+    floor_p99_ms: Option<f64>,
 }
 
 /// `INSERT INTO <db>.<table> …` into the table's insert target: the table itself on one
@@ -341,15 +357,44 @@ pub async fn run(config: &Config, args: ReadBenchArgs) -> anyhow::Result<()> {
         started.elapsed().as_secs_f64()
     );
 
-    // The API, on a free port, in this process.
+    // The hot window, loaded from the tables as an API instance does when it starts (no log
+    // to follow here: the rows were generated straight into ClickHouse).
+    let rss_before = rss_mib();
+    let hot = HotWindow::new(&HotWindowConfig {
+        enabled: true,
+        branches: vec!["main".into()],
+        commits: HOT_COMMITS,
+        pending_jobs: 50_000,
+    });
+    let t = Instant::now();
+    hudstream_api::hot_window::feed::load_into(&hot, &clickhouse)
+        .await
+        .map_err(|e| anyhow::anyhow!("loading the hot window: {e}"))?;
+    let (held_commits, held_jobs, _) = hot.sizes();
+    let rss_after = rss_mib();
+    println!(
+        "hot window loaded from the tables in {:.1} s: {held_commits} commits of main, {held_jobs} jobs; \
+         process memory {rss_before:.0} → {rss_after:.0} MiB (goal for the API: ≤ 512 MiB)",
+        t.elapsed().as_secs_f64()
+    );
+
+    // The API, on a free port, in this process; `/floor/{i}` serves the i-th endpoint's answer
+    // from memory (the floor each endpoint is compared with).
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
     let shutdown = CancellationToken::new();
-    let server = tokio::spawn(hudstream_api::serve(
-        listener,
-        clickhouse.clone(),
-        shutdown.clone(),
-    ));
+    let floors = Floors::default();
+    let app = hudstream_api::router_with(hudstream_api::ApiState {
+        clickhouse: clickhouse.clone(),
+        hot: Some(hot.clone()),
+    })
+    .merge(floors.router());
+    let stop = shutdown.clone();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move { stop.cancelled().await })
+            .await
+    });
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(60))
         .build()?;
@@ -371,18 +416,28 @@ pub async fn run(config: &Config, args: ReadBenchArgs) -> anyhow::Result<()> {
     let n = args.requests;
     let endpoints: Vec<Endpoint> = vec![
         (
-            "HUD grid, 50 commits",
-            Some(100.0),
-            Box::new(|i| format!("/api/hud/{REPO}/main?page={}", i % 20 + 1)),
+            "HUD grid, pages 1-5 (memory)",
+            Some(50.0),
+            Box::new(|i| format!("/api/hud/{REPO}/main?page={}", i % HOT_PAGES + 1)),
+        ),
+        (
+            "HUD grid, pages 6-20",
+            Some(50.0),
+            Box::new(|i| format!("/api/hud/{REPO}/main?page={}", i % (20 - HOT_PAGES) + HOT_PAGES + 1)),
+        ),
+        (
+            "HUD grid HTML, pages 1-5",
+            None,
+            Box::new(|i| format!("/hud/{REPO}/main?page={}", i % HOT_PAGES + 1)),
         ),
         (
             "commit page",
-            Some(50.0),
+            Some(20.0),
             Box::new(move |i| format!("/api/{REPO}/commit/{}", shas[(i * 7 + 5) % shas.len()])),
         ),
         (
             "PR page (2 heads)",
-            Some(50.0),
+            Some(30.0),
             Box::new(move |i| {
                 format!(
                     "/api/{REPO}/pull/{}",
@@ -392,7 +447,7 @@ pub async fn run(config: &Config, args: ReadBenchArgs) -> anyhow::Result<()> {
         ),
         (
             "job",
-            None,
+            Some(10.0),
             Box::new(move |i| {
                 format!(
                     "/api/jobs/{REPO}/{}",
@@ -417,18 +472,13 @@ pub async fn run(config: &Config, args: ReadBenchArgs) -> anyhow::Result<()> {
         ),
         (
             "failures, 7 days",
-            None,
+            Some(100.0),
             Box::new(|_| format!("/api/failures?repo={REPO}")),
         ),
         (
             "queued",
-            None,
+            Some(50.0),
             Box::new(|_| format!("/api/queued?repo={REPO}")),
-        ),
-        (
-            "HUD grid page (HTML)",
-            None,
-            Box::new(|i| format!("/hud/{REPO}/main?page={}", i % 20 + 1)),
         ),
         (
             "Dr.CI, PR of 2 heads",
@@ -476,10 +526,19 @@ pub async fn run(config: &Config, args: ReadBenchArgs) -> anyhow::Result<()> {
             Box::new(|_| format!("/api/trunk/{REPO}/queue?days=30")),
         ),
     ];
-    let timings = time_endpoints(&http, &base, &endpoints, n).await?;
+    let mut timings = time_endpoints(&http, &base, &endpoints, n).await?;
+    // The same first pages, asked of ClickHouse (what they cost without the hot window).
+    let from_clickhouse: Vec<Endpoint> = vec![(
+        "HUD grid, pages 1-5 (ClickHouse)",
+        Some(50.0),
+        Box::new(|i| format!("/api/hud/{REPO}/main?page={}", i % HOT_PAGES + 1)),
+    )];
+    timings.extend(time_endpoints_with(&http, &base, &from_clickhouse, n, &[("x-hud-source", "clickhouse")]).await?);
+    floors.time(&http, &base, &mut timings, n).await?;
     shutdown.cancel();
     let _ = server.await;
     print_timings(&clickhouse, &timings, n).await;
+    print_html_ratio(&timings);
     if !args.keep {
         clickhouse
             .execute(&format!(
@@ -498,21 +557,52 @@ pub(crate) async fn time_endpoints(
     endpoints: &[Endpoint],
     n: usize,
 ) -> anyhow::Result<Vec<Timing>> {
+    time_endpoints_with(http, base, endpoints, n, &[]).await
+}
+
+/// [`time_endpoints`], every request with these headers.
+pub(crate) async fn time_endpoints_with(
+    http: &reqwest::Client,
+    base: &str,
+    endpoints: &[Endpoint],
+    n: usize,
+    headers: &[(&str, &str)],
+) -> anyhow::Result<Vec<Timing>> {
+    let get = |path: String| {
+        let mut request = http.get(format!("{base}{path}"));
+        for (k, v) in headers {
+            request = request.header(*k, *v);
+        }
+        request
+    };
     let mut timings = Vec::new();
     for (endpoint, goal_ms, path) in endpoints {
         // Warm-up, and a check that the endpoint answers.
-        let warm = http.get(format!("{base}{}", path(0))).send().await?;
+        let warm = get(path(0)).send().await?;
         anyhow::ensure!(
             warm.status().is_success(),
             "{endpoint}: {} answered {}",
             path(0),
             warm.status()
         );
-        let bytes = warm.bytes().await?.len();
+        let content_type = warm
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("application/json")
+            .to_string();
+        let source = warm
+            .headers()
+            .get("x-hud-source")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        let sample = warm.bytes().await?;
+        let bytes = sample.len();
         let mut seconds = Vec::with_capacity(n);
         for i in 0..n {
             let t = Instant::now();
-            let r = http.get(format!("{base}{}", path(i))).send().await?;
+            let r = get(path(i)).send().await?;
             let status = r.status();
             r.bytes().await?;
             seconds.push(t.elapsed().as_secs_f64());
@@ -529,6 +619,10 @@ pub(crate) async fn time_endpoints(
             p50_ms: percentile(&seconds, 0.50),
             p99_ms: percentile(&seconds, 0.99),
             bytes,
+            sample,
+            content_type,
+            source,
+            floor_p99_ms: None,
         });
     }
     Ok(timings)
@@ -542,23 +636,120 @@ pub(crate) async fn print_timings(clickhouse: &ClickHouse, timings: &[Timing], n
         clickhouse.database()
     );
     println!(
-        "  {:<28} {:>9} {:>9} {:>10} {:>9} {:>9}",
-        "endpoint", "p50 ms", "p99 ms", "goal p99", "p99/goal", "answer"
+        "  {:<34} {:>9} {:>9} {:>10} {:>9} {:>9} {:>10} {:>8} {:>10}",
+        "endpoint", "p50 ms", "p99 ms", "goal p99", "p99/goal", "answer", "floor p99", "×floor", "source"
     );
     for t in timings {
         let (goal, ratio) = match t.goal_ms {
             Some(g) => (format!("{g:.0} ms"), format!("{:.2}", t.p99_ms / g)),
             None => ("-".into(), "-".into()),
         };
+        let (floor, times) = match t.floor_p99_ms {
+            Some(f) => (format!("{f:.1} ms"), format!("{:.1}", t.p99_ms / f.max(0.001))),
+            None => ("-".into(), "-".into()),
+        };
         println!(
-            "  {:<28} {:>9.1} {:>9.1} {:>10} {:>9} {:>7} KB",
+            "  {:<34} {:>9.1} {:>9.1} {:>10} {:>9} {:>7} KB {:>10} {:>8} {:>10}",
             t.endpoint,
             t.p50_ms,
             t.p99_ms,
             goal,
             ratio,
-            t.bytes / 1024
+            t.bytes / 1024,
+            floor,
+            times,
+            if t.source.is_empty() { "-" } else { &t.source }
         );
+    }
+}
+
+/// The HTML grid's p99 against the JSON grid's, from memory (goal ×1.3).
+fn print_html_ratio(timings: &[Timing]) {
+    let p99 = |name: &str| timings.iter().find(|t| t.endpoint == name).map(|t| t.p99_ms);
+    if let (Some(html), Some(json)) = (
+        p99("HUD grid HTML, pages 1-5"),
+        p99("HUD grid, pages 1-5 (memory)"),
+    ) {
+        println!(
+            "  the grid's HTML page against its JSON (pages 1-5, memory): p99 {html:.1} / {json:.1} ms = ×{:.2} (goal ≤ ×1.3)",
+            html / json.max(0.001)
+        );
+    }
+}
+
+/// Commits of main the benchmark's hot window holds, and the pages of 50 they answer.
+const HOT_COMMITS: usize = 300;
+const HOT_PAGES: usize = 5;
+
+/// The resident memory of this process, MiB.
+fn rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// Each endpoint's answer served from memory by the same server: what no read model can beat.
+#[derive(Clone, Default)]
+struct Floors {
+    answers: std::sync::Arc<std::sync::RwLock<Vec<(String, bytes::Bytes)>>>,
+}
+
+impl Floors {
+    fn router(&self) -> axum::Router {
+        let answers = self.answers.clone();
+        axum::Router::new().route(
+            "/floor/{i}",
+            axum::routing::get(move |axum::extract::Path(i): axum::extract::Path<usize>| {
+                let answers = answers.clone();
+                async move {
+                    let answers = answers.read().unwrap_or_else(|p| p.into_inner());
+                    match answers.get(i) {
+                        Some((content_type, body)) => (
+                            [(axum::http::header::CONTENT_TYPE, content_type.clone())],
+                            body.clone(),
+                        )
+                            .into_response(),
+                        None => axum::http::StatusCode::NOT_FOUND.into_response(),
+                    }
+                }
+            }),
+        )
+    }
+
+    /// Times `/floor/{i}` for each endpoint and records its p99 there.
+    async fn time(
+        &self,
+        http: &reqwest::Client,
+        base: &str,
+        timings: &mut [Timing],
+        n: usize,
+    ) -> anyhow::Result<()> {
+        {
+            let mut answers = self.answers.write().unwrap_or_else(|p| p.into_inner());
+            *answers = timings
+                .iter()
+                .map(|t| (t.content_type.clone(), t.sample.clone()))
+                .collect();
+        }
+        for (i, t) in timings.iter_mut().enumerate() {
+            let url = format!("{base}/floor/{i}");
+            http.get(&url).send().await?.bytes().await?;
+            let mut seconds = Vec::with_capacity(n);
+            for _ in 0..n {
+                let started = Instant::now();
+                http.get(&url).send().await?.bytes().await?;
+                seconds.push(started.elapsed().as_secs_f64());
+            }
+            seconds.sort_by(f64::total_cmp);
+            t.floor_p99_ms = Some(percentile(&seconds, 0.99));
+        }
+        Ok(())
     }
 }
 

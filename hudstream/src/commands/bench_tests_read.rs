@@ -88,6 +88,14 @@ fn statements(args: &TestReadBenchArgs, now: u64) -> Vec<(&'static str, String)>
             ),
         ),
         (
+            "workflow_job_by_id (the same jobs, keyed by id)",
+            "INSERT INTO {db}.workflow_job_by_id (repository_full_name, id, version, run_id, run_attempt, head_sha, head_branch, \
+             workflow_name, name, status, conclusion, created_at, started_at, completed_at) \
+             SELECT repository_full_name, id, version, run_id, run_attempt, head_sha, head_branch, workflow_name, name, status, \
+             conclusion, created_at, started_at, completed_at FROM {db}.workflow_job"
+                .to_string(),
+        ),
+        (
             "test_report (a summary per report)",
             format!(
                 "INSERT INTO {{db}}.test_report (repository_full_name, job_id, report, version, report_sha256, invoking_file, head_sha, \

@@ -8,6 +8,8 @@
 //! - [`admin`]: topic creation, partition watermarks and a group's committed offsets.
 //! - [`read`]: reading a topic outside the live stages — a whole topic for tools and tests, and
 //!   [`LogReader`], the log side of a replay.
+//! - [`follow`]: following derived topics from where a table's writer stands (the API's
+//!   in-memory read model): every partition assigned, no group join, nothing committed.
 //! - [`batch`]: the one batch collector (records up to a count, a size or a linger time).
 //! - [`stage`]: the consumer loop every stage runs ([`run_stage`]) with its commit policy.
 //! - [`watch`]: whether each stage is consuming (its lag from the group's commits and the log's
@@ -26,6 +28,7 @@ pub mod admin;
 pub mod append;
 pub mod batch;
 pub mod client;
+pub mod follow;
 pub mod read;
 pub mod rewind;
 pub mod stage;
@@ -34,5 +37,6 @@ pub mod watch;
 pub use admin::{committed_offsets, ensure_topics, partition_watermarks};
 pub use append::{AppendError, Appended, Appender};
 pub use client::{client_config, to_in_record, MAX_RECORD_BYTES};
+pub use follow::{FollowFrom, Follower};
 pub use read::{whole_topic_reader, LogReader};
 pub use stage::{dead_letter, run_stage};

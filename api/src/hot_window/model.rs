@@ -1,0 +1,1168 @@
+//! The hot window's state, and the rules it is kept by: pure, no I/O (the feed in
+//! `hot_window::feed` loads and follows; the requests read).
+//!
+//! What it holds, per watched branch of each repository: the newest `capacity` commits, in
+//! `branch_commits.sql`'s order (pushed last first, then newest commit, then sha); every job of
+//! those commits at its newest version with its newest verdict; and per repository every issue's
+//! newest version, for the open `UNSTABLE` ones. Each fact is the row its projection writes
+//! (the records are converted by the projections' own `From`), merged by version, so the order
+//! in which the table and the log deliver them does not matter.
+//!
+//! The invariant that makes a page from memory equal to the page from ClickHouse: a branch's
+//! window is always a *prefix* of the branch's order — the `len` newest commits, or all of them
+//! (`complete`). A commit that sorts after the last one held is outside and not taken; one that
+//! pushes the window over capacity drops the last. A commit that enters the window is
+//! `loading` until its jobs have been read from ClickHouse (the log's records of them may be
+//! older than where the follower started); a page that shows a loading commit is not answered
+//! from memory.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+use hudstream_projections::commit::CommitRow as CommitRecord;
+use hudstream_projections::issue::IssueRow;
+use hudstream_projections::job_classification::JobClassificationRow;
+use hudstream_projections::workflow_job::WorkflowJobRow;
+use hudstream_runtime::clickhouse::DateTime;
+
+use crate::commit::CommitRow;
+use crate::hud::FailedTestsRow;
+use crate::job_rows::JobRow;
+use crate::unstable::UnstableIssue;
+
+/// A branch: repository and full ref (`refs/heads/main`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Branch {
+    pub repository: String,
+    pub git_ref: String,
+}
+
+/// A commit of a repository.
+type ShaKey = (String, String);
+/// A job of a repository.
+type JobKey = (String, i64);
+/// `branch_commits.sql`'s order: pushed last first, newest commit first, then by sha.
+type Order = (Reverse<DateTime>, Reverse<DateTime>, String);
+
+/// How much the window holds.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Commits per branch.
+    pub commits: usize,
+    /// Jobs kept for commits not (yet) in any window: a job can arrive before its push.
+    pub pending_jobs: usize,
+}
+
+/// A row of `hot_window_commits.sql`.
+#[derive(Debug, Clone, clickhouse::Row, serde::Deserialize)]
+pub struct LoadedCommit {
+    pub sha: String,
+    pub version: u64,
+    pub message: String,
+    pub author_name: String,
+    pub author_username: String,
+    pub timestamp: DateTime,
+    pub pushed_at: DateTime,
+    pub url: String,
+}
+
+/// A row of `hot_window_jobs.sql`.
+#[derive(Debug, Clone, clickhouse::Row, serde::Deserialize)]
+pub struct LoadedJob {
+    pub head_sha: String,
+    pub id: i64,
+    pub version: u64,
+    pub run_attempt: i64,
+    pub workflow_name: String,
+    pub name: String,
+    pub status: String,
+    pub conclusion: String,
+    pub duration_s: Option<f64>,
+    pub html_url: String,
+    pub verdict_version: u64,
+    pub failure_outcome: String,
+    pub failure_rule: String,
+    pub failure_line: String,
+    pub failure_line_number: i64,
+    pub failure_captures: Vec<String>,
+}
+
+/// A row of `hot_window_issues.sql`.
+#[derive(Debug, Clone, clickhouse::Row, serde::Deserialize)]
+pub struct LoadedIssue {
+    pub number: i64,
+    pub version: u64,
+    pub title: String,
+    pub state: String,
+    pub deleted: bool,
+    pub html_url: String,
+}
+
+struct HeldCommit {
+    version: u64,
+    order: Order,
+    row: CommitRow,
+}
+
+/// One branch's newest commits.
+struct Window {
+    commits: HashMap<String, HeldCommit>,
+    order: BTreeSet<Order>,
+    /// Every commit of the branch is held (it has fewer than the capacity).
+    complete: bool,
+}
+
+/// What offering a commit to a window did to its membership.
+#[derive(Debug, Default, PartialEq)]
+struct Moved {
+    entered: Option<String>,
+    left: Vec<String>,
+    changed: bool,
+}
+
+impl Window {
+    fn offer(&mut self, row: CommitRow, version: u64, capacity: usize) -> Moved {
+        let mut moved = Moved::default();
+        let order: Order = (
+            Reverse(row.pushed_at),
+            Reverse(row.timestamp),
+            row.sha.clone(),
+        );
+        let was_held = match self.commits.get(&row.sha) {
+            Some(held) if held.version >= version => return moved,
+            Some(held) => {
+                self.order.remove(&held.order);
+                Some(held.order.clone())
+            }
+            None => None,
+        };
+        // Inside the prefix: before the oldest commit held, or (a newer version of a commit
+        // held) not later than where it was — every commit not held sorts after that.
+        let inside = self.complete
+            || self.order.last().is_some_and(|last| order < *last)
+            || was_held.as_ref().is_some_and(|old| order <= *old);
+        let was_held = was_held.is_some();
+        if !inside {
+            // Sorts after the oldest commit held: outside the prefix (or moved out of it).
+            if was_held {
+                self.commits.remove(&row.sha);
+                moved.left.push(row.sha);
+                moved.changed = true;
+            }
+            return moved;
+        }
+        self.order.insert(order.clone());
+        let sha = row.sha.clone();
+        self.commits.insert(sha.clone(), HeldCommit { version, order, row });
+        moved.changed = true;
+        if !was_held {
+            moved.entered = Some(sha);
+        }
+        while self.order.len() > capacity {
+            if let Some(last) = self.order.pop_last() {
+                self.commits.remove(&last.2);
+                self.complete = false;
+                if moved.entered.as_deref() == Some(last.2.as_str()) {
+                    moved.entered = None;
+                } else {
+                    moved.left.push(last.2);
+                }
+            }
+        }
+        moved
+    }
+}
+
+/// A job as a grid cell needs it. Names repeat across thousands of jobs and are shared.
+struct HeldJob {
+    version: u64,
+    run_attempt: i64,
+    workflow_name: Arc<str>,
+    name: Arc<str>,
+    status: Arc<str>,
+    conclusion: Arc<str>,
+    duration_s: Option<f64>,
+    html_url: String,
+}
+
+/// A verdict as a grid cell needs it.
+#[derive(Clone)]
+struct Verdict {
+    version: u64,
+    outcome: String,
+    rule: String,
+    line: String,
+    line_number: i64,
+    captures: Vec<String>,
+}
+
+/// The jobs of one commit in at least one window.
+#[derive(Default)]
+struct CommitJobs {
+    /// How many windows hold the commit.
+    windows: u32,
+    /// Its jobs are being read from ClickHouse (it entered a window from the log).
+    loading: bool,
+    jobs: HashMap<i64, HeldJob>,
+}
+
+/// The test topics whose records change what `grid_failed_tests.sql` answers for a job, and
+/// where the log of each stood when the window last heard of the job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum TestTopic {
+    Cases,
+    Reports,
+}
+
+/// A job's test results as far as the window knows: a generation that moves with every test
+/// record of the job, and the log positions ClickHouse must reach before its answer about the
+/// job can be kept.
+#[derive(Default)]
+struct TestMarks {
+    generation: u64,
+    marks: BTreeMap<(TestTopic, i32), i64>,
+}
+
+/// One page of the grid, as memory has it.
+pub struct HotPage {
+    pub commits: Vec<CommitRow>,
+    pub has_more: bool,
+    pub jobs: Vec<JobRow>,
+    pub unstable: Vec<UnstableIssue>,
+    /// The failed jobs' failing tests, where known and still true.
+    pub failed_tests: HashMap<i64, FailedTestsRow>,
+    /// The failed jobs whose failing tests must be asked of ClickHouse: (id, generation).
+    pub failed_unknown: Vec<(i64, u64)>,
+    /// A digest of everything above but the unknown failing tests (versions, not contents).
+    pub digest: u64,
+}
+
+/// Why a page is not answered from memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Miss {
+    /// The branch is not watched, or not (yet) in memory.
+    Branch,
+    /// The page reaches past the newest commits held.
+    Older,
+    /// A commit on it is still being read from ClickHouse.
+    Loading,
+    /// The repository's issues are still being read.
+    Issues,
+}
+
+impl Miss {
+    pub fn label(self) -> &'static str {
+        match self {
+            Miss::Branch => "branch",
+            Miss::Older => "older",
+            Miss::Loading => "loading",
+            Miss::Issues => "issues",
+        }
+    }
+}
+
+/// What the feed must read from ClickHouse after applying records.
+#[derive(Debug, Default, PartialEq)]
+pub struct Wanted {
+    /// Commits that entered a window from the log: their jobs.
+    pub commits: Vec<ShaKey>,
+    /// Repositories that got a window from the log: their issues.
+    pub issues: Vec<String>,
+}
+
+impl Wanted {
+    pub fn is_empty(&self) -> bool {
+        self.commits.is_empty() && self.issues.is_empty()
+    }
+}
+
+/// The hot window.
+pub struct Model {
+    limits: Limits,
+    refs: Vec<String>,
+    windows: HashMap<Branch, Window>,
+    commits: HashMap<ShaKey, CommitJobs>,
+    /// Which commit each held job belongs to.
+    job_commit: HashMap<JobKey, String>,
+    pending: HashMap<ShaKey, HashMap<i64, HeldJob>>,
+    pending_order: VecDeque<(ShaKey, i64)>,
+    verdicts: HashMap<JobKey, Verdict>,
+    /// Verdicts of jobs not held (yet): bounded like the pending jobs.
+    orphan_verdicts: HashMap<JobKey, Verdict>,
+    orphan_order: VecDeque<JobKey>,
+    /// Per repository, per issue: its newest version, and the issue if it is an open UNSTABLE.
+    /// Every repository's issue records are kept (a repository may get a window later).
+    issues: HashMap<String, BTreeMap<i64, (u64, Option<UnstableIssue>)>>,
+    /// The repositories whose issues have been read from ClickHouse, and those asked for.
+    issues_loaded: HashSet<String>,
+    issues_asked: HashSet<String>,
+    tests: HashMap<JobKey, TestMarks>,
+    /// The jobs with marks ClickHouse has not passed yet.
+    outstanding: HashSet<JobKey>,
+    failed_tests: HashMap<JobKey, (u64, Option<FailedTestsRow>)>,
+    /// The last offset applied per test topic partition.
+    seen: BTreeMap<(TestTopic, i32), i64>,
+    /// Per test topic partition: the lowest offset its writers have committed.
+    written: BTreeMap<(TestTopic, i32), i64>,
+    names: HashSet<Arc<str>>,
+}
+
+impl Model {
+    /// An empty window over `branches` (names, as `main`).
+    pub fn new(branches: &[String], limits: Limits) -> Self {
+        Self {
+            limits,
+            refs: branches.iter().map(|b| format!("refs/heads/{b}")).collect(),
+            windows: HashMap::new(),
+            commits: HashMap::new(),
+            job_commit: HashMap::new(),
+            pending: HashMap::new(),
+            pending_order: VecDeque::new(),
+            verdicts: HashMap::new(),
+            orphan_verdicts: HashMap::new(),
+            orphan_order: VecDeque::new(),
+            issues: HashMap::new(),
+            issues_loaded: HashSet::new(),
+            issues_asked: HashSet::new(),
+            tests: HashMap::new(),
+            outstanding: HashSet::new(),
+            failed_tests: HashMap::new(),
+            seen: BTreeMap::new(),
+            written: BTreeMap::new(),
+            names: HashSet::new(),
+        }
+    }
+
+    /// The watched refs (`refs/heads/main`).
+    pub fn refs(&self) -> &[String] {
+        &self.refs
+    }
+
+    fn name(&mut self, s: &str) -> Arc<str> {
+        if let Some(n) = self.names.get(s) {
+            return n.clone();
+        }
+        let n: Arc<str> = Arc::from(s);
+        self.names.insert(n.clone());
+        n
+    }
+
+    // ---- loading (the rebuild, and commits that enter from the log) ----
+
+    /// A branch's newest commits as ClickHouse has them (`capacity + 1` asked for).
+    pub fn load_branch(&mut self, branch: Branch, rows: Vec<LoadedCommit>) {
+        let capacity = self.limits.commits;
+        let window = self.windows.entry(branch).or_insert_with(|| Window {
+            commits: HashMap::new(),
+            order: BTreeSet::new(),
+            complete: true,
+        });
+        let loaded = rows.len();
+        for c in rows {
+            let version = c.version;
+            window.offer(commit_row(c), version, capacity);
+        }
+        // More rows than the capacity: older commits exist.
+        if loaded > capacity {
+            window.complete = false;
+        }
+        self.recount_windows();
+    }
+
+    /// Every commit's window count, from the windows (after a bulk load).
+    fn recount_windows(&mut self) {
+        for c in self.commits.values_mut() {
+            c.windows = 0;
+        }
+        for (branch, window) in &self.windows {
+            for sha in window.commits.keys() {
+                self.commits
+                    .entry((branch.repository.clone(), sha.clone()))
+                    .or_default()
+                    .windows += 1;
+            }
+        }
+    }
+
+    /// The commits whose jobs must be read (every held commit after a bulk load).
+    pub fn held_commits(&self, repository: &str) -> Vec<String> {
+        self.commits
+            .keys()
+            .filter(|(r, _)| r == repository)
+            .map(|(_, sha)| sha.clone())
+            .collect()
+    }
+
+    /// The repositories with a window.
+    pub fn repositories(&self) -> Vec<String> {
+        let set: BTreeSet<String> = self.windows.keys().map(|b| b.repository.clone()).collect();
+        set.into_iter().collect()
+    }
+
+    /// Jobs (with verdicts) of held commits, as ClickHouse has them; ends `loading` for
+    /// `finished` commits.
+    pub fn load_jobs(&mut self, repository: &str, rows: Vec<LoadedJob>, finished: &[String]) {
+        for row in rows {
+            let job = HeldJob {
+                version: row.version,
+                run_attempt: row.run_attempt,
+                workflow_name: self.name(&row.workflow_name),
+                name: self.name(&row.name),
+                status: self.name(&row.status),
+                conclusion: self.name(&row.conclusion),
+                duration_s: row.duration_s,
+                html_url: row.html_url,
+            };
+            // The job first: its verdict then goes with it, not among the orphans.
+            self.offer_job(repository, &row.head_sha, row.id, job);
+            if row.verdict_version > 0 {
+                self.offer_verdict(
+                    (repository.to_string(), row.id),
+                    Verdict {
+                        version: row.verdict_version,
+                        outcome: row.failure_outcome,
+                        rule: row.failure_rule,
+                        line: row.failure_line,
+                        line_number: row.failure_line_number,
+                        captures: row.failure_captures,
+                    },
+                );
+            }
+        }
+        for sha in finished {
+            if let Some(c) = self.commits.get_mut(&(repository.to_string(), sha.clone())) {
+                c.loading = false;
+            }
+        }
+    }
+
+    /// A repository's issues, as ClickHouse has them.
+    pub fn load_issues(&mut self, repository: &str, rows: Vec<LoadedIssue>) {
+        self.issues_loaded.insert(repository.to_string());
+        let issues = self.issues.entry(repository.to_string()).or_default();
+        for row in rows {
+            offer_issue(issues, row);
+        }
+    }
+
+    // ---- the log ----
+
+    /// A commit record (`hud.commit.v1`, as its projection's row).
+    pub fn apply_commit(&mut self, record: CommitRecord, wanted: &mut Wanted) {
+        if !self.refs.contains(&record.git_ref) {
+            return;
+        }
+        let branch = Branch {
+            repository: record.repository_full_name.clone(),
+            git_ref: record.git_ref.clone(),
+        };
+        let repository = branch.repository.clone();
+        if !self.windows.contains_key(&branch) {
+            // No such branch when the window was loaded: every commit of it is on the log
+            // from where the follower started, so the window is complete from the first.
+            self.windows.insert(
+                branch.clone(),
+                Window {
+                    commits: HashMap::new(),
+                    order: BTreeSet::new(),
+                    complete: true,
+                },
+            );
+            if !self.issues_loaded.contains(&repository)
+                && self.issues_asked.insert(repository.clone())
+            {
+                wanted.issues.push(repository.clone());
+            }
+        }
+        let version = record.version;
+        let row = CommitRow {
+            sha: record.sha,
+            message: record.message,
+            author_name: record.author_name,
+            author_username: record.author_username,
+            timestamp: record.timestamp,
+            pushed_at: record.pushed_at,
+            url: record.url,
+        };
+        let capacity = self.limits.commits;
+        let moved = match self.windows.get_mut(&branch) {
+            Some(window) => window.offer(row, version, capacity),
+            None => return,
+        };
+        for sha in moved.left {
+            self.leave(&repository, &sha);
+        }
+        if let Some(sha) = moved.entered {
+            let key = (repository.clone(), sha);
+            let entry = self.commits.entry(key.clone()).or_default();
+            entry.windows += 1;
+            if entry.windows == 1 {
+                // New to memory: its jobs may be in ClickHouse only.
+                entry.loading = true;
+                wanted.commits.push(key.clone());
+                if let Some(jobs) = self.pending.remove(&key) {
+                    for (id, job) in jobs {
+                        self.hold(&key.0, &key.1, id, job);
+                    }
+                }
+            }
+        }
+    }
+
+    fn leave(&mut self, repository: &str, sha: &str) {
+        let key = (repository.to_string(), sha.to_string());
+        let Some(entry) = self.commits.get_mut(&key) else {
+            return;
+        };
+        entry.windows = entry.windows.saturating_sub(1);
+        if entry.windows > 0 {
+            return;
+        }
+        if let Some(entry) = self.commits.remove(&key) {
+            for id in entry.jobs.keys() {
+                let job = (repository.to_string(), *id);
+                self.job_commit.remove(&job);
+                self.verdicts.remove(&job);
+                self.tests.remove(&job);
+                self.outstanding.remove(&job);
+                self.failed_tests.remove(&job);
+            }
+        }
+    }
+
+    /// A job record (`hud.workflow_job.v1`, as its projection's row).
+    pub fn apply_job(&mut self, record: WorkflowJobRow) {
+        let job = HeldJob {
+            version: record.version,
+            run_attempt: record.run_attempt,
+            workflow_name: self.name(&record.workflow_name),
+            name: self.name(&record.name),
+            status: self.name(&record.status),
+            conclusion: self.name(&record.conclusion),
+            duration_s: record.duration_s,
+            html_url: record.html_url,
+        };
+        self.offer_job(&record.repository_full_name, &record.head_sha, record.id, job);
+    }
+
+    fn offer_job(&mut self, repository: &str, sha: &str, id: i64, job: HeldJob) {
+        let key = (repository.to_string(), sha.to_string());
+        if self.commits.contains_key(&key) {
+            self.hold(repository, sha, id, job);
+            return;
+        }
+        let pending = self.pending.entry(key.clone()).or_default();
+        match pending.get(&id) {
+            Some(held) if held.version >= job.version => {}
+            _ => {
+                if pending.insert(id, job).is_none() {
+                    self.pending_order.push_back((key, id));
+                }
+            }
+        }
+        while self.pending_order.len() > self.limits.pending_jobs {
+            if let Some((key, id)) = self.pending_order.pop_front() {
+                if let Some(jobs) = self.pending.get_mut(&key) {
+                    jobs.remove(&id);
+                    if jobs.is_empty() {
+                        self.pending.remove(&key);
+                    }
+                }
+            }
+        }
+    }
+
+    fn hold(&mut self, repository: &str, sha: &str, id: i64, job: HeldJob) {
+        let key = (repository.to_string(), sha.to_string());
+        let Some(entry) = self.commits.get_mut(&key) else {
+            return;
+        };
+        match entry.jobs.get(&id) {
+            Some(held) if held.version >= job.version => return,
+            _ => {}
+        }
+        entry.jobs.insert(id, job);
+        let job_key = (repository.to_string(), id);
+        if self.job_commit.insert(job_key.clone(), sha.to_string()).is_none() {
+            if let Some(verdict) = self.orphan_verdicts.remove(&job_key) {
+                self.offer_verdict(job_key.clone(), verdict);
+            }
+            // What the window has not seen of this job's tests may still be on its way to
+            // ClickHouse: answers about them are kept only once the writers pass this point.
+            if !self.seen.is_empty() {
+                let marks = self.tests.entry(job_key.clone()).or_default();
+                marks.generation += 1;
+                for (k, offset) in &self.seen {
+                    marks.marks.insert(*k, *offset);
+                }
+                self.outstanding.insert(job_key);
+            }
+        }
+    }
+
+    /// A verdict record (`hud.job_classification.v1`, as its projection's row).
+    pub fn apply_verdict(&mut self, record: JobClassificationRow) {
+        let key = (record.repository_full_name.clone(), record.job_id);
+        self.offer_verdict(
+            key,
+            Verdict {
+                version: record.version,
+                outcome: record.outcome,
+                rule: record.rule,
+                line: record.line,
+                line_number: record.line_number,
+                captures: record.captures,
+            },
+        );
+    }
+
+    fn offer_verdict(&mut self, key: JobKey, verdict: Verdict) {
+        let held = self.job_commit.contains_key(&key);
+        let map = if held {
+            &mut self.verdicts
+        } else {
+            &mut self.orphan_verdicts
+        };
+        match map.get(&key) {
+            Some(v) if v.version >= verdict.version => return,
+            _ => {}
+        }
+        if map.insert(key.clone(), verdict).is_none() && !held {
+            self.orphan_order.push_back(key);
+            while self.orphan_order.len() > self.limits.pending_jobs {
+                if let Some(old) = self.orphan_order.pop_front() {
+                    self.orphan_verdicts.remove(&old);
+                }
+            }
+        }
+    }
+
+    /// An issue record (`hud.issue.v1`, as its projection's row).
+    pub fn apply_issue(&mut self, record: IssueRow) {
+        if record.is_pull_request {
+            return;
+        }
+        let issues = self
+            .issues
+            .entry(record.repository_full_name.clone())
+            .or_default();
+        offer_issue(
+            issues,
+            LoadedIssue {
+                number: record.number,
+                version: record.version,
+                title: record.title,
+                state: record.state,
+                deleted: record.deleted,
+                html_url: record.html_url,
+            },
+        );
+    }
+
+    /// A test record of `job` (a page of cases, or a report's state) at this log position.
+    pub fn apply_test_record(
+        &mut self,
+        repository: &str,
+        job_id: i64,
+        topic: TestTopic,
+        partition: i32,
+        offset: i64,
+    ) {
+        let seen = self.seen.entry((topic, partition)).or_insert(offset);
+        *seen = (*seen).max(offset);
+        let key = (repository.to_string(), job_id);
+        if !self.job_commit.contains_key(&key) {
+            return;
+        }
+        let marks = self.tests.entry(key.clone()).or_default();
+        marks.generation += 1;
+        let mark = marks.marks.entry((topic, partition)).or_insert(offset);
+        *mark = (*mark).max(offset);
+        self.outstanding.insert(key.clone());
+        self.failed_tests.remove(&key);
+    }
+
+    /// Where the writers of a test topic stand, per partition (the lowest commit among them).
+    pub fn set_written(&mut self, topic: TestTopic, committed: &BTreeMap<i32, i64>) {
+        for (partition, offset) in committed {
+            self.written.insert((topic, *partition), *offset);
+        }
+        // Marks ClickHouse has passed are done with.
+        let written = &self.written;
+        let tests = &mut self.tests;
+        self.outstanding.retain(|job| {
+            let Some(marks) = tests.get_mut(job) else {
+                return false;
+            };
+            marks
+                .marks
+                .retain(|k, offset| written.get(k).is_none_or(|w| *w <= *offset));
+            !marks.marks.is_empty()
+        });
+    }
+
+    /// ClickHouse's answer about a job's failing tests, asked at `generation`: kept if nothing
+    /// of the job's tests changed since, and ClickHouse had every record the window has seen.
+    pub fn keep_failed_tests(
+        &mut self,
+        repository: &str,
+        job_id: i64,
+        generation: u64,
+        answer: Option<FailedTestsRow>,
+    ) {
+        let key = (repository.to_string(), job_id);
+        if !self.job_commit.contains_key(&key) {
+            return;
+        }
+        let marks = self.tests.entry(key.clone()).or_default();
+        if marks.generation != generation || !marks.marks.is_empty() {
+            return;
+        }
+        self.failed_tests.insert(key, (generation, answer));
+    }
+
+    // ---- reading ----
+
+    /// One page (`offset`, `per_page` commits) of `branch`, or why memory cannot answer it.
+    pub fn page(&self, branch: &Branch, offset: usize, per_page: usize) -> Result<HotPage, Miss> {
+        let window = self.windows.get(branch).ok_or(Miss::Branch)?;
+        let wanted = offset.saturating_add(per_page).saturating_add(1);
+        if !window.complete && wanted > window.order.len() {
+            return Err(Miss::Older);
+        }
+        if !self.issues_loaded.contains(&branch.repository) {
+            return Err(Miss::Issues);
+        }
+        let issues = self.issues.get(&branch.repository).ok_or(Miss::Issues)?;
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        let mut commits = Vec::with_capacity(per_page);
+        let mut has_more = false;
+        for (i, order) in window.order.iter().skip(offset).enumerate() {
+            if i == per_page {
+                has_more = true;
+                break;
+            }
+            let held = &window.commits[&order.2];
+            (&held.row.sha, held.version).hash(&mut hasher);
+            commits.push(held.row.clone());
+        }
+        let mut jobs = Vec::new();
+        let mut failed_tests = HashMap::new();
+        let mut failed_unknown = Vec::new();
+        for c in &commits {
+            let key = (branch.repository.clone(), c.sha.clone());
+            let Some(entry) = self.commits.get(&key) else {
+                continue;
+            };
+            if entry.loading {
+                return Err(Miss::Loading);
+            }
+            let mut ids: Vec<&i64> = entry.jobs.keys().collect();
+            ids.sort_unstable();
+            for id in ids {
+                let job = &entry.jobs[id];
+                let job_key = (branch.repository.clone(), *id);
+                let verdict = self.verdicts.get(&job_key);
+                (id, job.version, verdict.map_or(0, |v| v.version)).hash(&mut hasher);
+                if &*job.conclusion == "failure" {
+                    match self.failed_tests.get(&job_key) {
+                        Some((_, answer)) => {
+                            answer.hash_into(&mut hasher);
+                            if let Some(a) = answer {
+                                failed_tests.insert(*id, a.clone());
+                            }
+                        }
+                        None => failed_unknown.push((
+                            *id,
+                            self.tests.get(&job_key).map_or(0, |m| m.generation),
+                        )),
+                    }
+                }
+                jobs.push(job_row(&c.sha, *id, job, verdict));
+            }
+        }
+        let unstable: Vec<UnstableIssue> = issues
+            .iter()
+            .filter_map(|(number, (version, issue))| {
+                (number, version).hash(&mut hasher);
+                issue.clone()
+            })
+            .collect();
+        Ok(HotPage {
+            commits,
+            has_more,
+            jobs,
+            unstable,
+            failed_tests,
+            failed_unknown,
+            digest: hasher.finish(),
+        })
+    }
+
+    /// What memory holds, for metrics: (commits, jobs, pending jobs).
+    pub fn sizes(&self) -> (usize, usize, usize) {
+        (
+            self.commits.len(),
+            self.job_commit.len(),
+            self.pending_order.len(),
+        )
+    }
+}
+
+trait HashInto {
+    fn hash_into(&self, hasher: &mut std::collections::hash_map::DefaultHasher);
+}
+
+impl HashInto for Option<FailedTestsRow> {
+    fn hash_into(&self, hasher: &mut std::collections::hash_map::DefaultHasher) {
+        if let Some(a) = self {
+            (a.job_id, a.failed_tests, &a.first_failed_test).hash(hasher);
+        }
+    }
+}
+
+fn offer_issue(issues: &mut BTreeMap<i64, (u64, Option<UnstableIssue>)>, row: LoadedIssue) {
+    if issues.get(&row.number).is_some_and(|(v, _)| *v >= row.version) {
+        return;
+    }
+    // unstable_issues.sql's rule.
+    let unstable = (row.state == "open" && !row.deleted && row.title.starts_with("UNSTABLE "))
+        .then(|| UnstableIssue {
+            number: row.number,
+            title: row.title,
+            html_url: row.html_url,
+        });
+    issues.insert(row.number, (row.version, unstable));
+}
+
+fn commit_row(c: LoadedCommit) -> CommitRow {
+    CommitRow {
+        sha: c.sha,
+        message: c.message,
+        author_name: c.author_name,
+        author_username: c.author_username,
+        timestamp: c.timestamp,
+        pushed_at: c.pushed_at,
+        url: c.url,
+    }
+}
+
+/// A held job as `grid_jobs.sql` answers it: the columns a cell does not show are its constants.
+fn job_row(sha: &str, id: i64, job: &HeldJob, verdict: Option<&Verdict>) -> JobRow {
+    JobRow {
+        head_sha: sha.to_string(),
+        id,
+        version: job.version,
+        run_id: 0,
+        run_attempt: job.run_attempt,
+        workflow_name: job.workflow_name.to_string(),
+        name: job.name.to_string(),
+        status: job.status.to_string(),
+        conclusion: job.conclusion.to_string(),
+        created_at: DateTime::default(),
+        started_at: DateTime::default(),
+        completed_at: DateTime::default(),
+        queue_time_s: None,
+        duration_s: job.duration_s,
+        labels: Vec::new(),
+        runner_name: String::new(),
+        html_url: job.html_url.clone(),
+        failure_outcome: verdict.map(|v| v.outcome.clone()).unwrap_or_default(),
+        failure_rule: verdict.map(|v| v.rule.clone()).unwrap_or_default(),
+        failure_line: verdict.map(|v| v.line.clone()).unwrap_or_default(),
+        failure_line_number: verdict.map_or(0, |v| v.line_number),
+        failure_captures: verdict.map(|v| v.captures.clone()).unwrap_or_default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const REPO: &str = "o/r";
+
+    fn limits(commits: usize) -> Limits {
+        Limits {
+            commits,
+            pending_jobs: 1000,
+        }
+    }
+
+    fn main() -> Branch {
+        Branch {
+            repository: REPO.into(),
+            git_ref: "refs/heads/main".into(),
+        }
+    }
+
+    fn sha(n: u32) -> String {
+        format!("{n:040x}")
+    }
+
+    fn commit(n: u32, version: u64, pushed_at: u32) -> CommitRecord {
+        CommitRecord {
+            repository_full_name: REPO.into(),
+            git_ref: "refs/heads/main".into(),
+            sha: sha(n),
+            version,
+            branch: "main".into(),
+            is_head: false,
+            is_distinct: true,
+            message: format!("commit {n} (#{n})"),
+            timestamp: DateTime(pushed_at - 10),
+            pushed_at: DateTime(pushed_at),
+            author_name: "a".into(),
+            author_email: "a@x".into(),
+            author_username: "a".into(),
+            committer_name: "a".into(),
+            committer_email: "a@x".into(),
+            url: String::new(),
+        }
+    }
+
+    fn job(id: i64, on: u32, version: u64, conclusion: &str) -> WorkflowJobRow {
+        WorkflowJobRow {
+            repository_full_name: REPO.into(),
+            id,
+            version,
+            run_id: 1,
+            run_attempt: 1,
+            node_id: String::new(),
+            head_sha: sha(on),
+            head_branch: "main".into(),
+            workflow_name: "pull".into(),
+            name: format!("test ({})", id % 3),
+            status: if conclusion.is_empty() { "in_progress" } else { "completed" }.into(),
+            conclusion: conclusion.into(),
+            created_at: DateTime(1),
+            started_at: DateTime(2),
+            completed_at: DateTime(3),
+            queue_time_s: None,
+            duration_s: Some(id as f64),
+            labels: vec![],
+            runner_id: 0,
+            runner_name: String::new(),
+            runner_group_id: 0,
+            runner_group_name: String::new(),
+            steps_number: vec![],
+            steps_name: vec![],
+            steps_status: vec![],
+            steps_conclusion: vec![],
+            steps_started_at: vec![],
+            steps_completed_at: vec![],
+            url: String::new(),
+            html_url: format!("https://x/{id}"),
+            run_url: String::new(),
+            check_run_url: String::new(),
+        }
+    }
+
+    fn loaded(model: &mut Model) {
+        model.load_issues(REPO, vec![]);
+    }
+
+    fn shas_of(page: &HotPage) -> Vec<String> {
+        page.commits.iter().map(|c| c.sha.clone()).collect()
+    }
+
+    #[test]
+    fn a_window_is_the_newest_commits_in_the_grids_order_and_older_pages_miss() {
+        let mut model = Model::new(&["main".into()], limits(3));
+        loaded(&mut model);
+        let mut wanted = Wanted::default();
+        // Out of order: pushed at 50, 10, 40, 30, 20.
+        for (n, t) in [(5, 50), (1, 10), (4, 40), (3, 30), (2, 20)] {
+            model.apply_commit(commit(n, 1, t), &mut wanted);
+        }
+        // The branch was new: the window is complete until it overflows; it held 1 while
+        // 5, 4, 3 pushed it out, and 2 sorts after the oldest held. Loading until their jobs
+        // were read from ClickHouse.
+        assert_eq!(model.page(&main(), 0, 2).err(), Some(Miss::Loading));
+        let entered: Vec<String> = wanted.commits.iter().map(|(_, s)| s.clone()).collect();
+        model.load_jobs(REPO, vec![], &entered);
+        let page = model.page(&main(), 0, 2).map_err(|m| m.label()).unwrap();
+        assert_eq!(shas_of(&page), vec![sha(5), sha(4)]);
+        assert!(page.has_more);
+        // A page needs one commit past its end (to know whether more follow): past the three
+        // held, with the window no longer complete, it is ClickHouse's.
+        assert_eq!(model.page(&main(), 1, 2).err(), Some(Miss::Older));
+        assert_eq!(
+            model
+                .page(
+                    &Branch {
+                        git_ref: "refs/heads/other".into(),
+                        ..main()
+                    },
+                    0,
+                    1
+                )
+                .err(),
+            Some(Miss::Branch)
+        );
+    }
+
+    #[test]
+    fn a_commit_entering_from_the_log_is_loading_until_its_jobs_are_read() {
+        let mut model = Model::new(&["main".into()], limits(10));
+        loaded(&mut model);
+        let mut wanted = Wanted::default();
+        model.apply_job(job(7, 1, 1, "")); // before its push: pending
+        model.apply_commit(commit(1, 1, 100), &mut wanted);
+        assert_eq!(wanted.commits, vec![(REPO.to_string(), sha(1))]);
+        assert_eq!(model.page(&main(), 0, 50).err(), Some(Miss::Loading));
+        model.load_jobs(REPO, vec![], &[sha(1)]);
+        let page = model.page(&main(), 0, 50).map_err(|m| m.label()).unwrap();
+        assert_eq!(page.jobs.len(), 1, "the pending job moved in");
+        assert_eq!(page.jobs[0].status, "in_progress");
+    }
+
+    #[test]
+    fn failing_tests_are_kept_only_once_clickhouse_has_what_the_window_saw() {
+        let mut model = Model::new(&["main".into()], limits(10));
+        loaded(&mut model);
+        let mut wanted = Wanted::default();
+        model.apply_commit(commit(1, 1, 100), &mut wanted);
+        model.load_jobs(REPO, vec![], &[sha(1)]);
+        model.apply_job(job(7, 1, 1, "failure"));
+        let answer = FailedTestsRow {
+            job_id: 7,
+            failed_tests: 2,
+            first_failed_test: "a::b".into(),
+        };
+        // A report of job 7 at offset 41 that ClickHouse has not written yet.
+        model.apply_test_record(REPO, 7, TestTopic::Reports, 0, 41);
+        let page = model.page(&main(), 0, 50).map_err(|m| m.label()).unwrap();
+        let (id, generation) = page.failed_unknown[0];
+        assert_eq!(id, 7);
+        model.keep_failed_tests(REPO, 7, generation, None);
+        let page = model.page(&main(), 0, 50).map_err(|m| m.label()).unwrap();
+        assert_eq!(page.failed_unknown.len(), 1, "not kept: ClickHouse was behind");
+        // The writer passes offset 41: the next answer is kept.
+        model.set_written(TestTopic::Reports, &BTreeMap::from([(0, 42)]));
+        model.keep_failed_tests(REPO, 7, generation, Some(answer.clone()));
+        let page = model.page(&main(), 0, 50).map_err(|m| m.label()).unwrap();
+        assert!(page.failed_unknown.is_empty());
+        assert_eq!(page.failed_tests.get(&7), Some(&answer));
+        // Another record of the job's tests forgets it.
+        model.apply_test_record(REPO, 7, TestTopic::Cases, 1, 5);
+        let page = model.page(&main(), 0, 50).map_err(|m| m.label()).unwrap();
+        assert_eq!(page.failed_unknown.len(), 1);
+    }
+
+    #[test]
+    fn an_open_unstable_issue_counts_at_its_newest_version() {
+        let mut model = Model::new(&["main".into()], limits(10));
+        let issue = |version: u64, title: &str, state: &str| LoadedIssue {
+            number: 9,
+            version,
+            title: title.into(),
+            state: state.into(),
+            deleted: false,
+            html_url: String::new(),
+        };
+        model.load_issues(REPO, vec![issue(2, "UNSTABLE pull / test", "open")]);
+        let mut wanted = Wanted::default();
+        model.apply_commit(commit(1, 1, 100), &mut wanted);
+        model.load_jobs(REPO, vec![], &[sha(1)]);
+        let unstable = |m: &Model| m.page(&main(), 0, 1).map_err(|m| m.label()).unwrap().unstable;
+        assert_eq!(unstable(&model).len(), 1);
+        // An older version read later changes nothing; a newer closed one ends it.
+        model.load_issues(REPO, vec![issue(1, "something else", "open")]);
+        assert_eq!(unstable(&model).len(), 1);
+        model.load_issues(REPO, vec![issue(3, "UNSTABLE pull / test", "closed")]);
+        assert!(unstable(&model).is_empty());
+    }
+
+    /// What a page shows, comparable.
+    type Shown = (Vec<String>, Vec<(i64, u64, String, String)>, u64);
+
+    fn page_of(model: &Model) -> Result<Shown, Miss> {
+        let page = model.page(&main(), 0, 50)?;
+        let mut jobs: Vec<(i64, u64, String, String)> = page
+            .jobs
+            .iter()
+            .map(|j| (j.id, j.version, j.conclusion.clone(), j.failure_rule.clone()))
+            .collect();
+        jobs.sort();
+        Ok((shas_of(&page), jobs, page.digest))
+    }
+
+    #[derive(Debug, Clone)]
+    enum Record {
+        Commit(u32, u64, u32),
+        Job(i64, u32, u64, &'static str),
+        Verdict(i64, u64, &'static str),
+    }
+
+    proptest! {
+        /// The log delivers late, twice and out of order: the window ends the same.
+        #[test]
+        fn the_window_does_not_depend_on_the_order_of_the_records(
+            records in prop::collection::vec(
+                prop_oneof![
+                    (1u32..6, 1u64..3, 1u32..50).prop_map(|(n, v, t)| Record::Commit(n, v, t * 10 + n)),
+                    (1i64..12, 1u32..6, 1u64..4, prop::sample::select(vec!["", "success", "failure"]))
+                        .prop_map(|(id, on, v, c)| Record::Job(id, on, v, c)),
+                    (1i64..12, 1u64..3, prop::sample::select(vec!["rule a", "rule b"]))
+                        .prop_map(|(id, v, r)| Record::Verdict(id, v, r)),
+                ],
+                1..40,
+            ),
+            seed in any::<u64>(),
+        ) {
+            // A job's content follows from its version (equal versions, equal content), and a
+            // job never changes commit.
+            let normalize = |r: &Record| match r {
+                Record::Commit(n, v, _) => Record::Commit(*n, *v, 10 * (*n) * (*v as u32)),
+                Record::Job(id, _, v, _) => Record::Job(*id, (*id % 5 + 1) as u32, *v, ["", "success", "failure", "failure"][*v as usize]),
+                Record::Verdict(id, v, _) => Record::Verdict(*id, *v, ["", "rule a", "rule b"][*v as usize]),
+            };
+            let records: Vec<Record> = records.iter().map(normalize).collect();
+            let mut shuffled = records.clone();
+            let mut state = seed | 1;
+            for i in (1..shuffled.len()).rev() {
+                state ^= state << 13; state ^= state >> 7; state ^= state << 17;
+                shuffled.swap(i, (state % (i as u64 + 1)) as usize);
+            }
+            let build = |records: &[Record]| {
+                let mut model = Model::new(&["main".into()], limits(100));
+                loaded(&mut model);
+                let mut wanted = Wanted::default();
+                for r in records {
+                    match r {
+                        Record::Commit(n, v, t) => model.apply_commit(commit(*n, *v, *t), &mut wanted),
+                        Record::Job(id, on, v, c) => model.apply_job(job(*id, *on, *v, c)),
+                        Record::Verdict(id, v, rule) => model.apply_verdict(JobClassificationRow {
+                            repository_full_name: REPO.into(),
+                            job_id: *id,
+                            version: *v,
+                            head_sha: String::new(),
+                            outcome: "matched".into(),
+                            rule: rule.to_string(),
+                            line: String::new(),
+                            line_number: 0,
+                            captures: vec![],
+                            context: vec![],
+                            ruleset_hash: String::new(),
+                            engine_version: String::new(),
+                            log_location: String::new(),
+                            log_partial: false,
+                            log_bytes: 0,
+                            classified_at: DateTime(0),
+                            signature: String::new(),
+                            pattern: String::new(),
+                        }),
+                    }
+                }
+                let entered: Vec<String> = wanted.commits.iter().map(|(_, s)| s.clone()).collect();
+                model.load_jobs(REPO, vec![], &entered);
+                model
+            };
+            let (a, b) = (build(&records), build(&shuffled));
+            prop_assert_eq!(page_of(&a), page_of(&b));
+        }
+    }
+}

@@ -15,15 +15,15 @@ use hudstream_runtime::clickhouse::{ClickHouse, Param};
 use crate::commit::CommitRow;
 use crate::error::ApiError;
 use crate::hot_window::Served;
-use crate::respond;
-use crate::ApiState;
-use axum::http::HeaderMap;
 use crate::job_rows::{
     instant_of, non_empty, pr_number_in_title, title, Failure, JobRow, JobSummary,
 };
 use crate::params::{self, Paging, QueryParams, RawPath, RawQuery};
 use crate::queries::{fetch, BRANCH_COMMITS, GRID_FAILED_TESTS, GRID_JOBS};
+use crate::respond;
 use crate::unstable::{is_unstable, open_unstable_issues, UnstableIssue};
+use crate::ApiState;
+use axum::http::HeaderMap;
 
 /// One page of the grid.
 #[derive(Debug, Serialize, Deserialize, PartialEq)]
@@ -347,6 +347,7 @@ pub async fn from_request(
                 paging,
                 representation,
                 respond::if_none_match(request),
+                respond::wants_fresh(request),
             )
             .await?;
         if let Some(served) = served {

@@ -220,23 +220,18 @@ pub async fn job(
         ("repo", Param::Str(repository.to_string())),
         ("job_id", Param::Int(job_id)),
     ];
-    let (jobs, verdicts) = tokio::join!(
+    // Three point lookups at once: the job, its verdict, and when it and its run were written.
+    let (jobs, verdicts, replication) = tokio::join!(
         fetch::<WorkflowJobRow>(clickhouse, &JOB_BY_ID, &params),
-        fetch::<JobClassificationRow>(clickhouse, &JOB_CLASSIFICATION_BY_ID, &params)
+        fetch::<JobClassificationRow>(clickhouse, &JOB_CLASSIFICATION_BY_ID, &params),
+        fetch::<ReplicationRow>(clickhouse, &JOB_REPLICATION, &params)
     );
     let Some(row) = jobs?.into_iter().next() else {
         return Ok(None);
     };
     let mut job = Job::from(row);
     job.classification = verdicts?.into_iter().next().map(Classification::from);
-    let params = [
-        ("repo", Param::Str(repository.to_string())),
-        ("job_id", Param::Int(job_id)),
-        ("run_id", Param::Int(job.run_id)),
-    ];
-    job.replication = Replication::from_rows(
-        fetch::<ReplicationRow>(clickhouse, &JOB_REPLICATION, &params).await?,
-    );
+    job.replication = Replication::from_rows(replication?);
     Ok(Some(job))
 }
 

@@ -442,8 +442,17 @@ pub async fn grid_page(
         Ok(GridAnswer::Memory(Served::NotModified { etag })) => {
             respond::not_modified(&etag, "memory")
         }
+        Ok(GridAnswer::Memory(Served::Cached { body, etag })) => {
+            respond::bytes_tagged(respond::HTML, body, &etag, "memory")
+        }
         Ok(GridAnswer::Memory(Served::Page { grid, etag })) => match (GridPage { grid }).render() {
-            Ok(html) => respond::html_tagged(html, &etag, "memory"),
+            Ok(html) => {
+                let body = bytes::Bytes::from(html);
+                if let Some(hot) = &state.hot {
+                    hot.remember(&etag, body.clone());
+                }
+                respond::bytes_tagged(respond::HTML, body, &etag, "memory")
+            }
             Err(e) => error_page(ApiError::Unavailable(format!("rendering a page: {e}"))),
         },
         Ok(GridAnswer::ClickHouse(grid)) => {

@@ -52,6 +52,32 @@ pub fn wants_clickhouse(request: &HeaderMap) -> bool {
         .is_some_and(|v| v.eq_ignore_ascii_case("clickhouse"))
 }
 
+/// A request that says `Cache-Control: no-cache`: an answer made now, not one kept.
+pub fn wants_fresh(request: &HeaderMap) -> bool {
+    request
+        .get(header::CACHE_CONTROL)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(',')
+                .any(|d| d.trim().eq_ignore_ascii_case("no-cache"))
+        })
+}
+
+/// An answer already made (a page from the hot window's cache), with its `ETag`.
+pub fn bytes_tagged(
+    content_type: &'static str,
+    body: bytes::Bytes,
+    etag: &str,
+    source: &'static str,
+) -> Response {
+    let mut response = ([(header::CONTENT_TYPE, content_type)], body).into_response();
+    set_caching(response.headers_mut(), etag);
+    response
+        .headers_mut()
+        .insert(SOURCE, HeaderValue::from_static(source));
+    response
+}
+
 /// A 304 for an answer whose `ETag` is known without making it.
 pub fn not_modified(etag: &str, source: &'static str) -> Response {
     let mut response = StatusCode::NOT_MODIFIED.into_response();
@@ -62,27 +88,9 @@ pub fn not_modified(etag: &str, source: &'static str) -> Response {
     response
 }
 
-/// A JSON answer with a given `ETag` (the hot window's), and where it came from.
-pub fn json_tagged<T: Serialize>(body: &T, etag: &str, source: &'static str) -> Response {
-    match serde_json::to_vec(body) {
-        Ok(bytes) => tagged("application/json", bytes, etag, source),
-        Err(e) => ApiError::Unavailable(format!("encoding the answer: {e}")).into_response(),
-    }
-}
-
-/// An HTML page with a given `ETag`, and where it came from.
-pub fn html_tagged(page: String, etag: &str, source: &'static str) -> Response {
-    tagged("text/html; charset=utf-8", page.into_bytes(), etag, source)
-}
-
-fn tagged(content_type: &'static str, body: Vec<u8>, etag: &str, source: &'static str) -> Response {
-    let mut response = ([(header::CONTENT_TYPE, content_type)], body).into_response();
-    set_caching(response.headers_mut(), etag);
-    response
-        .headers_mut()
-        .insert(SOURCE, HeaderValue::from_static(source));
-    response
-}
+/// The content types of the answers.
+pub const JSON: &str = "application/json";
+pub const HTML: &str = "text/html; charset=utf-8";
 
 fn set_caching(headers: &mut HeaderMap, etag: &str) {
     if let Ok(v) = HeaderValue::from_str(etag) {

@@ -11,13 +11,13 @@ use serde::Serialize;
 use hudstream_runtime::clickhouse::ClickHouse;
 
 use crate::error::ApiError;
+use crate::failures::{failures, FailuresQuery};
 use crate::hot_window::Served;
 use crate::hud::GridAnswer;
-use crate::ApiState;
-use crate::failures::{failures, FailuresQuery};
 use crate::params::{RawPath, RawQuery};
 use crate::queued::{queued, QueuedQuery};
 use crate::trunk::{self, TrunkQuery};
+use crate::ApiState;
 use crate::{
     commit, disabled, drci, drci_comment, flaky, hud, jobs, oot, pull, respond, similar,
     test_history, test_results, test_search,
@@ -57,9 +57,19 @@ pub async fn hud_grid(
         Ok(GridAnswer::Memory(Served::NotModified { etag })) => {
             respond::not_modified(&etag, "memory")
         }
-        Ok(GridAnswer::Memory(Served::Page { grid, etag })) => {
-            respond::json_tagged(&grid, &etag, "memory")
+        Ok(GridAnswer::Memory(Served::Cached { body, etag })) => {
+            respond::bytes_tagged(respond::JSON, body, &etag, "memory")
         }
+        Ok(GridAnswer::Memory(Served::Page { grid, etag })) => match serde_json::to_vec(&grid) {
+            Ok(body) => {
+                let body = bytes::Bytes::from(body);
+                if let Some(hot) = &state.hot {
+                    hot.remember(&etag, body.clone());
+                }
+                respond::bytes_tagged(respond::JSON, body, &etag, "memory")
+            }
+            Err(e) => ApiError::Unavailable(format!("encoding the answer: {e}")).into_response(),
+        },
         Ok(GridAnswer::ClickHouse(grid)) => {
             let mut response = respond::json(&headers, &grid);
             response.headers_mut().insert(

@@ -334,6 +334,8 @@ pub struct HotWindowConfig {
     pub commits: usize,
     /// Jobs kept for commits not (yet) in a window (a job can arrive before its push).
     pub pending_jobs: usize,
+    /// Pages made from memory kept by `ETag` (MiB): an unchanged page is made once.
+    pub page_cache_mb: usize,
 }
 
 impl Default for HotWindowConfig {
@@ -343,6 +345,7 @@ impl Default for HotWindowConfig {
             branches: vec!["main".into(), "master".into()],
             commits: 300,
             pending_jobs: 50_000,
+            page_cache_mb: 64,
         }
     }
 }

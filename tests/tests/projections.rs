@@ -645,7 +645,10 @@ async fn a_refused_row_is_dead_lettered_alone_and_the_rest_of_its_batch_is_writt
             .iter()
             .map(|l| (l.stage.as_str(), l.source_offset))
             .collect::<Vec<_>>(),
-        vec![("project.workflow_job", 17), ("project.workflow_job_by_id", 17)]
+        vec![
+            ("project.workflow_job", 17),
+            ("project.workflow_job_by_id", 17)
+        ]
     );
     for (letter, table) in letters.iter().zip(["workflow_job", "workflow_job_by_id"]) {
         assert!(

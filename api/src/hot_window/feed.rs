@@ -31,10 +31,14 @@ use hudstream_schemas::test_report::{TestCases, TestReport};
 use hudstream_schemas::wire::RecordType;
 use hudstream_schemas::workflow_job::WorkflowJob;
 
-use super::model::{Branch, Limits, LoadedCommit, LoadedIssue, LoadedJob, Model, TestTopic, Wanted};
+use super::model::{
+    Branch, Limits, LoadedCommit, LoadedIssue, LoadedJob, Model, TestTopic, Wanted,
+};
 use super::HotWindow;
 use crate::error::ApiError;
-use crate::queries::{fetch, HOT_WINDOW_COMMITS, HOT_WINDOW_ISSUES, HOT_WINDOW_JOBS, HOT_WINDOW_REFS};
+use crate::queries::{
+    fetch, HOT_WINDOW_COMMITS, HOT_WINDOW_ISSUES, HOT_WINDOW_JOBS, HOT_WINDOW_REFS,
+};
 
 /// Commits asked for in one `hot_window_jobs` query.
 const SHAS_PER_QUERY: usize = 50;
@@ -71,7 +75,11 @@ struct RefRow {
 }
 
 /// Reads the window's contents from ClickHouse into a new model.
-pub async fn load(clickhouse: &ClickHouse, branches: &[String], limits: Limits) -> Result<Model, ApiError> {
+pub async fn load(
+    clickhouse: &ClickHouse,
+    branches: &[String],
+    limits: Limits,
+) -> Result<Model, ApiError> {
     let mut model = Model::new(branches, limits);
     let refs: Vec<RefRow> = fetch(
         clickhouse,
@@ -143,7 +151,11 @@ async fn load_jobs(
     Ok(())
 }
 
-async fn load_issues(clickhouse: &ClickHouse, model: &mut Model, repository: &str) -> Result<(), ApiError> {
+async fn load_issues(
+    clickhouse: &ClickHouse,
+    model: &mut Model,
+    repository: &str,
+) -> Result<(), ApiError> {
     let rows: Vec<LoadedIssue> = fetch(
         clickhouse,
         &HOT_WINDOW_ISSUES,
@@ -234,7 +246,12 @@ pub async fn run(
         match attempt.await {
             Ok(ready) => {
                 let (commits, jobs, _) = ready.1.sizes();
-                tracing::info!(commits, jobs, elapsed_ms = started.elapsed().as_millis() as u64, "hot window loaded; following the log");
+                tracing::info!(
+                    commits,
+                    jobs,
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "hot window loaded; following the log"
+                );
                 break ready;
             }
             Err(e) => {
@@ -253,7 +270,12 @@ pub async fn run(
         }
     }
     hot.replace(model);
-    let writers_task = tokio::spawn(watch(hot.clone(), kafka.clone(), stall_after, shutdown.clone()));
+    let writers_task = tokio::spawn(watch(
+        hot.clone(),
+        kafka.clone(),
+        stall_after,
+        shutdown.clone(),
+    ));
     // What entered the window and still has to be read from ClickHouse (kept until it is).
     let mut backlog = Wanted::default();
     loop {
@@ -283,7 +305,9 @@ pub async fn run(
             match fetch_wanted(&hot, &clickhouse, &backlog).await {
                 Ok(()) => backlog = Wanted::default(),
                 // Those commits' pages come from ClickHouse until it works.
-                Err(e) => tracing::warn!(error = %e, "hot window: reading what entered the window from ClickHouse failed; trying again"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "hot window: reading what entered the window from ClickHouse failed; trying again")
+                }
             }
         }
         hot.set_serving(true, "");
@@ -293,10 +317,17 @@ pub async fn run(
 
 /// Reads what commits entering the window and new repositories need, retrying until it works
 /// (those commits' pages come from ClickHouse meanwhile).
-async fn fetch_wanted(hot: &HotWindow, clickhouse: &ClickHouse, wanted: &Wanted) -> Result<(), ApiError> {
+async fn fetch_wanted(
+    hot: &HotWindow,
+    clickhouse: &ClickHouse,
+    wanted: &Wanted,
+) -> Result<(), ApiError> {
     let mut by_repository: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (repository, sha) in &wanted.commits {
-        by_repository.entry(repository.clone()).or_default().push(sha.clone());
+        by_repository
+            .entry(repository.clone())
+            .or_default()
+            .push(sha.clone());
     }
     for (repository, shas) in by_repository {
         for chunk in shas.chunks(SHAS_PER_QUERY) {
@@ -321,7 +352,12 @@ async fn fetch_wanted(hot: &HotWindow, clickhouse: &ClickHouse, wanted: &Wanted)
 /// seen), and checks that the follower keeps up with the log — records waiting and no progress
 /// for `stall_after` stops the window answering (`hudstream_api_hot_window_lag_records` says
 /// how far behind it is).
-async fn watch(hot: Arc<HotWindow>, kafka: KafkaConfig, stall_after: Duration, shutdown: CancellationToken) {
+async fn watch(
+    hot: Arc<HotWindow>,
+    kafka: KafkaConfig,
+    stall_after: Duration,
+    shutdown: CancellationToken,
+) {
     let topics = [
         (TestTopic::Cases, TestCases::TOPIC),
         (TestTopic::Reports, TestReport::TOPIC),
@@ -333,7 +369,11 @@ async fn watch(hot: Arc<HotWindow>, kafka: KafkaConfig, stall_after: Duration, s
         let Some(mut held) = readers.take() else {
             return;
         };
-        let positions = hot.positions.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let positions = hot
+            .positions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         // The group lookups block: off the async threads.
         let looked = tokio::task::spawn_blocking(move || {
             let mut found = Vec::new();
@@ -376,7 +416,10 @@ async fn watch(hot: Arc<HotWindow>, kafka: KafkaConfig, stall_after: Duration, s
                     match partition_watermarks(any, &kafka_.topic(topic)) {
                         Ok(marks) => {
                             for (partition, (_, end)) in marks {
-                                let at = positions.get(&(topic.to_string(), partition)).copied().unwrap_or(0);
+                                let at = positions
+                                    .get(&(topic.to_string(), partition))
+                                    .copied()
+                                    .unwrap_or(0);
                                 behind += (end - at).max(0);
                             }
                         }
@@ -411,7 +454,10 @@ async fn watch(hot: Arc<HotWindow>, kafka: KafkaConfig, stall_after: Duration, s
             } else if last_progress.1.elapsed() > stall_after {
                 hot.set_serving(
                     false,
-                    &format!("{lag} records behind the log with no progress for {} s", stall_after.as_secs()),
+                    &format!(
+                        "{lag} records behind the log with no progress for {} s",
+                        stall_after.as_secs()
+                    ),
                 );
             }
         }

@@ -35,6 +35,7 @@ pub struct HotWindow {
     pub branches: Vec<String>,
     pub limits: Limits,
     model: RwLock<Model>,
+    pages: std::sync::Mutex<PageCache>,
     /// The next offset to read per followed (physical topic, partition).
     positions: std::sync::Mutex<std::collections::BTreeMap<(String, i32), i64>>,
     loaded: AtomicBool,
@@ -45,6 +46,9 @@ pub struct HotWindow {
 pub enum Served {
     /// The client has it already.
     NotModified { etag: String },
+    /// Made before, unchanged since: its bytes.
+    Cached { body: bytes::Bytes, etag: String },
+    /// Made now; the caller renders it and hands the bytes to [`HotWindow::remember`].
     Page { grid: Grid, etag: String },
 }
 
@@ -54,16 +58,13 @@ impl HotWindow {
             commits: config.commits.max(1),
             pending_jobs: config.pending_jobs,
         };
-        let instance = format!(
-            "{}-{}",
-            hostname(),
-            std::process::id()
-        );
+        let instance = format!("{}-{}", hostname(), std::process::id());
         Arc::new(Self {
             instance,
             branches: config.branches.clone(),
             limits,
             model: RwLock::new(Model::new(&config.branches, limits)),
+            pages: std::sync::Mutex::new(PageCache::new(config.page_cache_mb << 20)),
             positions: Default::default(),
             loaded: AtomicBool::new(false),
             serving: AtomicBool::new(false),
@@ -90,7 +91,10 @@ impl HotWindow {
     pub fn set_serving(&self, serving: bool, why: &str) {
         let was = self.serving.swap(serving, Ordering::SeqCst);
         if was && !serving {
-            tracing::warn!(reason = why, "hot window stopped answering; pages come from ClickHouse");
+            tracing::warn!(
+                reason = why,
+                "hot window stopped answering; pages come from ClickHouse"
+            );
         } else if !was && serving {
             tracing::info!("hot window answering");
         }
@@ -128,7 +132,8 @@ impl HotWindow {
 
     /// One page of `branch`'s grid from memory, or `None` when memory cannot answer it (the
     /// caller asks ClickHouse). `representation` tells the `ETag`s of the JSON and the HTML
-    /// apart; `if_none_match` is the client's header.
+    /// apart; `if_none_match` is the client's header; `fresh` (the client said `Cache-Control:
+    /// no-cache`) makes the page again instead of serving it from the page cache.
     pub async fn grid(
         &self,
         clickhouse: &ClickHouse,
@@ -137,6 +142,7 @@ impl HotWindow {
         paging: Paging,
         representation: &str,
         if_none_match: Option<&str>,
+        fresh: bool,
     ) -> Result<Option<Served>, ApiError> {
         if !self.serving() {
             miss("not_serving");
@@ -148,54 +154,161 @@ impl HotWindow {
         };
         let offset = usize::try_from(paging.offset()).unwrap_or(usize::MAX);
         let per_page = usize::try_from(paging.per_page).unwrap_or(usize::MAX);
-        let page = match self.read().page(&key, offset, per_page) {
-            Ok(page) => page,
-            Err(why) => {
-                miss(why.label());
-                return Ok(None);
-            }
-        };
-        let mut failed_tests = page.failed_tests;
-        let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        (page.digest, representation, paging.page, paging.per_page).hash(&mut hasher);
-        if !page.failed_unknown.is_empty() {
-            let ids: Vec<i64> = page.failed_unknown.iter().map(|(id, _)| *id).collect();
-            let answers: std::collections::HashMap<i64, hud::FailedTestsRow> =
-                hud::fetch_failed_tests(clickhouse, repository, ids)
-                    .await?
-                    .into_iter()
-                    .map(|r| (r.job_id, r))
-                    .collect();
-            let mut model = self.write();
-            for (id, generation) in &page.failed_unknown {
-                let answer = answers.get(id).cloned();
-                if let Some(a) = &answer {
-                    (a.job_id, a.failed_tests, &a.first_failed_test).hash(&mut hasher);
-                    failed_tests.insert(*id, a.clone());
+        // The page changes under us only if a record lands between the two looks: then look
+        // again (a few times at most; then ClickHouse answers).
+        for _ in 0..3 {
+            let digest = self.read().page(&key, offset, per_page, false);
+            let digest = match digest {
+                Ok(page) => page,
+                Err(why) => {
+                    miss(why.label());
+                    return Ok(None);
                 }
-                model.keep_failed_tests(repository, *id, *generation, answer);
+            };
+            let answers = self
+                .failed_tests(clickhouse, repository, &digest.failed_unknown)
+                .await?;
+            let etag = etag_of(digest.digest, &answers, representation, paging);
+            if if_none_match.is_some_and(|v| crate::respond::etag_matches(v, &etag)) {
+                served("not_modified");
+                return Ok(Some(Served::NotModified { etag }));
+            }
+            if !fresh {
+                if let Some(body) = self.cache().get(&etag) {
+                    served("cached");
+                    return Ok(Some(Served::Cached { body, etag }));
+                }
+            }
+            let page = self.read().page(&key, offset, per_page, true);
+            let page = match page {
+                Ok(page) if page.digest == digest.digest => page,
+                Ok(_) => continue,
+                Err(why) => {
+                    miss(why.label());
+                    return Ok(None);
+                }
+            };
+            let mut failed_tests = page.failed_tests;
+            failed_tests.extend(answers.into_iter().map(|a| (a.job_id, a)));
+            let grid = hud::assemble(
+                repository,
+                branch,
+                paging,
+                GridInputs {
+                    commits: page.commits,
+                    has_more: page.has_more,
+                    jobs: page.jobs,
+                    failed_tests,
+                    unstable: page.unstable,
+                },
+            );
+            served("assembled");
+            return Ok(Some(Served::Page { grid, etag }));
+        }
+        miss("changing");
+        Ok(None)
+    }
+
+    /// ClickHouse's failing tests for the failed jobs memory has no answer for; each answer is
+    /// kept if ClickHouse had every test record of the job the window has seen.
+    async fn failed_tests(
+        &self,
+        clickhouse: &ClickHouse,
+        repository: &str,
+        unknown: &[(i64, u64)],
+    ) -> Result<Vec<hud::FailedTestsRow>, ApiError> {
+        if unknown.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<i64> = unknown.iter().map(|(id, _)| *id).collect();
+        let mut answers: std::collections::HashMap<i64, hud::FailedTestsRow> =
+            hud::fetch_failed_tests(clickhouse, repository, ids)
+                .await?
+                .into_iter()
+                .map(|r| (r.job_id, r))
+                .collect();
+        let mut model = self.write();
+        let mut found = Vec::new();
+        for (id, generation) in unknown {
+            let answer = answers.remove(id);
+            model.keep_failed_tests(repository, *id, *generation, answer.clone());
+            found.extend(answer);
+        }
+        Ok(found)
+    }
+
+    fn cache(&self) -> std::sync::MutexGuard<'_, PageCache> {
+        self.pages.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Keeps a page made from memory, under its `ETag`, for the next request of it.
+    pub fn remember(&self, etag: &str, body: bytes::Bytes) {
+        self.cache().insert(etag, body);
+    }
+}
+
+/// A page's `ETag`: the digest of the versions it is made of, the failing tests it names, and
+/// what was asked for.
+fn etag_of(
+    digest: u64,
+    answers: &[hud::FailedTestsRow],
+    representation: &str,
+    paging: Paging,
+) -> String {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    (digest, representation, paging.page, paging.per_page).hash(&mut hasher);
+    for a in answers {
+        (a.job_id, a.failed_tests, &a.first_failed_test).hash(&mut hasher);
+    }
+    format!("\"hw-{:016x}\"", hasher.finish())
+}
+
+/// Pages made from memory, by `ETag`: a page is a function of what its `ETag` digests, so the
+/// bytes made once answer every request of it until something on it changes. Bounded in bytes;
+/// the oldest go first.
+struct PageCache {
+    max_bytes: usize,
+    bytes: usize,
+    pages: std::collections::HashMap<String, bytes::Bytes>,
+    order: std::collections::VecDeque<String>,
+}
+
+impl PageCache {
+    fn new(max_bytes: usize) -> Self {
+        Self {
+            max_bytes,
+            bytes: 0,
+            pages: Default::default(),
+            order: Default::default(),
+        }
+    }
+
+    fn get(&self, etag: &str) -> Option<bytes::Bytes> {
+        self.pages.get(etag).cloned()
+    }
+
+    fn insert(&mut self, etag: &str, body: bytes::Bytes) {
+        if body.len() > self.max_bytes || self.pages.contains_key(etag) {
+            return;
+        }
+        self.bytes += body.len();
+        self.pages.insert(etag.to_string(), body);
+        self.order.push_back(etag.to_string());
+        while self.bytes > self.max_bytes {
+            let Some(old) = self.order.pop_front() else {
+                break;
+            };
+            if let Some(b) = self.pages.remove(&old) {
+                self.bytes -= b.len();
             }
         }
-        let etag = format!("\"hw-{:016x}\"", hasher.finish());
-        metrics::counter!("hudstream_api_grid_pages_total", "source" => "memory", "reason" => "")
-            .increment(1);
-        if if_none_match.is_some_and(|v| crate::respond::etag_matches(v, &etag)) {
-            return Ok(Some(Served::NotModified { etag }));
-        }
-        let grid = hud::assemble(
-            repository,
-            branch,
-            paging,
-            GridInputs {
-                commits: page.commits,
-                has_more: page.has_more,
-                jobs: page.jobs,
-                failed_tests,
-                unstable: page.unstable,
-            },
-        );
-        Ok(Some(Served::Page { grid, etag }))
+        metrics::gauge!("hudstream_api_hot_window_page_cache_bytes").set(self.bytes as f64);
     }
+}
+
+fn served(how: &'static str) {
+    metrics::counter!("hudstream_api_grid_pages_total", "source" => "memory", "reason" => how)
+        .increment(1);
 }
 
 fn miss(reason: &'static str) {

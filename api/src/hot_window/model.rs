@@ -155,7 +155,14 @@ impl Window {
         }
         self.order.insert(order.clone());
         let sha = row.sha.clone();
-        self.commits.insert(sha.clone(), HeldCommit { version, order, row });
+        self.commits.insert(
+            sha.clone(),
+            HeldCommit {
+                version,
+                order,
+                row,
+            },
+        );
         moved.changed = true;
         if !was_held {
             moved.entered = Some(sha);
@@ -544,7 +551,12 @@ impl Model {
             duration_s: record.duration_s,
             html_url: record.html_url,
         };
-        self.offer_job(&record.repository_full_name, &record.head_sha, record.id, job);
+        self.offer_job(
+            &record.repository_full_name,
+            &record.head_sha,
+            record.id,
+            job,
+        );
     }
 
     fn offer_job(&mut self, repository: &str, sha: &str, id: i64, job: HeldJob) {
@@ -585,7 +597,11 @@ impl Model {
         }
         entry.jobs.insert(id, job);
         let job_key = (repository.to_string(), id);
-        if self.job_commit.insert(job_key.clone(), sha.to_string()).is_none() {
+        if self
+            .job_commit
+            .insert(job_key.clone(), sha.to_string())
+            .is_none()
+        {
             if let Some(verdict) = self.orphan_verdicts.remove(&job_key) {
                 self.offer_verdict(job_key.clone(), verdict);
             }
@@ -726,7 +742,15 @@ impl Model {
     // ---- reading ----
 
     /// One page (`offset`, `per_page` commits) of `branch`, or why memory cannot answer it.
-    pub fn page(&self, branch: &Branch, offset: usize, per_page: usize) -> Result<HotPage, Miss> {
+    /// With `build` false only the digest and the failing tests are made (enough to answer a
+    /// client that has the page, or from a cache of pages).
+    pub fn page(
+        &self,
+        branch: &Branch,
+        offset: usize,
+        per_page: usize,
+        build: bool,
+    ) -> Result<HotPage, Miss> {
         let window = self.windows.get(branch).ok_or(Miss::Branch)?;
         let wanted = offset.saturating_add(per_page).saturating_add(1);
         if !window.complete && wanted > window.order.len() {
@@ -737,22 +761,21 @@ impl Model {
         }
         let issues = self.issues.get(&branch.repository).ok_or(Miss::Issues)?;
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        let mut commits = Vec::with_capacity(per_page);
-        let mut has_more = false;
-        for (i, order) in window.order.iter().skip(offset).enumerate() {
-            if i == per_page {
-                has_more = true;
-                break;
-            }
-            let held = &window.commits[&order.2];
-            (&held.row.sha, held.version).hash(&mut hasher);
-            commits.push(held.row.clone());
-        }
+        let held: Vec<&HeldCommit> = window
+            .order
+            .iter()
+            .skip(offset)
+            .take(per_page)
+            .map(|order| &window.commits[&order.2])
+            .collect();
+        let has_more = window.order.len() > offset.saturating_add(per_page);
+        has_more.hash(&mut hasher);
         let mut jobs = Vec::new();
         let mut failed_tests = HashMap::new();
         let mut failed_unknown = Vec::new();
-        for c in &commits {
-            let key = (branch.repository.clone(), c.sha.clone());
+        for c in &held {
+            (&c.row.sha, c.version).hash(&mut hasher);
+            let key = (branch.repository.clone(), c.row.sha.clone());
             let Some(entry) = self.commits.get(&key) else {
                 continue;
             };
@@ -774,24 +797,28 @@ impl Model {
                                 failed_tests.insert(*id, a.clone());
                             }
                         }
-                        None => failed_unknown.push((
-                            *id,
-                            self.tests.get(&job_key).map_or(0, |m| m.generation),
-                        )),
+                        None => failed_unknown
+                            .push((*id, self.tests.get(&job_key).map_or(0, |m| m.generation))),
                     }
                 }
-                jobs.push(job_row(&c.sha, *id, job, verdict));
+                if build {
+                    jobs.push(job_row(&c.row.sha, *id, job, verdict));
+                }
             }
         }
-        let unstable: Vec<UnstableIssue> = issues
-            .iter()
-            .filter_map(|(number, (version, issue))| {
-                (number, version).hash(&mut hasher);
-                issue.clone()
-            })
-            .collect();
+        let mut unstable = Vec::new();
+        for (number, (version, issue)) in issues {
+            (number, version).hash(&mut hasher);
+            if let (true, Some(issue)) = (build, issue) {
+                unstable.push(issue.clone());
+            }
+        }
         Ok(HotPage {
-            commits,
+            commits: if build {
+                held.iter().map(|c| c.row.clone()).collect()
+            } else {
+                Vec::new()
+            },
             has_more,
             jobs,
             unstable,
@@ -799,6 +826,11 @@ impl Model {
             failed_unknown,
             digest: hasher.finish(),
         })
+    }
+
+    #[cfg(test)]
+    fn page_built(&self, branch: &Branch, offset: usize, per_page: usize) -> Result<HotPage, Miss> {
+        self.page(branch, offset, per_page, true)
     }
 
     /// What memory holds, for metrics: (commits, jobs, pending jobs).
@@ -824,7 +856,10 @@ impl HashInto for Option<FailedTestsRow> {
 }
 
 fn offer_issue(issues: &mut BTreeMap<i64, (u64, Option<UnstableIssue>)>, row: LoadedIssue) {
-    if issues.get(&row.number).is_some_and(|(v, _)| *v >= row.version) {
+    if issues
+        .get(&row.number)
+        .is_some_and(|(v, _)| *v >= row.version)
+    {
         return;
     }
     // unstable_issues.sql's rule.
@@ -935,7 +970,12 @@ mod tests {
             head_branch: "main".into(),
             workflow_name: "pull".into(),
             name: format!("test ({})", id % 3),
-            status: if conclusion.is_empty() { "in_progress" } else { "completed" }.into(),
+            status: if conclusion.is_empty() {
+                "in_progress"
+            } else {
+                "completed"
+            }
+            .into(),
             conclusion: conclusion.into(),
             created_at: DateTime(1),
             started_at: DateTime(2),
@@ -980,15 +1020,18 @@ mod tests {
         // The branch was new: the window is complete until it overflows; it held 1 while
         // 5, 4, 3 pushed it out, and 2 sorts after the oldest held. Loading until their jobs
         // were read from ClickHouse.
-        assert_eq!(model.page(&main(), 0, 2).err(), Some(Miss::Loading));
+        assert_eq!(model.page_built(&main(), 0, 2).err(), Some(Miss::Loading));
         let entered: Vec<String> = wanted.commits.iter().map(|(_, s)| s.clone()).collect();
         model.load_jobs(REPO, vec![], &entered);
-        let page = model.page(&main(), 0, 2).map_err(|m| m.label()).unwrap();
+        let page = model
+            .page_built(&main(), 0, 2)
+            .map_err(|m| m.label())
+            .unwrap();
         assert_eq!(shas_of(&page), vec![sha(5), sha(4)]);
         assert!(page.has_more);
         // A page needs one commit past its end (to know whether more follow): past the three
         // held, with the window no longer complete, it is ClickHouse's.
-        assert_eq!(model.page(&main(), 1, 2).err(), Some(Miss::Older));
+        assert_eq!(model.page_built(&main(), 1, 2).err(), Some(Miss::Older));
         assert_eq!(
             model
                 .page(
@@ -997,7 +1040,8 @@ mod tests {
                         ..main()
                     },
                     0,
-                    1
+                    1,
+                    true
                 )
                 .err(),
             Some(Miss::Branch)
@@ -1012,9 +1056,12 @@ mod tests {
         model.apply_job(job(7, 1, 1, "")); // before its push: pending
         model.apply_commit(commit(1, 1, 100), &mut wanted);
         assert_eq!(wanted.commits, vec![(REPO.to_string(), sha(1))]);
-        assert_eq!(model.page(&main(), 0, 50).err(), Some(Miss::Loading));
+        assert_eq!(model.page_built(&main(), 0, 50).err(), Some(Miss::Loading));
         model.load_jobs(REPO, vec![], &[sha(1)]);
-        let page = model.page(&main(), 0, 50).map_err(|m| m.label()).unwrap();
+        let page = model
+            .page_built(&main(), 0, 50)
+            .map_err(|m| m.label())
+            .unwrap();
         assert_eq!(page.jobs.len(), 1, "the pending job moved in");
         assert_eq!(page.jobs[0].status, "in_progress");
     }
@@ -1034,21 +1081,37 @@ mod tests {
         };
         // A report of job 7 at offset 41 that ClickHouse has not written yet.
         model.apply_test_record(REPO, 7, TestTopic::Reports, 0, 41);
-        let page = model.page(&main(), 0, 50).map_err(|m| m.label()).unwrap();
+        let page = model
+            .page_built(&main(), 0, 50)
+            .map_err(|m| m.label())
+            .unwrap();
         let (id, generation) = page.failed_unknown[0];
         assert_eq!(id, 7);
         model.keep_failed_tests(REPO, 7, generation, None);
-        let page = model.page(&main(), 0, 50).map_err(|m| m.label()).unwrap();
-        assert_eq!(page.failed_unknown.len(), 1, "not kept: ClickHouse was behind");
+        let page = model
+            .page_built(&main(), 0, 50)
+            .map_err(|m| m.label())
+            .unwrap();
+        assert_eq!(
+            page.failed_unknown.len(),
+            1,
+            "not kept: ClickHouse was behind"
+        );
         // The writer passes offset 41: the next answer is kept.
         model.set_written(TestTopic::Reports, &BTreeMap::from([(0, 42)]));
         model.keep_failed_tests(REPO, 7, generation, Some(answer.clone()));
-        let page = model.page(&main(), 0, 50).map_err(|m| m.label()).unwrap();
+        let page = model
+            .page_built(&main(), 0, 50)
+            .map_err(|m| m.label())
+            .unwrap();
         assert!(page.failed_unknown.is_empty());
         assert_eq!(page.failed_tests.get(&7), Some(&answer));
         // Another record of the job's tests forgets it.
         model.apply_test_record(REPO, 7, TestTopic::Cases, 1, 5);
-        let page = model.page(&main(), 0, 50).map_err(|m| m.label()).unwrap();
+        let page = model
+            .page_built(&main(), 0, 50)
+            .map_err(|m| m.label())
+            .unwrap();
         assert_eq!(page.failed_unknown.len(), 1);
     }
 
@@ -1067,7 +1130,12 @@ mod tests {
         let mut wanted = Wanted::default();
         model.apply_commit(commit(1, 1, 100), &mut wanted);
         model.load_jobs(REPO, vec![], &[sha(1)]);
-        let unstable = |m: &Model| m.page(&main(), 0, 1).map_err(|m| m.label()).unwrap().unstable;
+        let unstable = |m: &Model| {
+            m.page_built(&main(), 0, 1)
+                .map_err(|m| m.label())
+                .unwrap()
+                .unstable
+        };
         assert_eq!(unstable(&model).len(), 1);
         // An older version read later changes nothing; a newer closed one ends it.
         model.load_issues(REPO, vec![issue(1, "something else", "open")]);
@@ -1080,11 +1148,18 @@ mod tests {
     type Shown = (Vec<String>, Vec<(i64, u64, String, String)>, u64);
 
     fn page_of(model: &Model) -> Result<Shown, Miss> {
-        let page = model.page(&main(), 0, 50)?;
+        let page = model.page_built(&main(), 0, 50)?;
         let mut jobs: Vec<(i64, u64, String, String)> = page
             .jobs
             .iter()
-            .map(|j| (j.id, j.version, j.conclusion.clone(), j.failure_rule.clone()))
+            .map(|j| {
+                (
+                    j.id,
+                    j.version,
+                    j.conclusion.clone(),
+                    j.failure_rule.clone(),
+                )
+            })
             .collect();
         jobs.sort();
         Ok((shas_of(&page), jobs, page.digest))

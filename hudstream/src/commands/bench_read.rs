@@ -16,12 +16,12 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 
 use crate::commands::load::{namespace, percentile};
-use hudstream_runtime::clickhouse::{quote, ClickHouse};
-use hudstream_runtime::shutdown::CancellationToken;
-use hudstream_runtime::config::HotWindowConfig;
-use hudstream_runtime::Config;
-use hudstream_api::hot_window::HotWindow;
 use axum::response::IntoResponse;
+use hudstream_api::hot_window::HotWindow;
+use hudstream_runtime::clickhouse::{quote, ClickHouse};
+use hudstream_runtime::config::HotWindowConfig;
+use hudstream_runtime::shutdown::CancellationToken;
+use hudstream_runtime::Config;
 
 pub struct ReadBenchArgs {
     pub jobs: u64,
@@ -365,6 +365,7 @@ pub async fn run(config: &Config, args: ReadBenchArgs) -> anyhow::Result<()> {
         branches: vec!["main".into()],
         commits: HOT_COMMITS,
         pending_jobs: 50_000,
+        page_cache_mb: 64,
     });
     let t = Instant::now();
     hudstream_api::hot_window::feed::load_into(&hot, &clickhouse)
@@ -423,7 +424,12 @@ pub async fn run(config: &Config, args: ReadBenchArgs) -> anyhow::Result<()> {
         (
             "HUD grid, pages 6-20",
             Some(50.0),
-            Box::new(|i| format!("/api/hud/{REPO}/main?page={}", i % (20 - HOT_PAGES) + HOT_PAGES + 1)),
+            Box::new(|i| {
+                format!(
+                    "/api/hud/{REPO}/main?page={}",
+                    i % (20 - HOT_PAGES) + HOT_PAGES + 1
+                )
+            }),
         ),
         (
             "HUD grid HTML, pages 1-5",
@@ -533,7 +539,33 @@ pub async fn run(config: &Config, args: ReadBenchArgs) -> anyhow::Result<()> {
         Some(50.0),
         Box::new(|i| format!("/api/hud/{REPO}/main?page={}", i % HOT_PAGES + 1)),
     )];
-    timings.extend(time_endpoints_with(&http, &base, &from_clickhouse, n, &[("x-hud-source", "clickhouse")]).await?);
+    timings.extend(
+        time_endpoints_with(
+            &http,
+            &base,
+            &from_clickhouse,
+            n,
+            &[("x-hud-source", "clickhouse")],
+        )
+        .await?,
+    );
+    // The same first pages from memory, made on every request (`Cache-Control: no-cache`: what
+    // a page costs the first time after something on it changed).
+    let made_each_time: Vec<Endpoint> = vec![(
+        "HUD grid, pages 1-5 (memory, made)",
+        Some(50.0),
+        Box::new(|i| format!("/api/hud/{REPO}/main?page={}", i % HOT_PAGES + 1)),
+    )];
+    timings.extend(
+        time_endpoints_with(
+            &http,
+            &base,
+            &made_each_time,
+            n,
+            &[("cache-control", "no-cache")],
+        )
+        .await?,
+    );
     floors.time(&http, &base, &mut timings, n).await?;
     shutdown.cancel();
     let _ = server.await;
@@ -637,7 +669,15 @@ pub(crate) async fn print_timings(clickhouse: &ClickHouse, timings: &[Timing], n
     );
     println!(
         "  {:<34} {:>9} {:>9} {:>10} {:>9} {:>9} {:>10} {:>8} {:>10}",
-        "endpoint", "p50 ms", "p99 ms", "goal p99", "p99/goal", "answer", "floor p99", "×floor", "source"
+        "endpoint",
+        "p50 ms",
+        "p99 ms",
+        "goal p99",
+        "p99/goal",
+        "answer",
+        "floor p99",
+        "×floor",
+        "source"
     );
     for t in timings {
         let (goal, ratio) = match t.goal_ms {
@@ -645,7 +685,10 @@ pub(crate) async fn print_timings(clickhouse: &ClickHouse, timings: &[Timing], n
             None => ("-".into(), "-".into()),
         };
         let (floor, times) = match t.floor_p99_ms {
-            Some(f) => (format!("{f:.1} ms"), format!("{:.1}", t.p99_ms / f.max(0.001))),
+            Some(f) => (
+                format!("{f:.1} ms"),
+                format!("{:.1}", t.p99_ms / f.max(0.001)),
+            ),
             None => ("-".into(), "-".into()),
         };
         println!(
@@ -665,7 +708,12 @@ pub(crate) async fn print_timings(clickhouse: &ClickHouse, timings: &[Timing], n
 
 /// The HTML grid's p99 against the JSON grid's, from memory (goal ×1.3).
 fn print_html_ratio(timings: &[Timing]) {
-    let p99 = |name: &str| timings.iter().find(|t| t.endpoint == name).map(|t| t.p99_ms);
+    let p99 = |name: &str| {
+        timings
+            .iter()
+            .find(|t| t.endpoint == name)
+            .map(|t| t.p99_ms)
+    };
     if let (Some(html), Some(json)) = (
         p99("HUD grid HTML, pages 1-5"),
         p99("HUD grid, pages 1-5 (memory)"),

@@ -94,7 +94,11 @@ impl Follower {
             .create()?;
         let mut tpl = TopicPartitionList::new();
         for s in &starts {
-            tpl.add_partition_offset(&kafka.topic(&s.topic), s.partition, Offset::Offset(s.offset))?;
+            tpl.add_partition_offset(
+                &kafka.topic(&s.topic),
+                s.partition,
+                Offset::Offset(s.offset),
+            )?;
         }
         consumer.assign(&tpl)?;
         Ok(Self {

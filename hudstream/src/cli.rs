@@ -261,6 +261,16 @@ enum Command {
         #[arg(long, default_value_t = 200_000)]
         rows: usize,
     },
+    /// How soon a webhook shows in the grid (hot window and ClickHouse) while deliveries arrive
+    /// at a steady rate: webhook 2xx → visible, p50/p99.
+    BenchFresh {
+        /// Deliveries a second.
+        #[arg(long, default_value_t = 1_000)]
+        rate: u64,
+        /// For how long.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+    },
     /// Fill a database of its own with a pytorch-sized CI history (shaped like a real day of
     /// pytorch jobs) and time every read endpoint: p50/p99 against the goals.
     BenchRead {

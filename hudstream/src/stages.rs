@@ -292,7 +292,11 @@ pub async fn run_api(
             hot.clone(),
             clickhouse.clone(),
             config.kafka.clone(),
-            config.pipeline.processor_batches(),
+            // Applying a record to memory is cheap: no reason to wait for a batch to fill.
+            hudstream_runtime::config::BatchLimits {
+                linger: std::time::Duration::from_millis(20),
+                ..config.pipeline.processor_batches()
+            },
             shutdown.clone(),
         ));
     }

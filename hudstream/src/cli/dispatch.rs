@@ -123,6 +123,13 @@ pub(super) async fn run(command: Command, config: Config) -> anyhow::Result<()> 
             };
             crate::commands::bench_tests_read::run(&config, args).await
         }
+        Command::BenchFresh { rate, seconds } => {
+            let args = crate::commands::bench_fresh::FreshBenchArgs {
+                rate: rate.max(1),
+                seconds: seconds.max(1),
+            };
+            crate::commands::bench_fresh::run(&config, args).await
+        }
         Command::BenchTriage { jobs } => {
             let args = crate::commands::bench_triage::TriageBenchArgs { jobs: jobs.max(1) };
             crate::commands::bench_triage::run(&config, args).await

@@ -4,6 +4,7 @@
 pub mod backfill;
 pub mod bench;
 pub mod bench_cluster;
+pub mod bench_fresh;
 pub mod bench_read;
 pub mod bench_tests;
 pub mod bench_tests_read;

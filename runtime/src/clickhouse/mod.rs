@@ -132,31 +132,58 @@ impl ClickHouse {
         &self.url
     }
 
-    /// Runs `work` within the request timeout, its errors named after `statement`.
-    async fn bounded<T>(
+    /// Runs `work` within the request timeout, its errors named after `statement`. A statement
+    /// that may run twice (`retry`: a read, or DDL that says `IF NOT EXISTS` / `IF EXISTS`) is
+    /// sent once more when the connection closed before any answer: a pooled keep-alive
+    /// connection the server closed just as the request went out (18.16 closes idle ones after
+    /// 3 s), which says nothing about the server.
+    async fn bounded<T, W, F>(
         &self,
         statement: &str,
-        work: impl std::future::Future<Output = clickhouse::error::Result<T>>,
-    ) -> Result<T, ClickHouseError> {
-        match tokio::time::timeout(self.timeout, work).await {
-            Ok(result) => result.map_err(|e| ClickHouseError::from_client(&self.url, statement, e)),
-            Err(_) => Err(ClickHouseError::Unreachable {
-                url: self.url.clone(),
-                reason: format!("no answer within {} ms", self.timeout.as_millis()),
-            }),
+        retry: bool,
+        work: W,
+    ) -> Result<T, ClickHouseError>
+    where
+        W: Fn() -> F,
+        F: std::future::Future<Output = clickhouse::error::Result<T>>,
+    {
+        let mut attempts = if retry { 2 } else { 1 };
+        loop {
+            attempts -= 1;
+            let result = match tokio::time::timeout(self.timeout, work()).await {
+                Ok(result) => {
+                    result.map_err(|e| ClickHouseError::from_client(&self.url, statement, e))
+                }
+                Err(_) => Err(ClickHouseError::Unreachable {
+                    url: self.url.clone(),
+                    reason: format!("no answer within {} ms", self.timeout.as_millis()),
+                }),
+            };
+            match result {
+                Err(ClickHouseError::Unreachable { reason, .. })
+                    if attempts > 0 && closed_before_answer(&reason) =>
+                {
+                    tracing::debug!(%reason, "ClickHouse closed the connection before answering; sending the statement again");
+                }
+                other => return other,
+            }
         }
     }
 
     /// Runs a statement that returns nothing of interest (DDL, ALTER, OPTIMIZE).
     pub async fn execute(&self, sql: &str) -> Result<(), ClickHouseError> {
-        self.bounded(sql, self.client.query_raw(sql).execute())
-            .await
+        self.bounded(sql, may_run_twice(sql), || {
+            self.client.query_raw(sql).execute()
+        })
+        .await
     }
 
     /// Runs a statement outside the database (`CREATE DATABASE`).
     async fn execute_on_server(&self, sql: &str) -> Result<(), ClickHouseError> {
-        self.bounded(sql, self.server.query_raw(sql).execute())
-            .await
+        self.bounded(sql, may_run_twice(sql), || {
+            self.server.query_raw(sql).execute()
+        })
+        .await
     }
 
     /// Runs a query and reads its rows as `T`, whose fields follow the query's columns in order
@@ -165,15 +192,17 @@ impl ClickHouse {
     where
         T: clickhouse::RowOwned + clickhouse::RowRead,
     {
-        self.bounded(sql, self.client.query_raw(sql).fetch_all::<T>())
-            .await
+        self.bounded(sql, may_run_twice(sql), || {
+            self.client.query_raw(sql).fetch_all::<T>()
+        })
+        .await
     }
 
     /// Runs a query and returns its output in `format` (e.g. `TabSeparated`), unparsed.
     pub async fn query_text(&self, sql: &str, format: &str) -> Result<String, ClickHouseError> {
         let statement = format!("{sql}\nFORMAT {format}");
         let bytes = self
-            .bounded(&statement, async {
+            .bounded(&statement, may_run_twice(sql), || async {
                 let mut cursor = self.client.query_raw(&statement).fetch_bytes(format)?;
                 let mut out = Vec::new();
                 while let Some(chunk) = cursor.next().await? {
@@ -208,10 +237,9 @@ impl ClickHouse {
 
     /// Answers whether the server is up.
     pub async fn ping(&self) -> Result<(), ClickHouseError> {
-        self.bounded(
-            "SELECT 1",
-            self.server.query_raw("SELECT 1").fetch_all::<u8>(),
-        )
+        self.bounded("SELECT 1", true, || {
+            self.server.query_raw("SELECT 1").fetch_all::<u8>()
+        })
         .await
         .map(|_| ())
     }
@@ -299,5 +327,47 @@ mod tests {
         let mut c = ClickHouseConfig::default();
         c.database = "x; DROP".into();
         assert!(ClickHouse::new(&c).is_err());
+    }
+}
+
+/// A connection that ended before any answer came (see [`ClickHouse::bounded`]).
+fn closed_before_answer(reason: &str) -> bool {
+    reason.contains("connection closed before message completed")
+        || reason.contains("Connection reset by peer")
+}
+
+/// Whether running `sql` twice does what running it once does: reads, and DDL that says so.
+fn may_run_twice(sql: &str) -> bool {
+    let text = sql.trim_start().to_ascii_uppercase();
+    let first = text.split_whitespace().next().unwrap_or("");
+    match first {
+        "SELECT" | "WITH" | "SHOW" | "DESCRIBE" | "DESC" | "EXISTS" => true,
+        "CREATE" => text.contains("IF NOT EXISTS"),
+        "DROP" => text.contains("IF EXISTS"),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod retry_tests {
+    use super::*;
+
+    #[test]
+    fn only_statements_that_may_run_twice_are_sent_again() {
+        assert!(may_run_twice("  select 1"));
+        assert!(may_run_twice(
+            "CREATE TABLE IF NOT EXISTS db.t (a UInt8) ENGINE = Memory"
+        ));
+        assert!(may_run_twice("DROP TABLE IF EXISTS db.t"));
+        assert!(!may_run_twice(
+            "CREATE TABLE db.t (a UInt8) ENGINE = Memory"
+        ));
+        assert!(!may_run_twice("ALTER TABLE db.t ADD COLUMN b UInt8"));
+        assert!(!may_run_twice("INSERT INTO db.t VALUES (1)"));
+        assert!(!may_run_twice("RENAME TABLE db.a TO db.b"));
+        assert!(closed_before_answer(
+            "client error (SendRequest): connection closed before message completed"
+        ));
+        assert!(!closed_before_answer("no answer within 5000 ms"));
     }
 }

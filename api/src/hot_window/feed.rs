@@ -274,6 +274,7 @@ pub async fn run(
         hot.clone(),
         kafka.clone(),
         stall_after,
+        limits.watch_interval,
         shutdown.clone(),
     ));
     // What entered the window and still has to be read from ClickHouse (kept until it is).
@@ -347,15 +348,17 @@ async fn fetch_wanted(
     Ok(())
 }
 
-/// Every half second: tells the model where the test tables' writers stand (so it knows when
-/// ClickHouse's answer about a job's failing tests includes every test record the window has
-/// seen), and checks that the follower keeps up with the log — records waiting and no progress
-/// for `stall_after` stops the window answering (`hudstream_api_hot_window_lag_records` says
-/// how far behind it is).
+/// While some job's test records are not known to be in ClickHouse, tells the model every half
+/// second where the test tables' writers stand (so it knows when ClickHouse's answer about the
+/// job's failing tests includes every test record the window has seen); every `lag_every`,
+/// checks that the follower keeps up with the log — records waiting and no progress for
+/// `stall_after` stops the window answering (`hudstream_api_hot_window_lag_records` says how
+/// far behind it is).
 async fn watch(
     hot: Arc<HotWindow>,
     kafka: KafkaConfig,
     stall_after: Duration,
+    lag_every: Duration,
     shutdown: CancellationToken,
 ) {
     let topics = [
@@ -364,7 +367,21 @@ async fn watch(
     ];
     let mut readers = Some(HashMap::new());
     let mut last_progress = (0i64, Instant::now());
+    let mut last_lag_check: Option<Instant> = None;
     loop {
+        // Each look costs the broker a few requests per partition: the writers' positions are
+        // looked up only while some job waits for them, the lag every `lag_every`.
+        let want_writers = hot.read().has_outstanding();
+        let want_lag = last_lag_check.is_none_or(|t| t.elapsed() >= lag_every);
+        if !want_writers && !want_lag {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(WRITERS_EVERY) => continue,
+            }
+        }
+        if want_lag {
+            last_lag_check = Some(Instant::now());
+        }
         let kafka_ = kafka.clone();
         let Some(mut held) = readers.take() else {
             return;
@@ -377,7 +394,7 @@ async fn watch(
         // The group lookups block: off the async threads.
         let looked = tokio::task::spawn_blocking(move || {
             let mut found = Vec::new();
-            for (which, topic) in topics {
+            for (which, topic) in topics.into_iter().filter(|_| want_writers) {
                 let mut lowest: BTreeMap<i32, i64> = BTreeMap::new();
                 let mut known = true;
                 for group in writers(&kafka_, topic) {
@@ -409,7 +426,14 @@ async fn watch(
             }
             // How far the follower is behind the log's ends.
             let mut lag = None;
-            if let Some(any) = held.values().next() {
+            if held.is_empty() {
+                if let Some(group) = writers(&kafka_, TestReport::TOPIC).into_iter().next() {
+                    if let Ok(r) = group_reader(&kafka_, &group) {
+                        held.insert(group, r);
+                    }
+                }
+            }
+            if let Some(any) = held.values().next().filter(|_| want_lag) {
                 let mut behind = 0i64;
                 let mut all = true;
                 for topic in followed() {

@@ -719,6 +719,11 @@ impl Model {
         });
     }
 
+    /// Whether some job's test records are not yet known to be in ClickHouse.
+    pub fn has_outstanding(&self) -> bool {
+        !self.outstanding.is_empty()
+    }
+
     /// ClickHouse's answer about a job's failing tests, asked at `generation`: kept if nothing
     /// of the job's tests changed since, and ClickHouse had every record the window has seen.
     pub fn keep_failed_tests(

@@ -88,8 +88,8 @@ impl Follower {
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")
-            // The newest records matter most: small fetches, no waiting for full batches.
-            .set("fetch.wait.max.ms", "50")
+            // A fetch returns as soon as a record is there (fetch.min.bytes = 1): the default
+            // wait only paces an idle consumer's polling of the broker.
             .set("queued.max.messages.kbytes", "65536")
             .create()?;
         let mut tpl = TopicPartitionList::new();

@@ -5,8 +5,15 @@
 //! run of one job name on one commit by torchci's `mergeCellRuns` ([`merge_cell_runs`]). Three
 //! queries answer a page: one for the commits, then two at once for all their jobs with their
 //! verdicts and for the tests that failed in them (a failed cell names its failing test).
+//!
+//! A page is made in two steps, the same for ClickHouse's answer and the hot window's: each
+//! commit's runs become its cells ([`commit_cells`], the grid-cell model), then the cells of the
+//! page's commits become rows under the page's columns ([`assemble_cells`]). The hot window keeps
+//! each commit's cells until something of the commit changes, so a page it makes again after one
+//! job changed merges one commit's cells, not fifty.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -61,7 +68,8 @@ pub struct GridRow {
     pub url: String,
     /// The PR the commit's title names, as in `Fix foo (#1234)`.
     pub pr_number: Option<i64>,
-    pub jobs: Vec<Option<Cell>>,
+    /// Shared with the commit's cells in the hot window: a page is made without copying them.
+    pub jobs: Vec<Option<Arc<Cell>>>,
 }
 
 /// A grid cell: the runs of one job name on one commit, merged.
@@ -237,8 +245,36 @@ pub async fn grid(
     ))
 }
 
-/// Makes a page of the grid from what it is made of: the columns are the job names seen on the
-/// page, a cell merges its runs by torchci's rules, a red cell names its failing test.
+/// One commit's cells by column (`"{workflow} / {job}"`): the grid-cell model. Each cell is the
+/// commit's runs of that name merged by torchci's rules ([`merge_cell_runs`]), a red one naming
+/// the failing test `failed_tests` has for its job. Shared: the hot window merges a commit's
+/// cells once per change of the commit, and every page showing it uses them as they are.
+pub type CommitCells = BTreeMap<String, Arc<Cell>>;
+
+/// The cells of one commit from its runs (in any order).
+pub fn commit_cells(
+    mut runs: Vec<JobSummary>,
+    failed_tests: &HashMap<i64, FailedTestsRow>,
+) -> CommitCells {
+    runs.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+    let mut cells = CommitCells::new();
+    for same in runs.chunk_by(|a, b| a.name == b.name) {
+        let Some(mut cell) = merge_cell_runs(same) else {
+            continue;
+        };
+        if cell.conclusion == "failure" {
+            if let Some(failed) = failed_tests.get(&cell.id) {
+                cell.failed_test = Some(failed.first_failed_test.clone());
+                cell.failed_tests = Some(failed.failed_tests);
+            }
+        }
+        cells.insert(same[0].name.clone(), Arc::new(cell));
+    }
+    cells
+}
+
+/// Makes a page of the grid from what ClickHouse answered: each commit's cells
+/// ([`commit_cells`]), then the page ([`assemble_cells`]).
 pub fn assemble(repository: &str, branch: &str, paging: Paging, inputs: GridInputs) -> Grid {
     let GridInputs {
         commits,
@@ -247,38 +283,54 @@ pub fn assemble(repository: &str, branch: &str, paging: Paging, inputs: GridInpu
         failed_tests,
         unstable,
     } = inputs;
-    // The runs sorted by (commit, name), so each cell's runs are one slice; cells are looked
-    // up by reference for each of the ~20,000 cells of a page (nothing cloned per job).
-    let mut runs: Vec<JobSummary> = jobs.into_iter().map(JobSummary::from).collect();
-    runs.sort_unstable_by(|a, b| (&a.head_sha, &a.name).cmp(&(&b.head_sha, &b.name)));
-    let mut by_cell: HashMap<(&str, &str), std::ops::Range<usize>> = HashMap::new();
-    let mut start = 0;
-    for i in 1..=runs.len() {
-        if i == runs.len()
-            || runs[i].head_sha != runs[start].head_sha
-            || runs[i].name != runs[start].name
-        {
-            by_cell.insert((&runs[start].head_sha, &runs[start].name), start..i);
-            start = i;
-        }
+    let mut runs: HashMap<String, Vec<JobSummary>> = HashMap::new();
+    for job in jobs {
+        runs.entry(job.head_sha.clone())
+            .or_default()
+            .push(JobSummary::from(job));
     }
-    let names: BTreeSet<&str> = runs.iter().map(|r| r.name.as_str()).collect();
-    let job_names: Vec<String> = names.into_iter().map(str::to_string).collect();
+    let cells: HashMap<String, Arc<CommitCells>> = runs
+        .into_iter()
+        .map(|(sha, runs)| (sha, Arc::new(commit_cells(runs, &failed_tests))))
+        .collect();
     let rows = commits
         .into_iter()
         .map(|c| {
+            let cells = cells.get(&c.sha).cloned().unwrap_or_default();
+            (c, cells)
+        })
+        .collect();
+    assemble_cells(repository, branch, paging, rows, has_more, unstable)
+}
+
+/// Makes a page of the grid from its commits' cells: the columns are the job names seen on the
+/// page, sorted; a row has its commit's cell under each column it ran, `null` elsewhere.
+pub fn assemble_cells(
+    repository: &str,
+    branch: &str,
+    paging: Paging,
+    rows: Vec<(CommitRow, Arc<CommitCells>)>,
+    has_more: bool,
+    unstable: Vec<UnstableIssue>,
+) -> Grid {
+    let job_names: Vec<String> = rows
+        .iter()
+        .flat_map(|(_, cells)| cells.keys().map(String::as_str))
+        .collect::<BTreeSet<&str>>()
+        .into_iter()
+        .map(str::to_string)
+        .collect();
+    let rows = rows
+        .into_iter()
+        .map(|(c, cells)| {
+            // Both are sorted and the cells' names are among the columns: one walk.
+            let mut cells_in_order = cells.iter().peekable();
             let jobs = job_names
                 .iter()
                 .map(|name| {
-                    let cell = by_cell.get(&(c.sha.as_str(), name.as_str()))?;
-                    let mut cell = merge_cell_runs(&runs[cell.clone()])?;
-                    if cell.conclusion == "failure" {
-                        if let Some(failed) = failed_tests.get(&cell.id) {
-                            cell.failed_test = Some(failed.first_failed_test.clone());
-                            cell.failed_tests = Some(failed.failed_tests);
-                        }
-                    }
-                    Some(cell)
+                    cells_in_order
+                        .next_if(|(cell_name, _)| *cell_name == name)
+                        .map(|(_, cell)| Arc::clone(cell))
                 })
                 .collect();
             let title = title(&c.message);

@@ -292,6 +292,11 @@ enum Command {
         /// Keep the generated database (its name is printed) instead of dropping it.
         #[arg(long)]
         keep: bool,
+        /// Then time the grid again over a history this many jobs long (the same jobs a
+        /// commit, more commits; `hud bench` passes 10,000,000) and print its p99 against the
+        /// first run's (issue #18: the cost grows with the page, not with history).
+        #[arg(long)]
+        at_scale: Option<u64>,
     },
 }
 

@@ -24,7 +24,7 @@ use hudstream_runtime::clickhouse::ClickHouse;
 use hudstream_runtime::config::HotWindowConfig;
 
 use crate::error::ApiError;
-use crate::hud::{self, Grid, GridInputs};
+use crate::hud::{self, Grid};
 use crate::params::Paging;
 use model::{Branch, Limits, Model};
 
@@ -157,7 +157,7 @@ impl HotWindow {
         // The page changes under us only if a record lands between the two looks: then look
         // again (a few times at most; then ClickHouse answers).
         for _ in 0..3 {
-            let digest = self.read().page(&key, offset, per_page, false);
+            let digest = self.read().page(&key, offset, per_page, None);
             let digest = match digest {
                 Ok(page) => page,
                 Err(why) => {
@@ -179,7 +179,9 @@ impl HotWindow {
                     return Ok(Some(Served::Cached { body, etag }));
                 }
             }
-            let page = self.read().page(&key, offset, per_page, true);
+            let answers: std::collections::HashMap<i64, hud::FailedTestsRow> =
+                answers.into_iter().map(|a| (a.job_id, a)).collect();
+            let page = self.read().page(&key, offset, per_page, Some(&answers));
             let page = match page {
                 Ok(page) if page.digest == digest.digest => page,
                 Ok(_) => continue,
@@ -188,19 +190,13 @@ impl HotWindow {
                     return Ok(None);
                 }
             };
-            let mut failed_tests = page.failed_tests;
-            failed_tests.extend(answers.into_iter().map(|a| (a.job_id, a)));
-            let grid = hud::assemble(
+            let grid = hud::assemble_cells(
                 repository,
                 branch,
                 paging,
-                GridInputs {
-                    commits: page.commits,
-                    has_more: page.has_more,
-                    jobs: page.jobs,
-                    failed_tests,
-                    unstable: page.unstable,
-                },
+                page.rows,
+                page.has_more,
+                page.unstable,
             );
             served("assembled");
             return Ok(Some(Served::Page { grid, etag }));

@@ -28,8 +28,8 @@ use hudstream_projections::workflow_job::WorkflowJobRow;
 use hudstream_runtime::clickhouse::DateTime;
 
 use crate::commit::CommitRow;
-use crate::hud::FailedTestsRow;
-use crate::job_rows::JobRow;
+use crate::hud::{self, CommitCells, FailedTestsRow};
+use crate::job_rows::{JobRow, JobSummary};
 use crate::unstable::UnstableIssue;
 
 /// A branch: repository and full ref (`refs/heads/main`).
@@ -234,15 +234,14 @@ struct TestMarks {
 
 /// One page of the grid, as memory has it.
 pub struct HotPage {
-    pub commits: Vec<CommitRow>,
+    /// The page's commits, each with its cells (made only when the page is built).
+    pub rows: Vec<(CommitRow, Arc<CommitCells>)>,
     pub has_more: bool,
-    pub jobs: Vec<JobRow>,
     pub unstable: Vec<UnstableIssue>,
-    /// The failed jobs' failing tests, where known and still true.
-    pub failed_tests: HashMap<i64, FailedTestsRow>,
     /// The failed jobs whose failing tests must be asked of ClickHouse: (id, generation).
     pub failed_unknown: Vec<(i64, u64)>,
-    /// A digest of everything above but the unknown failing tests (versions, not contents).
+    /// A digest of what the page is made of but the unknown failing tests (versions, not
+    /// contents).
     pub digest: u64,
 }
 
@@ -309,6 +308,11 @@ pub struct Model {
     /// The jobs with marks ClickHouse has not passed yet.
     outstanding: HashSet<JobKey>,
     failed_tests: HashMap<JobKey, (u64, Option<FailedTestsRow>)>,
+    /// The grid-cell model: each commit's cells as last merged, under the digest of what they
+    /// were merged from (its jobs' and verdicts' versions, its failing tests). Filled by the
+    /// pages that show the commit (under the read lock, hence the mutex); merged again when the
+    /// digest moves; dropped when the commit leaves the windows.
+    cells: std::sync::Mutex<HashMap<ShaKey, (u64, Arc<CommitCells>)>>,
     /// The last offset applied per test topic partition.
     seen: BTreeMap<(TestTopic, i32), i64>,
     /// Per test topic partition: the lowest offset its writers have committed.
@@ -336,6 +340,7 @@ impl Model {
             tests: HashMap::new(),
             outstanding: HashSet::new(),
             failed_tests: HashMap::new(),
+            cells: Default::default(),
             seen: BTreeMap::new(),
             written: BTreeMap::new(),
             names: HashSet::new(),
@@ -527,6 +532,10 @@ impl Model {
         if entry.windows > 0 {
             return;
         }
+        self.cells
+            .get_mut()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&key);
         if let Some(entry) = self.commits.remove(&key) {
             for id in entry.jobs.keys() {
                 let job = (repository.to_string(), *id);
@@ -747,14 +756,15 @@ impl Model {
     // ---- reading ----
 
     /// One page (`offset`, `per_page` commits) of `branch`, or why memory cannot answer it.
-    /// With `build` false only the digest and the failing tests are made (enough to answer a
-    /// client that has the page, or from a cache of pages).
+    /// Without `build` only the digest and the failed jobs to ask ClickHouse about are made
+    /// (enough to answer a client that has the page, or from a cache of pages); with it, the
+    /// rows too, `build` holding ClickHouse's answers for those jobs.
     pub fn page(
         &self,
         branch: &Branch,
         offset: usize,
         per_page: usize,
-        build: bool,
+        build: Option<&HashMap<i64, FailedTestsRow>>,
     ) -> Result<HotPage, Miss> {
         let window = self.windows.get(branch).ok_or(Miss::Branch)?;
         let wanted = offset.saturating_add(per_page).saturating_add(1);
@@ -775,67 +785,111 @@ impl Model {
             .collect();
         let has_more = window.order.len() > offset.saturating_add(per_page);
         has_more.hash(&mut hasher);
-        let mut jobs = Vec::new();
-        let mut failed_tests = HashMap::new();
+        let mut rows = Vec::new();
         let mut failed_unknown = Vec::new();
         for c in &held {
             (&c.row.sha, c.version).hash(&mut hasher);
             let key = (branch.repository.clone(), c.row.sha.clone());
             let Some(entry) = self.commits.get(&key) else {
+                if build.is_some() {
+                    rows.push((c.row.clone(), Arc::default()));
+                }
                 continue;
             };
             if entry.loading {
                 return Err(Miss::Loading);
             }
+            // What the commit's cells are made of, in a digest of its own (the cells' key).
+            let mut commit_hasher = std::collections::hash_map::DefaultHasher::new();
+            let unknown_before = failed_unknown.len();
             let mut ids: Vec<&i64> = entry.jobs.keys().collect();
             ids.sort_unstable();
             for id in ids {
                 let job = &entry.jobs[id];
                 let job_key = (branch.repository.clone(), *id);
                 let verdict = self.verdicts.get(&job_key);
-                (id, job.version, verdict.map_or(0, |v| v.version)).hash(&mut hasher);
+                (id, job.version, verdict.map_or(0, |v| v.version)).hash(&mut commit_hasher);
                 if &*job.conclusion == "failure" {
                     match self.failed_tests.get(&job_key) {
-                        Some((_, answer)) => {
-                            answer.hash_into(&mut hasher);
-                            if let Some(a) = answer {
-                                failed_tests.insert(*id, a.clone());
-                            }
-                        }
+                        Some((_, answer)) => answer.hash_into(&mut commit_hasher),
                         None => failed_unknown
                             .push((*id, self.tests.get(&job_key).map_or(0, |m| m.generation))),
                     }
                 }
-                if build {
-                    jobs.push(job_row(&c.row.sha, *id, job, verdict));
-                }
+            }
+            let commit_digest = commit_hasher.finish();
+            commit_digest.hash(&mut hasher);
+            if let Some(answers) = build {
+                let asked = &failed_unknown[unknown_before..];
+                rows.push((
+                    c.row.clone(),
+                    self.cells_of(&key, entry, commit_digest, asked, answers),
+                ));
             }
         }
         let mut unstable = Vec::new();
         for (number, (version, issue)) in issues {
             (number, version).hash(&mut hasher);
-            if let (true, Some(issue)) = (build, issue) {
+            if let (Some(_), Some(issue)) = (build, issue) {
                 unstable.push(issue.clone());
             }
         }
         Ok(HotPage {
-            commits: if build {
-                held.iter().map(|c| c.row.clone()).collect()
-            } else {
-                Vec::new()
-            },
+            rows,
             has_more,
-            jobs,
             unstable,
-            failed_tests,
             failed_unknown,
             digest: hasher.finish(),
         })
     }
 
+    /// A held commit's cells: the ones merged before if nothing they are made of changed
+    /// (`digest`), else merged now. Cells that name a failing test ClickHouse was asked about
+    /// (`asked`; the answers in `answers`) are made for this page only: the answer may not
+    /// be kept.
+    fn cells_of(
+        &self,
+        key: &ShaKey,
+        entry: &CommitJobs,
+        digest: u64,
+        asked: &[(i64, u64)],
+        answers: &HashMap<i64, FailedTestsRow>,
+    ) -> Arc<CommitCells> {
+        let mut cache = self.cells.lock().unwrap_or_else(|p| p.into_inner());
+        if asked.is_empty() {
+            if let Some((held, cells)) = cache.get(key) {
+                if *held == digest {
+                    return Arc::clone(cells);
+                }
+            }
+        }
+        let (repository, sha) = key;
+        let mut failed_tests = HashMap::new();
+        let mut runs = Vec::with_capacity(entry.jobs.len());
+        for (id, job) in &entry.jobs {
+            let job_key = (repository.clone(), *id);
+            if &*job.conclusion == "failure" {
+                let known = self
+                    .failed_tests
+                    .get(&job_key)
+                    .and_then(|(_, a)| a.as_ref());
+                if let Some(answer) = known.or_else(|| answers.get(id)) {
+                    failed_tests.insert(*id, answer.clone());
+                }
+            }
+            let verdict = self.verdicts.get(&job_key);
+            runs.push(JobSummary::from(job_row(sha, *id, job, verdict)));
+        }
+        let cells = Arc::new(hud::commit_cells(runs, &failed_tests));
+        if asked.is_empty() {
+            cache.insert(key.clone(), (digest, Arc::clone(&cells)));
+        }
+        cells
+    }
+
     #[cfg(test)]
     fn page_built(&self, branch: &Branch, offset: usize, per_page: usize) -> Result<HotPage, Miss> {
-        self.page(branch, offset, per_page, true)
+        self.page(branch, offset, per_page, Some(&HashMap::new()))
     }
 
     /// What memory holds, for metrics: (commits, jobs, pending jobs).
@@ -1010,7 +1064,7 @@ mod tests {
     }
 
     fn shas_of(page: &HotPage) -> Vec<String> {
-        page.commits.iter().map(|c| c.sha.clone()).collect()
+        page.rows.iter().map(|(c, _)| c.sha.clone()).collect()
     }
 
     #[test]
@@ -1046,7 +1100,7 @@ mod tests {
                     },
                     0,
                     1,
-                    true
+                    None
                 )
                 .err(),
             Some(Miss::Branch)
@@ -1067,8 +1121,9 @@ mod tests {
             .page_built(&main(), 0, 50)
             .map_err(|m| m.label())
             .unwrap();
-        assert_eq!(page.jobs.len(), 1, "the pending job moved in");
-        assert_eq!(page.jobs[0].status, "in_progress");
+        let cells = &page.rows[0].1;
+        assert_eq!(cells.len(), 1, "the pending job moved in");
+        assert_eq!(cells["pull / test (1)"].conclusion, "pending");
     }
 
     #[test]
@@ -1110,7 +1165,11 @@ mod tests {
             .map_err(|m| m.label())
             .unwrap();
         assert!(page.failed_unknown.is_empty());
-        assert_eq!(page.failed_tests.get(&7), Some(&answer));
+        let cell = &page.rows[0].1["pull / test (1)"];
+        assert_eq!(
+            (cell.failed_test.as_deref(), cell.failed_tests),
+            (Some("a::b"), Some(2))
+        );
         // Another record of the job's tests forgets it.
         model.apply_test_record(REPO, 7, TestTopic::Cases, 1, 5);
         let page = model
@@ -1149,25 +1208,24 @@ mod tests {
         assert!(unstable(&model).is_empty());
     }
 
-    /// What a page shows, comparable.
-    type Shown = (Vec<String>, Vec<(i64, u64, String, String)>, u64);
+    /// What a page shows, comparable: the page as the API sends it, and its digest.
+    type Shown = (serde_json::Value, u64);
 
     fn page_of(model: &Model) -> Result<Shown, Miss> {
         let page = model.page_built(&main(), 0, 50)?;
-        let mut jobs: Vec<(i64, u64, String, String)> = page
-            .jobs
-            .iter()
-            .map(|j| {
-                (
-                    j.id,
-                    j.version,
-                    j.conclusion.clone(),
-                    j.failure_rule.clone(),
-                )
-            })
-            .collect();
-        jobs.sort();
-        Ok((shas_of(&page), jobs, page.digest))
+        let grid = hud::assemble_cells(
+            REPO,
+            "main",
+            crate::params::Paging {
+                page: 1,
+                per_page: 50,
+            },
+            page.rows,
+            page.has_more,
+            page.unstable,
+        );
+        let json = serde_json::to_value(&grid).map_err(|_| Miss::Branch)?;
+        Ok((json, page.digest))
     }
 
     #[derive(Debug, Clone)]
@@ -1178,7 +1236,8 @@ mod tests {
     }
 
     proptest! {
-        /// The log delivers late, twice and out of order: the window ends the same.
+        /// The log delivers late, twice and out of order: the window ends the same, whether its
+        /// pages were made along the way (cells kept and merged again) or only at the end.
         #[test]
         fn the_window_does_not_depend_on_the_order_of_the_records(
             records in prop::collection::vec(
@@ -1207,7 +1266,9 @@ mod tests {
                 state ^= state << 13; state ^= state >> 7; state ^= state << 17;
                 shuffled.swap(i, (state % (i as u64 + 1)) as usize);
             }
-            let build = |records: &[Record]| {
+            // `look` asks for the page after every record, as requests do while the log flows: the
+            // cells it keeps must be merged again whenever what they are made of changes.
+            let build = |records: &[Record], look: bool| {
                 let mut model = Model::new(&["main".into()], limits(100));
                 loaded(&mut model);
                 let mut wanted = Wanted::default();
@@ -1236,12 +1297,18 @@ mod tests {
                             pattern: String::new(),
                         }),
                     }
+                    if look {
+                        let entered: Vec<String> =
+                            wanted.commits.drain(..).map(|(_, s)| s).collect();
+                        model.load_jobs(REPO, vec![], &entered);
+                        let _ = page_of(&model);
+                    }
                 }
                 let entered: Vec<String> = wanted.commits.iter().map(|(_, s)| s.clone()).collect();
                 model.load_jobs(REPO, vec![], &entered);
                 model
             };
-            let (a, b) = (build(&records), build(&shuffled));
+            let (a, b) = (build(&records, true), build(&shuffled, false));
             prop_assert_eq!(page_of(&a), page_of(&b));
         }
     }

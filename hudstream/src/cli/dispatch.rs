@@ -143,6 +143,7 @@ pub(super) async fn run(command: Command, config: Config) -> anyhow::Result<()> 
             dataset,
             requests,
             keep,
+            at_scale,
         } => {
             let args = bench_read::ReadBenchArgs {
                 jobs,
@@ -150,6 +151,7 @@ pub(super) async fn run(command: Command, config: Config) -> anyhow::Result<()> 
                 dataset,
                 requests: requests.max(1),
                 keep,
+                at_scale,
             };
             bench_read::run(&config, args).await
         }

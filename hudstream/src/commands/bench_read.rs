@@ -31,6 +31,9 @@ pub struct ReadBenchArgs {
     pub requests: usize,
     /// Keep the database afterwards.
     pub keep: bool,
+    /// Time the grid again over a history this many jobs long (same jobs a commit, more
+    /// commits) and print its p99 against the first run's.
+    pub at_scale: Option<u64>,
 }
 
 const REPO: &str = "pytorch/pytorch";
@@ -316,25 +319,38 @@ fn insert_through(sql: &str, clickhouse: &ClickHouse) -> String {
     )
 }
 
-pub async fn run(config: &Config, args: ReadBenchArgs) -> anyhow::Result<()> {
+/// A generated history in a database of its own.
+struct Generated {
+    clickhouse: ClickHouse,
+    /// Jobs generated (whole commits of the shape's names).
+    jobs: u64,
+    commits: u64,
+}
+
+/// Fills a new database with `jobs` jobs over `commits` commits shaped like the dataset.
+async fn generate(
+    config: &Config,
+    dataset: &Path,
+    jobs: u64,
+    commits: u64,
+) -> anyhow::Result<Generated> {
     let mut config = config.clone();
     config.clickhouse.database = namespace("bench_read");
     let clickhouse = ClickHouse::new(&config.clickhouse)?;
     crate::migrate(&config).await?;
-    let per_commit = (args.jobs / args.commits.max(1)).max(1) as usize;
-    let shape = shape(&args.dataset, per_commit)?;
+    let per_commit = (jobs / commits.max(1)).max(1) as usize;
+    let shape = shape(dataset, per_commit)?;
     let per_commit = shape.names.len() as u64;
-    let jobs = per_commit * args.commits;
+    let jobs = per_commit * commits;
     let now = chrono::Utc::now().timestamp() as u64;
     println!(
-        "generating {jobs} jobs over {} commits ({per_commit} job names a commit: the most frequent of the {} jobs in {}, whose failure rate is {:.1} %)",
-        args.commits,
+        "generating {jobs} jobs over {commits} commits ({per_commit} job names a commit: the most frequent of the {} jobs in {}, whose failure rate is {:.1} %)",
         shape.dataset_jobs,
-        args.dataset.display(),
+        dataset.display(),
         shape.dataset_failure_rate * 100.0
     );
     let started = Instant::now();
-    for (what, sql) in statements(&shape, jobs, args.commits, now) {
+    for (what, sql) in statements(&shape, jobs, commits, now) {
         let t = Instant::now();
         let sql = insert_through(&sql.replace("{db}", clickhouse.database()), &clickhouse);
         clickhouse
@@ -356,9 +372,25 @@ pub async fn run(config: &Config, args: ReadBenchArgs) -> anyhow::Result<()> {
         "generated in {:.1} s: {rows} workflow_job rows (versions and reruns included)",
         started.elapsed().as_secs_f64()
     );
+    Ok(Generated {
+        clickhouse,
+        jobs,
+        commits,
+    })
+}
 
-    // The hot window, loaded from the tables as an API instance does when it starts (no log
-    // to follow here: the rows were generated straight into ClickHouse).
+/// The API over a generated database, on a free port of this process, with its hot window
+/// loaded from the tables as an instance does when it starts (no log to follow here: the rows
+/// were generated straight into ClickHouse). `/floor/{i}` serves the i-th endpoint's answer
+/// from memory (the floor each endpoint is compared with).
+struct Served {
+    base: String,
+    floors: Floors,
+    shutdown: CancellationToken,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+async fn serve(clickhouse: &ClickHouse) -> anyhow::Result<Served> {
     let rss_before = rss_mib();
     let hot = HotWindow::new(&HotWindowConfig {
         enabled: true,
@@ -368,7 +400,7 @@ pub async fn run(config: &Config, args: ReadBenchArgs) -> anyhow::Result<()> {
         page_cache_mb: 64,
     });
     let t = Instant::now();
-    hudstream_api::hot_window::feed::load_into(&hot, &clickhouse)
+    hudstream_api::hot_window::feed::load_into(&hot, clickhouse)
         .await
         .map_err(|e| anyhow::anyhow!("loading the hot window: {e}"))?;
     let (held_commits, held_jobs, _) = hot.sizes();
@@ -378,16 +410,13 @@ pub async fn run(config: &Config, args: ReadBenchArgs) -> anyhow::Result<()> {
          process memory {rss_before:.0} → {rss_after:.0} MiB (goal for the API: ≤ 512 MiB)",
         t.elapsed().as_secs_f64()
     );
-
-    // The API, on a free port, in this process; `/floor/{i}` serves the i-th endpoint's answer
-    // from memory (the floor each endpoint is compared with).
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
     let shutdown = CancellationToken::new();
     let floors = Floors::default();
     let app = hudstream_api::router_with(hudstream_api::ApiState {
         clickhouse: clickhouse.clone(),
-        hot: Some(hot.clone()),
+        hot: Some(hot),
     })
     .merge(floors.router());
     let stop = shutdown.clone();
@@ -396,6 +425,77 @@ pub async fn run(config: &Config, args: ReadBenchArgs) -> anyhow::Result<()> {
             .with_graceful_shutdown(async move { stop.cancelled().await })
             .await
     });
+    Ok(Served {
+        base,
+        floors,
+        shutdown,
+        server,
+    })
+}
+
+impl Served {
+    async fn stop(self) {
+        self.shutdown.cancel();
+        let _ = self.server.await;
+    }
+}
+
+/// The grid's endpoints, timed at both scales: from memory, from ClickHouse past the hot
+/// window, and the hot window's pages from ClickHouse.
+fn grid_endpoints() -> Vec<(Endpoint, &'static [(&'static str, &'static str)])> {
+    vec![
+        (
+            (
+                "HUD grid, pages 1-5 (memory)",
+                Some(50.0),
+                Box::new(|i| format!("/api/hud/{REPO}/main?page={}", i % HOT_PAGES + 1)),
+            ),
+            &[],
+        ),
+        (
+            (
+                "HUD grid, pages 6-20",
+                Some(50.0),
+                Box::new(|i| {
+                    format!(
+                        "/api/hud/{REPO}/main?page={}",
+                        i % (20 - HOT_PAGES) + HOT_PAGES + 1
+                    )
+                }),
+            ),
+            &[],
+        ),
+        (
+            (
+                "HUD grid, pages 1-5 (ClickHouse)",
+                Some(50.0),
+                Box::new(|i| format!("/api/hud/{REPO}/main?page={}", i % HOT_PAGES + 1)),
+            ),
+            &[("x-hud-source", "clickhouse")],
+        ),
+        (
+            (
+                "HUD grid, pages 1-5 (memory, made)",
+                Some(50.0),
+                Box::new(|i| format!("/api/hud/{REPO}/main?page={}", i % HOT_PAGES + 1)),
+            ),
+            &[("cache-control", "no-cache")],
+        ),
+    ]
+}
+
+pub async fn run(config: &Config, args: ReadBenchArgs) -> anyhow::Result<()> {
+    let Generated {
+        clickhouse,
+        jobs,
+        commits,
+    } = generate(config, &args.dataset, args.jobs, args.commits).await?;
+    let Served {
+        base,
+        floors,
+        shutdown,
+        server,
+    } = serve(&clickhouse).await?;
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(60))
         .build()?;
@@ -413,7 +513,7 @@ pub async fn run(config: &Config, args: ReadBenchArgs) -> anyhow::Result<()> {
         ))
         .await?;
     anyhow::ensure!(!failed_jobs.is_empty(), "the generator made no verdicts");
-    let prs = args.commits / 10;
+    let prs = commits / 10;
     let n = args.requests;
     let endpoints: Vec<Endpoint> = vec![
         (
@@ -533,51 +633,80 @@ pub async fn run(config: &Config, args: ReadBenchArgs) -> anyhow::Result<()> {
         ),
     ];
     let mut timings = time_endpoints(&http, &base, &endpoints, n).await?;
-    // The same first pages, asked of ClickHouse (what they cost without the hot window).
-    let from_clickhouse: Vec<Endpoint> = vec![(
-        "HUD grid, pages 1-5 (ClickHouse)",
-        Some(50.0),
-        Box::new(|i| format!("/api/hud/{REPO}/main?page={}", i % HOT_PAGES + 1)),
-    )];
-    timings.extend(
-        time_endpoints_with(
-            &http,
-            &base,
-            &from_clickhouse,
-            n,
-            &[("x-hud-source", "clickhouse")],
-        )
-        .await?,
-    );
-    // The same first pages from memory, made on every request (`Cache-Control: no-cache`: what
-    // a page costs the first time after something on it changed).
-    let made_each_time: Vec<Endpoint> = vec![(
-        "HUD grid, pages 1-5 (memory, made)",
-        Some(50.0),
-        Box::new(|i| format!("/api/hud/{REPO}/main?page={}", i % HOT_PAGES + 1)),
-    )];
-    timings.extend(
-        time_endpoints_with(
-            &http,
-            &base,
-            &made_each_time,
-            n,
-            &[("cache-control", "no-cache")],
-        )
-        .await?,
-    );
+    // The hot window's pages asked of ClickHouse (what they cost without it), and made from
+    // memory on every request (`Cache-Control: no-cache`: the page cache bypassed, the
+    // commits' cells reused — what a page costs after one of its commits changed).
+    for (endpoint, headers) in grid_endpoints().into_iter().skip(2) {
+        timings.extend(time_endpoints_with(&http, &base, &[endpoint], n, headers).await?);
+    }
     floors.time(&http, &base, &mut timings, n).await?;
     shutdown.cancel();
     let _ = server.await;
     print_timings(&clickhouse, &timings, n).await;
     print_html_ratio(&timings);
     if !args.keep {
-        clickhouse
-            .execute(&format!(
-                "DROP DATABASE IF EXISTS {}",
-                clickhouse.database()
-            ))
-            .await?;
+        drop_database(&clickhouse).await?;
+    }
+    if let Some(larger) = args.at_scale.filter(|larger| *larger > jobs) {
+        at_scale(config, &args, &http, &timings, (jobs, commits), larger).await?;
+    }
+    Ok(())
+}
+
+async fn drop_database(clickhouse: &ClickHouse) -> anyhow::Result<()> {
+    clickhouse
+        .execute(&format!(
+            "DROP DATABASE IF EXISTS {}",
+            clickhouse.database()
+        ))
+        .await?;
+    Ok(())
+}
+
+/// The grid again over a history `larger` jobs long (the same jobs a commit, more commits),
+/// against its figures at `jobs`: what a page costs must grow with the page, not with history
+/// (goal: p99 within ×1.5).
+async fn at_scale(
+    config: &Config,
+    args: &ReadBenchArgs,
+    http: &reqwest::Client,
+    smaller: &[Timing],
+    (jobs, commits): (u64, u64),
+    larger: u64,
+) -> anyhow::Result<()> {
+    let commits = larger / (jobs / commits.max(1)).max(1);
+    println!("\nthe grid at {larger} jobs:");
+    let generated = generate(config, &args.dataset, larger, commits.max(1)).await?;
+    let served = serve(&generated.clickhouse).await?;
+    let mut timings = Vec::new();
+    for (endpoint, headers) in grid_endpoints() {
+        timings.extend(
+            time_endpoints_with(http, &served.base, &[endpoint], args.requests, headers).await?,
+        );
+    }
+    served.stop().await;
+    println!(
+        "\nthe grid's p99 at {} jobs against {} jobs (goal ≤ ×1.5):",
+        generated.jobs, jobs
+    );
+    println!(
+        "  {:<34} {:>12} {:>12} {:>8}",
+        "endpoint", "p99 small", "p99 large", "ratio"
+    );
+    for t in &timings {
+        let Some(small) = smaller.iter().find(|s| s.endpoint == t.endpoint) else {
+            continue;
+        };
+        println!(
+            "  {:<34} {:>9.1} ms {:>9.1} ms {:>7.2}×",
+            t.endpoint,
+            small.p99_ms,
+            t.p99_ms,
+            t.p99_ms / small.p99_ms.max(0.001)
+        );
+    }
+    if !args.keep {
+        drop_database(&generated.clickhouse).await?;
     }
     Ok(())
 }

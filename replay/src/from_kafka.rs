@@ -29,8 +29,13 @@ use crate::{Plan, Progress, Replayer, Report};
 /// at a time keep both cores of a small box busy. Order does not matter (rows are versioned),
 /// and nothing is committed until all are written.
 const WRITERS: usize = 2;
-/// After the ends, read on until the log is quiet this long…
-const QUIET: Duration = Duration::from_millis(500);
+/// After the ends, read on until the log is quiet this long (a broker whose watermark points
+/// into its last batch, as tansu's does, has the rest of that batch already fetched: it comes
+/// at once). Catching up does not depend on it — the catch-up reads up to the ends the log has
+/// after the swap, which covers every record the live projection can have written into the
+/// old table — and on an idle log the wait is time added to every replay, twice (it was
+/// 500 ms)…
+const QUIET: Duration = Duration::from_millis(50);
 /// …but not forever on a busy topic: what arrives after that is the live projection's (and
 /// the catch-up's) job.
 const READ_ON: Duration = Duration::from_secs(5);
@@ -137,6 +142,7 @@ impl Replayer {
         self.catch_up(&encoder, &mut reader, &mut ends, &mut report)
             .await
             .context("the rebuilt table is live, but catching up on what arrived during the rebuild failed; run the replay again")?;
+        tracing::debug!(%table, caught_up = report.caught_up, "caught up");
         self.clickhouse.drop_replaced(&shadow, swap).await?;
         report.elapsed = started.elapsed();
         tracing::info!(%table, events = report.events, rows = report.rows_written, dead_letters = report.dead_letters, seconds = report.elapsed.as_secs_f64(), "replay finished");
@@ -152,10 +158,16 @@ impl Replayer {
         ends: &mut BTreeMap<i32, i64>,
         report: &mut Report,
     ) -> anyhow::Result<()> {
+        let asked = Instant::now();
         for (p, (_, high)) in tokio::task::block_in_place(|| reader.watermarks())? {
             let end = ends.entry(p).or_insert(0);
             *end = (*end).max(high);
         }
+        tracing::debug!(
+            seconds = asked.elapsed().as_secs_f64(),
+            ?ends,
+            "catch-up: the log's ends after the swap"
+        );
         let before = report.events;
         let into_live = TableWriter::new(encoder.clone(), self.clickhouse.clone());
         self.drain(reader, ends, &into_live, report, &mut |_| {})

@@ -828,9 +828,19 @@ async fn an_unwritable_newest_version_leaves_the_older_one_and_every_refused_row
 
     let projections = Running::projections(&config);
     let clickhouse = ClickHouse::new(&config.clickhouse).expect("client");
-    wait_until("five dead letters", 60, || {
+    // Three stages read hud.workflow_job.v1 and set the same records aside, each at its own
+    // pace: wait for workflow_job's own five (another stage's reaching the table first must
+    // not end the wait).
+    wait_until("five dead letters of project.workflow_job", 60, || {
         let clickhouse = clickhouse.clone();
-        async move { count(&clickhouse, "SELECT count() AS n FROM {db}.dead_letter").await >= 5 }
+        async move {
+            count(
+                &clickhouse,
+                "SELECT count() AS n FROM {db}.dead_letter WHERE stage = 'project.workflow_job'",
+            )
+            .await
+                >= 5
+        }
     })
     .await;
     assert_eq!(

@@ -5,8 +5,9 @@
 //! the branch, no commit on the page still loading); `feed` fills it — ClickHouse first, then
 //! the derived topics from where the projections stand, in a consumer of its own per API
 //! instance. A page memory cannot answer (older, or while the window loads or cannot read the
-//! log) comes from ClickHouse, the same page: the grid is made by one function,
-//! `hud::assemble`, from either source. The failing tests a red cell names are ClickHouse's
+//! log) comes from ClickHouse, the same page: the grid is made by the same functions from
+//! either source (`hud::commit_cells`, then `hud::assemble_cells`); memory keeps each commit's
+//! cells until something they are made of changes (the grid-cell model). The failing tests a red cell names are ClickHouse's
 //! answer, kept once ClickHouse has every test record the window has seen of the job.
 //!
 //! A page's `ETag` is a digest of the versions it is made of (commits, jobs, verdicts, issues)

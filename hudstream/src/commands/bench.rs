@@ -221,10 +221,12 @@ pub async fn run(base: &Config, args: BenchArgs) -> anyhow::Result<()> {
     // 4. The projection writer against clickhouse-client, and 5. a replay of a million jobs.
     projection_insert(&config, &clickhouse, args.rows, args.clickhouse_tcp_port).await?;
     replay(&config, args.replay_events).await?;
-    clickhouse
-        .execute(&format!("DROP DATABASE IF EXISTS {ns}"))
-        .await
-        .ok();
+    for database in [ns.clone(), format!("{ns}_replay")] {
+        clickhouse
+            .execute(&format!("DROP DATABASE IF EXISTS {database}"))
+            .await
+            .ok();
+    }
     Ok(())
 }
 
@@ -364,6 +366,10 @@ fn lifecycle_events(jobs: Vec<WorkflowJob>) -> Vec<WorkflowJob> {
 async fn replay(base: &Config, events: usize) -> anyhow::Result<()> {
     let mut config = base.clone();
     config.kafka.topic_prefix = format!("{}replay.", base.kafka.topic_prefix);
+    // And a database of its own: the earlier sections' jobs in workflow_job are not in these
+    // topics, and replay refuses to rebuild a table into one that would lose them.
+    config.clickhouse.database = format!("{}_replay", base.clickhouse.database);
+    crate::migrate(&config).await?;
     crate::create_topics(&config).await?;
     let config = &config;
     let jobs = events.div_ceil(3);
@@ -405,7 +411,7 @@ async fn replay(base: &Config, events: usize) -> anyhow::Result<()> {
             report.elapsed.as_secs_f64(),
             report.rows_written
         ),
-        format!("goal 100k events/s: ×{:.2}", rate / 100_000.0),
+        format!("goal 150k events/s (issue #18): ×{:.2}", rate / 150_000.0),
     );
     line(
         "",

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use futures::{FutureExt, StreamExt};
 use rdkafka::consumer::{ConsumerContext, StreamConsumer};
 use rdkafka::error::KafkaError;
 use tokio::time::Instant;
@@ -45,32 +46,46 @@ pub async fn collect<C: ConsumerContext + 'static>(
 ) -> Collected {
     let mut out = Collected::default();
     let mut deadline: Option<Instant> = None;
+    // One stream for the whole batch: `recv` makes a stream (and registers a waker) per
+    // message, which a replay reading a million records pays a million times.
+    let mut messages = consumer.stream();
     while out.records.len() < limits.max_records && out.bytes < limits.max_bytes {
-        let message = match (deadline, first) {
-            (Some(deadline), _) => match tokio::time::timeout_at(deadline, consumer.recv()).await {
-                Ok(m) => m,
-                Err(_) => break,
-            },
-            (None, FirstRecord::Within(wait)) => {
-                match tokio::time::timeout(wait, consumer.recv()).await {
+        // A record already fetched is taken without arming a timer: reading a backlog, nearly
+        // every one is.
+        let at_hand = match deadline {
+            Some(_) => messages.next().now_or_never(),
+            None => None,
+        };
+        let message = match (at_hand, deadline, first) {
+            (Some(m), _, _) => m,
+            (None, Some(deadline), _) => {
+                match tokio::time::timeout_at(deadline, messages.next()).await {
                     Ok(m) => m,
                     Err(_) => break,
                 }
             }
-            (None, FirstRecord::UntilCancelled(token)) => tokio::select! {
+            (None, None, FirstRecord::Within(wait)) => {
+                match tokio::time::timeout(wait, messages.next()).await {
+                    Ok(m) => m,
+                    Err(_) => break,
+                }
+            }
+            (None, None, FirstRecord::UntilCancelled(token)) => tokio::select! {
                 _ = token.cancelled() => {
                     out.cancelled = true;
                     break;
                 }
-                m = consumer.recv() => m,
+                m = messages.next() => m,
             },
         };
         let message = match message {
-            Ok(m) => m,
-            Err(e) => {
+            Some(Ok(m)) => m,
+            Some(Err(e)) => {
                 out.error = Some(e);
                 break;
             }
+            // A consumer's stream does not end; should it, the batch does.
+            None => break,
         };
         let record = to_in_record(prefix, &message);
         if !keep(&record) {

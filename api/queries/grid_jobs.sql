@@ -1,6 +1,7 @@
 -- The HUD grid's cells before merging: the newest state of every job of some commits, with
--- its verdict — only the columns a cell shows. A page is 50 commits × ~400 jobs, so every
--- column left out is 20,000 values not read. The answer has the columns of jobs_for_commits.sql
+-- its verdict — only the columns a cell shows, from grid_job (those columns alone, in narrow
+-- granules keyed by commit: a page of 50 commits reads ~100 k small rows, not ~1.1 M wide
+-- ones of workflow_job). The answer has the columns of jobs_for_commits.sql
 -- (the full rows for the commit and PR pages), in its order, so both are read as
 -- api/src/job_rows.rs `JobRow`: the columns a cell does not show are typed constants.
 -- Params: repo String, shas Array(String).
@@ -14,7 +15,7 @@ FROM
 (
     SELECT head_sha, id, version, run_attempt, workflow_name, name, status, conclusion,
            duration_s, html_url
-    FROM {database}.workflow_job
+    FROM {database}.grid_job
     WHERE repository_full_name = {repo:String}
       AND head_sha IN (SELECT arrayJoin({shas:Array(String)}))
     ORDER BY head_sha, id, version DESC
@@ -29,7 +30,7 @@ ANY LEFT JOIN
     WHERE repository_full_name = {repo:String}
       AND job_id IN
       (
-          SELECT id FROM {database}.workflow_job
+          SELECT id FROM {database}.grid_job
           WHERE repository_full_name = {repo:String}
             AND head_sha IN (SELECT arrayJoin({shas:Array(String)}))
       )

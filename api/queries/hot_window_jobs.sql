@@ -1,6 +1,7 @@
 -- The jobs of some commits as the hot window holds them (api/src/hot_window/): the columns of
--- grid_jobs.sql a cell shows, with the versions the window merges the log's records by (the
--- job's, and its newest verdict's; 0 for none). Params: repo String, shas Array(String).
+-- grid_jobs.sql a cell shows (from grid_job, as it), with the versions the window merges the
+-- log's records by (the job's, and its newest verdict's; 0 for none).
+-- Params: repo String, shas Array(String).
 SELECT
     head_sha, id, version, run_attempt, workflow_name, name, status, conclusion, duration_s,
     html_url, verdict_version, failure_outcome, failure_rule, failure_line, failure_line_number,
@@ -9,7 +10,7 @@ FROM
 (
     SELECT head_sha, id, version, run_attempt, workflow_name, name, status, conclusion,
            duration_s, html_url
-    FROM {database}.workflow_job
+    FROM {database}.grid_job
     WHERE repository_full_name = {repo:String}
       AND head_sha IN (SELECT arrayJoin({shas:Array(String)}))
     ORDER BY head_sha, id, version DESC
@@ -25,7 +26,7 @@ ANY LEFT JOIN
     WHERE repository_full_name = {repo:String}
       AND job_id IN
       (
-          SELECT id FROM {database}.workflow_job
+          SELECT id FROM {database}.grid_job
           WHERE repository_full_name = {repo:String}
             AND head_sha IN (SELECT arrayJoin({shas:Array(String)}))
       )

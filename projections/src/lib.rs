@@ -43,6 +43,7 @@ pub fn all() -> Vec<Arc<dyn Encoder>> {
     vec![
         Arc::new(workflow_job::WorkflowJobProjection),
         Arc::new(workflow_job::WorkflowJobByIdProjection),
+        Arc::new(workflow_job::GridJobProjection),
         Arc::new(job_failure::JobFailureProjection),
         Arc::new(workflow_run::WorkflowRunProjection),
         Arc::new(commit::CommitProjection),

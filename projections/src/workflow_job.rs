@@ -1,5 +1,6 @@
-//! `hud.workflow_job.v1` → `workflow_job` (DDL: `schemas/migrations/0001_workflow_job.sql`), and
-//! the same rows into `workflow_job_by_id` (`0015`), keyed for the job page's point lookups.
+//! `hud.workflow_job.v1` → `workflow_job` (DDL: `schemas/migrations/0001_workflow_job.sql`), the
+//! same rows into `workflow_job_by_id` (`0015`), keyed for the job page's point lookups, and the
+//! columns a grid cell shows into `grid_job` (`0016`), stored for reading whole commits.
 
 use hudstream_schemas::workflow_job::WorkflowJob;
 
@@ -54,6 +55,31 @@ crate::avro_projection! {
     /// (`schemas/migrations/0015_workflow_job_by_id.sql`).
     pub struct WorkflowJobByIdProjection: WorkflowJob => WorkflowJobRow {
         table: "workflow_job_by_id",
+    }
+}
+
+crate::row! {
+    /// One row of `grid_job`: a job as a grid cell shows it.
+    pub struct GridJobRow from WorkflowJob as job {
+        repository_full_name: String,
+        head_sha: String,
+        id: i64,
+        version: u64,
+        run_attempt: i64,
+        workflow_name: String,
+        name: String,
+        status: String,
+        conclusion: String,
+        duration_s: Option<f64>,
+        html_url: String,
+    }
+}
+
+crate::avro_projection! {
+    /// The grid's columns of every job, in narrow granules keyed by commit
+    /// (`schemas/migrations/0016_grid_job.sql`).
+    pub struct GridJobProjection: WorkflowJob => GridJobRow {
+        table: "grid_job",
     }
 }
 

@@ -65,6 +65,7 @@ migrations! {
     13 job_failure = "0013_job_failure.sql";
     14 replication = "0014_replication.sql";
     15 workflow_job_by_id = "0015_workflow_job_by_id.sql";
+    16 grid_job = "0016_grid_job.sql";
 }
 
 fn split_statements(sql: &str) -> Vec<String> {

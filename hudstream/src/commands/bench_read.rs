@@ -37,6 +37,10 @@ pub struct ReadBenchArgs {
 }
 
 const REPO: &str = "pytorch/pytorch";
+/// The columns of `grid_job` (`0016_grid_job.sql`), filled from the generated `workflow_job`.
+pub(crate) const GRID_JOB_COLUMNS: &str =
+    "repository_full_name, head_sha, id, version, run_attempt, \
+     workflow_name, name, status, conclusion, duration_s, html_url";
 /// Seconds between two commits on main.
 const COMMIT_GAP_S: u64 = 300;
 /// The newest commits whose jobs are still queued.
@@ -206,6 +210,12 @@ fn statements(shape: &Shape, jobs: u64, commits: u64, now: u64) -> Vec<(String, 
             "workflow_job_by_id: the same rows, keyed by id".to_string(),
             format!(
                 "INSERT INTO {{db}}.workflow_job_by_id ({job_columns}) SELECT {job_columns} FROM {{db}}.workflow_job"
+            ),
+        ),
+        (
+            "grid_job: the columns a grid cell shows, keyed by commit".to_string(),
+            format!(
+                "INSERT INTO {{db}}.grid_job ({GRID_JOB_COLUMNS}) SELECT {GRID_JOB_COLUMNS} FROM {{db}}.workflow_job"
             ),
         ),
         (

@@ -96,6 +96,13 @@ fn statements(args: &TestReadBenchArgs, now: u64) -> Vec<(&'static str, String)>
                 .to_string(),
         ),
         (
+            "grid_job (the same jobs, as the grid reads them)",
+            format!(
+                "INSERT INTO {{db}}.grid_job ({cols}) SELECT {cols} FROM {{db}}.workflow_job",
+                cols = crate::commands::bench_read::GRID_JOB_COLUMNS
+            ),
+        ),
+        (
             "test_report (a summary per report)",
             format!(
                 "INSERT INTO {{db}}.test_report (repository_full_name, job_id, report, version, report_sha256, invoking_file, head_sha, \

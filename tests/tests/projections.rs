@@ -832,47 +832,46 @@ async fn an_unwritable_newest_version_leaves_the_older_one_and_every_refused_row
 
     let projections = Running::projections(&config);
     let clickhouse = ClickHouse::new(&config.clickhouse).expect("client");
-    // Three stages read hud.workflow_job.v1 and set the same records aside, each at its own
-    // pace: wait for workflow_job's own five (another stage's reaching the table first must
-    // not end the wait).
-    wait_until("five dead letters of project.workflow_job", 60, || {
-        let clickhouse = clickhouse.clone();
-        async move {
-            count(
-                &clickhouse,
-                "SELECT count() AS n FROM {db}.dead_letter WHERE stage = 'project.workflow_job'",
-            )
-            .await
-                >= 5
-        }
-    })
-    .await;
-    assert_eq!(
-        count(
-            &clickhouse,
-            "SELECT count() AS n FROM {db}.dead_letter FINAL WHERE stage = 'project.workflow_job'"
-        )
-        .await,
+    // Four stages read hud.workflow_job.v1 and set the same records aside, each at its own
+    // pace, and on a cluster a read may reach a replica the rows have not reached yet: each
+    // count is waited for (up to 60 s), then checked.
+    settles_at(
+        &clickhouse,
+        "SELECT count() AS n FROM {db}.dead_letter FINAL WHERE stage = 'project.workflow_job'",
         5,
-        "three keyless rows, job 901's refused and job 902's unreadable version"
-    );
+        "three keyless rows, job 901's refused and job 902's unreadable version",
+    )
+    .await;
     for id in [901, 902] {
-        assert_eq!(
-            count(&clickhouse, &format!("SELECT count() AS n FROM {{db}}.workflow_job FINAL WHERE id = {id} AND version = 1")).await,
-            1,
-            "job {id} keeps its older, writable version"
-        );
-    }
-    assert_eq!(
-        count(
+        settles_at(
             &clickhouse,
-            "SELECT count() AS n FROM {db}.workflow_job FINAL"
+            &format!("SELECT count() AS n FROM {{db}}.workflow_job FINAL WHERE id = {id} AND version = 1"),
+            1,
+            &format!("job {id} keeps its older, writable version"),
         )
-        .await,
+        .await;
+    }
+    settles_at(
+        &clickhouse,
+        "SELECT count() AS n FROM {db}.workflow_job FINAL",
         32,
-        "the 30 good jobs and jobs 901 and 902"
-    );
+        "the 30 good jobs and jobs 901 and 902",
+    )
+    .await;
     projections.stop().await;
+}
+
+/// Waits up to 60 s for `sql`'s count to be `expected`, then checks it (the last value seen).
+async fn settles_at(clickhouse: &ClickHouse, sql: &str, expected: u64, what: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let seen = count(clickhouse, sql).await;
+        if seen == expected || std::time::Instant::now() > deadline {
+            assert_eq!(seen, expected, "{what}");
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
 }
 
 /// A replay includes what is appended while it runs, and on ClickHouse 18.16 swaps by RENAME.

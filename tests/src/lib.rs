@@ -918,25 +918,16 @@ pub async fn assert_hot_window_agrees(http: &reqwest::Client, api_url: &str, pat
             .to_string();
         let memory_status = memory.status().as_u16();
         let memory: Value = memory.json().await.unwrap_or(Value::Null);
-        let clickhouse: Value = http
-            .get(format!("{api_url}{path}"))
-            .header("x-hud-source", "clickhouse")
-            .send()
-            .await
-            .expect("api answers")
-            .json()
-            .await
-            .unwrap_or(Value::Null);
+        let page_with = |header: &'static str, value: &'static str| {
+            let request = http.get(format!("{api_url}{path}")).header(header, value);
+            async move {
+                let answer = request.send().await.expect("api answers");
+                answer.json::<Value>().await.unwrap_or(Value::Null)
+            }
+        };
+        let clickhouse = page_with("x-hud-source", "clickhouse").await;
         // Made again rather than from the page cache: the same.
-        let made: Value = http
-            .get(format!("{api_url}{path}"))
-            .header("cache-control", "no-cache")
-            .send()
-            .await
-            .expect("api answers")
-            .json()
-            .await
-            .unwrap_or(Value::Null);
+        let made = page_with("cache-control", "no-cache").await;
         let difference = first_difference(&memory, &clickhouse)
             .or_else(|| first_difference(&made, &clickhouse).map(|d| format!("made again: {d}")));
         if memory_status == 200 && source == "memory" && difference.is_none() {

@@ -257,6 +257,10 @@ enum Command {
         /// The one server to compare with.
         #[arg(long)]
         single_url: String,
+        /// One node of each shard, in shard order (comma-separated): also measure the writer
+        /// routing rows to the shards' local tables itself.
+        #[arg(long, value_delimiter = ',')]
+        shard_urls: Vec<String>,
         /// Jobs written per round (three rounds, the median).
         #[arg(long, default_value_t = 200_000)]
         rows: usize,

@@ -134,8 +134,13 @@ pub(super) async fn run(command: Command, config: Config) -> anyhow::Result<()> 
             let args = crate::commands::bench_triage::TriageBenchArgs { jobs: jobs.max(1) };
             crate::commands::bench_triage::run(&config, args).await
         }
-        Command::BenchCluster { single_url, rows } => {
-            crate::commands::bench_cluster::run(&config, &single_url, rows.max(1)).await
+        Command::BenchCluster {
+            single_url,
+            shard_urls,
+            rows,
+        } => {
+            crate::commands::bench_cluster::run(&config, &single_url, &shard_urls, rows.max(1))
+                .await
         }
         Command::BenchRead {
             jobs,

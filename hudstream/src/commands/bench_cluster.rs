@@ -3,6 +3,11 @@
 //! synchronous inserts), the same real-shaped workflow_job rows, the same batches. The read
 //! side on the cluster is `bench-read` run with the cluster's configuration (`hud bench` runs
 //! both).
+//!
+//! With `--shard-urls` (one node of each shard, in shard order) it also measures the other way
+//! #21 asked to weigh: the writer routing each batch's rows by entity to the shards' local
+//! tables itself, one insert per shard at once. That figure exists to justify the choice of
+//! the distributed insert (README, "A ClickHouse cluster"); the writer does not do it.
 
 use std::time::Instant;
 
@@ -41,8 +46,78 @@ async fn writer_rows_per_second(config: &Config, rows: usize) -> anyhow::Result<
     Ok(rates[1])
 }
 
-/// Prints the writer's rows/s on one server (`single_url`) and on the cluster `config` names.
-pub async fn run(config: &Config, single_url: &str, rows: usize) -> anyhow::Result<()> {
+/// Rows/s of the projection writer routing rows itself: each batch split by entity over the
+/// shards (`shard_urls`, one node each), every part inserted at once into that shard's
+/// `workflow_job_local` (its replicas copy it, as they do for a distributed insert). The split
+/// hashes the record key with std's hasher, not ClickHouse's `cityHash64`: which shard a job
+/// lands on does not change what an insert costs, and the database is dropped afterwards.
+async fn routed_rows_per_second(
+    config: &Config,
+    shard_urls: &[String],
+    rows: usize,
+) -> anyhow::Result<f64> {
+    use std::hash::{Hash, Hasher};
+    let mut config = config.clone();
+    config.clickhouse.database = namespace("bench_cluster_routed");
+    crate::migrate(&config).await?;
+    let cluster = ClickHouse::new(&config.clickhouse)?;
+    let encoder = hudstream_projections::by_table("workflow_job")?;
+    let local = hudstream_runtime::clickhouse::cluster::local_name("workflow_job");
+    let writers = shard_urls
+        .iter()
+        .map(|url| {
+            let mut node = config.clickhouse.clone();
+            node.url = url.clone();
+            node.cluster = String::new();
+            Ok(
+                hudstream_projections::TableWriter::new(encoder.clone(), ClickHouse::new(&node)?)
+                    .into_table(&local),
+            )
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let batch = config.pipeline.projection_batch_max_records.max(1);
+    let mut rates = Vec::new();
+    for round in 0..3 {
+        let jobs = crate::commands::bench::dataset_jobs_from(rows, (3 + round) * rows as i64)?;
+        let records = crate::commands::bench::as_records(&jobs)?;
+        let started = Instant::now();
+        for chunk in records.chunks(batch) {
+            let mut parts = vec![Vec::new(); writers.len()];
+            for record in chunk {
+                let mut hasher = std::collections::hash_map::DefaultHasher::new();
+                record.key.hash(&mut hasher);
+                parts[hasher.finish() as usize % writers.len()].push(record.clone());
+            }
+            futures::future::try_join_all(
+                writers
+                    .iter()
+                    .zip(&parts)
+                    .map(|(writer, part)| writer.write(part)),
+            )
+            .await?;
+        }
+        rates.push(rows as f64 / started.elapsed().as_secs_f64());
+    }
+    let drop = format!(
+        "DROP DATABASE IF EXISTS {}{}",
+        config.clickhouse.database,
+        cluster.on_cluster()
+    );
+    if let Err(e) = cluster.execute(&drop).await {
+        tracing::warn!(error = %e, "dropping the benchmark's database");
+    }
+    rates.sort_by(f64::total_cmp);
+    Ok(rates[1])
+}
+
+/// Prints the writer's rows/s on one server (`single_url`) and on the cluster `config` names
+/// (and, given one node of each shard, routing rows to the shards itself).
+pub async fn run(
+    config: &Config,
+    single_url: &str,
+    shard_urls: &[String],
+    rows: usize,
+) -> anyhow::Result<()> {
     anyhow::ensure!(
         !config.clickhouse.cluster.is_empty(),
         "bench-cluster needs clickhouse.cluster (HUDSTREAM_CLICKHOUSE__CLUSTER) and a url of one of its nodes"
@@ -67,5 +142,18 @@ pub async fn run(config: &Config, single_url: &str, rows: usize) -> anyhow::Resu
             many / one
         )
     );
+    if !shard_urls.is_empty() {
+        let routed = routed_rows_per_second(config, shard_urls, rows).await?;
+        println!(
+            "{:<34} {:<34} {}",
+            "projection writer → shards' local",
+            format!("{routed:>9.0} rows/s ({rows} jobs, median of 3)"),
+            format!(
+                "×{:.2} of one server, ×{:.2} of the distributed insert (rows routed by the writer, one insert per shard at once)",
+                routed / one,
+                routed / many
+            )
+        );
+    }
     Ok(())
 }

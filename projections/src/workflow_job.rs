@@ -1,6 +1,7 @@
 //! `hud.workflow_job.v1` → `workflow_job` (DDL: `schemas/migrations/0001_workflow_job.sql`), the
 //! same rows into `workflow_job_by_id` (`0015`), keyed for the job page's point lookups, and the
-//! columns a grid cell shows into `grid_job` (`0016`), stored for reading whole commits.
+//! columns the grid, commit and PR pages show into `grid_job` (`0016`, `0017`), stored in
+//! narrow granules for reading whole commits.
 
 use hudstream_schemas::workflow_job::WorkflowJob;
 
@@ -59,25 +60,32 @@ crate::avro_projection! {
 }
 
 crate::row! {
-    /// One row of `grid_job`: a job as a grid cell shows it.
+    /// One row of `grid_job`: a job as a grid cell, the commit page and the PR page show it.
     pub struct GridJobRow from WorkflowJob as job {
         repository_full_name: String,
         head_sha: String,
         id: i64,
         version: u64,
+        run_id: i64,
         run_attempt: i64,
         workflow_name: String,
         name: String,
         status: String,
         conclusion: String,
+        created_at: DateTime,
+        started_at: DateTime,
+        completed_at: DateTime,
+        queue_time_s: Option<f64>,
         duration_s: Option<f64>,
+        labels: Vec<String>,
+        runner_name: String,
         html_url: String,
     }
 }
 
 crate::avro_projection! {
-    /// The grid's columns of every job, in narrow granules keyed by commit
-    /// (`schemas/migrations/0016_grid_job.sql`).
+    /// The grid's, commit page's and PR page's columns of every job, in narrow granules keyed
+    /// by commit (`schemas/migrations/0016_grid_job.sql`, `0017_grid_job_commit_columns.sql`).
     pub struct GridJobProjection: WorkflowJob => GridJobRow {
         table: "grid_job",
     }

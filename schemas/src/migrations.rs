@@ -66,6 +66,7 @@ migrations! {
     14 replication = "0014_replication.sql";
     15 workflow_job_by_id = "0015_workflow_job_by_id.sql";
     16 grid_job = "0016_grid_job.sql";
+    17 grid_job_commit_columns = "0017_grid_job_commit_columns.sql";
 }
 
 fn split_statements(sql: &str) -> Vec<String> {

@@ -37,10 +37,12 @@ pub struct ReadBenchArgs {
 }
 
 const REPO: &str = "pytorch/pytorch";
-/// The columns of `grid_job` (`0016_grid_job.sql`), filled from the generated `workflow_job`.
+/// The columns of `grid_job` (`0016_grid_job.sql`, `0017_grid_job_commit_columns.sql`), filled
+/// from the generated `workflow_job`.
 pub(crate) const GRID_JOB_COLUMNS: &str =
-    "repository_full_name, head_sha, id, version, run_attempt, \
-     workflow_name, name, status, conclusion, duration_s, html_url";
+    "repository_full_name, head_sha, id, version, run_id, run_attempt, \
+     workflow_name, name, status, conclusion, created_at, started_at, completed_at, \
+     queue_time_s, duration_s, labels, runner_name, html_url";
 /// Seconds between two commits on main.
 const COMMIT_GAP_S: u64 = 300;
 /// The newest commits whose jobs are still queued.

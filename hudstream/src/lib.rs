@@ -2,6 +2,7 @@
 //! ([`cli`], grammar and dispatch) and each one-shot command's body ([`commands`], a file per
 //! command). The end-to-end tests start stages in-process through the same functions.
 
+pub mod allocator;
 pub mod cli;
 pub mod commands;
 pub mod stages;
@@ -91,13 +92,13 @@ pub async fn run_all(config: &Config, shutdown: CancellationToken) -> anyhow::Re
     stages::run_together(&shutdown, parts).await
 }
 
-/// The replayer for this configuration (projection batch limits, five retries per insert).
+/// The replayer for this configuration (replay's batch limits, five retries per insert).
 pub fn replayer(config: &Config) -> anyhow::Result<hudstream_replay::Replayer> {
     Ok(hudstream_replay::Replayer {
         kafka: config.kafka.clone(),
         clickhouse: ClickHouse::new(&config.clickhouse)?,
         appender: Appender::new(&config.kafka).context("creating the Kafka producer")?,
-        limits: config.pipeline.projection_batches(),
+        limits: config.pipeline.replay_batches(),
         max_retries: 5,
         allow_shrink: false,
     })

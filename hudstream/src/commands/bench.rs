@@ -221,11 +221,16 @@ pub async fn run(base: &Config, args: BenchArgs) -> anyhow::Result<()> {
     // 4. The projection writer against clickhouse-client, and 5. a replay of a million jobs.
     projection_insert(&config, &clickhouse, args.rows, args.clickhouse_tcp_port).await?;
     replay(&config, args.replay_events).await?;
-    for database in [ns.clone(), format!("{ns}_replay")] {
-        clickhouse
+    // The replay's database first: this client's session names `ns` as its database, and once
+    // `ns` is gone the server refuses the client's every statement (the replay databases of
+    // earlier runs were left behind that way, each merging a million rows in the background).
+    for database in [format!("{ns}_replay"), ns.clone()] {
+        if let Err(e) = clickhouse
             .execute(&format!("DROP DATABASE IF EXISTS {database}"))
             .await
-            .ok();
+        {
+            tracing::warn!(%database, error = %e, "dropping the benchmark's database");
+        }
     }
     Ok(())
 }
@@ -395,6 +400,8 @@ async fn replay(base: &Config, events: usize) -> anyhow::Result<()> {
     anyhow::ensure!(sent == 0, "{sent} records were not appended");
     let append_rate = appended as f64 / started.elapsed().as_secs_f64();
     drop(outs);
+    // As `hudstream replay` does.
+    crate::allocator::keep_freed_memory();
     let replayer = crate::replayer(config)?;
     let report = replayer
         .replay(

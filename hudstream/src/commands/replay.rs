@@ -13,6 +13,7 @@ pub async fn from_kafka(
     dry_run: bool,
     allow_shrink: bool,
 ) -> anyhow::Result<()> {
+    crate::allocator::keep_freed_memory();
     let mut replayer = crate::replayer(config)?;
     replayer.allow_shrink = allow_shrink;
     let tables = crate::tables_to_replay(which)?;
@@ -87,6 +88,7 @@ pub async fn from_archive(
     allow_gaps: bool,
     allow_shrink: bool,
 ) -> anyhow::Result<()> {
+    crate::allocator::keep_freed_memory();
     let archive = hudstream_archive::Archive::open(spec)?;
     let (tables, not_raw) =
         hudstream_replay::from_archive::rebuildable(crate::tables_to_replay(which)?);

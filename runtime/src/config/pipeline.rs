@@ -19,6 +19,14 @@ pub struct PipelineConfig {
     pub projection_batch_max_bytes: usize,
     /// Projections: how long an insert waits to fill up after its first record.
     pub projection_batch_linger_ms: u64,
+    /// Replay: most records per insert into the shadow table. A replay reads a log that is all
+    /// there, so its batches are bigger than a live projection's: more of an entity's versions
+    /// meet in one batch and only the newest is written (1 M job events: 612 k rows written
+    /// with the projection's limits, 416 k with these).
+    pub replay_batch_max_records: usize,
+    /// Replay: most input bytes per insert. A replay holds at most three batches (one being
+    /// read, two being written), so this bounds its memory at about three times this.
+    pub replay_batch_max_bytes: usize,
     /// Longest pause between retries of a failed batch.
     pub retry_max_backoff_ms: u64,
     /// How often each stage's lag is computed from its group's commits and the log's ends.
@@ -65,6 +73,16 @@ impl PipelineConfig {
             stall_after: std::time::Duration::from_millis(self.stall_after_ms),
         }
     }
+
+    /// A replay's batches: the projections' limits with replay's own sizes (a replay never
+    /// lingers for records that are not there yet: its reader stops at the log's ends).
+    pub fn replay_batches(&self) -> BatchLimits {
+        BatchLimits {
+            max_records: self.replay_batch_max_records.max(1),
+            max_bytes: self.replay_batch_max_bytes.max(1),
+            ..self.projection_batches()
+        }
+    }
 }
 
 impl Default for PipelineConfig {
@@ -76,6 +94,8 @@ impl Default for PipelineConfig {
             projection_batch_max_records: 50_000,
             projection_batch_max_bytes: 32 << 20,
             projection_batch_linger_ms: 1000,
+            replay_batch_max_records: 200_000,
+            replay_batch_max_bytes: 128 << 20,
             retry_max_backoff_ms: 10_000,
             watch_interval_ms: 10_000,
             stall_after_ms: 45_000,

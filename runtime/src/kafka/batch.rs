@@ -14,6 +14,10 @@ use crate::config::BatchLimits;
 use crate::kafka::client::to_in_record;
 use crate::worker::InRecord;
 
+/// The most records a batch reserves room for up front (~140 MiB of `InRecord`s): above
+/// it, the batch grows as it fills.
+const RESERVED_RECORDS_MAX: usize = 1 << 20;
+
 /// How long to wait for a batch's first record.
 #[derive(Debug, Clone, Copy)]
 pub enum FirstRecord<'a> {
@@ -47,9 +51,10 @@ pub async fn collect<C: ConsumerContext + 'static>(
     // Room for a full batch at once: grown by doubling, a replay's 200,000-record batch was
     // copied ~18 times, each time into freshly mapped memory the kernel had to zero first
     // (a profile of `hud bench`'s replay: ~20 % of its CPU in page faults and memmove). Space
-    // never written is never touched, so a small batch costs only its address range.
+    // never written is never touched, so a small batch costs only its address range. Capped,
+    // so that a configured limit far beyond any real batch reserves no absurd range.
     let mut out = Collected {
-        records: Vec::with_capacity(limits.max_records),
+        records: Vec::with_capacity(limits.max_records.min(RESERVED_RECORDS_MAX)),
         ..Collected::default()
     };
     let mut deadline: Option<Instant> = None;

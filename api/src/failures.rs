@@ -1,6 +1,7 @@
 //! `GET /api/failures?repo&since&until&rule&page&per_page`: the most frequent failure captures
-//! in a window — torchci's `log_captures_count` — so a CI team sees which errors are hurting
-//! most. The window is on the jobs' completion; the default is the last seven days.
+//! among the jobs that failed (failure, timed_out, cancelled) in a window — torchci's
+//! `log_captures_count` — so a CI team sees which errors are hurting most. The window is on
+//! the jobs' completion; the default is the last seven days.
 
 use serde::{Deserialize, Serialize};
 

@@ -594,6 +594,69 @@ async fn every_writer_sends_exactly_the_columns_of_its_migrated_table() {
         .expect("drop");
 }
 
+/// A migration that stopped half way (its first `ADD COLUMN`s applied, the rest and its record
+/// not) is finished by the next `migrate`, and the table ends as if it had run once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_migration_interrupted_half_way_is_finished_by_the_next_migrate() {
+    use hudstream_runtime::clickhouse::cluster::{translate, Step};
+    use hudstream_schemas::migrations::MIGRATIONS;
+    let config = test_config();
+    let clickhouse = ClickHouse::new(&config.clickhouse).expect("client");
+    // 0017 adds seven columns to grid_job, one statement each.
+    let at = MIGRATIONS
+        .iter()
+        .position(|m| m.name == "grid_job_commit_columns")
+        .expect("migration 0017");
+    let interrupted = &MIGRATIONS[at];
+    clickhouse
+        .migrate(&MIGRATIONS[..at])
+        .await
+        .expect("the migrations before it");
+    let db = clickhouse.database().to_string();
+    let statements = interrupted.statements(&db);
+    assert!(statements.len() > 2 && statements.iter().all(|s| s.contains(" ADD COLUMN ")));
+    // The first two statements ran, then the process died.
+    for statement in &statements[..2] {
+        let sqls = match clickhouse.cluster() {
+            None => vec![statement.clone()],
+            Some(cluster) => translate(statement, cluster, &db)
+                .expect("translates")
+                .into_iter()
+                .filter_map(|step| match step {
+                    Step::Execute(sql) => Some(sql),
+                    Step::Distributed(_) => None,
+                })
+                .collect(),
+        };
+        for sql in sqls {
+            clickhouse
+                .execute(&sql)
+                .await
+                .expect("half of the migration");
+        }
+    }
+    let applied = clickhouse
+        .migrate(MIGRATIONS)
+        .await
+        .expect("migrate finishes the interrupted migration");
+    assert_eq!(applied.first(), Some(&interrupted.version));
+    // Its table now has exactly the columns its writer sends.
+    let table = "grid_job";
+    let columns: Vec<String> = clickhouse
+        .fetch_all::<String>(&format!(
+            "SELECT name FROM system.columns WHERE database = '{db}' AND table = '{table}' AND default_kind NOT IN ('MATERIALIZED', 'ALIAS')"
+        ))
+        .await
+        .expect("columns");
+    let encoder = hudstream_projections::by_table(table).expect("grid_job's projection");
+    let writer: Vec<String> = encoder.columns().iter().map(|c| c.to_string()).collect();
+    assert_eq!(columns, writer);
+    clickhouse
+        .execute(&format!("DROP DATABASE {db}{}", clickhouse.on_cluster()))
+        .await
+        .expect("drop");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_row_is_dead_lettered_alone_and_the_rest_of_its_batch_is_written() {
     let config = prepared_config().await;

@@ -62,11 +62,11 @@ impl ClickHouse {
             }
             for statement in migration.statements(db) {
                 match self.cluster() {
-                    None => self.execute(&statement).await?,
+                    None => self.apply_statement(&statement).await?,
                     Some(cluster) => {
                         for step in cluster::translate(&statement, cluster, db)? {
                             match step {
-                                Step::Execute(sql) => self.execute(&sql).await?,
+                                Step::Execute(sql) => self.apply_statement(&sql).await?,
                                 Step::Distributed(table) => {
                                     self.recreate_distributed(cluster, &table).await?
                                 }
@@ -99,7 +99,43 @@ impl ClickHouse {
     }
 }
 
+/// ClickHouse's ILLEGAL_COLUMN, which `ADD COLUMN` answers for a column already there.
+const ILLEGAL_COLUMN: u32 = 44;
+/// Tries of one migration statement that could not reach the server.
+const STATEMENT_TRIES: u32 = 4;
+
 impl ClickHouse {
+    /// Runs one migration statement so that running it twice does what running it once did.
+    /// A statement that could not reach the server is tried again: on a loaded box the server
+    /// can close a pooled connection just as a statement goes out (CI saw "connection closed
+    /// before message completed" in the middle of a migration). `CREATE … IF NOT EXISTS` is
+    /// idempotent already; an `ADD COLUMN` whose column is there — its first try was applied
+    /// though its answer was lost, or an interrupted migration is run again — is done (18.16 has
+    /// no `ADD COLUMN IF NOT EXISTS`).
+    async fn apply_statement(&self, sql: &str) -> Result<(), ClickHouseError> {
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            match self.execute(sql).await {
+                Ok(()) => return Ok(()),
+                Err(ClickHouseError::Unreachable { url, reason }) if tries < STATEMENT_TRIES => {
+                    tracing::warn!(%url, %reason, tries, "a migration statement did not reach ClickHouse; trying again");
+                    tokio::time::sleep(std::time::Duration::from_millis(500 * u64::from(tries)))
+                        .await;
+                }
+                Err(e)
+                    if sql.contains(" ADD COLUMN ")
+                        && e.code() == Some(ILLEGAL_COLUMN)
+                        && e.message().contains("already exists") =>
+                {
+                    tracing::info!(statement = %sql, "the column is there already");
+                    return Ok(());
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
     /// Drops and creates again, on every node, the distributed `table` over `<table>_local`,
     /// with the local tables' columns as they are now (see [`Step::Distributed`]).
     async fn recreate_distributed(

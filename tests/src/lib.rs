@@ -950,3 +950,72 @@ pub async fn assert_hot_window_agrees(http: &reqwest::Client, api_url: &str, pat
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// A TCP stand-in in front of a real server that takes the first `drops` connections, reads
+/// their request and closes them without a word — what a client sees when the server closes a
+/// pooled keep-alive connection just as a request goes out — and joins every later connection
+/// to the server unchanged.
+pub struct ClosingProxy {
+    pub url: String,
+    accepted: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    task: JoinHandle<()>,
+}
+
+impl ClosingProxy {
+    /// Listens on a free loopback port in front of `target` (`http://host:port`).
+    pub async fn start(target: &str, drops: usize) -> ClosingProxy {
+        use std::sync::atomic::Ordering;
+        use tokio::io::AsyncReadExt;
+        let target = target
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_string();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a loopback port");
+        let url = format!("http://{}", listener.local_addr().expect("address"));
+        let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = accepted.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                let n = counter.fetch_add(1, Ordering::SeqCst);
+                let target = target.clone();
+                tokio::spawn(async move {
+                    if n < drops {
+                        // Read the whole request (until the client waits for an answer), so
+                        // the close is a FIN after it, not a reset of unread bytes.
+                        let mut buf = [0u8; 16 * 1024];
+                        while let Ok(Ok(read)) =
+                            tokio::time::timeout(Duration::from_millis(100), client.read(&mut buf))
+                                .await
+                        {
+                            if read == 0 {
+                                break;
+                            }
+                        }
+                        return;
+                    }
+                    if let Ok(mut server) = tokio::net::TcpStream::connect(&target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                });
+            }
+        });
+        ClosingProxy {
+            url,
+            accepted,
+            task,
+        }
+    }
+
+    /// Connections accepted so far, the closed ones included.
+    pub fn accepted(&self) -> usize {
+        self.accepted.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl Drop for ClosingProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}

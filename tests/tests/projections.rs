@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use hudstream_e2e::{
     all_fixtures, all_table_checksums, count, init_logs, prepared_config, test_config, wait_until,
-    OwnClickHouse, Running, Stack,
+    ClosingProxy, OwnClickHouse, Running, Stack,
 };
 use hudstream_runtime::clickhouse::ClickHouse;
 use hudstream_runtime::kafka::Appender;
@@ -651,6 +651,58 @@ async fn a_migration_interrupted_half_way_is_finished_by_the_next_migrate() {
     let encoder = hudstream_projections::by_table(table).expect("grid_job's projection");
     let writer: Vec<String> = encoder.columns().iter().map(|c| c.to_string()).collect();
     assert_eq!(columns, writer);
+    clickhouse
+        .execute(&format!("DROP DATABASE {db}{}", clickhouse.on_cluster()))
+        .await
+        .expect("drop");
+}
+
+/// Connections the server closes just as a statement goes out (stale keep-alive connections,
+/// several at once on a loaded box) do not fail a migration or a read: the client sends what
+/// may run twice again over a fresh connection. What may not run twice is not sent again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn statements_are_sent_again_over_connections_closed_before_any_answer() {
+    use hudstream_schemas::migrations::MIGRATIONS;
+    let config = test_config();
+    // Three closed connections in a row: one more try would not have been enough.
+    let proxy = ClosingProxy::start(&config.clickhouse.url, 3).await;
+    let mut through = config.clone();
+    through.clickhouse.url = proxy.url.clone();
+    let clickhouse = ClickHouse::new(&through.clickhouse).expect("client");
+    let applied = clickhouse
+        .migrate(MIGRATIONS)
+        .await
+        .expect("migrate goes through the closed connections");
+    assert_eq!(applied.len(), MIGRATIONS.len());
+    assert!(proxy.accepted() >= 4, "{} connections", proxy.accepted());
+    let tables: Vec<String> = clickhouse
+        .fetch_all(&format!(
+            "SELECT name FROM system.tables WHERE database = '{}' AND name = 'schema_migrations'",
+            clickhouse.database()
+        ))
+        .await
+        .expect("a read");
+    assert_eq!(tables, vec!["schema_migrations".to_string()]);
+
+    // An INSERT is not sent again by the client: its error says the server could not be
+    // reached, and the caller (the projection writer) decides.
+    let proxy = ClosingProxy::start(&config.clickhouse.url, 1).await;
+    through.clickhouse.url = proxy.url.clone();
+    let fresh = ClickHouse::new(&through.clickhouse).expect("client");
+    let db = fresh.database().to_string();
+    let error = fresh
+        .execute(&format!(
+            "INSERT INTO {db}.schema_migrations (version, name, checksum) VALUES (9999, 'x', 'y')"
+        ))
+        .await
+        .expect_err("the insert's connection closed");
+    assert!(
+        matches!(
+            error,
+            hudstream_runtime::clickhouse::ClickHouseError::Unreachable { .. }
+        ),
+        "{error}"
+    );
     clickhouse
         .execute(&format!("DROP DATABASE {db}{}", clickhouse.on_cluster()))
         .await

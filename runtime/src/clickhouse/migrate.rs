@@ -78,15 +78,17 @@ impl ClickHouse {
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs() as i64);
-            self.insert_all(
-                "schema_migrations",
-                &[Applied {
-                    version: migration.version,
-                    name: migration.name.to_string(),
-                    checksum: migration.checksum(),
-                    applied_at: DateTime::from_seconds(now),
-                }],
-            )
+            let record = Applied {
+                version: migration.version,
+                name: migration.name.to_string(),
+                checksum: migration.checksum(),
+                applied_at: DateTime::from_seconds(now),
+            };
+            // Recording it twice (the first answer lost) is harmless: the record is read into
+            // a map by version.
+            self.tried_again("recording a migration", || {
+                self.insert_all("schema_migrations", std::slice::from_ref(&record))
+            })
             .await?;
             tracing::info!(
                 version = migration.version,
@@ -113,25 +115,42 @@ impl ClickHouse {
     /// though its answer was lost, or an interrupted migration is run again — is done (18.16 has
     /// no `ADD COLUMN IF NOT EXISTS`).
     async fn apply_statement(&self, sql: &str) -> Result<(), ClickHouseError> {
+        match self
+            .tried_again("a migration statement", || self.execute(sql))
+            .await
+        {
+            Err(e)
+                if sql.contains(" ADD COLUMN ")
+                    && e.code() == Some(ILLEGAL_COLUMN)
+                    && e.message().contains("already exists") =>
+            {
+                tracing::info!(statement = %sql, "the column is there already");
+                Ok(())
+            }
+            other => other,
+        }
+    }
+
+    /// Runs `work` — a step of `migrate` that may run twice — again, after a pause, while it
+    /// cannot reach the server, up to [`STATEMENT_TRIES`] times. The client already sends a
+    /// read or an `IF NOT EXISTS` again at once over a closed connection; this also covers the
+    /// steps it may not repeat on its own (`ALTER`, the record's insert) and a server that is
+    /// slow to come back.
+    async fn tried_again<F, Fut>(&self, what: &str, work: F) -> Result<(), ClickHouseError>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<(), ClickHouseError>>,
+    {
         let mut tries = 0;
         loop {
             tries += 1;
-            match self.execute(sql).await {
-                Ok(()) => return Ok(()),
+            match work().await {
                 Err(ClickHouseError::Unreachable { url, reason }) if tries < STATEMENT_TRIES => {
-                    tracing::warn!(%url, %reason, tries, "a migration statement did not reach ClickHouse; trying again");
+                    tracing::warn!(%url, %reason, tries, "{what} did not reach ClickHouse; trying again");
                     tokio::time::sleep(std::time::Duration::from_millis(500 * u64::from(tries)))
                         .await;
                 }
-                Err(e)
-                    if sql.contains(" ADD COLUMN ")
-                        && e.code() == Some(ILLEGAL_COLUMN)
-                        && e.message().contains("already exists") =>
-                {
-                    tracing::info!(statement = %sql, "the column is there already");
-                    return Ok(());
-                }
-                Err(e) => return Err(e),
+                other => return other,
             }
         }
     }

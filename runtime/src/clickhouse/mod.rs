@@ -134,9 +134,13 @@ impl ClickHouse {
 
     /// Runs `work` within the request timeout, its errors named after `statement`. A statement
     /// that may run twice (`retry`: a read, or DDL that says `IF NOT EXISTS` / `IF EXISTS`) is
-    /// sent once more when the connection closed before any answer: a pooled keep-alive
-    /// connection the server closed just as the request went out (18.16 closes idle ones after
-    /// 3 s), which says nothing about the server.
+    /// sent again, up to [`CONNECTION_TRIES`] times in all, when the connection closed before
+    /// any answer: a pooled keep-alive connection the server closed just as the request went
+    /// out (18.16 closes idle ones after 3 s), which says nothing about the server. Several
+    /// pooled connections go stale together — the server closes them all on the same timer, and
+    /// on a loaded box the client notices late — so one more try is not enough (CI saw a
+    /// migration fail on its second closed connection); a stale connection fails at once, so
+    /// the tries cost nothing when the server is well.
     async fn bounded<T, W, F>(
         &self,
         statement: &str,
@@ -147,7 +151,7 @@ impl ClickHouse {
         W: Fn() -> F,
         F: std::future::Future<Output = clickhouse::error::Result<T>>,
     {
-        let mut attempts = if retry { 2 } else { 1 };
+        let mut attempts = if retry { CONNECTION_TRIES } else { 1 };
         loop {
             attempts -= 1;
             let result = match tokio::time::timeout(self.timeout, work()).await {
@@ -164,6 +168,7 @@ impl ClickHouse {
                     if attempts > 0 && closed_before_answer(&reason) =>
                 {
                     tracing::debug!(%reason, "ClickHouse closed the connection before answering; sending the statement again");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
                 }
                 other => return other,
             }
@@ -329,6 +334,10 @@ mod tests {
         assert!(ClickHouse::new(&c).is_err());
     }
 }
+
+/// Tries of a statement that may run twice when its connection closes before any answer
+/// (see [`ClickHouse::bounded`]).
+const CONNECTION_TRIES: u32 = 4;
 
 /// A connection that ended before any answer came (see [`ClickHouse::bounded`]).
 fn closed_before_answer(reason: &str) -> bool {

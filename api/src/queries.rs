@@ -29,7 +29,10 @@ macro_rules! saved_queries {
 }
 
 saved_queries! {
-    /// `GET /api/jobs/...`: one job's newest state.
+    /// `GET /api/jobs/...`: one job's newest state, as its page's document.
+    JOB_PAGE = "job_page";
+    /// `GET /api/jobs/...`: one job's newest state from its columns, for a job `job_page` does
+    /// not hold yet (its projection catching up after an upgrade, or being rebuilt).
     JOB_BY_ID = "job_by_id";
     /// `GET /api/jobs/...`: the newest verdict on one job's log.
     JOB_CLASSIFICATION_BY_ID = "job_classification_by_id";

@@ -44,6 +44,7 @@ pub fn all() -> Vec<Arc<dyn Encoder>> {
         Arc::new(workflow_job::WorkflowJobProjection),
         Arc::new(workflow_job::WorkflowJobByIdProjection),
         Arc::new(workflow_job::GridJobProjection),
+        Arc::new(workflow_job::JobPageProjection),
         Arc::new(job_failure::JobFailureProjection),
         Arc::new(workflow_run::WorkflowRunProjection),
         Arc::new(commit::CommitProjection),

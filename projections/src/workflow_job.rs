@@ -1,7 +1,8 @@
 //! `hud.workflow_job.v1` → `workflow_job` (DDL: `schemas/migrations/0001_workflow_job.sql`), the
 //! same rows into `workflow_job_by_id` (`0015`), keyed for the job page's point lookups, and the
 //! columns the grid, commit and PR pages show into `grid_job` (`0016`, `0017`), stored in
-//! narrow granules for reading whole commits.
+//! narrow granules for reading whole commits, and each version as one document into `job_page`
+//! (`0018`), for the job page.
 
 use hudstream_schemas::workflow_job::WorkflowJob;
 
@@ -60,6 +61,52 @@ crate::avro_projection! {
 }
 
 crate::row! {
+    /// One row of `job_page`: a version of a job as one JSON document, its
+    /// [`WorkflowJobRow`] as `JSONEachRow` writes it (the job page reads four columns, not 32).
+    pub struct JobPageRow {
+        repository_full_name: String,
+        id: i64,
+        version: u64,
+        document: String,
+    }
+}
+
+impl From<WorkflowJobRow> for JobPageRow {
+    fn from(row: WorkflowJobRow) -> Self {
+        let mut document = Vec::new();
+        crate::row::Row::write_json(&row, &mut document);
+        JobPageRow {
+            repository_full_name: row.repository_full_name,
+            id: row.id,
+            version: row.version,
+            // JSON text is UTF-8 (every string in it was written by serde_json).
+            document: String::from_utf8_lossy(&document).into_owned(),
+        }
+    }
+}
+
+impl From<WorkflowJob> for JobPageRow {
+    fn from(job: WorkflowJob) -> Self {
+        JobPageRow::from(WorkflowJobRow::from(job))
+    }
+}
+
+impl JobPageRow {
+    /// The job's row back from its document.
+    pub fn row(&self) -> Result<WorkflowJobRow, serde_json::Error> {
+        serde_json::from_str(&self.document)
+    }
+}
+
+crate::avro_projection! {
+    /// Every version of every job as one document keyed by (repository, id), in small granules:
+    /// the job page's point lookup (`schemas/migrations/0018_job_page.sql`).
+    pub struct JobPageProjection: WorkflowJob => JobPageRow {
+        table: "job_page",
+    }
+}
+
+crate::row! {
     /// One row of `grid_job`: a job as a grid cell, the commit page and the PR page show it.
     pub struct GridJobRow from WorkflowJob as job {
         repository_full_name: String,
@@ -111,5 +158,21 @@ mod tests {
         let json: serde_json::Value = serde_json::from_slice(&json).expect("json");
         assert_eq!(json["completed_at"], "1970-01-01 00:00:00");
         assert!(json.get("steps.name").is_some());
+    }
+
+    #[test]
+    fn a_job_page_document_reads_back_as_the_row_it_was_made_from() {
+        for fixture in [
+            "workflow_job/in_progress.with-queued-steps.payload.json",
+            "workflow_job/completed.failure.with-organization.payload.json",
+            "workflow_job/queued.payload.json",
+        ] {
+            let bytes = std::fs::read(crate::testdata::fixture(fixture)).expect("fixture");
+            let job = hudstream_processors::workflow_job::normalize(&bytes).expect("normalizes");
+            let row = WorkflowJobRow::from(job.clone());
+            let page = JobPageRow::from(job);
+            assert_eq!((page.id, page.version), (row.id, row.version));
+            assert_eq!(page.row().expect("the document parses"), row);
+        }
     }
 }

@@ -67,6 +67,7 @@ migrations! {
     15 workflow_job_by_id = "0015_workflow_job_by_id.sql";
     16 grid_job = "0016_grid_job.sql";
     17 grid_job_commit_columns = "0017_grid_job_commit_columns.sql";
+    18 job_page = "0018_job_page.sql";
 }
 
 fn split_statements(sql: &str) -> Vec<String> {

@@ -4,7 +4,7 @@
 use rand::seq::SliceRandom;
 use serde_json::Value;
 
-use hudstream_e2e::{fixture, Stack};
+use hudstream_e2e::{count, fixture, wait_until, Stack};
 use hudstream_ingest::fixtures::Delivery;
 
 const JOB: &str = "/api/jobs/Codertocat/Hello-World/289782451";
@@ -122,6 +122,51 @@ async fn a_running_job_shows_its_progress_and_nulls_for_what_has_not_happened() 
         .await;
     stack.wait_for(JOB, |j| j["status"] == "completed").await;
     stack.stop().await;
+}
+
+/// The job page reads the job's document from `job_page`; where that table cannot answer — the
+/// job not in it yet (its projection catching up after an upgrade) or a document that does not
+/// read as the job's row — the job is read from its columns in `workflow_job_by_id`, the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_page_document_that_does_not_read_is_answered_from_the_jobs_columns() {
+    let stack = Stack::start().await;
+    stack
+        .post(&fixture(
+            "workflow_job/completed.success.with-organization.payload.json",
+        ))
+        .await;
+    let mut from_document = stack.wait_for(JOB, |j| j["status"] == "completed").await;
+    let clickhouse = stack.clickhouse();
+    wait_until("the job's columns", 60, || {
+        let clickhouse = clickhouse.clone();
+        async move {
+            count(
+                &clickhouse,
+                "SELECT count() AS n FROM {db}.workflow_job_by_id WHERE id = 289782451",
+            )
+            .await
+                > 0
+        }
+    })
+    .await;
+    // A newer version whose document is not a job's row.
+    clickhouse
+        .execute(&format!(
+            "INSERT INTO {}.{} (repository_full_name, id, version, document) VALUES ('Codertocat/Hello-World', 289782451, 18446744073709551615, '{{\"not\": \"a job\"}}')",
+            clickhouse.database(),
+            clickhouse.insert_target("job_page")
+        ))
+        .await
+        .expect("an unreadable document");
+    let (status, mut from_columns) = stack.api(JOB).await;
+    assert_eq!(status, 200, "{from_columns}");
+    stack.stop().await;
+    for job in [&mut from_document, &mut from_columns] {
+        if let Some(o) = job.as_object_mut() {
+            o.remove("replication");
+        }
+    }
+    assert_eq!(from_columns, from_document);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

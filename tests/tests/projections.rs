@@ -24,6 +24,7 @@ fn expected_entities() -> BTreeMap<String, u64> {
     let keys: &[(&str, &[&str])] = &[
         ("workflow_job", &["repository_full_name", "head_sha", "id"]),
         ("job_failure", &["repository_full_name", "head_sha", "id"]),
+        ("job_page", &["repository_full_name", "id"]),
         ("workflow_run", &["repository_full_name", "head_sha", "id"]),
         ("commit", &["repository_full_name", "ref", "sha"]),
         ("ref_update", &["repository_full_name", "ref"]),
@@ -492,7 +493,7 @@ async fn every_table_fills_from_the_fixtures_and_a_replay_rebuilds_identical_tab
             "{table}: the archive rebuilds the same table as a replay from Kafka"
         );
     }
-    assert_eq!(rebuilt.len(), 14, "{rebuilt:?}");
+    assert_eq!(rebuilt.len(), 15, "{rebuilt:?}");
     stack.stop().await;
     let _ = std::fs::remove_dir_all(&log_store);
     let _ = std::fs::remove_dir_all(&archive_dir);
@@ -736,10 +737,10 @@ async fn a_refused_row_is_dead_lettered_alone_and_the_rest_of_its_batch_is_writt
     append_all(&config, &records).await;
     let projections = Running::projections(&config);
     let clickhouse = ClickHouse::new(&config.clickhouse).expect("client");
-    // The three tables of the job topic refuse it, each stage dead-letters its own copy.
+    // The four tables of the job topic refuse it, each stage dead-letters its own copy.
     wait_until("the refused rows in dead_letter", 60, || {
         let clickhouse = clickhouse.clone();
-        async move { count(&clickhouse, "SELECT count() AS n FROM {db}.dead_letter").await >= 3 }
+        async move { count(&clickhouse, "SELECT count() AS n FROM {db}.dead_letter").await >= 4 }
     })
     .await;
     #[derive(serde::Deserialize)]
@@ -762,13 +763,15 @@ async fn a_refused_row_is_dead_lettered_alone_and_the_rest_of_its_batch_is_writt
             .collect::<Vec<_>>(),
         vec![
             ("project.grid_job", 17),
+            ("project.job_page", 17),
             ("project.workflow_job", 17),
             ("project.workflow_job_by_id", 17)
         ]
     );
-    for (letter, table) in letters
-        .iter()
-        .zip(["grid_job", "workflow_job", "workflow_job_by_id"])
+    for (letter, table) in
+        letters
+            .iter()
+            .zip(["grid_job", "job_page", "workflow_job", "workflow_job_by_id"])
     {
         assert!(
             letter

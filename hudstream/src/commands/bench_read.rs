@@ -572,7 +572,14 @@ pub async fn run(config: &Config, args: ReadBenchArgs) -> anyhow::Result<()> {
         clickhouse,
         jobs,
         commits,
-    } = generate(config, &args.dataset, args.jobs, args.commits, JobPages::Fill).await?;
+    } = generate(
+        config,
+        &args.dataset,
+        args.jobs,
+        args.commits,
+        JobPages::Fill,
+    )
+    .await?;
     let Served {
         base,
         floors,

@@ -147,7 +147,7 @@ pub async fn fetch<T: clickhouse::RowOwned + clickhouse::RowRead>(
         .map_err(|e| ApiError::Unavailable(format!("{}: {e}", query.name)))?;
     let started = std::time::Instant::now();
     let rows = clickhouse
-        .fetch_all::<T>(&sql)
+        .fetch_all_named::<T>(query.name, &sql)
         .await
         .map_err(|e| ApiError::Unavailable(format!("{}: {e}", query.name)));
     metrics::histogram!("hudstream_api_query_seconds", "query" => query.name)

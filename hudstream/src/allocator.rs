@@ -14,3 +14,12 @@ pub fn keep_freed_memory() {
     // SAFETY: `mi_option_set` only stores the value; mimalloc reads it when it next purges.
     unsafe { libmimalloc_sys::mi_option_set(PURGE_DELAY, -1) }
 }
+
+/// Returns the memory this process has freed to the system now (mimalloc's `mi_collect`). For
+/// `bench-read`, which reports how much the API's process grows while it loads its hot window:
+/// freed memory kept mapped after generating the history would make that growth look smaller.
+pub fn return_freed_memory() {
+    // SAFETY: `mi_collect` may be called at any time from any thread; `true` also frees what
+    // other threads abandoned.
+    unsafe { libmimalloc_sys::mi_collect(true) }
+}

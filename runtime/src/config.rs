@@ -106,6 +106,47 @@ pub struct ClickHouseConfig {
     /// tables `<table>` over them `ON CLUSTER`, inserts go through the `Distributed` tables
     /// synchronously, and `url` may name any of its nodes (or a load balancer over them).
     pub cluster: String,
+    /// ClickHouse settings sent with every statement, e.g. `max_execution_time = "10"` (a
+    /// runaway read API query is stopped) or `log_queries = "1"` (18.16 logs none by default;
+    /// every read API query is then in `system.query_log` under a `query_id` that starts with
+    /// its saved query's name).
+    pub settings: std::collections::BTreeMap<String, SettingValue>,
+}
+
+/// A ClickHouse setting's value as ClickHouse reads it: text. A number or a boolean in the
+/// file or the environment (`HUDSTREAM_CLICKHOUSE__SETTINGS__MAX_EXECUTION_TIME=10`) is taken
+/// as its text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct SettingValue(pub String);
+
+impl<'de> Deserialize<'de> for SettingValue {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = SettingValue;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a ClickHouse setting's value: a string, a number or a boolean")
+            }
+            fn visit_str<E>(self, v: &str) -> Result<SettingValue, E> {
+                Ok(SettingValue(v.to_string()))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<SettingValue, E> {
+                Ok(SettingValue(v.to_string()))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<SettingValue, E> {
+                Ok(SettingValue(v.to_string()))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<SettingValue, E> {
+                Ok(SettingValue(v.to_string()))
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<SettingValue, E> {
+                // ClickHouse's booleans are 0 and 1.
+                Ok(SettingValue(if v { "1" } else { "0" }.to_string()))
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
 }
 
 impl Default for ClickHouseConfig {
@@ -117,6 +158,7 @@ impl Default for ClickHouseConfig {
             password: Secret::default(),
             request_timeout_ms: 30_000,
             cluster: String::new(),
+            settings: Default::default(),
         }
     }
 }

@@ -15,6 +15,7 @@ fn file_then_environment_override_the_defaults() {
         )?;
         jail.set_env("HUDSTREAM_KAFKA__BROKERS", "127.0.0.1:19092");
         jail.set_env("HUDSTREAM_CLICKHOUSE__PASSWORD", "12345");
+        jail.set_env("HUDSTREAM_CLICKHOUSE__SETTINGS__MAX_EXECUTION_TIME", "10");
         jail.set_env("HUDSTREAM_TEST_KAFKA_BROKERS", "not a setting");
         let config = Config::load(Some(Path::new("hud.toml"))).expect("loads");
         assert_eq!(config.kafka.brokers, "127.0.0.1:19092");
@@ -24,6 +25,10 @@ fn file_then_environment_override_the_defaults() {
             vec![Secret::new("from-file")]
         );
         assert_eq!(config.clickhouse.password.expose(), "12345");
+        assert_eq!(
+            config.clickhouse.settings.get("max_execution_time"),
+            Some(&crate::config::SettingValue("10".into()))
+        );
         assert_eq!(config.api.listen, "127.0.0.1:8081");
         Ok(())
     });

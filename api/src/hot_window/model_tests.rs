@@ -239,7 +239,7 @@ type Shown = (serde_json::Value, u64);
 
 fn page_of(model: &Model) -> Result<Shown, Miss> {
     let page = model.page_built(&main(), 0, 50)?;
-    let grid = hud::assemble_cells(
+    let grid = crate::hud::assemble_cells(
         REPO,
         "main",
         crate::params::Paging {

@@ -88,6 +88,12 @@ impl ClickHouse {
                 .with_setting("insert_distributed_sync", "1")
                 .with_setting("distributed_product_mode", "global");
         }
+        for (name, value) in &config.settings {
+            if !is_identifier(name) {
+                anyhow::bail!("clickhouse.settings: {name:?} is not a ClickHouse setting's name");
+            }
+            server = server.with_setting(name, &value.0);
+        }
         if !config.user.is_empty() {
             server = server
                 .with_user(&config.user)
@@ -199,6 +205,23 @@ impl ClickHouse {
     {
         self.bounded(sql, may_run_twice(sql), || {
             self.client.query_raw(sql).fetch_all::<T>()
+        })
+        .await
+    }
+
+    /// [`fetch_all`](Self::fetch_all), with a `query_id` of `{name}.{uuid}`: the server's
+    /// `system.query_log` and `system.processes` then say which saved query a statement is.
+    pub async fn fetch_all_named<T>(&self, name: &str, sql: &str) -> Result<Vec<T>, ClickHouseError>
+    where
+        T: clickhouse::RowOwned + clickhouse::RowRead,
+    {
+        self.bounded(sql, may_run_twice(sql), || {
+            // A new id on every try: the server refuses an id that is still running.
+            let id = format!("{name}.{}", uuid::Uuid::new_v4().simple());
+            self.client
+                .query_raw(sql)
+                .with_setting("query_id", id)
+                .fetch_all::<T>()
         })
         .await
     }

@@ -6,9 +6,10 @@
 //! - the durable broker is SIGKILLed and started again: the gateway acknowledges again and what
 //!   it acknowledges reaches its table within 30 s, no stage restarted, and what the log held
 //!   before is still there at the same offsets;
-//! - a topic is deleted and created again under the running stages: what the gateway then
-//!   acknowledges reaches its table within 30 s, no stage restarted (the durable broker, like
-//!   Kafka past a log's end, never tells the consumer; the stage watch rewinds it).
+//! - a topic is deleted and created again, with a second partition, under the running stages:
+//!   what the gateway then acknowledges reaches its table within 30 s, on either partition, no
+//!   stage restarted (the durable broker, like Kafka past a log's end, never tells the consumer;
+//!   the stage watch rewinds it; the new partition is assigned at the next metadata refresh).
 
 use std::process::{Child, Command, Stdio};
 
@@ -361,9 +362,14 @@ async fn a_topic_deleted_and_created_again_under_running_stages_is_read_from_its
         .expect("the broker answers");
     assert!(deleted.iter().all(|r| r.is_ok()), "{deleted:?}");
     let recreated = Instant::now();
+    // With a second partition: what lands there is a partition the stages have never been
+    // assigned (no local broker can add partitions to a live topic, CreatePartitions; a topic
+    // created again with more is the same change to a subscribed consumer).
+    let mut wider = config.kafka.clone();
+    wider.partitions = 2;
     loop {
         let created = hudstream_runtime::kafka::ensure_topics(
-            &config.kafka,
+            &wider,
             &[hudstream_schemas::topics::GITHUB_WORKFLOW_JOB.to_string()],
         )
         .await;
@@ -377,17 +383,30 @@ async fn a_topic_deleted_and_created_again_under_running_stages_is_read_from_its
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 
-    let after = derived(
-        "workflow_job/in_progress.payload.json",
-        "after-recreate",
-        |b| {
-            b["workflow_job"]["id"] = 777_100_001.into();
-        },
-    );
-    let (acknowledged, stored) =
-        acknowledged_then_in_clickhouse(&stack, &after, 777_100_001, recreated).await;
-    println!(
-        "topic created again: the gateway acknowledged {acknowledged:.1} s later, in ClickHouse {stored:.1} s after that"
+    // Jobs keyed across both partitions, each in its table within 30 s of its acknowledgement.
+    for i in 0..8u64 {
+        let job = 777_100_001 + i;
+        let after = derived(
+            "workflow_job/in_progress.payload.json",
+            &format!("after-recreate-{i}"),
+            |b| {
+                b["workflow_job"]["id"] = job.into();
+            },
+        );
+        let (acknowledged, stored) =
+            acknowledged_then_in_clickhouse(&stack, &after, job, recreated).await;
+        println!(
+            "topic created again with two partitions: job {job} acknowledged {acknowledged:.1} s after, in ClickHouse {stored:.1} s after that"
+        );
+    }
+    let probe: rdkafka::consumer::BaseConsumer =
+        hudstream_runtime::kafka::client_config(&config.kafka)
+            .create()
+            .expect("a consumer");
+    let ends = hudstream_runtime::kafka::partition_watermarks(&probe, &topic).expect("watermarks");
+    assert!(
+        ends.get(&1).is_some_and(|(_, end)| *end > 0),
+        "no job landed on the new partition, so it was not tested: {ends:?}"
     );
     stack.stop().await;
 }

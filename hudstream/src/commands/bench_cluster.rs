@@ -9,41 +9,73 @@
 //! tables itself, one insert per shard at once. That figure exists to justify the choice of
 //! the distributed insert (README, "A ClickHouse cluster"); the writer does not do it.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use hudstream_runtime::clickhouse::ClickHouse;
+use hudstream_runtime::worker::InRecord;
 use hudstream_runtime::Config;
 
 use crate::commands::load::namespace;
 
-/// Rows/s of the projection writer into `config`'s ClickHouse: `rows` jobs, written three
-/// times (fresh ids each round), the median.
-async fn writer_rows_per_second(config: &Config, rows: usize) -> anyhow::Result<f64> {
+/// A database of its own for one measurement: `config` naming it, with every migration.
+async fn bench_database(config: &Config, prefix: &str) -> anyhow::Result<(Config, ClickHouse)> {
     let mut config = config.clone();
-    config.clickhouse.database = namespace("bench_cluster");
+    config.clickhouse.database = namespace(prefix);
     crate::migrate(&config).await?;
     let clickhouse = ClickHouse::new(&config.clickhouse)?;
-    let encoder = hudstream_projections::by_table("workflow_job")?;
-    let writer = hudstream_projections::TableWriter::new(encoder, clickhouse.clone());
-    let batch = config.pipeline.projection_batch_max_records.max(1);
-    let mut rates = Vec::new();
-    for round in 0..3 {
-        let jobs = crate::commands::bench::dataset_jobs_from(rows, round * rows as i64)?;
-        let records = crate::commands::bench::as_records(&jobs)?;
-        let started = Instant::now();
-        for chunk in records.chunks(batch) {
-            writer.write(chunk).await?;
-        }
-        rates.push(rows as f64 / started.elapsed().as_secs_f64());
-    }
-    let db = config.clickhouse.database.clone();
-    let drop = format!("DROP DATABASE IF EXISTS {db}{}", clickhouse.on_cluster());
-    // The figures stand whether or not the clean-up works.
+    Ok((config, clickhouse))
+}
+
+/// Drops a [`bench_database`]; the figures stand whether or not the clean-up works.
+async fn drop_bench_database(config: &Config, clickhouse: &ClickHouse) {
+    let drop = format!(
+        "DROP DATABASE IF EXISTS {}{}",
+        config.clickhouse.database,
+        clickhouse.on_cluster()
+    );
     if let Err(e) = clickhouse.execute(&drop).await {
         tracing::warn!(error = %e, "dropping the benchmark's database");
     }
+}
+
+/// Round `round` of a measurement: `rows` real-shaped jobs as records, their ids fresh for
+/// each round.
+fn round_records(rows: usize, round: i64) -> anyhow::Result<Vec<InRecord>> {
+    let jobs = crate::commands::bench::dataset_jobs_from(rows, round * rows as i64)?;
+    crate::commands::bench::as_records(&jobs)
+}
+
+/// The median rows/s of three rounds of `rows` rows that took `times`.
+fn median_rate(rows: usize, times: &[Duration]) -> f64 {
+    let mut rates: Vec<f64> = times
+        .iter()
+        .map(|t| rows as f64 / t.as_secs_f64().max(f64::EPSILON))
+        .collect();
     rates.sort_by(f64::total_cmp);
-    Ok(rates[1])
+    rates[rates.len() / 2]
+}
+
+/// Rows/s of the projection writer into `config`'s ClickHouse, in the stage's batches.
+async fn writer_rows_per_second(config: &Config, rows: usize) -> anyhow::Result<f64> {
+    let (config, clickhouse) = bench_database(config, "bench_cluster").await?;
+    let encoder = hudstream_projections::by_table("workflow_job")?;
+    let writer = hudstream_projections::TableWriter::new(encoder, clickhouse.clone());
+    let batch = config.pipeline.projection_batch_max_records.max(1);
+    let rate = async {
+        let mut times = Vec::new();
+        for round in 0..3 {
+            let records = round_records(rows, round)?;
+            let started = Instant::now();
+            for chunk in records.chunks(batch) {
+                writer.write(chunk).await?;
+            }
+            times.push(started.elapsed());
+        }
+        anyhow::Ok(median_rate(rows, &times))
+    }
+    .await;
+    drop_bench_database(&config, &clickhouse).await;
+    rate
 }
 
 /// Rows/s of the projection writer routing rows itself: each batch split by entity over the
@@ -57,10 +89,7 @@ async fn routed_rows_per_second(
     rows: usize,
 ) -> anyhow::Result<f64> {
     use std::hash::{Hash, Hasher};
-    let mut config = config.clone();
-    config.clickhouse.database = namespace("bench_cluster_routed");
-    crate::migrate(&config).await?;
-    let cluster = ClickHouse::new(&config.clickhouse)?;
+    let (config, cluster) = bench_database(config, "bench_cluster_routed").await?;
     let encoder = hudstream_projections::by_table("workflow_job")?;
     let local = hudstream_runtime::clickhouse::cluster::local_name("workflow_job");
     let writers = shard_urls
@@ -76,46 +105,40 @@ async fn routed_rows_per_second(
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     let batch = config.pipeline.projection_batch_max_records.max(1);
-    let mut rates = Vec::new();
-    for round in 0..3 {
-        let jobs = crate::commands::bench::dataset_jobs_from(rows, (3 + round) * rows as i64)?;
-        let records = crate::commands::bench::as_records(&jobs)?;
-        // Each batch's parts, split before the clock starts: only the inserts are timed, as
-        // for the distributed insert.
-        let batches: Vec<Vec<Vec<_>>> = records
-            .chunks(batch)
-            .map(|chunk| {
-                let mut parts = vec![Vec::new(); writers.len()];
-                for record in chunk {
-                    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-                    record.key.hash(&mut hasher);
-                    parts[hasher.finish() as usize % writers.len()].push(record.clone());
-                }
-                parts
-            })
-            .collect();
-        let started = Instant::now();
-        for parts in &batches {
-            futures::future::try_join_all(
-                writers
-                    .iter()
-                    .zip(parts)
-                    .map(|(writer, part)| writer.write(part)),
-            )
-            .await?;
+    let rate = async {
+        let mut times = Vec::new();
+        for round in 3..6 {
+            // Each batch's parts, split before the clock starts: only the inserts are timed,
+            // as for the distributed insert.
+            let batches: Vec<Vec<Vec<InRecord>>> = round_records(rows, round)?
+                .chunks(batch)
+                .map(|chunk| {
+                    let mut parts = vec![Vec::new(); writers.len()];
+                    for record in chunk {
+                        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+                        record.key.hash(&mut hasher);
+                        parts[hasher.finish() as usize % writers.len()].push(record.clone());
+                    }
+                    parts
+                })
+                .collect();
+            let started = Instant::now();
+            for parts in &batches {
+                futures::future::try_join_all(
+                    writers
+                        .iter()
+                        .zip(parts)
+                        .map(|(writer, part)| writer.write(part)),
+                )
+                .await?;
+            }
+            times.push(started.elapsed());
         }
-        rates.push(rows as f64 / started.elapsed().as_secs_f64());
+        anyhow::Ok(median_rate(rows, &times))
     }
-    let drop = format!(
-        "DROP DATABASE IF EXISTS {}{}",
-        config.clickhouse.database,
-        cluster.on_cluster()
-    );
-    if let Err(e) = cluster.execute(&drop).await {
-        tracing::warn!(error = %e, "dropping the benchmark's database");
-    }
-    rates.sort_by(f64::total_cmp);
-    Ok(rates[1])
+    .await;
+    drop_bench_database(&config, &cluster).await;
+    rate
 }
 
 /// Prints the writer's rows/s on one server (`single_url`) and on the cluster `config` names

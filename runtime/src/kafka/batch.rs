@@ -48,15 +48,13 @@ pub async fn collect<C: ConsumerContext + 'static>(
     first: FirstRecord<'_>,
     mut keep: impl FnMut(&InRecord) -> bool,
 ) -> Collected {
-    // Room for a full batch at once: grown by doubling, a replay's 200,000-record batch was
-    // copied ~18 times, each time into freshly mapped memory the kernel had to zero first
-    // (a profile of `hud bench`'s replay: ~20 % of its CPU in page faults and memmove). Space
-    // never written is never touched, so a small batch costs only its address range. Capped,
-    // so that a configured limit far beyond any real batch reserves no absurd range.
-    let mut out = Collected {
-        records: Vec::with_capacity(limits.max_records.min(RESERVED_RECORDS_MAX)),
-        ..Collected::default()
-    };
+    // Room for a full batch at once, reserved with the first record (an idle stage waiting
+    // for one holds none): grown by doubling, a replay's 200,000-record batch was copied ~18
+    // times, each time into freshly mapped memory the kernel had to zero first (a profile of
+    // `hud bench`'s replay: ~20 % of its CPU in page faults and memmove). Space never written
+    // is never touched, so a small batch costs only its address range. Capped, so that a
+    // configured limit far beyond any real batch reserves no absurd range.
+    let mut out = Collected::default();
     let mut deadline: Option<Instant> = None;
     // One stream for the whole batch: `recv` makes a stream (and registers a waker) per
     // message, which a replay reading a million records pays a million times.
@@ -104,6 +102,10 @@ pub async fn collect<C: ConsumerContext + 'static>(
             continue;
         }
         out.bytes += record.payload.as_ref().map_or(0, Vec::len);
+        if out.records.is_empty() {
+            out.records
+                .reserve(limits.max_records.min(RESERVED_RECORDS_MAX));
+        }
         out.records.push(record);
         deadline.get_or_insert_with(|| Instant::now() + limits.linger);
     }

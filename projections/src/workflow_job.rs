@@ -1,5 +1,5 @@
 //! `hud.workflow_job.v1` → `workflow_job` (DDL: `schemas/migrations/0001_workflow_job.sql`), the
-//! same rows into `workflow_job_by_id` (`0015`), keyed for the job page's point lookups, and the
+//! same rows into `workflow_job_by_id` (`0015`), keyed for point lookups by id, and the
 //! columns the grid, commit and PR pages show into `grid_job` (`0016`, `0017`), stored in
 //! narrow granules for reading whole commits, and each version as one document into `job_page`
 //! (`0018`), for the job page.

@@ -106,10 +106,11 @@ pub struct ClickHouseConfig {
     /// tables `<table>` over them `ON CLUSTER`, inserts go through the `Distributed` tables
     /// synchronously, and `url` may name any of its nodes (or a load balancer over them).
     pub cluster: String,
-    /// ClickHouse settings sent with every statement, e.g. `max_execution_time = "10"` (a
-    /// runaway read API query is stopped) or `log_queries = "1"` (18.16 logs none by default;
-    /// every read API query is then in `system.query_log` under a `query_id` that starts with
-    /// its saved query's name).
+    /// ClickHouse settings sent with every statement of every stage, e.g.
+    /// `max_execution_time = "10"` (a runaway query is stopped) or `log_queries = "1"` (18.16
+    /// logs none by default; every read API query is then in `system.query_log` under a
+    /// `query_id` that starts with its saved query's name). Those hudstream sets itself are
+    /// refused (see `hudstream_runtime::clickhouse`).
     pub settings: std::collections::BTreeMap<String, SettingValue>,
 }
 

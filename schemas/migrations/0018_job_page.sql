@@ -6,10 +6,11 @@
 -- (the same lookup with 256-row granules still took 11–14 ms, with 8 columns 4 ms). Here a
 -- lookup opens four columns and reads ~500 rows: 2 ms.
 -- Topic: hud.workflow_job.v1. Writer: projections/src/workflow_job.rs (`JobPageProjection`).
--- Reader: api/queries/job_by_id.sql (the API parses `document` back into the row).
+-- Reader: api/queries/job_page.sql (the API parses `document` back into the row).
 -- A deployment that upgrades gets an empty table, and the new projection reads the topic from
--- its start (a new consumer group): older jobs' pages answer 404 until it has caught up;
--- `hudstream replay job_page` (or `--from-archive`) rebuilds it like any other table.
+-- its start (a new consumer group). Until it has caught up the job page reads a job it lacks
+-- from workflow_job_by_id, but a job it holds at an older version is shown at that version:
+-- fill it with `hudstream replay job_page` (or `--from-archive`) before the API rolls out.
 CREATE TABLE IF NOT EXISTS {database}.job_page
 (
     repository_full_name String,

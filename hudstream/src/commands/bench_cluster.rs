@@ -92,20 +92,22 @@ async fn routed_rows_per_second(
     let (config, cluster) = bench_database(config, "bench_cluster_routed").await?;
     let encoder = hudstream_projections::by_table("workflow_job")?;
     let local = hudstream_runtime::clickhouse::cluster::local_name("workflow_job");
-    let writers = shard_urls
-        .iter()
-        .map(|url| {
-            let mut node = config.clickhouse.clone();
-            node.url = url.clone();
-            node.cluster = String::new();
-            Ok(
-                hudstream_projections::TableWriter::new(encoder.clone(), ClickHouse::new(&node)?)
-                    .into_table(&local),
-            )
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
     let batch = config.pipeline.projection_batch_max_records.max(1);
+    // Everything that may fail runs inside, so the database is dropped whatever fails.
     let rate = async {
+        let writers = shard_urls
+            .iter()
+            .map(|url| {
+                let mut node = config.clickhouse.clone();
+                node.url = url.clone();
+                node.cluster = String::new();
+                Ok(hudstream_projections::TableWriter::new(
+                    encoder.clone(),
+                    ClickHouse::new(&node)?,
+                )
+                .into_table(&local))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
         let mut times = Vec::new();
         for round in 3..6 {
             // Each batch's parts, split before the clock starts: only the inserts are timed,

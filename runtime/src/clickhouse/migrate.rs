@@ -131,11 +131,11 @@ impl ClickHouse {
         }
     }
 
-    /// Runs `work` — a step of `migrate` that may run twice — again, after a pause, while it
-    /// cannot reach the server, up to [`STATEMENT_TRIES`] times. The client already sends a
-    /// read or an `IF NOT EXISTS` again at once over a closed connection; this also covers the
-    /// steps it may not repeat on its own (`ALTER`, the record's insert) and a server that is
-    /// slow to come back.
+    /// Runs `work` — a migration's statement or its record, either of which may run twice —
+    /// again, after a pause, while it cannot reach the server, up to [`STATEMENT_TRIES`] times.
+    /// The client already sends a read or an `IF NOT EXISTS` again at once over a closed
+    /// connection; this also covers what it may not repeat on its own (`ALTER`, the record's
+    /// insert) and a server that stops answering for a few seconds mid-migration.
     async fn tried_again<F, Fut>(&self, what: &str, work: F) -> Result<(), ClickHouseError>
     where
         F: Fn() -> Fut,

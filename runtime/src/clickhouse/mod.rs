@@ -92,6 +92,11 @@ impl ClickHouse {
             if !is_identifier(name) {
                 anyhow::bail!("clickhouse.settings: {name:?} is not a ClickHouse setting's name");
             }
+            if OWN_SETTINGS.contains(&name.as_str()) || name.starts_with("param_") {
+                anyhow::bail!(
+                    "clickhouse.settings: {name:?} is set by hudstream itself and cannot be overridden"
+                );
+            }
             server = server.with_setting(name, &value.0);
         }
         if !config.user.is_empty() {
@@ -356,7 +361,37 @@ mod tests {
         c.database = "x; DROP".into();
         assert!(ClickHouse::new(&c).is_err());
     }
+
+    #[test]
+    fn settings_hudstream_sets_itself_cannot_be_overridden() {
+        use crate::config::SettingValue;
+        for name in ["query_id", "insert_distributed_sync", "param_repo", "a b"] {
+            let mut c = ClickHouseConfig::default();
+            c.settings.insert(name.into(), SettingValue("1".into()));
+            assert!(ClickHouse::new(&c).is_err(), "{name}");
+        }
+        let mut c = ClickHouseConfig::default();
+        c.settings
+            .insert("max_execution_time".into(), SettingValue("10".into()));
+        assert!(ClickHouse::new(&c).is_ok());
+    }
 }
+
+/// Settings (and URL parameters) hudstream sets itself, which `clickhouse.settings` may not:
+/// the statement's identity, its database and format, and the cluster's insert and join rules.
+const OWN_SETTINGS: &[&str] = &[
+    "query_id",
+    "database",
+    "default_format",
+    "session_id",
+    "user",
+    "password",
+    "compress",
+    "decompress",
+    "output_format_json_quote_64bit_integers",
+    "insert_distributed_sync",
+    "distributed_product_mode",
+];
 
 /// Tries of a statement that may run twice when its connection closes before any answer
 /// (see [`ClickHouse::bounded`]).

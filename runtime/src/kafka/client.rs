@@ -20,6 +20,15 @@ pub fn client_config(kafka: &KafkaConfig) -> ClientConfig {
         "topic.metadata.refresh.interval.ms",
         METADATA_REFRESH_MS.to_string(),
     );
+    // After a broker restart librdkafka tries its connection again with a backoff that doubles
+    // up to `reconnect.backoff.max.ms`, 10 s by default: a gateway could answer 503 for 10 s
+    // after its broker was back (its appends wait `kafka.append_timeout_ms`, 5 s). Capped at
+    // 1 s, every client is back within a second of its broker, for one connection attempt a
+    // second per broker while it is down.
+    config.set(
+        "reconnect.backoff.max.ms",
+        RECONNECT_BACKOFF_MAX_MS.to_string(),
+    );
     for (k, v) in &kafka.client {
         config.set(k, v);
     }
@@ -28,6 +37,9 @@ pub fn client_config(kafka: &KafkaConfig) -> ClientConfig {
 
 /// How often every client refreshes topic metadata (see [`client_config`]).
 pub const METADATA_REFRESH_MS: u64 = 10_000;
+
+/// The longest a client waits before connecting to a broker again (see [`client_config`]).
+pub const RECONNECT_BACKOFF_MAX_MS: u64 = 1_000;
 
 /// The largest record the producer sends unless `kafka.client` says otherwise: GitHub's 25 MiB
 /// delivery cap plus room for key and headers.

@@ -15,7 +15,7 @@ use hudstream_runtime::clickhouse::ClickHouse;
 use hudstream_runtime::worker::InRecord;
 use hudstream_runtime::Config;
 
-use crate::commands::load::namespace;
+use crate::commands::load::{drop_bench_database, namespace};
 
 /// A database of its own for one measurement: `config` naming it, with every migration.
 async fn bench_database(config: &Config, prefix: &str) -> anyhow::Result<(Config, ClickHouse)> {
@@ -24,18 +24,6 @@ async fn bench_database(config: &Config, prefix: &str) -> anyhow::Result<(Config
     crate::migrate(&config).await?;
     let clickhouse = ClickHouse::new(&config.clickhouse)?;
     Ok((config, clickhouse))
-}
-
-/// Drops a [`bench_database`]; the figures stand whether or not the clean-up works.
-async fn drop_bench_database(config: &Config, clickhouse: &ClickHouse) {
-    let drop = format!(
-        "DROP DATABASE IF EXISTS {}{}",
-        config.clickhouse.database,
-        clickhouse.on_cluster()
-    );
-    if let Err(e) = clickhouse.execute(&drop).await {
-        tracing::warn!(error = %e, "dropping the benchmark's database");
-    }
 }
 
 /// Round `round` of a measurement: `rows` real-shaped jobs as records, their ids fresh for
@@ -74,7 +62,7 @@ async fn writer_rows_per_second(config: &Config, rows: usize) -> anyhow::Result<
         anyhow::Ok(median_rate(rows, &times))
     }
     .await;
-    drop_bench_database(&config, &clickhouse).await;
+    drop_bench_database(&clickhouse).await;
     rate
 }
 
@@ -139,7 +127,7 @@ async fn routed_rows_per_second(
         anyhow::Ok(median_rate(rows, &times))
     }
     .await;
-    drop_bench_database(&config, &cluster).await;
+    drop_bench_database(&cluster).await;
     rate
 }
 

@@ -273,12 +273,7 @@ pub async fn run(config: &Config, args: TestReadBenchArgs) -> anyhow::Result<()>
     let _ = server.await;
     print_timings(&clickhouse, &timings, args.requests).await;
     if !args.keep {
-        clickhouse
-            .execute(&format!(
-                "DROP DATABASE IF EXISTS {}",
-                clickhouse.database()
-            ))
-            .await?;
+        crate::commands::load::drop_bench_database(&clickhouse).await;
     }
     Ok(())
 }

@@ -76,6 +76,19 @@ pub(crate) fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
+/// Drops a benchmark's own database — on every node when `clickhouse` names a cluster. The
+/// figures stand whether or not the clean-up works: a failure is logged, not returned.
+pub(crate) async fn drop_bench_database(clickhouse: &hudstream_runtime::clickhouse::ClickHouse) {
+    let drop = format!(
+        "DROP DATABASE IF EXISTS {}{}",
+        clickhouse.database(),
+        clickhouse.on_cluster()
+    );
+    if let Err(e) = clickhouse.execute(&drop).await {
+        tracing::warn!(error = %e, "dropping the benchmark's database");
+    }
+}
+
 /// A namespace of its own for a measuring run: `<prefix>_<unix seconds>`.
 pub(crate) fn namespace(prefix: &str) -> String {
     let seconds = std::time::SystemTime::now()

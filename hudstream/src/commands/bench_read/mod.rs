@@ -322,21 +322,11 @@ pub async fn run(config: &Config, args: ReadBenchArgs) -> anyhow::Result<()> {
     server_account::print(&clickhouse, since).await;
     print_html_ratio(&timings);
     if !args.keep {
-        drop_database(&clickhouse).await?;
+        crate::commands::load::drop_bench_database(&clickhouse).await;
     }
     if let Some(larger) = args.at_scale.filter(|larger| *larger > jobs) {
         at_scale(config, &args, &http, &timings, (jobs, commits), larger).await?;
     }
-    Ok(())
-}
-
-async fn drop_database(clickhouse: &ClickHouse) -> anyhow::Result<()> {
-    clickhouse
-        .execute(&format!(
-            "DROP DATABASE IF EXISTS {}",
-            clickhouse.database()
-        ))
-        .await?;
     Ok(())
 }
 
@@ -390,7 +380,7 @@ async fn at_scale(
         );
     }
     if !args.keep {
-        drop_database(&generated.clickhouse).await?;
+        crate::commands::load::drop_bench_database(&generated.clickhouse).await;
     }
     Ok(())
 }

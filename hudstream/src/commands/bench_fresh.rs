@@ -103,7 +103,7 @@ fn shown(grid: &Value) -> Vec<String> {
 }
 
 pub async fn run(base: &Config, args: FreshBenchArgs) -> anyhow::Result<()> {
-    let (ns, mut config) = namespaced(base, "fresh");
+    let (_, mut config) = namespaced(base, "fresh");
     config.api.hot_window.enabled = true;
     config.api.hot_window.branches = vec!["main".into()];
     crate::create_topics(&config).await?;
@@ -277,9 +277,6 @@ pub async fn run(base: &Config, args: FreshBenchArgs) -> anyhow::Result<()> {
         );
     }
     let clickhouse = hudstream_runtime::clickhouse::ClickHouse::new(&config.clickhouse)?;
-    clickhouse
-        .execute(&format!("DROP DATABASE IF EXISTS {ns}"))
-        .await
-        .ok();
+    crate::commands::load::drop_bench_database(&clickhouse).await;
     Ok(())
 }

@@ -278,10 +278,7 @@ pub async fn run(base: &Config, args: TestBenchArgs) -> anyhow::Result<()> {
         format!("{ours:>9.0} rows/s ({cases} cases, median of 3)"),
         against,
     );
-    clickhouse
-        .execute(&format!("DROP DATABASE IF EXISTS {ns}"))
-        .await
-        .ok();
+    crate::commands::load::drop_bench_database(&clickhouse).await;
     let _ = std::fs::remove_dir_all(&store);
     Ok(())
 }

@@ -219,9 +219,6 @@ pub async fn run(base: &Config, args: TriageBenchArgs) -> anyhow::Result<()> {
         p99 / 1000.0 / GOAL_S
     );
     let clickhouse = hudstream_runtime::clickhouse::ClickHouse::new(&config.clickhouse)?;
-    clickhouse
-        .execute(&format!("DROP DATABASE IF EXISTS {ns}"))
-        .await
-        .ok();
+    crate::commands::load::drop_bench_database(&clickhouse).await;
     Ok(())
 }

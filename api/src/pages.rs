@@ -166,6 +166,12 @@ fn seconds_text(s: Option<f64>) -> String {
 }
 
 impl Cell {
+    /// Nothing to say beyond its conclusion and link (not flaky, no failure line, no failed
+    /// test): the grid page writes such a cell without hover text or data attributes.
+    pub fn is_plain(&self) -> bool {
+        !self.flaky && self.failure.is_none() && self.failed_test.is_none()
+    }
+
     pub fn href(&self) -> &str {
         safe_href(&self.html_url)
     }
@@ -582,6 +588,94 @@ pub async fn not_found(uri: axum::http::Uri) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use std::sync::Arc;
+
+    fn cell(conclusion: &str, flaky: bool, failure: Option<&str>) -> Option<Arc<Cell>> {
+        Some(Arc::new(Cell {
+            conclusion: conclusion.into(),
+            id: 7,
+            html_url: "https://github.com/o/r/actions/runs/1/job/7".into(),
+            run_attempt: 1,
+            duration_s: None,
+            flaky,
+            runs: 1,
+            failure: failure.map(|line| crate::job_rows::Failure {
+                rule: "pytest failure".into(),
+                line: line.into(),
+                line_number: 3,
+                captures: vec![],
+            }),
+            failed_test: None,
+            failed_tests: None,
+        }))
+    }
+
+    /// A plain cell is its conclusion and link only (the page's bulk); a cell with something
+    /// to say (flaky, a failure line, an unstable column) keeps its hover text and data.
+    #[test]
+    fn the_grid_page_writes_plain_cells_short() {
+        let grid = Grid {
+            repository: "o/r".into(),
+            branch: "main".into(),
+            page: 1,
+            per_page: 50,
+            has_more: false,
+            job_names: vec![
+                "a / build".into(),
+                "a / lint".into(),
+                "a / test".into(),
+                "b / rocm".into(),
+            ],
+            unstable_jobs: vec!["b / rocm".into()],
+            commits: vec![crate::hud::GridRow {
+                sha: "abcdef0123".into(),
+                title: "Fix".into(),
+                author: "x".into(),
+                author_username: None,
+                timestamp: None,
+                url: String::new(),
+                pr_number: None,
+                jobs: vec![
+                    cell("success", false, None),
+                    cell("failure", false, Some("E   AssertionError")),
+                    cell("success", true, None),
+                    cell("success", false, None),
+                ],
+            }],
+        };
+        let html = GridPage { grid }.render().expect("renders");
+        assert!(
+            html.contains(r#"<td class="cell success"><a href="https://github.com/o/r/actions/runs/1/job/7">O</a></td>"#),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"data-job="a / lint" data-conclusion="failure""#),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"title="a / lint: failure — E   AssertionError""#),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"title="a / test: success (flaky)""#),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"title="b / rocm: success (unstable)""#),
+            "{html}"
+        );
+        // The plain cell's hover text comes from its column's header.
+        assert!(
+            html.contains(r#"<th class="job" title="a / build">"#),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"grid.addEventListener("mouseover""#),
+            "{html}"
+        );
+        assert_eq!(html.matches("data-job=").count(), 3, "{html}");
+    }
 
     #[test]
     fn only_http_links_are_links() {

@@ -850,6 +850,8 @@ async fn pages_in_headless_chromium(stack: &Stack) {
             "data-failed-test=\"python.test_sample::test_which_fails\"",
             ">F</a>",
             ">X</a>",
+            // A plain cell's hover text is made on hover (the fixtures' two cells are not plain).
+            "grid.addEventListener(\"mouseover\"",
             "data-failure-line=\"",
             &piece,
             &format!("href=\"/{REPO}/commit/{SHA}\""),

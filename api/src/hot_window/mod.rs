@@ -169,7 +169,7 @@ impl HotWindow {
             let answers = self
                 .failed_tests(clickhouse, repository, &digest.failed_unknown)
                 .await?;
-            let etag = etag_of(digest.digest, &answers, representation, paging);
+            let etag = etag_of(&digest, &answers, representation, paging);
             if if_none_match.is_some_and(|v| crate::respond::etag_matches(v, &etag)) {
                 served("not_modified");
                 return Ok(Some(Served::NotModified { etag }));
@@ -244,19 +244,26 @@ impl HotWindow {
     }
 }
 
-/// A page's `ETag`: the digest of the versions it is made of, the failing tests it names, and
-/// what was asked for.
+/// A page's `ETag`: the digest of the versions it is made of, the failing tests it names
+/// (those memory knows and those ClickHouse answered, summed alike), and what was asked for.
 fn etag_of(
-    digest: u64,
+    page: &model::HotPage,
     answers: &[hud::FailedTestsRow],
     representation: &str,
     paging: Paging,
 ) -> String {
+    let failing_tests = answers.iter().fold(page.known_answers, |sum, a| {
+        sum.wrapping_add(model::answer_digest(Some(a)))
+    });
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    (digest, representation, paging.page, paging.per_page).hash(&mut hasher);
-    for a in answers {
-        (a.job_id, a.failed_tests, &a.first_failed_test).hash(&mut hasher);
-    }
+    (
+        page.digest,
+        failing_tests,
+        representation,
+        paging.page,
+        paging.per_page,
+    )
+        .hash(&mut hasher);
     format!("\"hw-{:016x}\"", hasher.finish())
 }
 

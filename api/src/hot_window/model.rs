@@ -32,7 +32,7 @@ use crate::hud::{CommitCells, FailedTestsRow};
 use crate::unstable::UnstableIssue;
 
 mod page;
-pub use page::{HotPage, Miss};
+pub use page::{answer_digest, HotPage, Miss};
 
 /// A branch: repository and full ref (`refs/heads/main`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -185,12 +185,25 @@ fn failing_tests_are_kept_only_once_clickhouse_has_what_the_window_saw() {
     );
     // The writer passes offset 41: the next answer is kept.
     model.set_written(TestTopic::Reports, &BTreeMap::from([(0, 42)]));
+    let asked = model
+        .page_built(&main(), 0, 50)
+        .map_err(|m| m.label())
+        .unwrap();
     model.keep_failed_tests(REPO, 7, generation, Some(answer.clone()));
     let page = model
         .page_built(&main(), 0, 50)
         .map_err(|m| m.label())
         .unwrap();
     assert!(page.failed_unknown.is_empty());
+    // What makes the ETag is the same whether the answer was asked for or kept: a page
+    // revalidated after memory kept its answer is still not modified.
+    assert_eq!(asked.digest, page.digest);
+    assert_eq!(
+        asked
+            .known_answers
+            .wrapping_add(answer_digest(Some(&answer))),
+        page.known_answers
+    );
     let cell = &page.rows[0].1["pull / test (1)"];
     assert_eq!(
         (cell.failed_test.as_deref(), cell.failed_tests),

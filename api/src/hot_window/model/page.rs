@@ -24,9 +24,22 @@ pub struct HotPage {
     pub unstable: Vec<UnstableIssue>,
     /// The failed jobs whose failing tests must be asked of ClickHouse: (id, generation).
     pub failed_unknown: Vec<(i64, u64)>,
-    /// A digest of what the page is made of but the unknown failing tests (versions, not
-    /// contents).
+    /// A digest of what the page is made of but its failing tests (versions, not contents).
     pub digest: u64,
+    /// The failing tests memory already knows for the page's failed jobs, as the sum of their
+    /// [`answer_digest`]s: the `ETag` adds ClickHouse's answers for the others the same way,
+    /// so a page's `ETag` does not move when memory keeps an answer it had to ask for.
+    pub known_answers: u64,
+}
+
+/// One job's failing tests in a page's `ETag`. Summed, not hashed in order: the same answers
+/// give the same sum whether memory knew them or ClickHouse was asked (`None` adds nothing,
+/// as a job ClickHouse has no failing tests for adds no row).
+pub fn answer_digest(answer: Option<&FailedTestsRow>) -> u64 {
+    let Some(a) = answer else { return 0 };
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    (a.job_id, a.failed_tests, &a.first_failed_test).hash(&mut hasher);
+    hasher.finish()
 }
 
 /// Why a page is not answered from memory.
@@ -86,6 +99,7 @@ impl Model {
         has_more.hash(&mut hasher);
         let mut rows = Vec::new();
         let mut failed_unknown = Vec::new();
+        let mut known_answers = 0u64;
         for c in &held {
             (&c.row.sha, c.version).hash(&mut hasher);
             let key = (branch.repository.clone(), c.row.sha.clone());
@@ -107,17 +121,24 @@ impl Model {
                 let job = &entry.jobs[id];
                 let job_key = (branch.repository.clone(), *id);
                 let verdict = self.verdicts.get(&job_key);
-                (id, job.version, verdict.map_or(0, |v| v.version)).hash(&mut commit_hasher);
+                let versions = (id, job.version, verdict.map_or(0, |v| v.version));
+                versions.hash(&mut commit_hasher);
+                versions.hash(&mut hasher);
                 if &*job.conclusion == "failure" {
                     match self.failed_tests.get(&job_key) {
-                        Some((_, answer)) => answer.hash_into(&mut commit_hasher),
+                        Some((_, answer)) => {
+                            answer.hash_into(&mut commit_hasher);
+                            known_answers =
+                                known_answers.wrapping_add(answer_digest(answer.as_ref()));
+                        }
                         None => failed_unknown
                             .push((*id, self.tests.get(&job_key).map_or(0, |m| m.generation))),
                     }
                 }
             }
+            // The cells' key holds the known answers too; the page's digest does not (see
+            // `known_answers`).
             let commit_digest = commit_hasher.finish();
-            commit_digest.hash(&mut hasher);
             if let Some(answers) = build {
                 let asked = &failed_unknown[unknown_before..];
                 rows.push((
@@ -139,6 +160,7 @@ impl Model {
             unstable,
             failed_unknown,
             digest: hasher.finish(),
+            known_answers,
         })
     }
 

@@ -466,6 +466,43 @@ async fn commit_page_lists_jobs_and_startup_failures(stack: &Stack) {
     );
     // The derived run of PR #2 has jobs (the CodeQL ones share its id): no startup failure.
     assert_eq!(page["startup_failures"], json!([]));
+    // Its failed tests count each run once, even while the table holds unmerged copies of
+    // the rows: the same report uploaded again is written again, and the page does not move.
+    let failed_tests = page["failed_tests"].clone();
+    let which_fails = failed_tests
+        .as_array()
+        .and_then(|t| t.iter().find(|t| t["name"] == "test_which_fails"))
+        .unwrap_or_else(|| panic!("test_which_fails among {failed_tests:#}"));
+    assert_eq!(
+        (&which_fails["runs"], &which_fails["failures"]),
+        (&json!(1), &json!(1)),
+        "{which_fails:#}"
+    );
+    let clickhouse =
+        hudstream_runtime::clickhouse::ClickHouse::new(&stack.config.clickhouse).expect("client");
+    let rows = format!("SELECT count() AS n FROM {{db}}.test_case WHERE job_id = {FAILED_JOB}");
+    let before = hudstream_e2e::count(&clickhouse, &rows).await;
+    assert!(before > 0, "the report's rows are in test_case");
+    let report = hudstream_e2e::test_report_fixtures()
+        .into_iter()
+        .find(|(_, file, _)| file == "python__report.xml")
+        .expect("the pytest fixture report");
+    let (status, answer) = stack
+        .put_report(
+            &format!("{REPO}/{FAILED_JOB}"),
+            "?report=test/test-reports/python-pytest/test_sample/test_sample-1.xml",
+            UPLOAD_TOKEN,
+            report.2,
+            true,
+        )
+        .await;
+    assert_eq!(status, 200, "the same report again: {answer}");
+    hudstream_e2e::wait_until("the report's rows written again", 30, || async {
+        hudstream_e2e::count(&clickhouse, &rows).await >= 2 * before
+    })
+    .await;
+    let (_, again) = get(stack, &format!("/api/{REPO}/commit/{SHA}")).await;
+    assert_eq!(again["failed_tests"], failed_tests);
     // A real run that ended without a job and did not fail is no startup failure...
     let (status, octo) = get(stack, &format!("/api/octo-org/octo-repo/commit/{SHA}")).await;
     assert_eq!(status, 200, "{octo}");

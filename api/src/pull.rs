@@ -133,25 +133,37 @@ pub async fn pull_page(
         page: 1,
         per_page: 1000,
     };
-    let (pr, heads, oot) = tokio::join!(
+    // The page's heads' jobs are asked for as soon as the heads are known, while the PR and
+    // its OOT results are still being read (the jobs are the page's longest read).
+    let heads_and_jobs = async {
+        let heads = fetch::<PrCommitRow>(clickhouse, &PR_COMMITS, &params).await?;
+        let known = !heads.is_empty();
+        let (heads, has_more) = paging.slice(heads);
+        let jobs = if heads.is_empty() {
+            Vec::new()
+        } else {
+            jobs_of(
+                clickhouse,
+                repository,
+                heads.iter().map(|h| h.sha.clone()).collect(),
+            )
+            .await?
+        };
+        Ok::<_, ApiError>((known, heads, has_more, jobs))
+    };
+    let (pr, heads_and_jobs, oot) = tokio::join!(
         fetch::<PullRequestRow>(clickhouse, &PULL_REQUEST, &params),
-        fetch::<PrCommitRow>(clickhouse, &PR_COMMITS, &params),
+        heads_and_jobs,
         pr_results(clickhouse, repository, number, oot_paging),
     );
-    let (pr, heads, oot) = (pr?.into_iter().next(), heads?, oot?);
-    if pr.is_none() && heads.is_empty() && oot.jobs.is_empty() {
+    let (pr, (known_heads, heads, has_more, jobs), oot) =
+        (pr?.into_iter().next(), heads_and_jobs?, oot?);
+    if pr.is_none() && !known_heads && oot.jobs.is_empty() {
         return Err(ApiError::NotFound(format!(
             "nothing is known of pull request #{number} in {repository}"
         )));
     }
     let head_now = pr.as_ref().map(|p| p.head_sha.clone()).unwrap_or_default();
-    let (heads, has_more) = paging.slice(heads);
-    let jobs = jobs_of(
-        clickhouse,
-        repository,
-        heads.iter().map(|h| h.sha.clone()).collect(),
-    )
-    .await?;
     let mut jobs_by_sha: BTreeMap<String, Vec<JobSummary>> = BTreeMap::new();
     for job in jobs {
         jobs_by_sha

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use hudstream_runtime::clickhouse::{ClickHouse, DateTime, Param};
 
 use crate::error::ApiError;
-use crate::job_rows::{display_conclusion, instant_of, non_empty, title, JobRow, JobSummary};
+use crate::job_rows::{display_conclusion, instant_of, non_empty, title, JobSummary};
 use crate::params::{self, Paging, QueryParams, RawPath, RawQuery};
 use crate::queries::{
     fetch, COMMIT_BY_SHA, COMMIT_FAILED_TESTS, JOBS_FOR_COMMITS, RUNS_FOR_COMMIT,
@@ -185,15 +185,8 @@ pub async fn jobs_of(
     if shas.is_empty() {
         return Ok(Vec::new());
     }
-    let rows: Vec<JobRow> = fetch(
-        clickhouse,
-        &JOBS_FOR_COMMITS,
-        &[
-            ("repo", Param::Str(repository.to_string())),
-            ("shas", Param::StrArray(shas)),
-        ],
-    )
-    .await?;
+    let rows =
+        crate::job_rows::with_verdicts(clickhouse, &JOBS_FOR_COMMITS, repository, shas).await?;
     let mut jobs: Vec<JobSummary> = rows.into_iter().map(JobSummary::from).collect();
     jobs.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
     Ok(jobs)

@@ -218,11 +218,7 @@ pub async fn grid(
     let jobs: Vec<JobRow> = if shas.is_empty() {
         Vec::new()
     } else {
-        let params = [
-            ("repo", Param::Str(repository.to_string())),
-            ("shas", Param::StrArray(shas)),
-        ];
-        fetch(clickhouse, &GRID_JOBS, &params).await?
+        crate::job_rows::with_verdicts(clickhouse, &GRID_JOBS, repository, shas).await?
     };
     // The failing tests to name in red cells: asked for by the failed jobs' ids once the
     // cells are known (a few percent of a page), so the grid reads workflow_job once.

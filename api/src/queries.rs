@@ -42,8 +42,10 @@ saved_queries! {
     BRANCH_COMMITS = "branch_commits";
     /// Commit headers (message, author) for some shas.
     COMMIT_BY_SHA = "commit_by_sha";
-    /// The grid's cells: every job of some commits, with its verdict, only what a cell shows.
+    /// The grid's cells: every job of some commits, only what a cell shows (verdicts apart).
     GRID_JOBS = "grid_jobs";
+    /// The verdicts on every job of some commits, read beside `grid_jobs`/`jobs_for_commits`.
+    VERDICTS_FOR_COMMITS = "verdicts_for_commits";
     /// The hot window's rebuild: the repositories that have a watched branch.
     HOT_WINDOW_REFS = "hot_window_refs";
     /// The hot window's rebuild: a branch's newest commits, with their versions.
@@ -53,7 +55,7 @@ saved_queries! {
     HOT_WINDOW_JOBS = "hot_window_jobs";
     /// The hot window's rebuild: every issue's newest version (for the open UNSTABLE ones).
     HOT_WINDOW_ISSUES = "hot_window_issues";
-    /// The commit page and PR page: every job of some commits, with its verdict.
+    /// The commit page and PR page: every job of some commits (verdicts apart).
     JOBS_FOR_COMMITS = "jobs_for_commits";
     /// The commit page's workflow runs (a run without a job is a startup failure).
     RUNS_FOR_COMMIT = "runs_for_commit";

@@ -87,10 +87,7 @@ impl Ruleset {
         let mut pre = Preprocessor::new();
         let mut raw = Vec::with_capacity(4096);
         let (mut bytes, mut lines, mut cut_lines) = (0u64, 0u64, 0u64);
-        loop {
-            let Some(read) = read_line_capped(&mut input, &mut raw, MAX_LINE_BYTES)? else {
-                break;
-            };
+        while let Some(read) = read_line_capped(&mut input, &mut raw, MAX_LINE_BYTES)? {
             bytes += read.raw_len as u64;
             lines += 1;
             cut_lines += u64::from(read.cut);

@@ -62,8 +62,8 @@ pub fn committed(group: &str) {
 /// Every stalled stage of this process with the reason, for `/readyz`.
 pub fn stalled() -> Vec<String> {
     watched()
-        .iter()
-        .filter_map(|(_, w)| w.stalled.as_ref().map(|why| format!("{}: {why}", w.stage)))
+        .values()
+        .filter_map(|w| w.stalled.as_ref().map(|why| format!("{}: {why}", w.stage)))
         .collect()
 }
 

@@ -755,6 +755,24 @@ pub async fn count(clickhouse: &ClickHouse, sql: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// Waits until every stage of `config` has handled every record of its topics (consumer lag 0
+/// everywhere), then a moment more: tansu's high watermark can read one batch low.
+pub async fn caught_up(config: &Config) {
+    let config = config.clone();
+    wait_until("every stage caught up", 180, || {
+        let config = config.clone();
+        async move {
+            tokio::task::spawn_blocking(move || hudstream::commands::status::offsets(&config))
+                .await
+                .ok()
+                .and_then(Result::ok)
+                .is_some_and(|offsets| offsets.iter().all(|p| p.lag() == 0))
+        }
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+}
+
 /// Polls `check` every 200 ms until it holds; fails the test after `seconds`.
 pub async fn wait_until<F: std::future::Future<Output = bool>>(
     what: &str,

@@ -19,28 +19,6 @@ fn shared() -> std::path::PathBuf {
     hudstream_ingest::fixtures::default_dir().join("../..")
 }
 
-/// Waits until every stage has handled every record of its topics.
-async fn caught_up(config: &hudstream_runtime::Config) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(120);
-    loop {
-        let lag: i64 = hudstream::commands::status::offsets(config)
-            .expect("offsets")
-            .iter()
-            .map(|p| p.lag())
-            .sum();
-        if lag == 0 {
-            // tansu's high watermark can read one batch low: one more moment for the last.
-            tokio::time::sleep(Duration::from_secs(3)).await;
-            return;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "still {lag} records behind after 120 s"
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_demo_day_fills_the_hud_and_sending_it_again_changes_nothing() {
     let mut config = test_config();
@@ -188,7 +166,7 @@ async fn the_demo_day_fills_the_hud_and_sending_it_again_changes_nothing() {
 
     // The hot window's pages of main are ClickHouse's, in the stack's API and in the instance
     // that was killed mid-stream and started again.
-    caught_up(&stack.config).await;
+    hudstream_e2e::caught_up(&stack.config).await;
     for page in 1..=3 {
         let path = format!("/api/hud/{REPO}/main?per_page=20&page={page}");
         stack.assert_hot_window_agrees(&path).await;
@@ -216,7 +194,7 @@ async fn the_demo_day_fills_the_hud_and_sending_it_again_changes_nothing() {
     )
     .await
     .expect("the same day again");
-    caught_up(&stack.config).await;
+    hudstream_e2e::caught_up(&stack.config).await;
     // When a webhook last wrote a job is the one thing a second sending changes, by design: the
     // webhooks did arrive again (the job page's staleness line).
     let without_receipts = |mut v: Value| {

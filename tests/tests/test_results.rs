@@ -19,8 +19,8 @@ use serde_json::{json, Value};
 use sha2::Digest;
 
 use hudstream_e2e::{
-    count, fixture, read_topic, table_checksum, test_config, test_report_fixtures, wait_until,
-    with_test_reports, Stack,
+    caught_up, count, fixture, read_topic, table_checksum, test_config, test_report_fixtures,
+    wait_until, with_test_reports, Stack,
 };
 use hudstream_runtime::clickhouse::ClickHouse;
 use hudstream_runtime::Secret;
@@ -142,22 +142,6 @@ fn report_name(folder: &str, file: &str) -> String {
     format!("test/test-reports/{folder}/{file}")
 }
 
-/// Waits until every projection and the parser have handled everything appended so far.
-async fn caught_up(stack: &Stack) {
-    let config = stack.config.clone();
-    wait_until("every stage caught up", 180, || {
-        let config = config.clone();
-        async move {
-            tokio::task::spawn_blocking(move || hudstream::commands::status::offsets(&config))
-                .await
-                .ok()
-                .and_then(Result::ok)
-                .is_some_and(|offsets| offsets.iter().all(|p| p.lag() == 0))
-        }
-    })
-    .await;
-}
-
 async fn test_checksums(clickhouse: &ClickHouse) -> BTreeMap<&'static str, (usize, String)> {
     let mut out = BTreeMap::new();
     for table in TEST_TABLES {
@@ -199,7 +183,7 @@ async fn every_fixture_report_lands_as_a_dom_reads_it_and_reuploads_and_replays_
         }
     })
     .await;
-    caught_up(&stack).await;
+    caught_up(&stack.config).await;
 
     // Each report as the API tells it, against the DOM's reading.
     let mut refused = Vec::new();
@@ -296,7 +280,7 @@ async fn every_fixture_report_lands_as_a_dom_reads_it_and_reuploads_and_replays_
     stack
         .read_topic(HUD_TEST_REPORT_V1, |r| r.len() >= 51)
         .await;
-    caught_up(&stack).await;
+    caught_up(&stack.config).await;
     assert_eq!(
         test_checksums(&clickhouse).await,
         before,
@@ -469,7 +453,7 @@ async fn every_fixture_report_lands_as_a_dom_reads_it_and_reuploads_and_replays_
         ],
     )
     .await;
-    caught_up(&stack).await;
+    caught_up(&stack.config).await;
 
     // A replay rebuilds every test table to the same contents.
     let before = test_checksums(&clickhouse).await;
@@ -915,7 +899,7 @@ async fn a_completed_runs_test_report_artifacts_are_fetched_unzipped_and_parsed(
     let mut again = run.clone();
     again.delivery_id = "redelivered-run".into();
     stack.post_all([&again]).await;
-    caught_up(&stack).await;
+    caught_up(&stack.config).await;
     assert_eq!(gh.downloads.load(Ordering::SeqCst), 1, "no second download");
     stack.stop().await;
     let _ = std::fs::remove_dir_all(store);

@@ -303,19 +303,7 @@ async fn scenario() -> Stack {
         })
         .await;
     // The real pytest report with two failing tests, for the real failed job.
-    let report = hudstream_e2e::test_report_fixtures()
-        .into_iter()
-        .find(|(_, file, _)| file == "python__report.xml")
-        .expect("the pytest fixture report");
-    let (status, answer) = stack
-        .put_report(
-            &format!("{REPO}/{FAILED_JOB}"),
-            "?report=test/test-reports/python-pytest/test_sample/test_sample-1.xml",
-            UPLOAD_TOKEN,
-            report.2,
-            true,
-        )
-        .await;
+    let (status, answer) = upload_pytest_report(&stack).await;
     assert_eq!(status, 201, "report upload: {answer}");
     stack
         .wait_for(&format!("/api/tests/{REPO}/jobs/{FAILED_JOB}"), |t| {
@@ -329,6 +317,23 @@ async fn scenario() -> Stack {
         })
         .await;
     stack
+}
+
+/// Uploads the real pytest report with two failing tests for the real failed job.
+async fn upload_pytest_report(stack: &Stack) -> (u16, Value) {
+    let report = hudstream_e2e::test_report_fixtures()
+        .into_iter()
+        .find(|(_, file, _)| file == "python__report.xml")
+        .expect("the pytest fixture report");
+    stack
+        .put_report(
+            &format!("{REPO}/{FAILED_JOB}"),
+            "?report=test/test-reports/python-pytest/test_sample/test_sample-1.xml",
+            UPLOAD_TOKEN,
+            report.2,
+            true,
+        )
+        .await
 }
 
 fn uuid_like() -> String {
@@ -484,19 +489,7 @@ async fn commit_page_lists_jobs_and_startup_failures(stack: &Stack) {
     let rows = format!("SELECT count() AS n FROM {{db}}.test_case WHERE job_id = {FAILED_JOB}");
     let before = hudstream_e2e::count(&clickhouse, &rows).await;
     assert!(before > 0, "the report's rows are in test_case");
-    let report = hudstream_e2e::test_report_fixtures()
-        .into_iter()
-        .find(|(_, file, _)| file == "python__report.xml")
-        .expect("the pytest fixture report");
-    let (status, answer) = stack
-        .put_report(
-            &format!("{REPO}/{FAILED_JOB}"),
-            "?report=test/test-reports/python-pytest/test_sample/test_sample-1.xml",
-            UPLOAD_TOKEN,
-            report.2,
-            true,
-        )
-        .await;
+    let (status, answer) = upload_pytest_report(stack).await;
     assert_eq!(status, 200, "the same report again: {answer}");
     hudstream_e2e::caught_up(&stack.config).await;
     if stack.config.clickhouse.cluster.is_empty() {

@@ -212,12 +212,10 @@ impl ClickHouse {
                     reason,
                 }
             })?;
-        // The two tables are independent: each pair of statements is sent at once, so the
-        // nodes' answers to one are awaited while they run the other.
+        // The two tables are independent: each pair of statements is sent together.
         let drops = [table.to_string(), cluster::insert_name(table)]
             .map(|name| format!("DROP TABLE IF EXISTS {db}.{name} ON CLUSTER {cluster}"));
-        futures::future::try_join_all(drops.iter().map(|sql| self.execute(sql))).await?;
-        futures::future::try_join_all(distributed.iter().map(|sql| self.execute(sql))).await?;
-        Ok(())
+        self.execute_together(&drops).await?;
+        self.execute_together(&distributed).await
     }
 }

@@ -194,6 +194,16 @@ impl ClickHouse {
         .await
     }
 
+    /// Runs statements that do not depend on each other at once, and answers the first error
+    /// once all have ended (none is abandoned half-sent). On a cluster each `ON CLUSTER`
+    /// statement waits ~0.1 s for every node to have run it; sent together, the waits overlap.
+    pub async fn execute_together(&self, statements: &[String]) -> Result<(), ClickHouseError> {
+        futures::future::join_all(statements.iter().map(|sql| self.execute(sql)))
+            .await
+            .into_iter()
+            .collect()
+    }
+
     /// Runs a statement outside the database (`CREATE DATABASE`).
     async fn execute_on_server(&self, sql: &str) -> Result<(), ClickHouseError> {
         self.bounded(sql, may_run_twice(sql), || {

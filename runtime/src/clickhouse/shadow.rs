@@ -172,9 +172,12 @@ impl ClickHouse {
                 )
                 .map_err(|why| anyhow::anyhow!("{why}: {create}"))
                 .with_context(context)?;
-                for statement in statements {
-                    self.execute(&statement).await.with_context(context)?;
-                }
+                // The local tables first; the two distributed tables over them together.
+                let (local, distributed) = statements.split_at(1.min(statements.len()));
+                self.execute_together(local).await.with_context(context)?;
+                self.execute_together(distributed)
+                    .await
+                    .with_context(context)?;
             }
         }
         Ok(shadow)
@@ -234,18 +237,15 @@ impl ClickHouse {
     pub async fn drop_replaced(&self, shadow: &Shadow, swap: Swap) -> anyhow::Result<()> {
         let db = self.database();
         let on_cluster = self.on_cluster();
-        self.execute(&format!(
-            "DROP TABLE IF EXISTS {db}.{}{on_cluster}",
-            self.replaced_table(shadow, swap)
-        ))
-        .await?;
+        let mut names = vec![self.replaced_table(shadow, swap)];
         if self.cluster().is_some() {
-            for name in [shadow.name.clone(), cluster::insert_name(&shadow.name)] {
-                self.execute(&format!("DROP TABLE IF EXISTS {db}.{name}{on_cluster}"))
-                    .await?;
-            }
+            names.extend([shadow.name.clone(), cluster::insert_name(&shadow.name)]);
         }
-        Ok(())
+        let drops: Vec<String> = names
+            .iter()
+            .map(|name| format!("DROP TABLE IF EXISTS {db}.{name}{on_cluster}"))
+            .collect();
+        Ok(self.execute_together(&drops).await?)
     }
 
     /// What swapping `shadow` in would lose: entities of the live table (its ORDER BY key) the
@@ -329,11 +329,11 @@ impl ClickHouse {
             names.push(cluster::insert_name(&shadow.name));
             names.push(cluster::local_name(&shadow.name));
         }
-        for name in names {
-            self.execute(&format!("DROP TABLE IF EXISTS {db}.{name}{on_cluster}"))
-                .await?;
-        }
-        Ok(())
+        let drops: Vec<String> = names
+            .iter()
+            .map(|name| format!("DROP TABLE IF EXISTS {db}.{name}{on_cluster}"))
+            .collect();
+        Ok(self.execute_together(&drops).await?)
     }
 }
 

@@ -10,6 +10,7 @@ use askama::Template;
 use axum::extract::State;
 use axum::http::{header, HeaderMap};
 use axum::response::{Html, IntoResponse, Redirect, Response};
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
 use hudstream_runtime::clickhouse::ClickHouse;
 
@@ -54,18 +55,24 @@ struct ErrorPage {
     message: String,
 }
 
-/// Percent-encodes what a branch may contain but a path segment may not carry as itself
-/// (`/` stays: the grid's branch is a wildcard path).
+/// What `/hud/{repository}/{branch}` encodes of a branch: everything but RFC 3986's unreserved
+/// characters and `/` (the grid's branch is a wildcard path).
+const BRANCH_PATH: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'/');
+
+/// What a query-string value encodes: everything but RFC 3986's unreserved characters.
+const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+/// A branch as the grid page's path carries it.
 fn path_encode(branch: &str) -> String {
-    branch
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'/' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+    utf8_percent_encode(branch, BRANCH_PATH).to_string()
 }
 
 /// A link target from data: only http(s) URLs; anything else (a `javascript:` URL in an OOT
@@ -96,17 +103,9 @@ fn seconds_text(s: Option<f64>) -> String {
     }
 }
 
-/// Percent-encodes a query-string value (everything but RFC 3986's unreserved characters).
+/// A query-string value as a link carries it.
 pub fn query_encode(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+    utf8_percent_encode(value, QUERY_VALUE).to_string()
 }
 
 /// The history page of a test.
@@ -220,6 +219,11 @@ mod tests {
         assert_eq!(safe_href("data:text/html,x"), "");
         assert_eq!(safe_href(""), "");
         assert_eq!(path_encode("release/2.4#x%"), "release/2.4%23x%25");
+        assert_eq!(path_encode("gh/ü~x y"), "gh/%C3%BC%7Ex%20y");
+        assert_eq!(
+            query_encode("test_a[cuda] (x/y)&z=~é"),
+            "test_a%5Bcuda%5D%20%28x%2Fy%29%26z%3D~%C3%A9"
+        );
         assert_eq!(
             history_href("o/r", "test_a[x y]", "m.C", ""),
             "/tests/o/r/history?name=test_a%5Bx%20y%5D&classname=m.C"

@@ -82,3 +82,32 @@ impl<T> WithTopic<T> for Result<T, KafkaError> {
         self.map_err(|e| anyhow::anyhow!("topic {topic}: {e}"))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_client_refreshes_metadata_and_reconnects_often_unless_the_operator_says_otherwise() {
+        let mut kafka = KafkaConfig::default();
+        let config = client_config(&kafka);
+        assert_eq!(config.get("reconnect.backoff.max.ms"), Some("1000"));
+        assert_eq!(
+            config.get("topic.metadata.refresh.interval.ms"),
+            Some("10000")
+        );
+        assert_eq!(
+            config.get("bootstrap.servers"),
+            Some(kafka.brokers.as_str())
+        );
+        kafka
+            .client
+            .insert("reconnect.backoff.max.ms".into(), "5000".into());
+        kafka
+            .client
+            .insert("security.protocol".into(), "ssl".into());
+        let config = client_config(&kafka);
+        assert_eq!(config.get("reconnect.backoff.max.ms"), Some("5000"));
+        assert_eq!(config.get("security.protocol"), Some("ssl"));
+    }
+}

@@ -6,9 +6,10 @@
 //!
 //! The day ends at `--at`, by default now rounded down to ten minutes: sending it again within
 //! those ten minutes sends the same bytes (nothing changes); later, the same jobs move later.
-//! Requests go out oldest first, `--concurrency` at a time; a 429 or 503 (the upload endpoint's
-//! concurrency limit) or a dropped connection is retried after a pause, any other refusal stops
-//! the feed with the gateway's answer.
+//! Requests go out oldest first, `--concurrency` at a time, and log and test-report uploads no
+//! more at once than the gateway takes (`upload_max_concurrent`); a 429 or 503 (busy, or the
+//! broker away) is retried after a growing pause for up to two minutes, a dropped connection
+//! up to eight times, and any other refusal stops the feed with the gateway's answer.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -24,6 +25,10 @@ use hudstream_runtime::{Config, Secret};
 
 /// How long to wait for the API to show the whole day.
 const VISIBLE_WITHIN: Duration = Duration::from_secs(180);
+/// How long one request is retried while the gateway answers 429/503 (busy, or its broker
+/// away): long enough for a loaded durable broker to drain, short enough that a gateway that
+/// stays busy is reported rather than waited on forever.
+const BUSY_PATIENCE: Duration = Duration::from_secs(120);
 /// The anchor's rounding: a rerun within it sends the same bytes.
 const ANCHOR_STEP_MS: i64 = 10 * 60 * 1000;
 
@@ -182,7 +187,13 @@ pub async fn run(config: &Config, args: DemoArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let sent = AtomicUsize::new(0);
     let total = requests.len() - skipped;
+    // The gateway takes `upload_max_concurrent` log and test-report uploads at once and answers
+    // 503 beyond: sending more at a time would only be refused and sent again.
+    let log_uploads = tokio::sync::Semaphore::new(config.logs.upload_max_concurrent.max(1));
+    let report_uploads = tokio::sync::Semaphore::new(config.tests.upload_max_concurrent.max(1));
     let ctx = Sender {
+        log_uploads: &log_uploads,
+        report_uploads: &report_uploads,
         client: &client,
         base: &base,
         repository: &repository,
@@ -235,6 +246,8 @@ pub async fn run(config: &Config, args: DemoArgs) -> anyhow::Result<()> {
 }
 
 struct Sender<'a> {
+    log_uploads: &'a tokio::sync::Semaphore,
+    report_uploads: &'a tokio::sync::Semaphore,
     client: &'a reqwest::Client,
     base: &'a str,
     repository: &'a str,
@@ -319,13 +332,21 @@ impl Sender<'_> {
     }
 
     async fn send(&self, r: &Request) -> anyhow::Result<()> {
+        let _permit = match r {
+            Request::Log { .. } => Some(self.log_uploads.acquire().await?),
+            Request::TestReport { .. } => Some(self.report_uploads.acquire().await?),
+            Request::Webhook { .. } | Request::Oot { .. } => None,
+        };
         let mut pause = Duration::from_millis(100);
-        for attempt in 0..8 {
+        let busy_until = Instant::now() + BUSY_PATIENCE;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
             // A connection dropped under load is retried: a delivery sent twice appends the
             // same bytes, which change no row.
             let response = match self.request(r).send().await {
                 Ok(response) => response,
-                Err(e) if attempt < 7 => {
+                Err(e) if attempt < 8 => {
                     tracing::debug!(error = %e, "retrying a demo request");
                     tokio::time::sleep(pause).await;
                     pause = (pause * 2).min(Duration::from_secs(2));
@@ -343,18 +364,21 @@ impl Sender<'_> {
             if status.is_success() {
                 return Ok(());
             }
-            if status.as_u16() == 429 || status.as_u16() == 503 {
+            if (status.as_u16() == 429 || status.as_u16() == 503) && Instant::now() < busy_until {
                 tokio::time::sleep(pause).await;
                 pause = (pause * 2).min(Duration::from_secs(2));
                 continue;
             }
-            anyhow::bail!(
-                "the gateway refused a {}: {status} {}",
-                r.kind(),
-                response.text().await.unwrap_or_default()
-            );
+            let body = response.text().await.unwrap_or_default();
+            if status.as_u16() == 429 || status.as_u16() == 503 {
+                anyhow::bail!(
+                    "the gateway stayed busy for a {} for {} s ({attempt} tries), last answer {status} {body}",
+                    r.kind(),
+                    BUSY_PATIENCE.as_secs()
+                );
+            }
+            anyhow::bail!("the gateway refused a {}: {status} {body}", r.kind());
         }
-        anyhow::bail!("the gateway stayed busy (429/503) for a {}", r.kind())
     }
 }
 

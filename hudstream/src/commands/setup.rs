@@ -23,33 +23,53 @@ pub async fn topics(config: &Config) -> anyhow::Result<()> {
 /// chdb). On a cluster, a distributed table is (re)created from the live local tables'
 /// definition, which only a server knows: after an `ALTER` that step is a comment.
 pub fn print_migrations(config: &Config) -> anyhow::Result<()> {
-    use hudstream_runtime::clickhouse::cluster::{self, Step};
+    use hudstream_runtime::clickhouse::cluster;
     use std::fmt::Write as _;
     let db = &config.clickhouse.database;
+    let on = &config.clickhouse.cluster;
     let mut out = String::new();
     for migration in hudstream_schemas::migrations::MIGRATIONS {
         writeln!(out, "-- {:04} {}", migration.version, migration.name)?;
-        for statement in migration.statements(db) {
-            if config.clickhouse.cluster.is_empty() {
+        let statements = migration.statements(db);
+        if on.is_empty() {
+            for statement in &statements {
                 writeln!(out, "{statement};")?;
-                continue;
             }
-            let created = cluster::created_tables(&statement, &config.clickhouse.cluster, db)?;
-            for step in cluster::translate(&statement, &config.clickhouse.cluster, db)? {
-                match step {
-                    Step::Execute(sql) => writeln!(out, "{sql};")?,
-                    Step::Distributed(table) if created.is_empty() => writeln!(
-                        out,
-                        "-- then {table} and {} are created again over {}, with its columns",
-                        cluster::insert_name(&table),
-                        cluster::local_name(&table)
-                    )?,
-                    Step::Distributed(_) => {
-                        for sql in &created {
-                            writeln!(out, "{sql};")?;
-                        }
+            continue;
+        }
+        let plan = cluster::plan_migration(&statements, on, db)?;
+        // The distributed tables of a table this migration creates and does not alter are
+        // known without a server: those of its CREATE.
+        let mut created: Vec<(String, Vec<String>)> = Vec::new();
+        for statement in &statements {
+            let tables = cluster::created_tables(statement, on, db)?;
+            if let Some(first) = tables.first() {
+                created.push((first.clone(), tables));
+            }
+        }
+        for batch in &plan.batches {
+            writeln!(out, "{};", batch.statement)?;
+        }
+        for table in &plan.distributed {
+            let altered = plan.batches.iter().any(|b| {
+                b.statement
+                    .starts_with(&format!("ALTER TABLE {db}.{} ", cluster::local_name(table)))
+            });
+            let made = created.iter().find(|(first, _)| {
+                first.starts_with(&format!("CREATE TABLE IF NOT EXISTS {db}.{table} "))
+            });
+            match made {
+                Some((_, tables)) if !altered => {
+                    for sql in tables {
+                        writeln!(out, "{sql};")?;
                     }
                 }
+                _ => writeln!(
+                    out,
+                    "-- then {table} and {} are created again over {}, with its columns",
+                    cluster::insert_name(table),
+                    cluster::local_name(table)
+                )?,
             }
         }
     }

@@ -158,6 +158,42 @@ pub fn combine_column_additions(statements: Vec<String>) -> Vec<Batch> {
     out
 }
 
+/// What one migration does on a cluster, in order: `batches` (its translated statements, with
+/// consecutive `ADD COLUMN`s to one table combined), then, once each, the distributed tables
+/// over every table it created or altered (`distributed`), made again from the local tables'
+/// definition as it then is. `migrate` runs it; `migrate --print` prints it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MigrationPlan {
+    pub batches: Vec<Batch>,
+    pub distributed: Vec<String>,
+}
+
+/// A migration's statements (single-node form, `{database}` replaced) as run on `cluster`.
+pub fn plan_migration(
+    statements: &[String],
+    cluster: &str,
+    database: &str,
+) -> Result<MigrationPlan, ClickHouseError> {
+    let mut distributed: Vec<String> = Vec::new();
+    let mut translated = Vec::new();
+    for statement in statements {
+        for step in translate(statement, cluster, database)? {
+            match step {
+                Step::Execute(sql) => translated.push(sql),
+                Step::Distributed(table) => {
+                    if !distributed.contains(&table) {
+                        distributed.push(table);
+                    }
+                }
+            }
+        }
+    }
+    Ok(MigrationPlan {
+        batches: combine_column_additions(translated),
+        distributed,
+    })
+}
+
 /// For a `CREATE TABLE` migration statement, the two distributed tables it makes on `cluster`
 /// (as first created, before any later `ALTER`); nothing for other statements.
 pub fn created_tables(
@@ -432,6 +468,27 @@ SETTINGS index_granularity = 1024";
             batches[4].statement,
             alter("j", "log_partial UInt8 AFTER log_location")
         );
+    }
+
+    #[test]
+    fn a_migration_plan_runs_its_statements_then_makes_each_distributed_table_once() {
+        let statements = vec![
+            JOBS.to_string(),
+            "ALTER TABLE db.workflow_job ADD COLUMN a String AFTER id".to_string(),
+            "ALTER TABLE db.workflow_job ADD COLUMN b String AFTER a".to_string(),
+            "ALTER TABLE db.other ADD COLUMN m UInt8 MATERIALIZED 1".to_string(),
+        ];
+        let plan = plan_migration(&statements, "c", "db").unwrap();
+        assert_eq!(plan.batches.len(), 3, "{plan:#?}");
+        assert!(plan.batches[0]
+            .statement
+            .starts_with("CREATE TABLE IF NOT EXISTS db.workflow_job_local ON CLUSTER c"));
+        assert_eq!(
+            plan.batches[1].statement,
+            "ALTER TABLE db.workflow_job_local ON CLUSTER c ADD COLUMN a String AFTER id, ADD COLUMN b String AFTER a"
+        );
+        // A MATERIALIZED column is not in the distributed tables: nothing to make again.
+        assert_eq!(plan.distributed, vec!["workflow_job".to_string()]);
     }
 
     #[test]

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use hudstream_schemas::migrations::Migration;
 
-use crate::clickhouse::cluster::{self, Step};
+use crate::clickhouse::cluster;
 use crate::clickhouse::{ClickHouse, ClickHouseError, DateTime};
 
 /// A row of `schema_migrations`.
@@ -73,21 +73,8 @@ impl ClickHouse {
                     // `ON CLUSTER` statement waits ~0.1 s for every node. Until then they
                     // show the columns they had — as they would if the migration stopped here,
                     // and it is run again whole (it is not recorded until the end).
-                    let mut distributed: Vec<String> = Vec::new();
-                    let mut statements = Vec::new();
-                    for statement in migration.statements(db) {
-                        for step in cluster::translate(&statement, cluster, db)? {
-                            match step {
-                                Step::Execute(sql) => statements.push(sql),
-                                Step::Distributed(table) => {
-                                    if !distributed.contains(&table) {
-                                        distributed.push(table);
-                                    }
-                                }
-                            }
-                        }
-                    }
-                    for batch in cluster::combine_column_additions(statements) {
+                    let plan = cluster::plan_migration(&migration.statements(db), cluster, db)?;
+                    for batch in plan.batches {
                         match self.apply_statement(&batch.statement).await {
                             // One of its columns is there (a run that stopped part-way, or
                             // an older hudstream applying them one by one): nothing of it was
@@ -103,7 +90,7 @@ impl ClickHouse {
                             other => other?,
                         }
                     }
-                    for table in &distributed {
+                    for table in &plan.distributed {
                         self.recreate_distributed(cluster, table).await?;
                     }
                 }
@@ -191,7 +178,7 @@ impl ClickHouse {
     }
 
     /// Drops and creates again, on every node, the distributed `table` over `<table>_local`,
-    /// with the local tables' columns as they are now (see [`Step::Distributed`]).
+    /// with the local tables' columns as they are now (see [`cluster::Step::Distributed`]).
     async fn recreate_distributed(
         &self,
         cluster: &str,
